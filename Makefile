@@ -1,0 +1,52 @@
+# One entry point for every job. Each target installs what it needs first.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# jsii and the CDK CLI must find the virtualenv's Node 24, not the machine's Node 20.
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+STAMP := $(VENV)/.setup-stamp
+
+.PHONY: setup test test-fast lint synth demo bench pr clean
+
+setup: $(STAMP) node_modules/.package-lock.json
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt lambda/bedrock_invoker/requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+node_modules/.package-lock.json: package.json package-lock.json $(STAMP)
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy stacks tenantctl app.py
+	$(BIN)/mypy lambda/bedrock_invoker lambda/invocation_logging_guard
+
+test: lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test-fast: setup
+	$(BIN)/pytest -n 2 -m "not slow and not e2e"
+
+synth: setup
+	rm -rf cdk.out
+	$(BIN)/npx cdk synth --quiet
+
+demo: setup
+	$(PY) -m tenantctl.local.demo
+
+bench: setup
+	$(PY) -m bench
+
+pr: test synth
+
+clean:
+	rm -rf cdk.out .local-cloud .pytest_cache .mypy_cache .ruff_cache

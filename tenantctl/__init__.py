@@ -1,0 +1,1 @@
+"""tenantctl: the tenant registry, its CLI and the embedded local cloud."""
