@@ -1,0 +1,164 @@
+"""The model call: Bedrock Converse in the operations account through LangChain.
+
+Building a ``ChatBedrockConverse`` costs tens of milliseconds (it loads botocore
+service models), so one instance per model id lives for the whole container;
+everything that varies per call (callbacks, max_tokens, temperature) is passed
+to ``invoke``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from langchain_aws import ChatBedrockConverse
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from invoker.event import InvocationRequest
+from invoker.redaction import redact_credentials
+
+MAX_ERROR_MESSAGE_CHARS = 500
+
+# Converse can stream for minutes on long outputs; the function's own timeout is the
+# real bound, this only stops a dead connection from hanging until then.
+_READ_TIMEOUT_SECONDS = 300
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+class _LazyClient:
+    """A boto client that is only built when something actually calls it.
+
+    ``ChatBedrockConverse`` wants a Bedrock control-plane client but only uses it
+    for application inference profiles, which no allowlist here contains; building
+    one eagerly would cost every cold start for nothing.
+    """
+
+    def __init__(self, session: botocore.session.Session, service: str, region: str) -> None:
+        self._session = session
+        self._service = service
+        self._region = region
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Private and dunder lookups (copy, pickle, hasattr probes) must not build it.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._client is None:
+            self._client = self._session.create_client(self._service, region_name=self._region)
+        return getattr(self._client, name)
+
+
+class BedrockChat:
+    """Calls Bedrock Converse with operations-account credentials, caching one model per id."""
+
+    def __init__(self, *, runtime_client: Any, control_client: Any, region_name: str) -> None:
+        self._runtime_client = runtime_client
+        self._control_client = control_client
+        self._region_name = region_name
+        self._models: dict[str, ChatBedrockConverse] = {}
+
+    @classmethod
+    def from_session(
+        cls, session: botocore.session.Session, *, region_name: str, max_attempts: int
+    ) -> BedrockChat:
+        """Build the clients on ``session`` (the operations-account session)."""
+        runtime_client = session.create_client(
+            "bedrock-runtime",
+            region_name=region_name,
+            config=Config(
+                retries={"mode": "adaptive", "max_attempts": max_attempts},
+                connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=_READ_TIMEOUT_SECONDS,
+            ),
+        )
+        return cls(
+            runtime_client=runtime_client,
+            control_client=_LazyClient(session, "bedrock", region_name),
+            region_name=region_name,
+        )
+
+    @property
+    def runtime_client(self) -> Any:
+        """The bedrock-runtime client every cached model shares."""
+        return self._runtime_client
+
+    def model(self, model_id: str) -> ChatBedrockConverse:
+        """The container's model instance for ``model_id``, built on first use."""
+        model = self._models.get(model_id)
+        if model is None:
+            model = ChatBedrockConverse(
+                client=self._runtime_client,
+                bedrock_client=self._control_client,
+                model=model_id,
+                region_name=self._region_name,
+            )
+            self._models[model_id] = model
+        return model
+
+    def converse(
+        self,
+        model_id: str,
+        request: InvocationRequest,
+        *,
+        callbacks: Sequence[BaseCallbackHandler],
+    ) -> AIMessage:
+        """Send the request's conversation to ``model_id`` and return the answer.
+
+        No user id or content goes into Converse ``requestMetadata``: that would
+        reach the operations account.
+        """
+        params: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = float(request.temperature)
+        answer = self.model(model_id).invoke(
+            to_langchain_messages(request),
+            config={"callbacks": list(callbacks)},
+            **params,
+        )
+        if not isinstance(answer, AIMessage):  # pragma: no cover - LangChain contract
+            raise TypeError(f"unexpected answer type {type(answer).__name__}")
+        return answer
+
+
+def to_langchain_messages(request: InvocationRequest) -> list[BaseMessage]:
+    """The request as LangChain messages, system prompt first."""
+    messages: list[BaseMessage] = []
+    if request.system is not None:
+        messages.append(SystemMessage(content=request.system))
+    for turn in request.turns():
+        if turn.role == "user":
+            messages.append(HumanMessage(content=turn.content))
+        else:
+            messages.append(AIMessage(content=turn.content))
+    return messages
+
+
+def describe_model_error(error: BaseException) -> tuple[str, str]:
+    """A failed model call as (error type, message safe to return and to log).
+
+    AWS error codes pass through (``ThrottlingException``, ``AccessDeniedException``,
+    ``ValidationException`` ...) with the service's own message; anything else
+    gets a generic message so no stack detail or credential material leaks.
+    """
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code") or "ClientError")
+        message = str(details.get("Message") or "the model call failed")
+    elif isinstance(error, BotoCoreError):
+        code, message = type(error).__name__, str(error)
+    else:
+        code, message = "InternalError", "the model call failed"
+    return code, _safe_message(message)
+
+
+def _safe_message(message: str) -> str:
+    message = redact_credentials(" ".join(message.split()))
+    if len(message) > MAX_ERROR_MESSAGE_CHARS:
+        message = message[: MAX_ERROR_MESSAGE_CHARS - 1] + "…"
+    return message

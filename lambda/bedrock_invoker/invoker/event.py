@@ -1,0 +1,155 @@
+"""The Lambda event: validated at the edge, before anything leaves the function.
+
+Every problem is reported as ``<field>: <message>`` so the caller can fix its
+request without reading this code; nothing here raises anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import ValidationError as PydanticValidationError
+
+# Identifiers end up in log stream names and records; keep them printable and short.
+# ':' is allowed in user ids (Cognito identity ids contain one); the stream name
+# replaces it, since CloudWatch forbids it there.
+USER_ID_PATTERN = r"^[A-Za-z0-9._@:+=,/|-]{1,128}$"
+APPLICATION_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,64}$"
+MODEL_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,256}$"
+
+# Said instead of pydantic's regex when a pattern does not match.
+_PATTERN_HINTS = {
+    "user_id": "must be 1-128 characters: letters, digits and . _ @ : + = , / | -",
+    "application_id": "must be 1-64 characters: letters, digits and . _ : / -",
+    "model_id": "must be 1-256 characters: letters, digits and . _ : / -",
+}
+
+MAX_CONTENT_CHARS = 100_000  # prompt or messages, plus system: well inside any context
+MAX_SYSTEM_CHARS = 20_000
+MAX_MESSAGES = 200
+MAX_OUTPUT_TOKENS = 8192
+
+
+class InvalidRequestError(Exception):
+    """A request the function refuses; ``field`` names the offending part of the event."""
+
+    error_type = "ValidationError"
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class ModelNotAllowedError(InvalidRequestError):
+    """The requested model is not on this tenant's allowlist."""
+
+    error_type = "AccessDenied"
+
+
+class ChatTurn(BaseModel):
+    """One earlier turn of a conversation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: Annotated[StrictStr, Field(min_length=1)]
+
+
+class InvocationRequest(BaseModel):
+    """A validated event (DESIGN.md §3). Exactly one of ``prompt`` and ``messages`` is set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: Annotated[StrictStr, Field(pattern=USER_ID_PATTERN)]
+    application_id: Annotated[StrictStr, Field(pattern=APPLICATION_ID_PATTERN)]
+    prompt: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CONTENT_CHARS)] | None = None
+    messages: Annotated[list[ChatTurn], Field(min_length=1, max_length=MAX_MESSAGES)] | None = None
+    model_id: Annotated[StrictStr, Field(pattern=MODEL_ID_PATTERN)] | None = None
+    system: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SYSTEM_CHARS)] | None = None
+    max_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_OUTPUT_TOKENS)] | None = None
+    temperature: Annotated[StrictFloat | StrictInt, Field(ge=0, le=1)] | None = None
+
+    def turns(self) -> list[ChatTurn]:
+        """The conversation to send, with a bare ``prompt`` as a single user turn."""
+        if self.messages is not None:
+            return list(self.messages)
+        return [ChatTurn(role="user", content=self.prompt or "")]
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not path:
+            path = part
+        # pydantic names the branch of a union (e.g. "float" or "int"); not useful here.
+        elif part in {"int", "float", "str", "list", "none"} or "[" in part:
+            continue
+        else:
+            path += f".{part}"
+    return path or "event"
+
+
+def _first_error(exc: PydanticValidationError) -> InvalidRequestError:
+    errors = exc.errors(include_url=False, include_input=False)
+    # A missing required field is the clearest thing to report first.
+    errors.sort(key=lambda err: err["type"] != "missing")
+    err = errors[0]
+    field = _field_path(err["loc"])
+    if err["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif err["type"] == "string_pattern_mismatch":
+        message = _PATTERN_HINTS.get(field, "contains characters that are not allowed")
+    else:
+        message = str(err["msg"])
+    return InvalidRequestError(field, message)
+
+
+def parse_request(event: Any) -> InvocationRequest:
+    """Validate a raw event; raise ``InvalidRequestError`` naming the first bad field."""
+    if not isinstance(event, dict):
+        raise InvalidRequestError("event", "must be a JSON object")
+    try:
+        request = InvocationRequest.model_validate(event)
+    except PydanticValidationError as exc:
+        raise _first_error(exc) from None
+
+    if request.prompt is None and request.messages is None:
+        raise InvalidRequestError("prompt", "required (or give messages instead)")
+    if request.prompt is not None and request.messages is not None:
+        raise InvalidRequestError("messages", "give either prompt or messages, not both")
+    if request.messages is not None:
+        _check_conversation(request.messages)
+    content_chars = sum(len(turn.content) for turn in request.turns()) + len(request.system or "")
+    if content_chars > MAX_CONTENT_CHARS:
+        field = "messages" if request.messages is not None else "prompt"
+        raise InvalidRequestError(
+            field, f"too long: {content_chars} characters with system (max {MAX_CONTENT_CHARS})"
+        )
+    return request
+
+
+def resolve_model(model_id: str, *, allowed_models: Sequence[str]) -> str:
+    """Return ``model_id`` if the tenant may use it; raise ``ModelNotAllowedError`` if not."""
+    if model_id not in allowed_models:
+        raise ModelNotAllowedError("model_id", f"'{model_id}' is not allowed for this tenant")
+    return model_id
+
+
+def _check_conversation(messages: Sequence[ChatTurn]) -> None:
+    # Bedrock Converse rejects anything else; say so before spending a call.
+    if messages[0].role != "user":
+        raise InvalidRequestError("messages[0].role", "the conversation must start with user")
+    for index in range(1, len(messages)):
+        if messages[index].role == messages[index - 1].role:
+            raise InvalidRequestError(
+                f"messages[{index}].role", "roles must alternate between user and assistant"
+            )
+    if messages[-1].role != "user":
+        raise InvalidRequestError(
+            f"messages[{len(messages) - 1}].role", "the conversation must end with user"
+        )

@@ -1,0 +1,98 @@
+"""The function's configuration, read from its environment once per container.
+
+The CDK stack sets these variables; a wrong value is a deployment error, so it
+fails the cold start loudly instead of surfacing as a confusing invocation error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+# Same rule as the tenant registry: the id is also the STS RoleSessionName (<= 64).
+TENANT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"
+# IAM's documented character set and length for sts:ExternalId.
+EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
+LOG_GROUP_PATTERN = r"^[\w#/.-]{1,512}$"
+
+# PutLogEvents accepts one event up to 1 MiB minus 26 bytes of overhead; stay well
+# below so a record never comes near the hard limit.
+DEFAULT_MAX_RECORD_BYTES = 256 * 1024
+PUT_LOG_EVENTS_MAX_EVENT_BYTES = 1_048_576 - 26
+
+
+class LogContent(StrEnum):
+    """How much of a prompt and response a usage record may hold."""
+
+    METADATA = "metadata"  # no content at all (default)
+    REDACTED = "redacted"  # content with personal data and secrets masked
+    FULL = "full"  # content as sent and received
+
+
+def _split_models(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class SettingsError(Exception):
+    """The environment does not satisfy the contract; names every bad variable."""
+
+
+class Settings(BaseModel):
+    """The environment contract between the CDK stack and this function."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    ops_role_arn: str = Field(pattern=ROLE_ARN_PATTERN)
+    ops_external_id: str = Field(pattern=EXTERNAL_ID_PATTERN, repr=False)
+    bedrock_region: str = Field(pattern=REGION_PATTERN)
+    usage_log_group: str = Field(pattern=LOG_GROUP_PATTERN)
+    allowed_models: Annotated[tuple[str, ...], BeforeValidator(_split_models)] = Field(min_length=1)
+    default_model_id: str = Field(min_length=1)
+    log_content: LogContent = LogContent.METADATA
+    bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
+    # Not set by the stack today; an escape hatch should a tenant need bigger records.
+    usage_log_max_record_bytes: int = Field(
+        default=DEFAULT_MAX_RECORD_BYTES, ge=4096, le=PUT_LOG_EVENTS_MAX_EVENT_BYTES
+    )
+
+    @model_validator(mode="after")
+    def _default_model_is_allowed(self) -> Settings:
+        if self.default_model_id not in self.allowed_models:
+            raise ValueError("DEFAULT_MODEL_ID must be one of ALLOWED_MODELS")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment).
+
+        Variable names are the field names in upper case, e.g. ``TENANT_ID``.
+        Empty values count as unset so an optional variable can be blanked.
+        """
+        env = os.environ if environ is None else environ
+        values = {
+            name: env[name.upper()] for name in cls.model_fields if env.get(name.upper(), "") != ""
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(str(p) for p in err['loc']).upper() or 'environment'}: {err['msg']}"
+                for err in exc.errors(include_url=False, include_input=False)
+            ]
+            raise SettingsError("; ".join(problems)) from None

@@ -1,0 +1,470 @@
+"""Usage records: one JSON event per invocation, in the tenant's own CloudWatch Logs.
+
+``UsageLogger`` is a LangChain callback that turns one model call into a record;
+``UsageLogWriter`` delivers records to the tenant's log group, one stream per
+user. The writer's logs client must be built from the Lambda's own credentials:
+a client on the assumed operations-account credentials would write the tenant's
+records into the operations account.
+
+Logging never raises into the caller's path: a record that cannot be delivered
+is printed to stdout (the function's own log group, still in the tenant account)
+with ``"delivery": "fallback"``, and the model's answer is returned regardless.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+from uuid import UUID
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
+
+from invoker.chat import describe_model_error
+from invoker.redaction import redact
+from invoker.settings import DEFAULT_MAX_RECORD_BYTES, LogContent
+
+logger = Logger(child=True)
+
+RECORD_EVENT = "bedrock.invocation"
+TRUNCATION_MARKER = "…[truncated]"
+MAX_STREAM_NAME_CHARS = 512
+UNKNOWN_STREAM = "unknown"
+# CloudWatch forbids ':' and '*' in stream names; control characters make them unreadable.
+_STREAM_NAME_FORBIDDEN = re.compile(r"[:*\x00-\x1f\x7f]")
+
+Delivery = Literal["cloudwatch", "fallback"]
+Record = dict[str, Any]
+
+
+class LogsClient(Protocol):
+    """The two CloudWatch Logs calls the writer makes (a boto3 ``logs`` client)."""
+
+    def create_log_stream(self, *, logGroupName: str, logStreamName: str) -> Any:
+        """Create a stream in a log group."""
+
+    def put_log_events(
+        self, *, logGroupName: str, logStreamName: str, logEvents: Sequence[Mapping[str, Any]]
+    ) -> Any:
+        """Append events to a stream."""
+
+
+def stream_name_for(user_id: str) -> str:
+    """The log stream holding ``user_id``'s records: ':' and '*' replaced, <= 512 chars."""
+    name = _STREAM_NAME_FORBIDDEN.sub("_", user_id)[:MAX_STREAM_NAME_CHARS]
+    return name if name.strip() else UNKNOWN_STREAM
+
+
+def utc_timestamp(now: datetime.datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a ``Z``, e.g. ``2025-01-31T12:00:00.123Z``."""
+    return now.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fit_record(record: Record, max_bytes: int) -> Record:
+    """Return ``record`` cut to ``max_bytes`` of UTF-8 JSON, never dropping it.
+
+    The longest text (a prompt turn, the response or the error message) is cut
+    first, with a marker, until the record fits; ``"truncated": true`` says so.
+    """
+    if _encoded_size(record) <= max_bytes:
+        return record
+    fitted: Record = json.loads(json.dumps(record, default=str))
+    fitted["truncated"] = True
+    size = _encoded_size(fitted)
+    while size > max_bytes:
+        slot = _longest_text(fitted)
+        if slot is None:
+            # Only metadata left and still too big (cannot happen with validated ids);
+            # drop content entirely rather than lose the record.
+            fitted.pop("prompt", None)
+            fitted.pop("response", None)
+            break
+        container, key, text = slot
+        excess = size - max_bytes
+        keep = len(text) - excess - len(TRUNCATION_MARKER)
+        if keep >= len(text) - len(TRUNCATION_MARKER) or keep < 0:
+            # Escaped or multi-byte text: a character is more than a byte, so halve.
+            keep = max(0, min(keep, len(text) // 2))
+        container[key] = text[:keep] + TRUNCATION_MARKER if keep > 0 else ""
+        size = _encoded_size(fitted)
+    return fitted
+
+
+def _encoded_size(record: Record) -> int:
+    return len(json.dumps(record, ensure_ascii=False, default=str).encode("utf-8"))
+
+
+def _longest_text(record: Record) -> tuple[Any, Any, str] | None:
+    slots: list[tuple[Any, Any, str]] = []
+    for key in ("response", "error_message"):
+        value = record.get(key)
+        if isinstance(value, str) and value:
+            slots.append((record, key, value))
+    prompt = record.get("prompt")
+    if isinstance(prompt, list):
+        for turn in prompt:
+            if isinstance(turn, dict) and isinstance(turn.get("content"), str) and turn["content"]:
+                slots.append((turn, "content", turn["content"]))
+    if not slots:
+        return None
+    return max(slots, key=lambda slot: len(slot[2]))
+
+
+class UsageLogWriter:
+    """Delivers usage records to one log group, one stream per (sanitized) user id.
+
+    Streams are created on first use and remembered for the life of the container;
+    another container creating the same stream first is fine.
+    """
+
+    def __init__(
+        self,
+        *,
+        logs_client: LogsClient,
+        log_group: str,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        print_line: Callable[[str], None] | None = None,
+    ) -> None:
+        self._client = logs_client
+        self._log_group = log_group
+        self._max_record_bytes = max_record_bytes
+        self._print_line = print_line or _print_line
+        self._known_streams: set[str] = set()
+
+    def write(self, record: Record) -> Delivery:
+        """Write one record; print it to stdout if CloudWatch Logs will not take it."""
+        try:
+            record = fit_record(record, self._max_record_bytes)
+            stream = stream_name_for(str(record.get("user_id") or ""))
+            self._put(stream, record)
+            return "cloudwatch"
+        except Exception as error:  # the caller's answer matters more than this record
+            logger.warning(
+                "usage record not delivered to CloudWatch Logs; printed instead",
+                extra={"error_type": _error_code(error)},
+            )
+            self._fallback(record)
+            return "fallback"
+
+    def _put(self, stream: str, record: Record) -> None:
+        event = {
+            "timestamp": int(time.time() * 1000),
+            "message": json.dumps(record, ensure_ascii=False, default=str),
+        }
+        self._ensure_stream(stream)
+        try:
+            response = self._client.put_log_events(
+                logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
+            )
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+            # The stream was deleted behind this container's back: recreate it once.
+            self._known_streams.discard(stream)
+            self._ensure_stream(stream)
+            response = self._client.put_log_events(
+                logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
+            )
+        rejected = (response or {}).get("rejectedLogEventsInfo")
+        if rejected:
+            raise RuntimeError(f"PutLogEvents rejected the event: {sorted(rejected)}")
+
+    def _ensure_stream(self, stream: str) -> None:
+        if stream in self._known_streams:
+            return
+        try:
+            self._client.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
+        except ClientError as error:
+            if _error_code(error) != "ResourceAlreadyExistsException":
+                raise
+        self._known_streams.add(stream)
+
+    def _fallback(self, record: Record) -> None:
+        try:
+            self._print_line(
+                json.dumps({**record, "delivery": "fallback"}, ensure_ascii=False, default=str)
+            )
+        except Exception:  # stdout itself failing leaves nothing else to try
+            logger.error("usage record could not be printed either")
+
+
+def _print_line(line: str) -> None:
+    # print, not logging: under Lambda's JSON log format a printed JSON line stays a
+    # top-level object, while a logging record would be wrapped in "message".
+    print(line, flush=True)
+
+
+def _error_code(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
+    return type(error).__name__
+
+
+@dataclass(frozen=True)
+class CallIdentity:
+    """Who made a call and to which model: the record's identifying fields."""
+
+    tenant_id: str
+    application_id: str
+    user_id: str
+    model_id: str
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts as Bedrock bills them.
+
+    ``input_tokens`` is Bedrock's ``inputTokens``: input billed at the normal rate,
+    *without* cache reads and writes, which are counted separately. (LangChain's
+    ``usage_metadata.input_tokens`` adds the cache tokens in; that figure is
+    ``input_tokens + cache_read_input_tokens + cache_write_input_tokens``.)
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+
+    @classmethod
+    def from_message(cls, message: BaseMessage) -> TokenUsage:
+        """Read the usage ChatBedrockConverse attached to its answer."""
+        usage: Mapping[str, Any] = getattr(message, "usage_metadata", None) or {}
+        metadata: Mapping[str, Any] = getattr(message, "response_metadata", None) or {}
+        raw = metadata.get("usage")
+        output_tokens = _int(usage.get("output_tokens"))
+        if isinstance(raw, Mapping):
+            # Bedrock's own counts, when LangChain passes them through: use as is.
+            input_tokens = _int(raw.get("inputTokens"))
+            cache_read = _int(raw.get("cacheReadInputTokens"))
+            cache_write = _int(raw.get("cacheWriteInputTokens"))
+            output_tokens = _int(raw.get("outputTokens", output_tokens))
+            total = _int(raw.get("totalTokens", usage.get("total_tokens")))
+        else:
+            details: Mapping[str, Any] = usage.get("input_token_details") or {}
+            cache_read = _int(details.get("cache_read"))
+            # With per-TTL cacheDetails, LangChain zeroes cache_creation and reports
+            # the writes per TTL instead; their sum is Bedrock's cacheWriteInputTokens.
+            cache_write = (
+                _int(details.get("cache_creation"))
+                + _int(details.get("ephemeral_5m_input_tokens"))
+                + _int(details.get("ephemeral_1h_input_tokens"))
+            )
+            input_tokens = max(0, _int(usage.get("input_tokens")) - cache_read - cache_write)
+            total = _int(usage.get("total_tokens"))
+        return cls(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=total or input_tokens + cache_read + cache_write + output_tokens,
+            cache_read_input_tokens=cache_read,
+            cache_write_input_tokens=cache_write,
+        )
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    return 0
+
+
+def _bedrock_latency_ms(metadata: Mapping[str, Any]) -> int | None:
+    # ChatBedrockConverse wraps latencyMs in a one-element list (response_metadata
+    # only holds str, list or dict); the raw API returns a bare number.
+    metrics = metadata.get("metrics")
+    value = metrics.get("latencyMs") if isinstance(metrics, Mapping) else None
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _request_id(metadata: Mapping[str, Any]) -> str | None:
+    response_metadata = metadata.get("ResponseMetadata")
+    if isinstance(response_metadata, Mapping):
+        value = response_metadata.get("RequestId")
+        return str(value) if value else None
+    return None
+
+
+def _message_text(message: BaseMessage) -> str:
+    # .text joins the text blocks and skips reasoning or tool-use blocks.
+    return message.text
+
+
+class UsageLogger(BaseCallbackHandler):
+    """LangChain callback that writes exactly one usage record for one invocation.
+
+    Create one per invocation and pass it through ``config={"callbacks": [...]}``.
+    ``record`` holds what was written, so the handler can answer with the same
+    figures. Nothing here raises: a failure to log must not fail the call.
+    """
+
+    def __init__(
+        self,
+        *,
+        writer: UsageLogWriter,
+        identity: CallIdentity,
+        log_content: LogContent = LogContent.METADATA,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        super().__init__()
+        self._writer = writer
+        self._identity = identity
+        self._log_content = log_content
+        self._monotonic = monotonic
+        self._now = now
+        self._started: float | None = None
+        self._prompt: list[dict[str, str]] | None = None
+        self.record: Record | None = None
+        self.delivery: Delivery | None = None
+
+    # LangChain callback interface ---------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Start the clock; keep the prompt if the tenant's content mode allows it."""
+        self._started = self._monotonic()
+        try:
+            if self._log_content is not LogContent.METADATA and messages:
+                self._prompt = [
+                    {"role": _role(message), "content": self._content(_message_text(message))}
+                    for message in messages[0]
+                ]
+        except Exception:
+            logger.warning("could not capture the prompt for the usage record")
+
+    def on_llm_end(
+        self,
+        response: LLMResult,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a successful call from the generation's usage and response metadata."""
+        generation = response.generations[0][0] if response.generations else None
+        if isinstance(generation, ChatGeneration):
+            self.record_success(generation.message)
+        else:
+            self.record_failure(
+                "InternalError", "the model returned no chat generation", request_id=None
+            )
+
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a failed call (throttling, access denied, validation ...)."""
+        self.record_error(error)
+
+    # Direct use, for outcomes LangChain never reports ---------------------------------
+
+    def record_success(self, message: BaseMessage) -> None:
+        """Write the success record for ``message`` (once per invocation)."""
+        if self.record is not None:
+            return
+        try:
+            metadata: Mapping[str, Any] = message.response_metadata or {}
+            usage = TokenUsage.from_message(message)
+            record = self._base_record("success")
+            record.update(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                total_tokens=usage.total_tokens,
+                cache_read_input_tokens=usage.cache_read_input_tokens,
+                cache_write_input_tokens=usage.cache_write_input_tokens,
+                bedrock_latency_ms=_bedrock_latency_ms(metadata),
+                stop_reason=metadata.get("stopReason"),
+                request_id=_request_id(metadata),
+            )
+            if self._log_content is not LogContent.METADATA:
+                record["response"] = self._content(_message_text(message))
+            self._emit(record)
+        except Exception:
+            logger.exception("could not build the usage record")
+            self.record_failure("InternalError", "usage could not be read", request_id=None)
+
+    def record_error(self, error: BaseException) -> None:
+        """Write the error record for a failed model call (once per invocation)."""
+        error_type, message = describe_model_error(error)
+        request_id = None
+        if isinstance(error, ClientError):
+            request_id = error.response.get("ResponseMetadata", {}).get("RequestId") or None
+        self.record_failure(error_type, message, request_id=request_id)
+
+    def record_failure(self, error_type: str, message: str, *, request_id: str | None) -> None:
+        """Write an error record with the given type and (already safe) message."""
+        if self.record is not None:
+            return
+        try:
+            record = self._base_record("error")
+            record.update(request_id=request_id, error_type=error_type, error_message=message)
+            self._emit(record)
+        except Exception:
+            logger.exception("could not write the usage error record")
+
+    # Internals ------------------------------------------------------------------------
+
+    def _base_record(self, status: Literal["success", "error"]) -> Record:
+        latency_ms = None
+        if self._started is not None:
+            latency_ms = max(0, round((self._monotonic() - self._started) * 1000))
+        record: Record = {
+            "event": RECORD_EVENT,
+            "status": status,
+            "tenant_id": self._identity.tenant_id,
+            "application_id": self._identity.application_id,
+            "user_id": self._identity.user_id,
+            "model_id": self._identity.model_id,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "total_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_write_input_tokens": 0,
+            "latency_ms": latency_ms,
+            "bedrock_latency_ms": None,
+            "stop_reason": None,
+            "request_id": None,
+            "timestamp": utc_timestamp(self._now()),
+        }
+        if self._prompt is not None:
+            record["prompt"] = self._prompt
+        return record
+
+    def _content(self, text: str) -> str:
+        return redact(text) if self._log_content is LogContent.REDACTED else text
+
+    def _emit(self, record: Record) -> None:
+        self.record = record
+        self.delivery = self._writer.write(record)
+
+
+def _role(message: BaseMessage) -> str:
+    return {"human": "user", "ai": "assistant"}.get(message.type, message.type)
