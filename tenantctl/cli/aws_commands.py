@@ -1,0 +1,495 @@
+"""Commands that call a tenant's account: invoke, logs, usage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+from rich.table import Table
+from rich.text import Text
+
+from tenantctl.cli.app import app, out, say, state
+from tenantctl.cli.errors import BadInput, CliError
+from tenantctl.cli.registry_commands import find_tenant
+from tenantctl.cli.targets import AwsTarget, no_credentials, target_for
+from tenantctl.registry import Tenant
+from tenantctl.usage import (
+    GroupBy,
+    InsightsQueryError,
+    LogEvent,
+    UsageRecord,
+    UsageSummary,
+    filter_events,
+    insights_messages,
+    merge_fallback,
+    parse_record,
+    parse_records,
+    summarize,
+)
+
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+# How often `logs --follow` polls; a module attribute so tests can shorten it.
+FOLLOW_POLL_SECONDS = 2.0
+sleep: Callable[[float], None] = time.sleep
+
+
+def parse_duration(value: str, option: str = "--since") -> timedelta:
+    """``15m``, ``1h``, ``7d``, ``2w``, ``30s`` as a timedelta; BadInput otherwise."""
+    match = _DURATION_RE.match(value)
+    if not match or int(match.group(1)) == 0:
+        raise BadInput(
+            f"{option}: '{value}' is not a duration; use a positive number and a unit "
+            "(s, m, h, d, w), e.g. 15m, 1h, 7d"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+LocalOption = Annotated[
+    bool, typer.Option("--local", help="Use the embedded cloud (`tenantctl local up`).")
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile for the tenant's account.")
+]
+TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id from the registry.")]
+
+
+def _connect(tenant: Tenant, profile: str | None, local: bool) -> AwsTarget:
+    target = target_for(tenant.account_id, tenant.region, profile=profile, local=local)
+    with aws_errors(target, tenant):
+        target.check_account()
+    return target
+
+
+@contextmanager
+def aws_errors(target: AwsTarget, tenant: Tenant) -> Iterator[None]:
+    """Turn the botocore errors users meet into one-line messages naming what to do."""
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError):
+        raise no_credentials(target.account_id) from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", ""), err.get("Message", "")
+        if code in {"AccessDenied", "AccessDeniedException"}:
+            raise CliError(
+                f"access denied in account {target.account_id} ({exc.operation_name}): {message}"
+            ) from None
+        if code in {"ThrottlingException", "TooManyRequestsException"}:
+            raise CliError(
+                f"throttled by AWS ({exc.operation_name}: {code}): {message}; retry in a moment"
+            ) from None
+        raise
+
+
+def _log_group_missing(tenant: Tenant, target: AwsTarget) -> CliError:
+    return CliError(
+        f"log group {tenant.usage_log_group} does not exist in {target.where}: "
+        f"run npx cdk deploy {tenant.stack_name}"
+    )
+
+
+# --- invoke --------------------------------------------------------------------------------
+
+
+def _function_arn(tenant: Tenant, target: AwsTarget) -> str:
+    # An ARN, not a bare name: the call then fails instead of reaching a
+    # same-named function in whatever account the credentials belong to.
+    return (
+        f"arn:{target.partition()}:lambda:{tenant.region}:{tenant.account_id}:"
+        f"function:{tenant.function_name}"
+    )
+
+
+def _throttled_message(tenant: Tenant, error: dict[str, Any]) -> str:
+    return (
+        f"Bedrock throttled the request for tenant {tenant.id} "
+        f"({error.get('type')}: {error.get('message')}): the operations account's quota for "
+        "this model is exhausted for now; retry with backoff or raise the quota there"
+    )
+
+
+@app.command()
+def invoke(
+    ctx: typer.Context,
+    tenant_id: TenantOption,
+    prompt: Annotated[str, typer.Option("--prompt", help="The user's message.")],
+    user_id: Annotated[str, typer.Option("--user-id", help="End user (becomes the log stream).")],
+    application_id: Annotated[str, typer.Option("--application-id", help="Calling application.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model id; default: tenant's first model.")
+    ] = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw function result.")] = False,
+) -> None:
+    """Invoke the tenant's Bedrock function (lambda.invoke in the tenant's account)."""
+    _, tenant = find_tenant(state(ctx), tenant_id)
+    if model is not None and model not in tenant.models:
+        raise BadInput(
+            f"--model: '{model}' is not allowed for tenant {tenant.id} "
+            f"(allowed: {', '.join(tenant.models)})"
+        )
+    target = _connect(tenant, profile, local)
+    event: dict[str, Any] = {
+        "prompt": prompt,
+        "user_id": user_id,
+        "application_id": application_id,
+    }
+    if model is not None:
+        event["model_id"] = model
+    with aws_errors(target, tenant):
+        try:
+            response = target.client("lambda").invoke(
+                FunctionName=_function_arn(tenant, target),
+                InvocationType="RequestResponse",
+                Payload=json.dumps(event).encode(),
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ResourceNotFoundException":
+                raise CliError(
+                    f"function {tenant.function_name} is not deployed in {target.where}: "
+                    f"run npx cdk deploy {tenant.stack_name}"
+                ) from None
+            if code == "TooManyRequestsException":
+                raise CliError(
+                    f"function {tenant.function_name} is throttled (its concurrency limit is "
+                    "reached); retry in a moment"
+                ) from None
+            raise
+    raw = response["Payload"].read().decode("utf-8", errors="replace")
+    try:
+        result = json.loads(raw)
+    except ValueError:
+        raise CliError(f"function {tenant.function_name} returned non-JSON: {raw[:200]}") from None
+
+    if response.get("FunctionError"):
+        # An unhandled exception in the function (Lambda's own error shape).
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+        detail = result if not isinstance(result, dict) else result.get("errorMessage", result)
+        kind = result.get("errorType", "error") if isinstance(result, dict) else "error"
+        raise CliError(f"function {tenant.function_name} failed: {kind}: {detail}")
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    if isinstance(result, dict) and isinstance(result.get("error"), dict):
+        error = result["error"]
+        if error.get("type") == "ThrottlingException":
+            raise CliError(_throttled_message(tenant, error))
+        raise CliError(f"{error.get('type', 'error')}: {error.get('message', '')}")
+    if not as_json:
+        _print_answer(result)
+
+
+def _print_answer(result: Any) -> None:
+    console = out()
+    if not isinstance(result, dict):
+        console.print(json.dumps(result))
+        return
+    console.print(str(result.get("output", "")))
+    usage = result.get("usage") or {}
+    console.print(
+        Text(
+            f"{result.get('model_id', '?')} · {usage.get('input_tokens', '?')} in / "
+            f"{usage.get('output_tokens', '?')} out / {usage.get('total_tokens', '?')} total "
+            f"tokens · {result.get('latency_ms', '?')} ms · "
+            f"request {result.get('request_id', '?')}",
+            style="dim",
+        )
+    )
+
+
+# --- logs ----------------------------------------------------------------------------------
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _user_filter_pattern(user: str) -> str | None:
+    # A JSON filter narrows the scan on AWS; the records are re-checked here,
+    # so a user id that cannot be put in a pattern just scans more.
+    if re.fullmatch(r"[\w.@+=,:/-]+", user):
+        return f'{{ $.user_id = "{user}" }}'
+    return None
+
+
+def _events(
+    target: AwsTarget,
+    tenant: Tenant,
+    log_group: str,
+    *,
+    start_ms: int,
+    user: str | None,
+) -> list[LogEvent]:
+    with aws_errors(target, tenant):
+        try:
+            events = list(
+                filter_events(
+                    target.client("logs"),
+                    log_group,
+                    start_ms=start_ms,
+                    filter_pattern=_user_filter_pattern(user) if user else None,
+                )
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise _log_group_missing(tenant, target) from None
+            raise
+    return sorted(events, key=lambda e: (e.timestamp_ms, e.event_id))
+
+
+def _matching(
+    events: Iterable[LogEvent], user: str | None
+) -> Iterator[tuple[LogEvent, UsageRecord]]:
+    for event in events:
+        record = parse_record(event.message)
+        if record is not None and (user is None or record.user_id == user):
+            yield event, record
+
+
+_LOG_COLUMNS = ("time (UTC)", "user", "application", "model", "status", "in", "out", "ms")
+
+
+def _log_cells(record: UsageRecord, event: LogEvent) -> list[str]:
+    moment = record.timestamp or datetime.fromtimestamp(event.timestamp_ms / 1000, UTC)
+    status = record.status if not record.is_error else f"error: {record.error_type or '?'}"
+    return [
+        moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        record.user_id,
+        record.application_id,
+        record.model_id,
+        status + (" (fallback)" if record.is_fallback else ""),
+        str(record.input_tokens),
+        str(record.output_tokens),
+        "" if record.latency_ms is None else f"{record.latency_ms:g}",
+    ]
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    tenant_id: TenantOption,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's records.")] = None,
+    since: Annotated[str, typer.Option("--since", help="How far back: 15m, 1h, 7d.")] = "1h",
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new ones.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per line.")] = False,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+) -> None:
+    """Show the tenant's usage records from its own log group."""
+    window = parse_duration(since)
+    _, tenant = find_tenant(state(ctx), tenant_id)
+    target = _connect(tenant, profile, local)
+    start_ms = _ms(datetime.now(UTC) - window)
+    events = _events(target, tenant, tenant.usage_log_group, start_ms=start_ms, user=user)
+    rows = list(_matching(events, user))
+
+    if as_json:
+        for event, _ in rows:
+            typer.echo(event.message)
+    elif not follow:
+        table = Table(*_LOG_COLUMNS)
+        for event, record in rows:
+            table.add_row(*_log_cells(record, event))
+        out().print(table)
+        say(f"{len(rows)} records in {tenant.usage_log_group} ({target.where}) since {since} ago")
+    else:
+        for event, record in rows:
+            say("  ".join(_log_cells(record, event)))
+    if not follow:
+        return
+
+    # Poll from the newest timestamp seen; events sharing it are skipped by id.
+    seen = {e.event_id for e in events}
+    last_ms = max((e.timestamp_ms for e in events), default=start_ms)
+    try:
+        while True:
+            sleep(FOLLOW_POLL_SECONDS)
+            fresh = [
+                e
+                for e in _events(
+                    target, tenant, tenant.usage_log_group, start_ms=last_ms, user=user
+                )
+                if e.event_id not in seen
+            ]
+            for event, record in _matching(fresh, user):
+                typer.echo(event.message if as_json else "  ".join(_log_cells(record, event)))
+            seen.update(e.event_id for e in fresh)
+            last_ms = max((e.timestamp_ms for e in fresh), default=last_ms)
+    except KeyboardInterrupt:
+        return
+
+
+# --- usage ---------------------------------------------------------------------------------
+
+
+_SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("invocations", "invocations"),
+    ("errors", "errors"),
+    ("input_tokens", "input"),
+    ("output_tokens", "output"),
+    ("cache_read_input_tokens", "cache read"),
+    ("cache_write_input_tokens", "cache write"),
+    ("total_tokens", "total"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p90_ms", "p90 ms"),
+)
+
+
+def _function_log_group(target: AwsTarget, tenant: Tenant) -> str:
+    """The function's own log group, where fallback records are printed."""
+    try:
+        config = target.client("lambda").get_function_configuration(
+            FunctionName=_function_arn(tenant, target)
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CliError(
+                f"function {tenant.function_name} is not deployed in {target.where}: "
+                f"run npx cdk deploy {tenant.stack_name}"
+            ) from None
+        raise
+    group = (config.get("LoggingConfig") or {}).get("LogGroup")
+    return str(group or f"/aws/lambda/{tenant.function_name}")
+
+
+def _read_records(
+    target: AwsTarget, tenant: Tenant, log_group: str, start: datetime, end: datetime
+) -> list[UsageRecord]:
+    if target.local:
+        # moto's Insights engine ignores filters and most commands; page instead.
+        events = _events(target, tenant, log_group, start_ms=_ms(start), user=None)
+        return parse_records(e.message for e in events)
+    with aws_errors(target, tenant):
+        try:
+            messages = insights_messages(
+                target.client("logs"),
+                [log_group],
+                start_s=int(start.timestamp()),
+                end_s=int(end.timestamp()) + 1,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise _log_group_missing(tenant, target) from None
+            raise
+        except InsightsQueryError as exc:
+            raise CliError(str(exc)) from None
+    return parse_records(messages)
+
+
+def _fmt_number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}"
+
+
+@app.command()
+def usage(
+    ctx: typer.Context,
+    tenant_id: TenantOption,
+    since: Annotated[str, typer.Option("--since", help="How far back: 15m, 1h, 7d.")] = "7d",
+    by: Annotated[
+        str | None, typer.Option("--by", help="Group by application | user | model.")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    include_fallback: Annotated[
+        bool,
+        typer.Option(
+            "--include-fallback",
+            help="Also count records the function printed to its own log group when the usage "
+            "log group could not be written.",
+        ),
+    ] = False,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+) -> None:
+    """Aggregate the tenant's usage: invocations, errors, tokens, p50/p90 latency."""
+    window = parse_duration(since)
+    group_by: GroupBy | None = None
+    if by is not None:
+        try:
+            group_by = GroupBy(by.lower())
+        except ValueError:
+            raise BadInput(f"--by: '{by}' is not one of application, user, model") from None
+    fmt = output_format.lower()
+    if fmt not in {"table", "json", "csv"}:
+        raise BadInput(f"--format: '{output_format}' is not one of table, json, csv")
+    _, tenant = find_tenant(state(ctx), tenant_id)
+    target = _connect(tenant, profile, local)
+
+    end = datetime.now(UTC)
+    start = end - window
+    records = _read_records(target, tenant, tenant.usage_log_group, start, end)
+    if include_fallback:
+        with aws_errors(target, tenant):
+            group = _function_log_group(target, tenant)
+        try:
+            fallback = _read_records(target, tenant, group, start, end)
+        except CliError:
+            fallback = []  # no function log group yet: the function never ran
+        records = merge_fallback(records, fallback)
+
+    groups = summarize(records, group_by)
+    total = summarize(records)[0]
+    _print_usage(tenant, since, group_by, groups, total, fmt)
+
+
+def _print_usage(
+    tenant: Tenant,
+    since: str,
+    by: GroupBy | None,
+    groups: list[UsageSummary],
+    total: UsageSummary,
+    fmt: str,
+) -> None:
+    key_name = by.value if by else None
+    if fmt == "json":
+        doc: dict[str, Any] = {"tenant": tenant.id, "since": since, "by": key_name}
+        if by is not None:
+            doc["groups"] = [{key_name: g.key, **_metrics(g)} for g in groups]
+        doc["total"] = _metrics(total)
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        header = ([key_name] if key_name else []) + [name for name, _ in _SUMMARY_COLUMNS]
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        for g in groups if by is not None else [total]:
+            metrics = _metrics(g)
+            writer.writerow(([g.key] if by is not None else []) + [metrics[n] for n in header[-9:]])
+        typer.echo(buffer.getvalue(), nl=False)
+        return
+    table = Table(
+        *([key_name] if key_name else []),
+        *(title for _, title in _SUMMARY_COLUMNS),
+        title=f"Usage of tenant {tenant.id}, last {since}",
+    )
+    for i, g in enumerate([*groups, total] if by is not None else [total]):
+        is_total = by is not None and i == len(groups)
+        metrics = _metrics(g)
+        cells = [_fmt_number(metrics[name]) for name, _ in _SUMMARY_COLUMNS]
+        if by is not None:
+            cells.insert(0, "TOTAL" if is_total else (g.key or "(none)"))
+        table.add_row(*cells, end_section=i == len(groups) - 1 and by is not None)
+    out().print(table)
+
+
+def _metrics(summary: UsageSummary) -> dict[str, Any]:
+    data = summary.as_dict()
+    data.pop("key")
+    return data

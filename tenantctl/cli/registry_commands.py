@@ -1,0 +1,333 @@
+"""Registry commands: onboard, offboard, list, validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tenantctl import naming
+from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
+from tenantctl.cli.errors import BadInput, CliError
+from tenantctl.registry import Tenant, TenantRegistry, parse_registry
+from tenantctl.registry_file import RegistryFile, write_atomic
+
+
+def unknown_tenant(registry: TenantRegistry, tenant_id: str) -> BadInput:
+    """The error for a tenant id the registry does not list."""
+    known = ", ".join(t.id for t in registry.tenants) or "none"
+    return BadInput(f"unknown tenant '{tenant_id}' (known: {known})")
+
+
+def find_tenant(st: State, tenant_id: str) -> tuple[TenantRegistry, Tenant]:
+    """Load the registry and one tenant from it; BadInput for an unknown id."""
+    registry = st.load_registry()
+    for spec in registry.tenants:
+        if spec.id == tenant_id:
+            return registry, registry.resolve(spec)
+    raise unknown_tenant(registry, tenant_id)
+
+
+def new_external_id(tenant_id: str, taken: set[str]) -> str:
+    """A fresh ExternalId: the tenant id plus 64 random bits, unique in the registry."""
+    while True:
+        candidate = f"{tenant_id}-{secrets.token_hex(8)}"
+        if candidate not in taken:
+            return candidate
+
+
+# --- deploy commands -----------------------------------------------------------------------
+
+
+def _cdk(verb: str, stack: str, profile: str | None, placeholder: str, st: State) -> list[str]:
+    argv = ["npx", "cdk", verb, stack]
+    if verb == "destroy":
+        argv.append("--force")  # tenantctl already asked for confirmation
+    argv += ["--profile", profile or placeholder]
+    if st.registry_path != DEFAULT_REGISTRY:
+        # The CDK app reads the registry path from context (app.py).
+        argv += ["-c", f"registry={st.registry_path}"]
+    return argv
+
+
+def _show(argv: Sequence[str]) -> str:
+    # Placeholders like <ops-profile> must stay visible, not be shell-quoted away.
+    return " ".join(a if a.startswith("<") else shlex.quote(a) for a in argv)
+
+
+def _run_steps(steps: Sequence[Sequence[str]], failure_hint: str) -> None:
+    """Run CDK commands one after the other, each with a numbered header.
+
+    The CDK CLI keeps the terminal: it draws its own progress and asks before
+    broadening IAM permissions, which tenantctl must not answer for the user.
+    """
+    npx = shutil.which("npx") or str(Path(sys.prefix) / "bin" / "npx")
+    if not Path(npx).exists():
+        raise CliError("npx not found: run `make setup` (it installs Node into .venv)")
+    console = out()
+    for n, argv in enumerate(steps, 1):
+        console.rule(f"[{n}/{len(steps)}] {_show(argv)}")
+        code = subprocess.run([npx, *argv[1:]], check=False, env=os.environ.copy()).returncode
+        if code != 0:
+            raise CliError(f"`{_show(argv)}` failed (exit {code}); {failure_hint}")
+    console.rule("done")
+
+
+# --- onboard -------------------------------------------------------------------------------
+
+
+def _conflicts(existing: Tenant, asked: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    have: dict[str, Any] = {
+        "account_id": existing.account_id,
+        "region": existing.region,
+        "models": list(existing.models),
+        "log_content": existing.log_content.value,
+        "log_retention_days": existing.log_retention_days,
+    }
+    return [(k, have[k], v) for k, v in asked.items() if k in have and have[k] != v]
+
+
+@app.command()
+def onboard(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(help="Tenant id: lowercase letters, digits, -.")],
+    account: Annotated[str, typer.Option("--account", help="The tenant's 12-digit account id.")],
+    region: Annotated[str, typer.Option("--region", help="Region of the tenant's function.")],
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--models", help="Allowed model id (repeat); default: registry defaults."),
+    ] = None,
+    log_content: Annotated[
+        str | None,
+        typer.Option(
+            "--log-content", help="metadata | redacted | full; default: registry defaults."
+        ),
+    ] = None,
+    retention_days: Annotated[
+        int | None,
+        typer.Option("--retention-days", help="Usage log retention; default: registry defaults."),
+    ] = None,
+    deploy: Annotated[bool, typer.Option("--deploy", help="Run the CDK deploys too.")] = False,
+    ops_profile: Annotated[
+        str | None, typer.Option("--ops-profile", help="AWS profile of the operations account.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="AWS profile of the tenant account.")
+    ] = None,
+) -> None:
+    """Add a tenant to the registry (validated first, written atomically) and deploy it."""
+    st = state(ctx)
+    doc = RegistryFile.read(st.registry_path)
+    registry = parse_registry(doc.data, str(st.registry_path))
+
+    asked: dict[str, Any] = {"account_id": account, "region": region}
+    if models:
+        asked["models"] = list(models)
+    if log_content is not None:
+        asked["log_content"] = log_content
+    if retention_days is not None:
+        asked["log_retention_days"] = retention_days
+
+    index = doc.index_of(tenant_id)
+    if index is not None:
+        existing = registry.tenant(tenant_id)
+        conflicts = _conflicts(existing, asked)
+        if conflicts:
+            raise BadInput(
+                "\n".join(
+                    f"tenants[{index}].{key}: tenant '{tenant_id}' is already onboarded with "
+                    f"{key} {have} (asked for {want}); offboard it first or edit "
+                    f"{st.registry_path} by hand"
+                    for key, have, want in conflicts
+                )
+            )
+        say(
+            f"tenant '{tenant_id}' is already onboarded with these settings: nothing changed "
+            f"(ExternalId {existing.external_id} kept)"
+        )
+        tenant = existing
+    else:
+        taken = {t.external_id for t in registry.tenants}
+        entry: dict[str, Any] = {
+            "id": tenant_id,
+            "account_id": account,
+            "region": region,
+            "external_id": new_external_id(tenant_id, taken),
+        }
+        for key in ("models", "log_content", "log_retention_days"):
+            if key in asked:
+                entry[key] = asked[key]
+        edit = doc.add_tenant(entry)
+        # Validate the whole new registry before touching the file, so a bad
+        # argument is refused with the registry's own field message.
+        new_registry = parse_registry(edit.data, str(st.registry_path))
+        write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+        tenant = new_registry.tenant(tenant_id)
+        say(
+            f"onboarded tenant '{tenant.id}' (account {tenant.account_id}, {tenant.region}) "
+            f"into {st.registry_path}"
+        )
+        say(f"  ExternalId: {tenant.external_id}")
+        say(f"  models: {', '.join(tenant.models)}")
+        say(
+            f"  usage logs: {tenant.usage_log_group} ({tenant.log_content.value}, "
+            f"{tenant.log_retention_days} days)"
+        )
+
+    steps = [
+        _cdk("deploy", naming.OPERATIONS_STACK_NAME, ops_profile, "<ops-profile>", st),
+        _cdk("deploy", tenant.stack_name, profile, f"<{tenant.id}-profile>", st),
+    ]
+    if deploy:
+        _run_steps(
+            steps, "the registry already lists the tenant; fix the cause and re-run the command"
+        )
+        say(
+            f"deployed: try `tenantctl invoke --tenant {tenant.id} --prompt hello "
+            "--user-id u1 --application-id demo`"
+        )
+        return
+    say("Next, deploy (operations account first, then the tenant's account):")
+    for argv in steps:
+        say(f"  {_show(argv)}")
+
+
+# --- offboard ------------------------------------------------------------------------------
+
+
+@app.command()
+def offboard(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(help="Tenant to remove.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Destroy the customer stack and redeploy ops.")
+    ] = False,
+    ops_profile: Annotated[
+        str | None, typer.Option("--ops-profile", help="AWS profile of the operations account.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="AWS profile of the tenant account.")
+    ] = None,
+) -> None:
+    """Remove a tenant from the registry; its usage logs stay in its account."""
+    st = state(ctx)
+    doc = RegistryFile.read(st.registry_path)
+    registry = parse_registry(doc.data, str(st.registry_path))
+    index = doc.index_of(tenant_id)
+    if index is None:
+        raise unknown_tenant(registry, tenant_id)
+    tenant = registry.tenant(tenant_id)
+
+    if not yes:
+        question = (
+            f"Remove tenant '{tenant.id}' (account {tenant.account_id}, {tenant.region}) from "
+            f"{st.registry_path}?"
+        )
+        try:
+            confirmed = typer.confirm(question, default=False)
+        except typer.Abort:  # no answer (stdin closed): the safe default
+            confirmed = False
+        if not confirmed:
+            raise CliError("aborted: nothing changed (pass --yes to skip this question)")
+
+    destroy = _cdk("destroy", tenant.stack_name, profile, f"<{tenant.id}-profile>", st)
+    if deploy:
+        # `cdk destroy` finds the stack only while the app still synthesizes it,
+        # so the customer stack goes first, then the registry entry.
+        _run_steps([destroy], "the tenant is still in the registry")
+
+    edit = doc.remove_tenant(index)
+    parse_registry(edit.data, str(st.registry_path))
+    write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+    say(f"removed tenant '{tenant.id}' from {st.registry_path}")
+
+    ops_deploy = _cdk("deploy", naming.OPERATIONS_STACK_NAME, ops_profile, "<ops-profile>", st)
+    role = naming.invoker_role_name(tenant.id)
+    if deploy:
+        _run_steps([ops_deploy], "re-run it to delete the operations role")
+    else:
+        say(f"Next, in the operations account (deletes the role {role}; calls stop at once):")
+        say(f"  {_show(ops_deploy)}")
+        delete_stack = [
+            "aws", "cloudformation", "delete-stack", "--stack-name", tenant.stack_name,
+            "--region", tenant.region, "--profile", profile or f"<{tenant.id}-profile>",
+        ]  # fmt: skip
+        say(
+            f"Then destroy the customer stack {tenant.stack_name} in account "
+            f"{tenant.account_id} ({tenant.region}). The CDK app no longer knows it, so use:"
+        )
+        say(f"  {_show(delete_stack)}")
+        say(
+            f"  (or, before offboarding, `{_show(destroy)}`; "
+            f"`tenantctl offboard {tenant.id} --deploy` does it in that order)"
+        )
+    say(
+        f"Retained in account {tenant.account_id}: the usage log group "
+        f"{tenant.usage_log_group} and its KMS key. The tenant's data stays with the tenant; "
+        "delete them there only if the tenant asks."
+    )
+
+
+# --- list / validate -----------------------------------------------------------------------
+
+
+def _tenant_row(t: Tenant) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "account_id": t.account_id,
+        "region": t.region,
+        "models": list(t.models),
+        "log_content": t.log_content.value,
+        "log_retention_days": t.log_retention_days,
+        "function_name": t.function_name,
+        "stack_name": t.stack_name,
+    }
+
+
+@app.command("list")
+def list_tenants(
+    ctx: typer.Context,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table | json", case_sensitive=False)
+    ] = "table",
+) -> None:
+    """List the tenants with their effective settings (defaults applied)."""
+    fmt = output_format.lower()
+    if fmt not in {"table", "json"}:
+        raise BadInput(f"--format: '{output_format}' is not one of table, json")
+    tenants = state(ctx).load_registry().resolved_tenants()
+    if fmt == "json":
+        typer.echo(json.dumps([_tenant_row(t) for t in tenants], indent=2))
+        return
+    table = Table("id", "account", "region", "log content", "retention (days)")
+    # Model ids are long; wrap them rather than cut them off with an ellipsis.
+    table.add_column("models", overflow="fold")
+    for t in tenants:
+        table.add_row(
+            t.id,
+            t.account_id,
+            t.region,
+            t.log_content.value,
+            str(t.log_retention_days),
+            "\n".join(t.models),
+        )
+    out().print(table)
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Check the registry (no synth); print every issue; exit 2 if there are any."""
+    st = state(ctx)
+    registry = st.load_registry()
+    say(f"{st.registry_path}: valid ({len(registry.tenants)} tenants)")

@@ -1,0 +1,329 @@
+"""Usage records: reading them from a tenant's log group and aggregating them.
+
+Two readers produce the same thing, the raw JSON of each usage record:
+
+* :func:`filter_events` pages through FilterLogEvents. It works everywhere,
+  including the embedded cloud (moto), and is what ``tenantctl logs`` uses.
+* :func:`insights_messages` runs a CloudWatch Logs Insights query that returns
+  the raw ``@message`` of every record. On real AWS it scans far faster than
+  paging; moto's Insights engine ignores most of the query language, so the
+  embedded cloud uses the first reader.
+
+Both feed :func:`parse_record` and then the one aggregation,
+:func:`summarize`, so a figure never depends on where the records came from.
+Aggregating here rather than with Insights ``stats`` also keeps the
+percentiles exact (Insights' ``pct`` is approximate) and identical on both
+backends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+USAGE_EVENT = "bedrock.invocation"
+FALLBACK_DELIVERY = "fallback"
+
+# Insights returns at most this many rows per query; bigger windows are split.
+INSIGHTS_MAX_ROWS = 10_000
+INSIGHTS_QUERY = (
+    f'fields @timestamp, @message | filter event = "{USAGE_EVENT}" '
+    f"| sort @timestamp asc | limit {INSIGHTS_MAX_ROWS}"
+)
+
+
+def _none_as_zero(value: Any) -> Any:
+    # An error record may carry null token counts; they cost nothing.
+    return 0 if value is None else value
+
+
+TokenCount = Annotated[int, BeforeValidator(_none_as_zero)]
+
+
+class UsageRecord(BaseModel):
+    """One Bedrock invocation as the usage logger wrote it (unknown keys are kept)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    event: str
+    status: str
+    tenant_id: str = ""
+    application_id: str = ""
+    user_id: str = ""
+    model_id: str = ""
+    input_tokens: TokenCount = 0
+    output_tokens: TokenCount = 0
+    total_tokens: TokenCount = 0
+    cache_read_input_tokens: TokenCount = 0
+    cache_write_input_tokens: TokenCount = 0
+    latency_ms: float | None = None
+    bedrock_latency_ms: float | None = None
+    stop_reason: str | None = None
+    request_id: str | None = None
+    timestamp: datetime | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    prompt: str | None = None
+    response: str | None = None
+    delivery: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the invocation failed."""
+        return self.status != "success"
+
+    @property
+    def is_fallback(self) -> bool:
+        """Whether the record was printed to the function's own log group instead."""
+        return self.delivery == FALLBACK_DELIVERY
+
+
+def parse_record(message: str) -> UsageRecord | None:
+    """A usage record from one log event's message, or None for any other event.
+
+    Log groups also hold other lines (Lambda's START/END/REPORT in the
+    function's group, hand-written test events); those are skipped, not errors.
+    """
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("event") != USAGE_EVENT:
+        return None
+    try:
+        return UsageRecord.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def parse_records(messages: Iterable[str]) -> list[UsageRecord]:
+    """Every usage record among ``messages``, in order."""
+    return [r for r in map(parse_record, messages) if r is not None]
+
+
+def merge_fallback(
+    primary: Sequence[UsageRecord], fallback: Iterable[UsageRecord]
+) -> list[UsageRecord]:
+    """Primary records plus fallback records that did not also reach the usage log group.
+
+    The logger prints a fallback record when PutLogEvents fails, but a failed
+    call may still have been stored (a timeout after the write), so a request
+    id seen in the usage log group wins.
+    """
+    seen = {r.request_id for r in primary if r.request_id}
+    merged = list(primary)
+    for record in fallback:
+        if record.is_fallback and (not record.request_id or record.request_id not in seen):
+            merged.append(record)
+    return merged
+
+
+# --- aggregation ---------------------------------------------------------------------------
+
+
+class GroupBy(StrEnum):
+    """The dimension ``tenantctl usage --by`` groups records on."""
+
+    APPLICATION = "application"
+    USER = "user"
+    MODEL = "model"
+
+    def key(self, record: UsageRecord) -> str:
+        """The record's value for this dimension."""
+        if self is GroupBy.APPLICATION:
+            return record.application_id
+        if self is GroupBy.USER:
+            return record.user_id
+        return record.model_id
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks.
+
+    The same definition as numpy's default and Excel's PERCENTILE.INC: with n
+    sorted values the percentile sits at rank (n-1)*q/100. None for no values.
+    """
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be between 0 and 100, got {q}")
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """Totals for one group of records (``key`` None: all records)."""
+
+    key: str | None
+    invocations: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cache_read_input_tokens: int
+    cache_write_input_tokens: int
+    latency_p50_ms: float | None
+    latency_p90_ms: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON and CSV output."""
+        return asdict(self)
+
+
+def _summary(key: str | None, records: Sequence[UsageRecord]) -> UsageSummary:
+    # Latency only of successful calls: a throttled call fails in a few ms and
+    # would make a struggling model look fast.
+    latencies = [r.latency_ms for r in records if not r.is_error and r.latency_ms is not None]
+    return UsageSummary(
+        key=key,
+        invocations=len(records),
+        errors=sum(1 for r in records if r.is_error),
+        input_tokens=sum(r.input_tokens for r in records),
+        output_tokens=sum(r.output_tokens for r in records),
+        total_tokens=sum(r.total_tokens for r in records),
+        cache_read_input_tokens=sum(r.cache_read_input_tokens for r in records),
+        cache_write_input_tokens=sum(r.cache_write_input_tokens for r in records),
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p90_ms=percentile(latencies, 90),
+    )
+
+
+def summarize(records: Iterable[UsageRecord], by: GroupBy | None = None) -> list[UsageSummary]:
+    """Aggregate records: one summary per group sorted by key, or one for all when ``by`` is None.
+
+    Invocations count successes and errors; token sums include both (an error
+    usually carries zero tokens); p50/p90 latency are over successful calls.
+    """
+    records = list(records)
+    if by is None:
+        return [_summary(None, records)]
+    groups: dict[str, list[UsageRecord]] = {}
+    for record in records:
+        groups.setdefault(by.key(record), []).append(record)
+    return [_summary(key, groups[key]) for key in sorted(groups)]
+
+
+# --- readers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One CloudWatch Logs event."""
+
+    event_id: str
+    timestamp_ms: int
+    stream: str
+    message: str
+
+
+def filter_events(
+    client: Any,
+    log_group: str,
+    *,
+    start_ms: int,
+    end_ms: int | None = None,
+    stream_names: Sequence[str] | None = None,
+    filter_pattern: str | None = None,
+) -> Iterator[LogEvent]:
+    """Every event of ``log_group`` in [start_ms, end_ms] via paginated FilterLogEvents."""
+    kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": start_ms}
+    if end_ms is not None:
+        kwargs["endTime"] = end_ms
+    if stream_names:
+        kwargs["logStreamNames"] = list(stream_names)
+    if filter_pattern:
+        kwargs["filterPattern"] = filter_pattern
+    for page in client.get_paginator("filter_log_events").paginate(**kwargs):
+        for event in page.get("events", []):
+            yield LogEvent(
+                event_id=event.get("eventId", ""),
+                timestamp_ms=int(event.get("timestamp", 0)),
+                stream=event.get("logStreamName", ""),
+                message=event.get("message", ""),
+            )
+
+
+class InsightsQueryError(Exception):
+    """A Logs Insights query that failed, was cancelled or timed out."""
+
+
+def insights_messages(
+    client: Any,
+    log_groups: Sequence[str],
+    *,
+    start_s: int,
+    end_s: int,
+    poll_seconds: float = 1.0,
+    timeout_seconds: float = 600.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """The raw message of every usage record in [start_s, end_s] via Logs Insights.
+
+    A window that hits Insights' row limit is split in two and queried again,
+    so no record is silently dropped; rows are de-duplicated on ``@ptr``
+    because the halves share their boundary second.
+    """
+    rows: dict[str, str] = {}
+    pending = [(start_s, end_s)]
+    while pending:
+        lo, hi = pending.pop()
+        result = _run_query(client, log_groups, lo, hi, poll_seconds, timeout_seconds, sleep)
+        if len(result) >= INSIGHTS_MAX_ROWS:
+            if hi <= lo:
+                raise InsightsQueryError(
+                    f"more than {INSIGHTS_MAX_ROWS} usage records within one second"
+                )
+            mid = (lo + hi) // 2
+            pending += [(lo, mid), (mid, hi)] if mid > lo else [(lo, lo), (hi, hi)]
+            continue
+        for ptr, message in result:
+            rows[ptr] = message
+    return list(rows.values())
+
+
+def _run_query(
+    client: Any,
+    log_groups: Sequence[str],
+    start_s: int,
+    end_s: int,
+    poll_seconds: float,
+    timeout_seconds: float,
+    sleep: Callable[[float], None],
+) -> list[tuple[str, str]]:
+    query_id = client.start_query(
+        logGroupNames=list(log_groups),
+        startTime=start_s,
+        endTime=end_s,
+        queryString=INSIGHTS_QUERY,
+        limit=INSIGHTS_MAX_ROWS,
+    )["queryId"]
+    waited = 0.0
+    while True:
+        response = client.get_query_results(queryId=query_id)
+        status = response.get("status")
+        if status == "Complete":
+            break
+        if status in {"Failed", "Cancelled", "Timeout", "Unknown"}:
+            raise InsightsQueryError(f"Logs Insights query {query_id} ended with status {status}")
+        if waited >= timeout_seconds:
+            client.stop_query(queryId=query_id)
+            raise InsightsQueryError(f"Logs Insights query {query_id} did not finish in time")
+        sleep(poll_seconds)
+        waited += poll_seconds
+    out: list[tuple[str, str]] = []
+    for i, row in enumerate(response.get("results", [])):
+        fields = {f.get("field"): f.get("value", "") for f in row}
+        if "@message" in fields:
+            out.append((fields.get("@ptr") or f"{query_id}/{i}", fields["@message"]))
+    return out
