@@ -44,6 +44,15 @@ def function_name(tenant_id: str) -> str:
     return f"{FUNCTION_PREFIX}{tenant_id}"
 
 
+def partition_for_region(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
 def role_arn(account_id: str, role_name: str, partition: str = "aws") -> str:
     """ARN of a role without a path."""
     return f"arn:{partition}:iam::{account_id}:role/{role_name}"

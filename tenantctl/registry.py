@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,14 +36,51 @@ EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 2, 1224
 
 # Values CloudWatch Logs accepts for a log group's retentionInDays.
 LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-     2557, 2922, 3288, 3653}
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
 )
 
 # Bedrock model providers whose ids this product knows how to scope IAM for.
 MODEL_PROVIDERS = frozenset(
-    {"amazon", "anthropic", "ai21", "cohere", "meta", "mistral", "stability", "deepseek",
-     "writer", "qwen", "openai", "twelvelabs", "luma", "minimax", "moonshot"}
+    {
+        "amazon",
+        "anthropic",
+        "ai21",
+        "cohere",
+        "meta",
+        "mistral",
+        "stability",
+        "deepseek",
+        "writer",
+        "qwen",
+        "openai",
+        "twelvelabs",
+        "luma",
+        "minimax",
+        "moonshot",
+    }
 )
 
 # Destination regions of Bedrock's geographic cross-region inference profiles.
@@ -54,8 +91,7 @@ DEFAULT_INFERENCE_PROFILE_REGIONS: dict[str, tuple[str, ...]] = {
     "us": ("us-east-1", "us-east-2", "us-west-2"),
     "us-gov": ("us-gov-east-1", "us-gov-west-1"),
     "eu": ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"),
-    "apac": ("ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1",
-             "ap-southeast-2"),
+    "apac": ("ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2"),
     "ca": ("ca-central-1", "us-east-1", "us-east-2", "us-west-2"),
     "jp": ("ap-northeast-1", "ap-northeast-3"),
     "au": ("ap-southeast-2", "ap-southeast-4"),
@@ -68,7 +104,7 @@ MODEL_ID_RE = re.compile(
 )
 
 
-class LogContent(str, Enum):
+class LogContent(StrEnum):
     """How much of a prompt and response a usage record may hold."""
 
     METADATA = "metadata"  # no content at all (default)
@@ -145,8 +181,10 @@ def parse_model_id(value: str) -> tuple[str | None, str]:
     profile, provider = match.group("profile"), match.group("provider")
     if provider not in MODEL_PROVIDERS:
         raise ValueError(f"'{value}': unknown model provider '{provider}'")
-    if profile is not None and profile != GLOBAL_PROFILE_PREFIX and (
-        profile not in DEFAULT_INFERENCE_PROFILE_REGIONS
+    if (
+        profile is not None
+        and profile != GLOBAL_PROFILE_PREFIX
+        and (profile not in DEFAULT_INFERENCE_PROFILE_REGIONS)
     ):
         raise ValueError(f"'{value}': unknown inference profile prefix '{profile}'")
     foundation = value.split(".", 1)[1] if profile else value
@@ -324,7 +362,8 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
     for i, t in enumerate(registry.tenants):
         if t.id in ids:
             yield RegistryIssue(
-                path=f"tenants[{i}].id", message=f"duplicate tenant id '{t.id}' (also tenants[{ids[t.id]}])"
+                path=f"tenants[{i}].id",
+                message=f"duplicate tenant id '{t.id}' (also tenants[{ids[t.id]}])",
             )
         ids.setdefault(t.id, i)
         if t.account_id == ops_account:
@@ -335,13 +374,18 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
         if t.account_id in accounts:
             yield RegistryIssue(
                 path=f"tenants[{i}].account_id",
-                message=f"account {t.account_id} is already used by tenants[{accounts[t.account_id]}]",
+                message=(
+                    f"account {t.account_id} is already used by tenants[{accounts[t.account_id]}]"
+                ),
             )
         accounts.setdefault(t.account_id, i)
         if t.external_id in external_ids:
             yield RegistryIssue(
                 path=f"tenants[{i}].external_id",
-                message=f"is the same as tenants[{external_ids[t.external_id]}]; each tenant needs its own",
+                message=(
+                    f"is the same as tenants[{external_ids[t.external_id]}]; "
+                    "each tenant needs its own"
+                ),
             )
         external_ids.setdefault(t.external_id, i)
         for j, model in enumerate(t.models or ()):
@@ -369,7 +413,7 @@ def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in {"function-after[_account_id(), str]"} or part.startswith(("function-", "tuple[")):
+        elif part.startswith(("function-", "tuple[")):
             continue  # pydantic's validator-step labels, not fields
         else:
             path += f".{part}" if path else part
@@ -383,7 +427,10 @@ def _friendly(err: dict[str, Any]) -> str:
     if kind == "missing":
         return "is required"
     if kind == "string_type" and isinstance(err.get("input"), int):
-        return "must be a quoted string (YAML reads unquoted numbers as integers and drops leading zeros)"
+        return (
+            "must be a quoted string (YAML reads unquoted numbers as integers "
+            "and drops leading zeros)"
+        )
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     return msg
@@ -400,7 +447,9 @@ def issues_from_validation_error(exc: ValidationError) -> list[RegistryIssue]:
 def parse_registry(data: Any, source: str | None = None) -> TenantRegistry:
     """Validate already-loaded registry data; raises RegistryError."""
     if not isinstance(data, dict):
-        raise RegistryError([RegistryIssue(path="", message="the registry must be a YAML mapping")], source)
+        raise RegistryError(
+            [RegistryIssue(path="", message="the registry must be a YAML mapping")], source
+        )
     try:
         return TenantRegistry.model_validate(data)
     except ValidationError as exc:
@@ -415,9 +464,13 @@ def load_registry(path: str | Path) -> TenantRegistry:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RegistryError([RegistryIssue(path="", message=f"cannot read {path}: {exc.strerror}")], str(path)) from None
+        raise RegistryError(
+            [RegistryIssue(path="", message=f"cannot read {path}: {exc.strerror}")], str(path)
+        ) from None
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
-        raise RegistryError([RegistryIssue(path="", message=f"not valid YAML: {exc}")], str(path)) from None
+        raise RegistryError(
+            [RegistryIssue(path="", message=f"not valid YAML: {exc}")], str(path)
+        ) from None
     return parse_registry(data, str(path))

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""The CDK app: one operations stack and one customer stack per tenant.
+
+This is the only module that reads CDK context. Context keys:
+  registry         path of the tenant registry (default config/tenants.yaml)
+  lambda_platform  "aws" (arm64, Python 3.12: what AWS runs) or "host" (this
+                   machine's arch and Python, for the embedded cloud's runner)
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import aws_cdk as cdk
+
+from stacks.customer_stack import CustomerStack
+from stacks.lambda_bundling import LambdaPlatform
+from stacks.operations_stack import OperationsStack
+from tenantctl import naming
+from tenantctl.registry import RegistryError, TenantRegistry, load_registry
+
+PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
+
+
+def compose(app: cdk.App, registry: TenantRegistry, *, platform: LambdaPlatform) -> None:
+    """Add the operations stack and every tenant's customer stack to ``app``."""
+    ops = registry.operations
+    OperationsStack(
+        app,
+        naming.OPERATIONS_STACK_NAME,
+        registry=registry,
+        env=cdk.Environment(account=ops.account_id, region=ops.region),
+        description="Bedrock invoker roles, one per tenant (operations account)",
+    )
+    for tenant in registry.resolved_tenants():
+        CustomerStack(
+            app,
+            tenant.stack_name,
+            tenant=tenant,
+            operations=ops,
+            platform=platform,
+            env=cdk.Environment(account=tenant.account_id, region=tenant.region),
+            description=f"Bedrock invoker and usage logs of tenant {tenant.id}",
+        )
+
+
+def build_app(
+    registry: TenantRegistry,
+    *,
+    context: dict[str, Any] | None = None,
+    platform: LambdaPlatform | None = None,
+    outdir: str | None = None,
+) -> cdk.App:
+    """An app for ``registry``; tests pass ``{"aws:cdk:bundling-stacks": []}`` to skip bundling."""
+    app = cdk.App(context=context, outdir=outdir)
+    compose(app, registry, platform=platform or LambdaPlatform.aws_lambda())
+    return app
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+    app = cdk.App()
+    registry_path = str(app.node.try_get_context("registry") or "config/tenants.yaml")
+    platform_name = str(app.node.try_get_context("lambda_platform") or "aws")
+    if platform_name not in PLATFORMS:
+        _fail(f"context lambda_platform: must be one of {', '.join(PLATFORMS)}")
+    try:
+        registry = load_registry(registry_path)
+    except RegistryError as exc:
+        for issue in exc.issues:
+            print(f"error: {registry_path}: {issue}", file=sys.stderr)
+        sys.exit(2)
+    compose(app, registry, platform=PLATFORMS[platform_name]())
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

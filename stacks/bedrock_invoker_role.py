@@ -1,0 +1,58 @@
+"""The per-tenant role in the operations account that Bedrock calls are made as."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.bedrock_model_access import model_access_statements
+from tenantctl import naming
+from tenantctl.registry import Operations, Tenant
+
+
+class BedrockInvokerRole(Construct):
+    """One tenant's Bedrock-invoker role.
+
+    Trust admits only the tenant's assuming role, and only with its ExternalId.
+    The role trusts the tenant *account* and pins the role with
+    ``aws:PrincipalArn``: naming a role ARN from another account as principal
+    fails to deploy ("Invalid principal") until that role exists, which would
+    force a deploy order between accounts.
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, *, tenant: Tenant, operations: Operations
+    ) -> None:
+        super().__init__(scope, id)
+        partition = naming.partition_for_region(operations.region)
+        caller_arn = naming.role_arn(
+            tenant.account_id, naming.caller_role_name(tenant.id), partition
+        )
+        trusted = iam.AccountPrincipal(tenant.account_id).with_conditions(
+            {
+                "StringEquals": {"sts:ExternalId": tenant.external_id},
+                "ArnEquals": {"aws:PrincipalArn": caller_arn},
+            }
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=naming.invoker_role_name(tenant.id),
+            description=f"Bedrock invocations on behalf of tenant {tenant.id}",
+            assumed_by=trusted,
+            # Lambda role -> this role is role chaining: AWS caps it at one hour.
+            max_session_duration=Duration.hours(1),
+        )
+        self.policy = iam.Policy(
+            self,
+            "ModelAccess",
+            statements=model_access_statements(
+                tenant.models,
+                partition=partition,
+                account=operations.account_id,
+                region=operations.region,
+                profile_regions=operations.profile_regions,
+            ),
+        )
+        self.policy.attach_to_role(self.role)

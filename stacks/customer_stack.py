@@ -1,0 +1,63 @@
+"""A tenant's account: the assuming role, the usage log group and the invoker Lambda."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.invoker_function import InvokerFunction, function_log_group_name
+from stacks.lambda_bundling import LambdaPlatform
+from stacks.usage_log_group import UsageLogGroup, UsageLogKey
+from tenantctl import naming
+from tenantctl.registry import Operations, Tenant
+
+
+class CustomerStack(Stack):
+    """Everything one tenant runs in its own account. Usage records never leave it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        tenant: Tenant,
+        operations: Operations,
+        platform: LambdaPlatform,
+        invoker_code: lambda_.Code | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        key = UsageLogKey(
+            self,
+            "UsageLogKey",
+            log_group_names=[tenant.usage_log_group, function_log_group_name(tenant.id)],
+        )
+        self.usage_log_group = UsageLogGroup(
+            self,
+            "UsageLogGroup",
+            log_group_name=tenant.usage_log_group,
+            retention_days=tenant.log_retention_days,
+            encryption_key=key.key,
+        )
+        ops_role_arn = naming.role_arn(
+            operations.account_id,
+            naming.invoker_role_name(tenant.id),
+            naming.partition_for_region(operations.region),
+        )
+        self.invoker = InvokerFunction(
+            self,
+            "Invoker",
+            tenant=tenant,
+            ops_role_arn=ops_role_arn,
+            bedrock_region=operations.region,
+            usage_log_group=self.usage_log_group,
+            encryption_key=key.key,
+            platform=platform,
+            code=invoker_code,
+        )
+        CfnOutput(self, "FunctionName", value=self.invoker.function.function_name)
+        CfnOutput(self, "AssumingRoleArn", value=self.invoker.role.role_arn)
+        CfnOutput(self, "UsageLogGroupName", value=self.usage_log_group.log_group_name)

@@ -1,0 +1,126 @@
+"""The tenant's Lambda that calls Bedrock through the operations account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnElement, CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.lambda_bundling import LambdaPlatform, python_function_code
+from stacks.usage_log_group import RETENTION_BY_DAYS, UsageLogGroup, log_group_arn
+from tenantctl import naming
+from tenantctl.registry import Tenant
+
+INVOKER_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "bedrock_invoker"
+
+
+def function_log_group_name(tenant_id: str) -> str:
+    """The function's own log group: Lambda's conventional name."""
+    return f"/aws/lambda/{naming.function_name(tenant_id)}"
+
+
+class InvokerFunction(Construct):
+    """The invoker Lambda with its execution role (the "assuming role") and log group.
+
+    The role may assume exactly one role, the tenant's invoker role in the
+    operations account, and write only to the usage log group and its own log
+    group. The function never receives secrets: the ExternalId guards against
+    confused deputies and is not a secret.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        tenant: Tenant,
+        ops_role_arn: str,
+        bedrock_region: str,
+        usage_log_group: UsageLogGroup,
+        encryption_key: kms.IKey,
+        platform: LambdaPlatform,
+        code: lambda_.Code | None = None,
+        bedrock_max_attempts: int = 4,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        fn_name = naming.function_name(tenant.id)
+        own_log_group_name = function_log_group_name(tenant.id)
+
+        self.role = iam.Role(
+            self,
+            "AssumingRole",
+            role_name=naming.caller_role_name(tenant.id),
+            description=f"Runs tenant {tenant.id}'s Bedrock invoker; assumes its ops role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AssumeOwnInvokerRoleOnly",
+                actions=["sts:AssumeRole"],
+                resources=[ops_role_arn],
+            )
+        )
+
+        # An explicit log group instead of `log_retention=`: the latter adds a
+        # Node.js custom resource the embedded cloud cannot run.
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=own_log_group_name,
+            retention=RETENTION_BY_DAYS[tenant.log_retention_days],
+            encryption_key=encryption_key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        own_log_group_arn = log_group_arn(stack, own_log_group_name)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[own_log_group_arn, f"{own_log_group_arn}:log-stream:*"],
+            )
+        )
+        usage_log_group.grant_write(self.role)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=fn_name,
+            description=f"Calls Bedrock for tenant {tenant.id}; logs usage in this account",
+            runtime=platform.runtime,
+            architecture=platform.architecture,
+            handler="handler.lambda_handler",
+            code=code or python_function_code(INVOKER_SOURCE, platform),
+            role=self.role,
+            memory_size=1024,
+            timeout=Duration.seconds(60),
+            log_group=self.log_group,
+            # Printed JSON (the UsageLogger's fallback records) stays a top-level object.
+            logging_format=lambda_.LoggingFormat.JSON,
+            reserved_concurrent_executions=tenant.reserved_concurrency,
+            environment={
+                "TENANT_ID": tenant.id,
+                "OPS_ROLE_ARN": ops_role_arn,
+                "OPS_EXTERNAL_ID": tenant.external_id,
+                "BEDROCK_REGION": bedrock_region,
+                "USAGE_LOG_GROUP": usage_log_group.log_group_name,
+                "ALLOWED_MODELS": ",".join(tenant.models),
+                "DEFAULT_MODEL_ID": tenant.default_model,
+                "LOG_CONTENT": tenant.log_content.value,
+                "BEDROCK_MAX_ATTEMPTS": str(bedrock_max_attempts),
+                "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
+            },
+        )
+        # CDK makes the function depend on both the role and its policy; the role
+        # dependency is already implied by GetAtt and cfn-lint flags it (W3005).
+        # Keep only the policy: the function must not run before it may log.
+        default_policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(default_policy, CfnElement)
+        function_resource = self.function.node.default_child
+        assert isinstance(function_resource, CfnResource)
+        function_resource.add_override("DependsOn", [stack.get_logical_id(default_policy)])

@@ -1,0 +1,126 @@
+"""The tenant's usage log group and the customer-managed key that encrypts it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from tenantctl import naming
+
+# aws_logs.RetentionDays is keyed by name in Python; the registry speaks days.
+RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def log_group_arn(stack: Stack, name: str) -> str:
+    """The log group's ARN as IAM and KMS conditions expect it (no trailing ``:*``)."""
+    partition = naming.partition_for_region(stack.region)
+    return f"arn:{partition}:logs:{stack.region}:{stack.account}:log-group:{name}"
+
+
+class UsageLogKey(Construct):
+    """A rotating KMS key CloudWatch Logs may use only for the named log groups.
+
+    The key policy pins ``kms:EncryptionContext:aws:logs:arn`` to those groups'
+    ARNs, so the key cannot be borrowed for another log group in the account.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, log_group_names: Sequence[str]) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts this tenant's Bedrock usage logs",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            pending_window=Duration.days(30),
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsForTheseLogGroupsOnly",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={
+                    "ArnEquals": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            log_group_arn(stack, name) for name in log_group_names
+                        ]
+                    }
+                },
+            )
+        )
+
+
+class UsageLogGroup(Construct):
+    """Where the UsageLogger writes one record per Bedrock call, in the tenant's account.
+
+    Retained on stack deletion: usage records are the tenant's data and
+    offboarding must not destroy them.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        log_group_name: str,
+        retention_days: int,
+        encryption_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=log_group_name,
+            retention=RETENTION_BY_DAYS[retention_days],
+            encryption_key=encryption_key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.log_group_name = log_group_name
+        self.arn = log_group_arn(stack, log_group_name)
+
+    def grant_write(self, grantee: iam.IGrantable) -> None:
+        """Create streams and put events in this group only, nothing else."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteUsageRecords",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.arn, f"{self.arn}:log-stream:*"],
+            )
+        )

@@ -1,0 +1,211 @@
+"""Registry validation: every bad input is refused with the path of its field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenantctl.registry import LogContent, RegistryError, load_registry, parse_registry
+from tests.conftest import EXAMPLE_REGISTRY, LOCAL_REGISTRY
+
+VALID: dict[str, Any] = {
+    "version": 1,
+    "operations": {"account_id": "111111111111", "region": "us-east-1"},
+    "defaults": {"models": ["anthropic.claude-3-haiku-20240307-v1:0"]},
+    "tenants": [
+        {
+            "id": "acme",
+            "account_id": "222222222222",
+            "region": "us-east-1",
+            "external_id": "acme-ext-1",
+        },
+        {
+            "id": "globex",
+            "account_id": "333333333333",
+            "region": "eu-west-1",
+            "external_id": "globex-ext-2",
+        },
+    ],
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    """VALID with one field (dotted path, list indexes as numbers) replaced."""
+    data = copy.deepcopy(VALID)
+    *parents, leaf = path.split(".")
+    node: Any = data
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(leaf) if leaf.isdigit() else leaf] = value
+    return data
+
+
+def _issues(data: Any) -> list[str]:
+    with pytest.raises(RegistryError) as exc:
+        parse_registry(data)
+    return [str(i) for i in exc.value.issues]
+
+
+def test_example_registries_are_valid() -> None:
+    assert [t.id for t in load_registry(EXAMPLE_REGISTRY).resolved_tenants()] == ["acme", "globex"]
+    assert len(load_registry(LOCAL_REGISTRY).tenants) == 2
+
+
+def test_tenant_inherits_defaults_it_does_not_set() -> None:
+    registry = parse_registry(_with("tenants.1.log_content", "full"))
+    acme, globex = registry.resolved_tenants()
+    assert acme.log_content is LogContent.METADATA
+    assert globex.log_content is LogContent.FULL
+    assert acme.models == ("anthropic.claude-3-haiku-20240307-v1:0",)
+    assert acme.log_retention_days == 90
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("tenants.0.account_id", "12345", "tenants[0].account_id: must be 12 digits"),
+        ("operations.account_id", "abcdefghijkl", "operations.account_id: must be 12 digits"),
+        ("tenants.1.account_id", 333333333333, "tenants[1].account_id: must be a quoted string"),
+        ("tenants.0.id", "Acme", "tenants[0].id: must be lowercase letters, digits and hyphens"),
+        ("tenants.0.id", "acme_corp", "tenants[0].id: must be lowercase letters"),
+        ("tenants.0.id", "-acme", "tenants[0].id: must be lowercase letters"),
+        ("tenants.0.id", "a" * 41, "tenants[0].id: must be at most 40 characters"),
+        (
+            "tenants.0.external_id",
+            "x",
+            "tenants[0].external_id: must be 2 to 1224 characters (got 1)",
+        ),
+        (
+            "tenants.0.external_id",
+            "x" * 1225,
+            "tenants[0].external_id: must be 2 to 1224 characters",
+        ),
+        ("tenants.0.external_id", "has space", "tenants[0].external_id: may only contain"),
+        ("tenants.0.region", "useast1", "tenants[0].region: 'useast1' is not an AWS region name"),
+        (
+            "tenants.0.models",
+            ["claude-3"],
+            "tenants[0].models[0]: 'claude-3' is not a Bedrock model id",
+        ),
+        (
+            "tenants.0.models",
+            ["acme.model-v1:0"],
+            "tenants[0].models[0]: 'acme.model-v1:0': unknown model provider 'acme'",
+        ),
+        (
+            "tenants.0.models",
+            ["xx.anthropic.claude-3-haiku-20240307-v1:0"],
+            "unknown inference profile prefix 'xx'",
+        ),
+        ("tenants.0.models", [], "tenants[0].models: Tuple should have at least 1 item"),
+        (
+            "defaults.models",
+            ["anthropic.claude-3-haiku-20240307-v1:0"] * 2,
+            "defaults.models: 'anthropic.claude-3-haiku-20240307-v1:0' is listed twice",
+        ),
+        (
+            "tenants.0.models",
+            ["eu.anthropic.claude-3-haiku-20240307-v1:0"],
+            "tenants[0].models[0]: inference profile 'eu.' is not offered in the operations region us-east-1",
+        ),
+        (
+            "tenants.0.log_retention_days",
+            45,
+            "tenants[0].log_retention_days: 45 is not accepted by CloudWatch Logs",
+        ),
+        (
+            "defaults.log_retention_days",
+            "90",
+            "defaults.log_retention_days: Input should be a valid integer",
+        ),
+        (
+            "tenants.0.log_content",
+            "everything",
+            "tenants[0].log_content: Input should be 'metadata', 'redacted' or 'full'",
+        ),
+        ("tenants.0.accont_id", "222222222222", "tenants[0].accont_id: unknown key"),
+        ("operations.regoin", "us-east-1", "operations.regoin: unknown key"),
+        (
+            "tenants.0.reserved_concurrency",
+            0,
+            "tenants[0].reserved_concurrency: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_bad_field_is_refused_with_its_path(path: str, value: Any, expected: str) -> None:
+    issues = _issues(_with(path, value))
+    assert any(expected in issue for issue in issues), issues
+
+
+def test_missing_required_field_is_named() -> None:
+    data = copy.deepcopy(VALID)
+    del data["tenants"][1]["external_id"]
+    assert _issues(data) == ["tenants[1].external_id: is required"]
+
+
+def test_duplicate_tenant_id_is_refused() -> None:
+    assert "tenants[1].id: duplicate tenant id 'acme' (also tenants[0])" in _issues(
+        _with("tenants.1.id", "acme")
+    )
+
+
+def test_duplicate_tenant_account_is_refused() -> None:
+    assert "tenants[1].account_id: account 222222222222 is already used by tenants[0]" in _issues(
+        _with("tenants.1.account_id", "222222222222")
+    )
+
+
+def test_tenant_in_the_operations_account_is_refused() -> None:
+    assert (
+        "tenants[0].account_id: is the operations account; a tenant needs its own account"
+        in _issues(_with("tenants.0.account_id", "111111111111"))
+    )
+
+
+def test_shared_external_id_is_refused() -> None:
+    assert any(
+        i.startswith("tenants[1].external_id: is the same as tenants[0]")
+        for i in _issues(_with("tenants.1.external_id", "acme-ext-1"))
+    )
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    data = _with("tenants.0.account_id", "1")
+    data["tenants"][1]["region"] = "nowhere"
+    issues = _issues(data)
+    assert len(issues) == 2
+    assert issues[0].startswith("tenants[0].account_id")
+    assert issues[1].startswith("tenants[1].region")
+
+
+def test_longest_valid_tenant_id_fits_every_derived_name() -> None:
+    registry = parse_registry(_with("tenants.0.id", "a" * 40))
+    tenant = registry.resolved_tenants()[0]
+    assert len(tenant.function_name) <= 64
+    assert len(registry.invoker_role_arn(tenant.id).split("/")[-1]) <= 64
+
+
+def test_registry_models_are_frozen() -> None:
+    registry = parse_registry(VALID)
+    with pytest.raises(Exception, match="frozen"):
+        registry.operations.region = "eu-west-1"  # type: ignore[misc]
+
+
+def test_file_errors_are_clean(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="cannot read"):
+        load_registry(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("operations: [unclosed\n")
+    with pytest.raises(RegistryError, match="not valid YAML"):
+        load_registry(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(RegistryError, match="must be a YAML mapping"):
+        load_registry(bad)
+
+
+def test_unknown_tenant_lookup_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="unknown tenant 'initech' \\(known: acme, globex\\)"):
+        parse_registry(VALID).tenant("initech")
