@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -71,8 +72,10 @@ class UsageRecord(BaseModel):
     timestamp: datetime | None = None
     error_type: str | None = None
     error_message: str | None = None
-    prompt: str | None = None
-    response: str | None = None
+    # Content fields, only when the tenant's log_content allows: a string or a
+    # list of conversation turns; never aggregated, so kept as written.
+    prompt: Any = None
+    response: Any = None
     delivery: str | None = None
 
     @property
@@ -84,6 +87,19 @@ class UsageRecord(BaseModel):
     def is_fallback(self) -> bool:
         """Whether the record was printed to the function's own log group instead."""
         return self.delivery == FALLBACK_DELIVERY
+
+
+# Mirrors invoker.usage_logger.stream_name_for in the Lambda package (a test
+# checks they agree): the CLI cannot import Lambda code at runtime.
+_STREAM_NAME_FORBIDDEN = re.compile(r"[:*\x00-\x1f\x7f]")
+MAX_STREAM_NAME_CHARS = 512
+UNKNOWN_STREAM = "unknown"
+
+
+def stream_name_for(user_id: str) -> str:
+    """The log stream the usage logger writes ``user_id``'s records to."""
+    name = _STREAM_NAME_FORBIDDEN.sub("_", user_id)[:MAX_STREAM_NAME_CHARS]
+    return name if name.strip() else UNKNOWN_STREAM
 
 
 def parse_record(message: str) -> UsageRecord | None:

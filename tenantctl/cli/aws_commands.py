@@ -33,6 +33,7 @@ from tenantctl.usage import (
     merge_fallback,
     parse_record,
     parse_records,
+    stream_name_for,
     summarize,
 )
 
@@ -217,14 +218,6 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _user_filter_pattern(user: str) -> str | None:
-    # A JSON filter narrows the scan on AWS; the records are re-checked here,
-    # so a user id that cannot be put in a pattern just scans more.
-    if re.fullmatch(r"[\w.@+=,:/-]+", user):
-        return f'{{ $.user_id = "{user}" }}'
-    return None
-
-
 def _events(
     target: AwsTarget,
     tenant: Tenant,
@@ -233,21 +226,26 @@ def _events(
     start_ms: int,
     user: str | None,
 ) -> list[LogEvent]:
+    # A user's records are in the stream named after them, so --user reads one
+    # stream; the user_id check in _matching still runs, because sanitizing
+    # can map two user ids to the same stream name.
+    streams = [stream_name_for(user)] if user is not None else None
+    client = target.client("logs")
     with aws_errors(target, tenant):
         try:
-            events = list(
-                filter_events(
-                    target.client("logs"),
-                    log_group,
-                    start_ms=start_ms,
-                    filter_pattern=_user_filter_pattern(user) if user else None,
-                )
-            )
+            events = list(filter_events(client, log_group, start_ms=start_ms, stream_names=streams))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                raise _log_group_missing(tenant, target) from None
-            raise
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            if streams and _log_group_exists(client, log_group):
+                return []  # the user has no stream yet: no records
+            raise _log_group_missing(tenant, target) from None
     return sorted(events, key=lambda e: (e.timestamp_ms, e.event_id))
+
+
+def _log_group_exists(client: Any, log_group: str) -> bool:
+    groups = client.describe_log_groups(logGroupNamePrefix=log_group).get("logGroups", [])
+    return any(g.get("logGroupName") == log_group for g in groups)
 
 
 def _matching(

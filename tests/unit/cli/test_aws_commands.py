@@ -1,0 +1,359 @@
+"""invoke, logs and usage against moto acting as acme's account (222222222222/us-east-1)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from tenantctl.cli import aws_commands
+from tests.unit.cli.conftest import (
+    Cli,
+    deploy_fake_function,
+    put_records,
+    queue_function_result,
+    record,
+)
+
+ANSWER = {
+    "output": "Hello from the embedded model",
+    "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19},
+    "model_id": "anthropic.claude-3-haiku-20240307-v1:0",
+    "latency_ms": 42,
+    "request_id": "req-123",
+}
+INVOKE = ("invoke", "--tenant", "acme", "--prompt", "hi", "--user-id", "u1",
+          "--application-id", "app-a")  # fmt: skip
+
+# Six records of three users, two applications and two models; two errors.
+RECORDS = [
+    record(user="alice", application="chat", latency_ms=100, input_tokens=10, output_tokens=1,
+           cache_read=5, request_id="r1"),
+    record(user="alice", application="chat", latency_ms=200, input_tokens=20, output_tokens=2,
+           request_id="r2"),
+    record(user="bob", application="chat", latency_ms=300, input_tokens=30, output_tokens=3,
+           cache_write=7, request_id="r3"),
+    record(user="bob", application="search", latency_ms=400, input_tokens=40, output_tokens=4,
+           model="us.anthropic.claude-3-5-haiku-20241022-v1:0", request_id="r4"),
+    record(user="carol:x", application="search", status="error", latency_ms=3, input_tokens=0,
+           output_tokens=0, error_type="ThrottlingException", request_id="r5"),
+    record(user="carol:x", application="search", status="error", latency_ms=4, input_tokens=0,
+           output_tokens=0, error_type="ValidationException", request_id="r6", minutes_ago=600),
+]  # fmt: skip
+
+
+@pytest.fixture
+def usage_records(acme_account: None) -> None:
+    put_records(RECORDS, extra_messages=[("alice", "not a usage record")])
+
+
+# --- invoke --------------------------------------------------------------------------------
+
+
+def test_invoke_prints_the_answer_and_usage(acme_account: None, cli: Cli) -> None:
+    deploy_fake_function()
+    queue_function_result(ANSWER)
+
+    result = cli(*INVOKE)
+
+    assert result.exit_code == 0, result.output
+    assert "Hello from the embedded model" in result.stdout
+    assert "12 in / 7 out / 19 total tokens" in result.stdout
+    assert "42 ms" in result.stdout and "req-123" in result.stdout
+
+
+def test_invoke_json_prints_the_raw_result(acme_account: None, cli: Cli) -> None:
+    deploy_fake_function()
+    queue_function_result(ANSWER)
+
+    result = cli(*INVOKE, "--json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == ANSWER
+
+
+def test_invoke_function_error_result_exits_1(acme_account: None, cli: Cli) -> None:
+    deploy_fake_function()
+    queue_function_result({"error": {"type": "ValidationException", "message": "bad model"}})
+
+    result = cli(*INVOKE)
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: ValidationException: bad model"
+
+
+def test_invoke_throttled_gets_a_clear_message(acme_account: None, cli: Cli) -> None:
+    deploy_fake_function()
+    queue_function_result({"error": {"type": "ThrottlingException", "message": "Too many"}})
+
+    result = cli(*INVOKE)
+
+    assert result.exit_code == 1
+    assert "error: Bedrock throttled the request for tenant acme" in result.stderr
+    assert "retry with backoff or raise the quota" in result.stderr
+
+
+def test_invoke_function_not_deployed(
+    aws_env: None, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "222222222222")
+    # moto's Docker-free Lambda answers for any name; its regular backend checks.
+    with mock_aws():
+        result = cli(*INVOKE)
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: function bedrock-invoker-acme is not deployed in 222222222222/us-east-1: "
+        "run npx cdk deploy BedrockCustomer-acme"
+    )
+
+
+def test_invoke_unknown_tenant(acme_account: None, cli: Cli) -> None:
+    result = cli("invoke", "--tenant", "nope", "--prompt", "hi", "--user-id", "u",
+                 "--application-id", "a")  # fmt: skip
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: unknown tenant 'nope' (known: acme, globex)"
+
+
+def test_invoke_model_not_allowed_for_the_tenant(acme_account: None, cli: Cli) -> None:
+    result = cli(*INVOKE, "--model", "anthropic.claude-3-opus-20240229-v1:0")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: --model: 'anthropic.claude-3-opus-20240229-v1:0' is not allowed for tenant acme"
+    )
+
+
+def test_invoke_without_credentials(
+    aws_env: None, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+    result = cli(*INVOKE)
+
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "error: no AWS credentials for account 222222222222: pass --profile"
+    )
+
+
+def test_invoke_with_an_unknown_profile(aws_env: None, cli: Cli) -> None:
+    result = cli(*INVOKE, "--profile", "nosuch")
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --profile: no AWS profile named 'nosuch'"
+
+
+def test_invoke_with_credentials_of_another_account(
+    acme_account: None, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "999999999999")
+
+    result = cli(*INVOKE)
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: the AWS credentials are for account 999999999999, not 222222222222: "
+        "pass --profile for account 222222222222"
+    )
+
+
+# --- logs ----------------------------------------------------------------------------------
+
+
+def test_logs_shows_recent_records_as_a_table(usage_records: None, cli: Cli) -> None:
+    result = cli("logs", "--tenant", "acme")
+
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 5  # r6 is 10 hours old
+    assert any("carol:x" in r and "error: ThrottlingException" in r for r in rows)
+    assert "5 records in /aws/bedrock/langchain/logs (222222222222/us-east-1)" in result.stdout
+
+
+def test_logs_since_reaches_further_back(usage_records: None, cli: Cli) -> None:
+    result = cli("logs", "--tenant", "acme", "--since", "1d", "--json")
+
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(r["request_id"] for r in lines) == ["r1", "r2", "r3", "r4", "r5", "r6"]
+
+
+def test_logs_for_one_user_reads_their_stream(usage_records: None, cli: Cli) -> None:
+    result = cli("logs", "--tenant", "acme", "--user", "carol:x", "--since", "1d", "--json")
+
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["request_id"] for r in records] == ["r6", "r5"]  # oldest first
+    assert records[1] == RECORDS[4]
+
+
+def test_logs_for_a_user_without_records(usage_records: None, cli: Cli) -> None:
+    result = cli("logs", "--tenant", "acme", "--user", "nobody", "--json")
+
+    assert result.exit_code == 0
+    assert result.stdout == ""
+
+
+def test_logs_follow_prints_new_records_once(
+    usage_records: None, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polls = iter([False, True])
+
+    def next_poll(_: float) -> None:
+        if next(polls):
+            raise KeyboardInterrupt  # the user presses Ctrl-C
+        put_records([record(user="dave", request_id="r7", minutes_ago=0)])
+
+    monkeypatch.setattr(aws_commands, "sleep", next_poll)
+
+    result = cli("logs", "--tenant", "acme", "--follow", "--json")
+
+    assert result.exit_code == 0, result.output
+    ids = [json.loads(line)["request_id"] for line in result.stdout.splitlines()]
+    assert sorted(ids[:-1]) == ["r1", "r2", "r3", "r4", "r5"]
+    assert ids[-1] == "r7"
+
+
+def test_logs_when_the_log_group_does_not_exist(acme_account: None, cli: Cli) -> None:
+    result = cli("logs", "--tenant", "acme")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: log group /aws/bedrock/langchain/logs does not exist in 222222222222/us-east-1: "
+        "run npx cdk deploy BedrockCustomer-acme"
+    )
+
+
+@pytest.mark.parametrize("since", ["3x", "0h", "h", "-1d", "1.5h"])
+def test_bad_duration_is_a_clear_error(acme_account: None, cli: Cli, since: str) -> None:
+    result = cli("logs", "--tenant", "acme", "--since", since)
+
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(f"error: --since: '{since}' is not a duration")
+    assert "e.g. 15m, 1h, 7d" in result.stderr
+
+
+# --- usage ---------------------------------------------------------------------------------
+
+
+def _usage_json(cli: Cli, *args: str) -> dict[str, object]:
+    result = cli("usage", "--tenant", "acme", "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def test_usage_totals_over_the_default_week(usage_records: None, cli: Cli) -> None:
+    data = _usage_json(cli)
+
+    assert data["total"] == {
+        "invocations": 6,
+        "errors": 2,
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "total_tokens": 110,
+        "cache_read_input_tokens": 5,
+        "cache_write_input_tokens": 7,
+        "latency_p50_ms": 250.0,  # successes only: 100, 200, 300, 400
+        "latency_p90_ms": 370.0,
+    }
+
+
+def test_usage_by_application(usage_records: None, cli: Cli) -> None:
+    groups = _usage_json(cli, "--by", "application")["groups"]
+
+    assert groups == [
+        {"application": "chat", "invocations": 3, "errors": 0, "input_tokens": 60,
+         "output_tokens": 6, "total_tokens": 66, "cache_read_input_tokens": 5,
+         "cache_write_input_tokens": 7, "latency_p50_ms": 200.0, "latency_p90_ms": 280.0},
+        {"application": "search", "invocations": 3, "errors": 2, "input_tokens": 40,
+         "output_tokens": 4, "total_tokens": 44, "cache_read_input_tokens": 0,
+         "cache_write_input_tokens": 0, "latency_p50_ms": 400.0, "latency_p90_ms": 400.0},
+    ]  # fmt: skip
+
+
+def test_usage_by_user_in_the_last_hour(usage_records: None, cli: Cli) -> None:
+    groups = _usage_json(cli, "--by", "user", "--since", "1h")["groups"]
+
+    assert [(g["user"], g["invocations"], g["errors"]) for g in groups] == [  # type: ignore[index]
+        ("alice", 2, 0),
+        ("bob", 2, 0),
+        ("carol:x", 1, 1),
+    ]
+
+
+def test_usage_by_model_as_csv(usage_records: None, cli: Cli) -> None:
+    result = cli("usage", "--tenant", "acme", "--by", "model", "--format", "csv")
+
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["model"], r["invocations"], r["input_tokens"]) for r in rows] == [
+        ("anthropic.claude-3-haiku-20240307-v1:0", "5", "60"),
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", "1", "40"),
+    ]
+    assert rows[0]["latency_p50_ms"] == "200.0"
+
+
+def test_usage_table_has_a_total_row(usage_records: None, cli: Cli) -> None:
+    result = cli("usage", "--tenant", "acme", "--by", "user")
+
+    assert result.exit_code == 0, result.output
+    total = next(line for line in result.stdout.splitlines() if "TOTAL" in line)
+    cells = [c.strip() for c in total.strip("│").split("│")]
+    assert cells[:4] == ["TOTAL", "6", "2", "100"]
+
+
+def test_usage_include_fallback_counts_records_printed_to_the_function_log(
+    usage_records: None, cli: Cli
+) -> None:
+    deploy_fake_function()
+    put_records(
+        [
+            record(user="alice", request_id="r1", delivery="fallback"),  # also delivered
+            record(user="erin", request_id="r8", input_tokens=1000, delivery="fallback"),
+        ],
+        log_group="/aws/lambda/bedrock-invoker-acme",
+        extra_messages=[("2025/01/01/[$LATEST]abc", "START RequestId: 1 Version: $LATEST")],
+    )
+
+    without = _usage_json(cli)["total"]
+    with_fallback = _usage_json(cli, "--include-fallback")["total"]
+
+    assert without["invocations"] == 6  # type: ignore[index]
+    assert with_fallback["invocations"] == 7  # type: ignore[index]
+    assert with_fallback["input_tokens"] == 1100  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--by", "region"), "error: --by: 'region' is not one of application, user, model"),
+        (("--format", "xml"), "error: --format: 'xml' is not one of table, json, csv"),
+        (("--since", "soon"), "error: --since: 'soon' is not a duration"),
+    ],
+)
+def test_usage_bad_arguments(
+    acme_account: None, cli: Cli, registry_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    before = registry_path.read_bytes()
+
+    result = cli("usage", "--tenant", "acme", *args)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert registry_path.read_bytes() == before
+
+
+def test_local_and_profile_are_exclusive(aws_env: None, cli: Cli) -> None:
+    result = cli("usage", "--tenant", "acme", "--local", "--profile", "p")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --profile: not used with --local")

@@ -1,0 +1,376 @@
+"""onboard, offboard, list and validate against a private copy of the registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tenantctl.registry import load_registry
+from tests.unit.cli.conftest import Cli
+
+INITECH = ("onboard", "initech", "--account", "444444444444", "--region", "eu-west-1")
+
+
+def _tmp_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name != "tenants.yaml")
+
+
+# --- onboard -------------------------------------------------------------------------------
+
+
+def test_onboard_appends_the_tenant_and_keeps_every_comment_and_key_order(
+    cli: Cli, registry_path: Path
+) -> None:
+    before = registry_path.read_text()
+
+    result = cli(*INITECH, "--models", "anthropic.claude-3-haiku-20240307-v1:0",
+                 "--log-content", "full", "--retention-days", "30")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    after = registry_path.read_text()
+    # The old file is an untouched prefix: comments, quoting and order survive.
+    assert after.startswith(before)
+    added = after[len(before) :]
+    assert re.fullmatch(
+        r'  - id: initech\n    account_id: "444444444444"\n    region: eu-west-1\n'
+        r"    external_id: initech-[0-9a-f]{16}\n"
+        r"    models:\n      - anthropic\.claude-3-haiku-20240307-v1:0\n"
+        r"    log_content: full\n    log_retention_days: 30\n",
+        added,
+    ), added
+    tenant = load_registry(registry_path).tenant("initech")
+    assert tenant.log_retention_days == 30
+    assert tenant.external_id in result.stdout
+    assert "npx cdk deploy BedrockOperations --profile <ops-profile>" in result.stdout
+    assert "npx cdk deploy BedrockCustomer-initech --profile <initech-profile>" in result.stdout
+
+
+def test_onboard_prints_the_deploy_commands_with_the_given_profiles(cli: Cli) -> None:
+    result = cli(*INITECH, "--ops-profile", "ops-admin", "--profile", "initech-admin")
+
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    ops = lines.index("npx cdk deploy BedrockOperations --profile ops-admin -c "
+                      f"registry={cli.registry}")  # fmt: skip
+    customer = lines.index(
+        f"npx cdk deploy BedrockCustomer-initech --profile initech-admin -c registry={cli.registry}"
+    )
+    assert ops < customer  # the ops role first, then the stack that assumes it
+
+
+def test_onboard_gives_each_tenant_a_fresh_external_id(cli: Cli, registry_path: Path) -> None:
+    assert cli(*INITECH).exit_code == 0
+    assert (
+        cli("onboard", "hooli", "--account", "555555555555", "--region", "us-east-1").exit_code == 0
+    )
+
+    ids = [t.external_id for t in load_registry(registry_path).resolved_tenants()]
+    assert len(set(ids)) == len(ids)
+    assert re.fullmatch(r"hooli-[0-9a-f]{16}", ids[-1])
+
+
+def test_onboard_rerun_with_same_arguments_changes_nothing_and_says_so(
+    cli: Cli, registry_path: Path
+) -> None:
+    assert cli(*INITECH, "--retention-days", "30").exit_code == 0
+    after_first = registry_path.read_bytes()
+    external_id = load_registry(registry_path).tenant("initech").external_id
+
+    result = cli(*INITECH, "--retention-days", "30")
+
+    assert result.exit_code == 0, result.output
+    assert "already onboarded with these settings: nothing changed" in result.stdout
+    assert external_id in result.stdout
+    assert registry_path.read_bytes() == after_first
+
+
+def test_onboard_rerun_for_an_existing_tenant_with_its_effective_settings_is_a_no_op(
+    cli: Cli, registry_path: Path
+) -> None:
+    before = registry_path.read_bytes()
+
+    result = cli("onboard", "globex", "--account", "333333333333", "--region", "us-west-2",
+                 "--log-content", "redacted", "--retention-days", "365")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "nothing changed (ExternalId globex-9a1b3c5d7e2f4a6b kept)" in result.stdout
+    assert registry_path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--account", "999999999999", "--region", "us-west-2"),
+         "error: tenants[1].account_id: tenant 'globex' is already onboarded with account_id "
+         "333333333333 (asked for 999999999999)"),
+        (("--account", "333333333333", "--region", "eu-west-1"),
+         "error: tenants[1].region: tenant 'globex' is already onboarded with region us-west-2 "
+         "(asked for eu-west-1)"),
+        (("--account", "333333333333", "--region", "us-west-2", "--log-content", "full"),
+         "error: tenants[1].log_content: tenant 'globex' is already onboarded with log_content "
+         "redacted (asked for full)"),
+    ],
+)  # fmt: skip
+def test_onboard_conflicting_rerun_is_refused_naming_the_field(
+    cli: Cli, registry_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    before = registry_path.read_bytes()
+
+    result = cli("onboard", "globex", *args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert registry_path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("initech", "--account", "12345", "--region", "eu-west-1"),
+         "error: tenants[2].account_id: must be 12 digits"),
+        (("initech", "--account", "444444444444", "--region", "Europe"),
+         "error: tenants[2].region: 'Europe' is not an AWS region name (like us-east-1)"),
+        (("Initech!", "--account", "444444444444", "--region", "eu-west-1"),
+         "error: tenants[2].id: must be lowercase letters, digits and hyphens"),
+        (("initech", "--account", "444444444444", "--region", "eu-west-1", "--models", "gpt-4"),
+         "error: tenants[2].models[0]: 'gpt-4' is not a Bedrock model id"),
+        (("initech", "--account", "444444444444", "--region", "eu-west-1",
+          "--log-content", "everything"),
+         "error: tenants[2].log_content: Input should be 'metadata', 'redacted' or 'full'"),
+        (("initech", "--account", "444444444444", "--region", "eu-west-1",
+          "--retention-days", "42"),
+         "error: tenants[2].log_retention_days: 42 is not accepted by CloudWatch Logs"),
+        (("initech", "--account", "222222222222", "--region", "eu-west-1"),
+         "error: tenants[2].account_id: account 222222222222 is already used by tenants[0]"),
+        (("initech", "--account", "111111111111", "--region", "eu-west-1"),
+         "error: tenants[2].account_id: is the operations account"),
+    ],
+)  # fmt: skip
+def test_onboard_invalid_input_is_refused_with_the_registry_message_and_file_untouched(
+    cli: Cli, registry_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    before = registry_path.read_bytes()
+
+    result = cli("onboard", *args)
+
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert all(line.startswith("error: ") for line in result.stderr.splitlines())
+    assert "Traceback" not in result.output
+    assert registry_path.read_bytes() == before
+    assert _tmp_files(registry_path.parent) == []
+
+
+def test_onboard_without_required_options_is_a_usage_error(cli: Cli, registry_path: Path) -> None:
+    before = registry_path.read_bytes()
+
+    result = cli("onboard", "initech", "--region", "eu-west-1")
+
+    assert result.exit_code == 2
+    assert "--account" in result.output
+    assert registry_path.read_bytes() == before
+
+
+def test_onboard_refuses_when_the_registry_is_already_invalid(
+    cli: Cli, registry_path: Path
+) -> None:
+    registry_path.write_text(registry_path.read_text().replace('"333333333333"', '"33"'))
+    before = registry_path.read_bytes()
+
+    result = cli(*INITECH)
+
+    assert result.exit_code == 2
+    assert "error: tenants[1].account_id: must be 12 digits" in result.stderr
+    assert registry_path.read_bytes() == before
+
+
+def test_interrupted_write_leaves_the_old_registry_and_no_temp_file(
+    cli: Cli, registry_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = registry_path.read_bytes()
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    result = cli(*INITECH)
+
+    assert result.exit_code == 1
+    assert "error: " in result.stderr
+    assert "Traceback" not in result.output
+    assert registry_path.read_bytes() == before
+    assert _tmp_files(registry_path.parent) == []
+
+
+def test_onboard_refuses_to_overwrite_a_concurrent_edit(
+    cli: Cli, registry_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenantctl import registry_file
+
+    real_add = registry_file.RegistryFile.add_tenant
+
+    def add_then_someone_edits(self: registry_file.RegistryFile, entry: dict[str, object]):  # type: ignore[no-untyped-def]
+        edit = real_add(self, entry)
+        registry_path.write_text(self.text + "# edited by hand meanwhile\n")
+        return edit
+
+    monkeypatch.setattr(registry_file.RegistryFile, "add_tenant", add_then_someone_edits)
+    result = cli(*INITECH)
+
+    assert result.exit_code == 1
+    assert "changed while it was being edited" in result.stderr
+    assert registry_path.read_text().endswith("# edited by hand meanwhile\n")
+
+
+def test_unreadable_registry_is_one_error_line(tmp_path: Path) -> None:
+    result = Cli(tmp_path / "missing.yaml")("list")
+
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: cannot read ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- offboard ------------------------------------------------------------------------------
+
+
+def test_offboard_removes_the_tenant_and_explains_what_remains(
+    cli: Cli, registry_path: Path
+) -> None:
+    before = registry_path.read_text()
+
+    result = cli("offboard", "acme", "--yes", "--profile", "acme-admin")
+
+    assert result.exit_code == 0, result.output
+    registry = load_registry(registry_path)
+    assert [t.id for t in registry.tenants] == ["globex"]
+    # Only acme's lines went; every comment and the other tenant are unchanged.
+    acme_block = before[before.index("  - id: acme") : before.index("  - id: globex")]
+    assert registry_path.read_text() == before.replace(acme_block, "")
+    out = " ".join(result.stdout.split())
+    assert "npx cdk deploy BedrockOperations --profile <ops-profile>" in out
+    assert "deletes the role bedrock-invoker-acme" in out
+    assert (
+        "aws cloudformation delete-stack --stack-name BedrockCustomer-acme --region us-east-1 "
+        "--profile acme-admin" in out
+    )
+    assert "npx cdk destroy BedrockCustomer-acme" in out
+    assert (
+        "Retained in account 222222222222: the usage log group /aws/bedrock/langchain/logs "
+        "and its KMS key" in out
+    )
+
+
+def test_offboard_asks_first_and_no_means_nothing_changes(cli: Cli, registry_path: Path) -> None:
+    before = registry_path.read_bytes()
+
+    result = cli("offboard", "acme", input="n\n")
+
+    assert "Remove tenant 'acme' (account 222222222222, us-east-1)" in result.stdout
+    assert result.exit_code == 1
+    assert "error: aborted: nothing changed" in result.stderr
+    assert registry_path.read_bytes() == before
+
+
+def test_offboard_confirmed_interactively(cli: Cli, registry_path: Path) -> None:
+    result = cli("offboard", "globex", input="y\n")
+
+    assert result.exit_code == 0, result.output
+    assert [t.id for t in load_registry(registry_path).tenants] == ["acme"]
+
+
+def test_offboard_unknown_tenant_names_the_known_ones(cli: Cli, registry_path: Path) -> None:
+    before = registry_path.read_bytes()
+
+    result = cli("offboard", "initech", "--yes")
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: unknown tenant 'initech' (known: acme, globex)"
+    assert registry_path.read_bytes() == before
+
+
+def test_offboard_keeps_the_comments_of_neighbouring_tenants(cli: Cli, registry_path: Path) -> None:
+    text = registry_path.read_text()
+    text = text.replace("  - id: acme", "  # Acme: the first customer\n  - id: acme")
+    text = text.replace("  - id: globex", "  # Globex: pilot, redacted logs\n  - id: globex")
+    registry_path.write_text(text)
+
+    assert cli("offboard", "acme", "--yes").exit_code == 0
+
+    after = registry_path.read_text()
+    assert "# Acme: the first customer" not in after
+    assert "  # Globex: pilot, redacted logs\n  - id: globex" in after
+    assert "# owns Bedrock model access and quota" in after
+
+
+# --- list / validate -----------------------------------------------------------------------
+
+
+def test_list_shows_effective_settings(cli: Cli) -> None:
+    result = cli("list")
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "222222222222" in rows["acme"] and "metadata" in rows["acme"] and "90" in rows["acme"]
+    assert "us.anthropic.claude-3-5-haiku-20241022-v1:0" in result.stdout
+    assert "redacted" in rows["globex"] and "365" in rows["globex"]
+    # globex inherits the default model
+    assert "anthropic.claude-3-haiku-20240307-v1:0" in rows["globex"]
+
+
+def test_list_json(cli: Cli) -> None:
+    result = cli("list", "--format", "json")
+
+    assert result.exit_code == 0
+    tenants = json.loads(result.stdout)
+    assert [t["id"] for t in tenants] == ["acme", "globex"]
+    assert tenants[1] == {
+        "id": "globex",
+        "account_id": "333333333333",
+        "region": "us-west-2",
+        "models": ["anthropic.claude-3-haiku-20240307-v1:0"],
+        "log_content": "redacted",
+        "log_retention_days": 365,
+        "function_name": "bedrock-invoker-globex",
+        "stack_name": "BedrockCustomer-globex",
+    }
+
+
+def test_list_bad_format(cli: Cli) -> None:
+    result = cli("list", "--format", "xml")
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --format: 'xml' is not one of table, json"
+
+
+def test_validate_ok(cli: Cli) -> None:
+    result = cli("validate")
+
+    assert result.exit_code == 0
+    assert "valid (2 tenants)" in result.stdout
+
+
+def test_validate_prints_every_issue(cli: Cli, registry_path: Path) -> None:
+    text = registry_path.read_text().replace('"222222222222"', '"2222"')
+    registry_path.write_text(text.replace("log_retention_days: 365", "log_retention_days: 42"))
+    before = registry_path.read_bytes()
+
+    result = cli("validate")
+
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert "error: tenants[0].account_id: must be 12 digits" in lines
+    assert any(line.startswith("error: tenants[1].log_retention_days: 42 is not") for line in lines)
+    assert "Traceback" not in result.output
+    assert registry_path.read_bytes() == before
+
+
+def test_debug_shows_the_traceback(cli: Cli, registry_path: Path) -> None:
+    registry_path.write_text("tenants: [")
+    result = Cli(registry_path)("--debug", "validate")
+    assert result.exit_code != 0
+    assert result.exception is not None

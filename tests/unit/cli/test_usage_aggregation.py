@@ -1,0 +1,213 @@
+"""The one aggregation both log readers feed, and the readers' own edge cases."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import pytest
+
+from tenantctl.usage import (
+    INSIGHTS_MAX_ROWS,
+    GroupBy,
+    InsightsQueryError,
+    insights_messages,
+    merge_fallback,
+    parse_record,
+    parse_records,
+    percentile,
+    stream_name_for,
+    summarize,
+)
+from tests.conftest import ROOT
+from tests.unit.cli.conftest import record
+
+
+def _parsed(**kwargs: Any) -> Any:
+    parsed = parse_record(json.dumps(record(**kwargs)))
+    assert parsed is not None
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([10, 20, 30, 40], 50, 25.0),
+        ([10, 20, 30, 40], 90, 37.0),
+        ([10, 20, 30, 40], 0, 10.0),
+        ([10, 20, 30, 40], 100, 40.0),
+        ([40, 10, 30, 20], 50, 25.0),  # order does not matter
+        (list(range(1, 101)), 90, 90.1),
+        ([7], 90, 7.0),
+        ([], 50, None),
+    ],
+)
+def test_percentile_interpolates_between_closest_ranks(
+    values: list[float], q: float, expected: float | None
+) -> None:
+    result = percentile(values, q)
+    if expected is None:
+        assert result is None
+    else:
+        assert result == pytest.approx(expected)
+
+
+def test_percentile_rejects_out_of_range() -> None:
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile([1.0], 101)
+
+
+def test_summary_counts_errors_sums_tokens_and_takes_latency_of_successes_only() -> None:
+    records = [
+        _parsed(latency_ms=100, input_tokens=10, output_tokens=1, cache_read=3, cache_write=2),
+        _parsed(latency_ms=200, input_tokens=20, output_tokens=2),
+        _parsed(latency_ms=300, input_tokens=30, output_tokens=3),
+        _parsed(latency_ms=400, input_tokens=40, output_tokens=4, cache_read=1),
+        _parsed(status="error", latency_ms=5, input_tokens=0, output_tokens=0),
+    ]
+
+    (total,) = summarize(records)
+
+    assert total.key is None
+    assert (total.invocations, total.errors) == (5, 1)
+    assert (total.input_tokens, total.output_tokens, total.total_tokens) == (100, 10, 110)
+    assert (total.cache_read_input_tokens, total.cache_write_input_tokens) == (4, 2)
+    assert total.latency_p50_ms == pytest.approx(250.0)
+    assert total.latency_p90_ms == pytest.approx(370.0)
+
+
+@pytest.mark.parametrize(
+    ("by", "keys"),
+    [
+        (GroupBy.APPLICATION, ["app-a", "app-b"]),
+        (GroupBy.USER, ["u1", "u2", "u3"]),
+        (GroupBy.MODEL, ["m1", "m2"]),
+    ],
+)
+def test_summary_groups_sorted_by_key(by: GroupBy, keys: list[str]) -> None:
+    records = [
+        _parsed(application="app-b", user="u3", model="m2", input_tokens=1),
+        _parsed(application="app-a", user="u1", model="m1", input_tokens=2),
+        _parsed(application="app-a", user="u2", model="m1", input_tokens=4),
+    ]
+
+    groups = summarize(records, by)
+
+    assert [g.key for g in groups] == keys
+    assert sum(g.invocations for g in groups) == 3
+    assert sum(g.input_tokens for g in groups) == 7
+
+
+def test_summary_of_nothing() -> None:
+    (total,) = summarize([])
+    assert total.invocations == 0
+    assert total.latency_p50_ms is None
+    assert summarize([], GroupBy.USER) == []
+
+
+def test_parse_record_skips_other_events_and_garbage() -> None:
+    messages = [
+        json.dumps(record(request_id="a")),
+        "START RequestId: 123 Version: $LATEST",
+        json.dumps({"event": "something.else"}),
+        json.dumps(["not", "a", "record"]),
+        json.dumps({"event": "bedrock.invocation"}),  # no status: unusable
+    ]
+    assert [r.request_id for r in parse_records(messages)] == ["a"]
+
+
+def test_parse_record_tolerates_null_tokens_and_content_turns() -> None:
+    data = record(status="error", error_type="ValidationException")
+    data.update(input_tokens=None, output_tokens=None, total_tokens=None)
+    data["prompt"] = [{"role": "user", "content": "hi"}]
+    parsed = parse_record(json.dumps(data))
+    assert parsed is not None
+    assert (parsed.input_tokens, parsed.is_error, parsed.error_type) == (
+        0,
+        True,
+        "ValidationException",
+    )
+
+
+def test_merge_fallback_adds_only_records_missing_from_the_usage_log_group() -> None:
+    primary = [_parsed(request_id="a"), _parsed(request_id="b")]
+    fallback = [
+        _parsed(request_id="b", delivery="fallback"),  # also stored: counted once
+        _parsed(request_id="c", delivery="fallback"),
+        _parsed(request_id="d"),  # not a fallback record: ignored
+    ]
+    merged = merge_fallback(primary, fallback)
+    assert [r.request_id for r in merged] == ["a", "b", "c"]
+    assert merged[-1].is_fallback
+
+
+def test_stream_name_matches_the_lambda_usage_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "lambda" / "bedrock_invoker"))
+    logger = pytest.importorskip("invoker.usage_logger")
+    try:
+        for user in ["alice", "a:b*c", "tab\there", "  ", "", "é" * 600, "x" * 513]:
+            assert stream_name_for(user) == logger.stream_name_for(user), user
+    finally:
+        for name in [m for m in sys.modules if m == "invoker" or m.startswith("invoker.")]:
+            del sys.modules[name]
+
+
+class FakeInsights:
+    """A Logs Insights stand-in holding (second, ptr, message) rows."""
+
+    def __init__(self, rows: list[tuple[int, str, str]], polls_before_done: int = 1) -> None:
+        self.rows = rows
+        self.polls_before_done = polls_before_done
+        self.queries: dict[str, tuple[int, int, int]] = {}
+
+    def start_query(self, **kwargs: Any) -> dict[str, str]:
+        query_id = f"q{len(self.queries)}"
+        self.queries[query_id] = (kwargs["startTime"], kwargs["endTime"], 0)
+        return {"queryId": query_id}
+
+    def get_query_results(self, queryId: str) -> dict[str, Any]:
+        start, end, polls = self.queries[queryId]
+        self.queries[queryId] = (start, end, polls + 1)
+        if polls < self.polls_before_done:
+            return {"status": "Running", "results": []}
+        hits = [r for r in self.rows if start <= r[0] <= end][:INSIGHTS_MAX_ROWS]
+        return {
+            "status": "Complete",
+            "results": [
+                [{"field": "@message", "value": m}, {"field": "@ptr", "value": p}]
+                for _, p, m in hits
+            ],
+        }
+
+    def stop_query(self, queryId: str) -> None:
+        pass
+
+
+def test_insights_reader_polls_until_complete() -> None:
+    client = FakeInsights([(5, "p1", "one"), (6, "p2", "two")], polls_before_done=3)
+    naps: list[float] = []
+
+    messages = insights_messages(client, ["g"], start_s=0, end_s=10, sleep=naps.append)
+
+    assert sorted(messages) == ["one", "two"]
+    assert len(naps) == 3
+
+
+def test_insights_reader_splits_windows_that_hit_the_row_limit() -> None:
+    rows = [(i % 100, f"p{i}", f"m{i}") for i in range(INSIGHTS_MAX_ROWS + 500)]
+    client = FakeInsights(rows, polls_before_done=0)
+
+    messages = insights_messages(client, ["g"], start_s=0, end_s=99, sleep=lambda _: None)
+
+    assert len(messages) == INSIGHTS_MAX_ROWS + 500
+    assert len(client.queries) > 1
+
+
+def test_insights_reader_reports_a_failed_query() -> None:
+    class Failing(FakeInsights):
+        def get_query_results(self, queryId: str) -> dict[str, Any]:
+            return {"status": "Failed"}
+
+    with pytest.raises(InsightsQueryError, match="status Failed"):
+        insights_messages(Failing([]), ["g"], start_s=0, end_s=1, sleep=lambda _: None)
