@@ -27,6 +27,7 @@ import os
 import socket
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,6 +151,105 @@ def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def install_custom_resource_type() -> Callable[[], None]:
+    """Make moto's CloudFormation treat ``AWS::CloudFormation::CustomResource`` as custom.
+
+    moto only recognises ``Custom::*`` types and silently skips the generic
+    type that CDK's ``CustomResource`` emits by default, so the backing Lambda
+    was never invoked and the stack reported CREATE_COMPLETE without it. The
+    seam is ``moto.cloudformation.parsing.resource_class_from_type``; CDK's
+    ``AWS::CDK::Metadata`` is also mapped to "no model" without a warning.
+    Returns a function that undoes the patch.
+    """
+    from moto.cloudformation import parsing
+    from moto.cloudformation.custom_model import CustomModel
+
+    original = parsing.resource_class_from_type
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        if resource_type == "AWS::CloudFormation::CustomResource":
+            return CustomModel
+        if resource_type == "AWS::CDK::Metadata":
+            return None
+        return original(resource_type)
+
+    parsing.resource_class_from_type = resource_class_from_type
+    # CDK adds AWS::CDK::Metadata to every stack; moto warns for each one.
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::CDK::Metadata")
+
+    def uninstall() -> None:
+        parsing.resource_class_from_type = original
+
+    return uninstall
+
+
+# Serializes "is the stack still waiting for a custom resource?" against the
+# custom resource's answer, which arrives on another server thread.
+_STACK_READINESS_LOCK = threading.RLock()
+
+
+def install_change_set_readiness() -> Callable[[], None]:
+    """Keep a stack created through a change set in progress until custom resources answer.
+
+    moto's ``CloudFormationBackend.execute_change_set`` marks a new stack
+    CREATE_COMPLETE at once, while ``create_stack`` waits for custom resources
+    (``Stack.verify_readiness``). The CDK CLI deploys through change sets, so it
+    would report success before the custom resource ran and without its
+    outputs. After moto's method, a CREATE whose custom resources have not all
+    answered goes back to CREATE_IN_PROGRESS (its premature CREATE_COMPLETE
+    event removed); the answer then completes it as with ``create_stack``.
+    Updates keep moto's behaviour. Returns a function that undoes the patch.
+    """
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        with _STACK_READINESS_LOCK:
+            original(self, change_set_name, stack_name)
+            change_set = self.change_sets.get(change_set_name) or next(
+                (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
+            )
+            if change_set is None or change_set.change_set_type != "CREATE":
+                return
+            stack = self.stacks[change_set.stack_id]
+            pending = [c for c in stack.custom_resources.values() if not c.is_created()]
+            if pending and stack.status == "CREATE_COMPLETE":
+                stack.status = "CREATE_IN_PROGRESS"
+                if stack.events and stack.events[-1].resource_status == "CREATE_COMPLETE":
+                    stack.events.pop()
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+    def uninstall() -> None:
+        CloudFormationBackend.execute_change_set = original  # type: ignore[method-assign]
+
+    return uninstall
+
+
+def install_docker_host() -> Callable[[], None]:
+    """Skip moto's Docker probe for the custom-resource ResponseURL host.
+
+    Inside a container moto's ``settings.moto_server_host`` shells out to curl
+    against the Docker socket and prints a warning when there is none. The
+    embedded cloud has no Docker: the host is always ``host.docker.internal``,
+    which the Lambda runner rewrites to localhost.
+    """
+    from moto import settings
+
+    original = settings.moto_server_host
+
+    def moto_server_host() -> str:
+        return "http://host.docker.internal"
+
+    settings.moto_server_host = moto_server_host  # type: ignore[assignment]
+
+    def uninstall() -> None:
+        settings.moto_server_host = original
+
+    return uninstall
+
+
 class EmbeddedApp:
     """The WSGI middleware in front of moto; see the module docstring."""
 
@@ -176,9 +276,11 @@ class EmbeddedApp:
             if denied is not None:
                 return denied(environ, start_response)
         if path.endswith("/cfnresponse") and path.startswith("/cloudformation_"):
-            answered = self._custom_resource_answer(environ)
-            if answered is not None:
-                return answered(environ, start_response)
+            with _STACK_READINESS_LOCK:
+                answered = self._custom_resource_answer(environ)
+                if answered is not None:
+                    return answered(environ, start_response)
+                return list(self.moto_app(environ, start_response))
         return self.moto_app(environ, start_response)
 
     def _check_assume_role(self, environ: dict[str, Any], access_key_id: str) -> Response | None:
@@ -353,7 +455,19 @@ class EmbeddedCloud:
         self._previous_moto_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(self.port)
         self.lambda_runner = LambdaRunner(self.endpoint_url, warm=self._warm_lambdas)
-        self._uninstall = install_moto_executor(self.lambda_runner)
+        undo_executor = install_moto_executor(self.lambda_runner)
+        undoers = [
+            install_custom_resource_type(),
+            install_change_set_readiness(),
+            install_docker_host(),
+        ]
+
+        def uninstall() -> None:
+            undo_executor()
+            for undo in undoers:
+                undo()
+
+        self._uninstall = uninstall
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"embedded-cloud-{self.port}", daemon=True
         )
