@@ -17,7 +17,7 @@ setup: $(STAMP) node_modules/.package-lock.json
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt lambda/bedrock_invoker/requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json $(STAMP)
