@@ -299,6 +299,8 @@ def logs(
             typer.echo(event.message)
     elif not follow:
         table = Table(*_LOG_COLUMNS)
+        for column in table.columns:
+            column.overflow = "fold"  # wrap ids rather than cut them off
         for event, record in rows:
             table.add_row(*_log_cells(record, event))
         out().print(table)
@@ -472,11 +474,12 @@ def _print_usage(
             writer.writerow(([g.key] if by is not None else []) + [metrics[n] for n in header[-9:]])
         typer.echo(buffer.getvalue(), nl=False)
         return
-    table = Table(
-        *([key_name] if key_name else []),
-        *(title for _, title in _SUMMARY_COLUMNS),
-        title=f"Usage of tenant {tenant.id}, last {since}",
-    )
+    table = Table(title=f"Usage of tenant {tenant.id}, last {since}")
+    if key_name:
+        table.add_column(key_name, overflow="fold")
+    for _, title in _SUMMARY_COLUMNS:
+        # Headers stay whole; a narrow terminal wraps the key column instead.
+        table.add_column(title, justify="right", min_width=len(title), no_wrap=True)
     for i, g in enumerate([*groups, total] if by is not None else [total]):
         is_total = by is not None and i == len(groups)
         metrics = _metrics(g)

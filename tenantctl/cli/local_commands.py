@@ -1,12 +1,67 @@
-"""``tenantctl local``: the embedded cloud's lifecycle."""
+"""``tenantctl local up|down|status|deploy``: the embedded cloud's lifecycle."""
 
 from __future__ import annotations
 
 import typer
 
-from tenantctl.cli.app import app
+from tenantctl.cli import local_cloud
+from tenantctl.cli.app import app, say, state
+from tenantctl.cli.errors import CliError
 
 local_app = typer.Typer(
     help="Run the embedded cloud (no AWS account needed).", no_args_is_help=True
 )
 app.add_typer(local_app, name="local")
+
+
+def _describe(info: dict[str, object]) -> str:
+    accounts = info.get("accounts")
+    ids = ", ".join(sorted(accounts)) if isinstance(accounts, dict) else "?"
+    return f"embedded cloud at {info.get('endpoint_url')} (pid {info.get('pid')}); accounts: {ids}"
+
+
+@local_app.command()
+def up(ctx: typer.Context) -> None:
+    """Start the embedded cloud in the background with the registry's accounts."""
+    info = local_cloud.up(state(ctx).registry_path)
+    say(_describe(info))
+    say("next: tenantctl local deploy")
+
+
+@local_app.command()
+def down() -> None:
+    """Stop the embedded cloud (everything deployed into it is gone)."""
+    say("embedded cloud stopped" if local_cloud.down() else "no embedded cloud was running")
+
+
+@local_app.command()
+def status() -> None:
+    """Show whether the embedded cloud runs, where, and which accounts it has (exit 1 if not)."""
+    info = local_cloud.status()
+    if info is None:
+        raise CliError("the embedded cloud is not running: run tenantctl local up")
+    say(_describe(info))
+
+
+@local_app.command()
+def deploy(ctx: typer.Context) -> None:
+    """Bootstrap and deploy every stack of the registry into the embedded cloud.
+
+    A tenant onboarded after ``local up`` lives in an account the cloud does
+    not have yet; the cloud is then restarted with the registry's accounts
+    (which resets it) and everything is deployed again.
+    """
+    registry_path = state(ctx).registry_path
+    if local_cloud.status() is None:
+        raise CliError("the embedded cloud is not running: run tenantctl local up")
+    missing = local_cloud.missing_accounts(registry_path)
+    if missing:
+        say(
+            f"restarting the embedded cloud to add account(s) {', '.join(missing)} "
+            "(its state is reset; every stack is deployed again)"
+        )
+        local_cloud.down()
+        local_cloud.up(registry_path)
+    timings = local_cloud.deploy(registry_path, progress=say)
+    total = sum(timings.values())
+    say(f"deployed {len(timings)} steps in {total:.0f}s")

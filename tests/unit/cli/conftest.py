@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -120,10 +121,8 @@ def put_records(
 ) -> None:
     """Write records into ``log_group`` the way the logger does: one stream per user."""
     client = logs_client()
-    try:
+    with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
         client.create_log_group(logGroupName=log_group)
-    except client.exceptions.ResourceAlreadyExistsException:
-        pass
     by_stream: dict[str, list[tuple[int, str]]] = {}
     for rec in records:
         ts = int(datetime.fromisoformat(rec["timestamp"]).timestamp() * 1000)
