@@ -209,7 +209,11 @@ def _log_group_name(value: str) -> str:
     return value
 
 
-def _unique(values: Sequence[str]) -> Sequence[str]:
+def _non_empty_unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    # A plain min_length would also fire after a bad item was dropped, so
+    # one bad model id would be reported twice.
+    if not values:
+        raise ValueError("must list at least one model")
     seen: set[str] = set()
     for v in values:
         if v in seen:
@@ -223,7 +227,7 @@ Region = Annotated[StrictStr, AfterValidator(_region)]
 TenantId = Annotated[StrictStr, AfterValidator(_tenant_id)]
 ExternalId = Annotated[StrictStr, AfterValidator(_external_id)]
 ModelId = Annotated[StrictStr, AfterValidator(_model_id)]
-ModelList = Annotated[tuple[ModelId, ...], Field(min_length=1), AfterValidator(_unique)]
+ModelList = Annotated[tuple[ModelId, ...], AfterValidator(_non_empty_unique)]
 RetentionDays = Annotated[int, Field(strict=True), AfterValidator(_retention)]
 LogGroupName = Annotated[StrictStr, AfterValidator(_log_group_name)]
 ReservedConcurrency = Annotated[int, Field(strict=True, ge=1, le=1000)]
@@ -259,6 +263,8 @@ class Defaults(_Frozen):
     log_content: LogContent = LogContent.METADATA
     usage_log_group: LogGroupName = naming.DEFAULT_USAGE_LOG_GROUP
     reserved_concurrency: ReservedConcurrency | None = None
+    # X-Ray active tracing of the invoker Lambda (off: traces cost money per call).
+    xray_tracing: Annotated[bool, Field(strict=True)] = False
 
 
 class TenantSpec(_Frozen):
@@ -272,6 +278,7 @@ class TenantSpec(_Frozen):
     log_retention_days: RetentionDays | None = None
     log_content: LogContent | None = None
     reserved_concurrency: ReservedConcurrency | None = None
+    xray_tracing: Annotated[bool, Field(strict=True)] | None = None
     display_name: StrictStr | None = None
 
 
@@ -288,6 +295,7 @@ class Tenant(_Frozen):
     usage_log_group: str
     reserved_concurrency: int | None
     display_name: str | None = None
+    xray_tracing: bool = False
 
     @property
     def default_model(self) -> str:
@@ -340,6 +348,7 @@ class TenantRegistry(_Frozen):
             usage_log_group=d.usage_log_group,
             reserved_concurrency=spec.reserved_concurrency or d.reserved_concurrency,
             display_name=spec.display_name,
+            xray_tracing=d.xray_tracing if spec.xray_tracing is None else spec.xray_tracing,
         )
 
     def tenant(self, tenant_id: str) -> Tenant:

@@ -100,7 +100,7 @@ def test_tenant_inherits_defaults_it_does_not_set() -> None:
             ["xx.anthropic.claude-3-haiku-20240307-v1:0"],
             "unknown inference profile prefix 'xx'",
         ),
-        ("tenants.0.models", [], "tenants[0].models: Tuple should have at least 1 item"),
+        ("tenants.0.models", [], "tenants[0].models: must list at least one model"),
         (
             "defaults.models",
             ["anthropic.claude-3-haiku-20240307-v1:0"] * 2,
@@ -138,6 +138,13 @@ def test_tenant_inherits_defaults_it_does_not_set() -> None:
 def test_bad_field_is_refused_with_its_path(path: str, value: Any, expected: str) -> None:
     issues = _issues(_with(path, value))
     assert any(expected in issue for issue in issues), issues
+
+
+def test_one_bad_model_id_is_one_issue() -> None:
+    assert _issues(_with("tenants.0.models", ["bad"])) == [
+        "tenants[0].models[0]: 'bad' is not a Bedrock model id (like "
+        "anthropic.claude-3-haiku-20240307-v1:0 or us.anthropic.claude-3-5-haiku-20241022-v1:0)"
+    ]
 
 
 def test_missing_required_field_is_named() -> None:
