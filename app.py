@@ -30,6 +30,7 @@ def compose(app: cdk.App, registry: TenantRegistry, *, platform: LambdaPlatform)
         app,
         naming.OPERATIONS_STACK_NAME,
         registry=registry,
+        platform=platform,
         env=cdk.Environment(account=ops.account_id, region=ops.region),
         description="Bedrock invoker roles, one per tenant (operations account)",
     )

@@ -1,25 +1,45 @@
-"""The operations account: Bedrock access and quota, one invoker role per tenant."""
+"""The operations account: Bedrock access and quota, one invoker role per tenant.
+
+It also refuses to deploy while Bedrock's model-invocation logging would copy
+tenants' prompts into this account, and alerts when that setting changes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.bedrock_invoker_role import BedrockInvokerRole
+from stacks.invocation_logging_alert import InvocationLoggingAlert
+from stacks.invocation_logging_guard import InvocationLoggingGuard
+from stacks.lambda_bundling import LambdaPlatform
 from tenantctl.registry import TenantRegistry
 
-# CloudFormation allows 500 resources per stack; each tenant costs two (role and
-# policy) plus one output, so refuse well before the hard failure at deploy.
+# CloudFormation allows 500 resources and 200 outputs per stack; each tenant
+# costs two resources (role and policy) and one output, and the guard and alert
+# about ten resources and no output, so refuse before the hard failure at deploy.
 MAX_TENANTS_PER_OPERATIONS_STACK = 200
 
 
 class OperationsStack(Stack):
-    """Deploys a ``BedrockInvokerRole`` for every tenant in the registry."""
+    """Deploys a ``BedrockInvokerRole`` for every tenant in the registry.
+
+    ``platform`` is what the guard Lambda runs on, as for the customer stacks'
+    invoker (the embedded cloud deploys with the host's Python).
+    """
 
     def __init__(
-        self, scope: Construct, id: str, *, registry: TenantRegistry, **kwargs: Any
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        registry: TenantRegistry,
+        platform: LambdaPlatform,
+        guard_code: lambda_.Code | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
         tenants = registry.resolved_tenants()
@@ -42,3 +62,14 @@ class OperationsStack(Stack):
                 value=invoker.role.role_arn,
                 description=f"Bedrock-invoker role of tenant {tenant.id}",
             )
+        operations = registry.operations
+        self.invocation_logging_guard = InvocationLoggingGuard(
+            self,
+            "InvocationLoggingGuard",
+            allow_ops_invocation_logging=operations.allow_ops_invocation_logging,
+            platform=platform,
+            code=guard_code,
+        )
+        self.invocation_logging_alert = InvocationLoggingAlert(
+            self, "InvocationLoggingAlert", alert_email=operations.alert_email
+        )

@@ -1,0 +1,181 @@
+"""Deploy-time guard: the operations stack fails while Bedrock logs prompts in its account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import (
+    Acknowledgment,
+    CfnElement,
+    CfnResource,
+    CustomResource,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.lambda_bundling import LambdaPlatform
+from stacks.usage_log_group import log_group_arn
+
+GUARD_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "invocation_logging_guard"
+GUARD_FUNCTION_NAME = "bedrock-ops-invocation-logging-guard"
+GUARD_RESOURCE_TYPE = "Custom::OpsInvocationLoggingGuard"
+# The only action the guard needs; Bedrock offers no resource-level scoping for it,
+# so its statement is the one Resource "*" the least-privilege tests allow, by Sid.
+READ_LOGGING_CONFIG = "bedrock:GetModelInvocationLoggingConfiguration"
+READ_LOGGING_CONFIG_SID = "ReadInvocationLoggingSetting"
+
+
+class InvocationLoggingGuard(Construct):
+    """A Python custom resource that reads the account's model-invocation logging setting.
+
+    It answers FAILED on Create/Update if logging delivers any content (text,
+    image, embedding, video ...) unless ``allow_ops_invocation_logging`` is set.
+    It runs when the stack is created and whenever that flag changes; between
+    deployments the ``InvocationLoggingAlert`` rule and ``tenantctl doctor``
+    cover the setting. Plain Lambda on purpose: no provider framework and no
+    Node.js, so the embedded cloud's runner can execute it.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        allow_ops_invocation_logging: bool,
+        platform: LambdaPlatform,
+        code: lambda_.Code | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        own_log_group_name = f"/aws/lambda/{GUARD_FUNCTION_NAME}"
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            description="Reads Bedrock's model-invocation logging setting at deploy time",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=READ_LOGGING_CONFIG_SID,
+                actions=[READ_LOGGING_CONFIG],
+                resources=["*"],
+            )
+        )
+        # An explicit log group instead of `log_retention=` (a Node.js custom resource).
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=own_log_group_name,
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        own_arn = log_group_arn(stack, own_log_group_name)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[own_arn, f"{own_arn}:log-stream:*"],
+            )
+        )
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(policy, CfnResource)
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    f"{READ_LOGGING_CONFIG} is an account-level read with no resource type; "
+                    "IAM accepts only Resource '*' for it. It is the statement's only action."
+                ),
+            ),
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{own_arn}:log-stream:*]",
+                reason=(
+                    "Lambda names a new log stream per execution environment; the wildcard "
+                    "covers streams of the function's own log group only."
+                ),
+            ),
+        )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=GUARD_FUNCTION_NAME,
+            description="Fails the deployment if Bedrock invocation logging copies prompts here",
+            runtime=platform.runtime,
+            architecture=platform.architecture,
+            handler="handler.lambda_handler",
+            code=code
+            or lambda_.Code.from_asset(str(GUARD_SOURCE), exclude=["__pycache__", "*.pyc"]),
+            role=self.role,
+            memory_size=128,
+            # Bounded retries inside (about 40 s worst case) and still time to answer.
+            timeout=Duration.seconds(90),
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
+        _depend_on_policy_only(self.function, self.role)
+        function_resource = self.function.node.default_child
+        assert isinstance(function_resource, CfnResource)
+        Validations.of(function_resource).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason=(
+                    "Runs on the same pinned Python as the invoker (LambdaPlatform), so one "
+                    "runtime is qualified and upgraded for both."
+                ),
+            ),
+            Acknowledgment(
+                id="Serverless-LambdaLatestVersion",
+                reason=(
+                    "Same pinned Python as the invoker (LambdaPlatform); both move to a newer "
+                    "runtime together, as a tested change."
+                ),
+            ),
+            Acknowledgment(
+                id="Serverless-LambdaDLQ",
+                reason=(
+                    "Only CloudFormation invokes it, once per deployment, and waits for the "
+                    "answer: a lost invocation fails the stack operation, which is the alert."
+                ),
+            ),
+            Acknowledgment(
+                id="Serverless-LambdaTracing",
+                reason=(
+                    "One short API call per deployment; its JSON log record and the stack "
+                    "event carry everything a trace would."
+                ),
+            ),
+        )
+
+        self.check = CustomResource(
+            self,
+            "Check",
+            service_token=self.function.function_arn,
+            resource_type=GUARD_RESOURCE_TYPE,
+            properties={
+                # CloudFormation passes properties as strings; the handler parses this.
+                "AllowOpsInvocationLogging": "true" if allow_ops_invocation_logging else "false",
+            },
+        )
+
+
+def _depend_on_policy_only(function: lambda_.Function, role: iam.Role) -> None:
+    """Keep the function's DependsOn on its policy only.
+
+    CDK adds both the role and its policy; the role is implied by GetAtt and
+    cfn-lint flags it (W3005). The policy must stay: the check must not run
+    before it may call Bedrock and write its logs.
+    """
+    default_policy = role.node.find_child("DefaultPolicy").node.default_child
+    assert isinstance(default_policy, CfnElement)
+    function_resource = function.node.default_child
+    assert isinstance(function_resource, CfnResource)
+    function_resource.add_override("DependsOn", [Stack.of(function).get_logical_id(default_policy)])

@@ -1,0 +1,57 @@
+"""Registries the security tests synthesize besides the example one.
+
+``wide_registry`` switches on every optional path the stacks have: geographic
+and global inference profiles, X-Ray tracing, reserved concurrency, an alert
+e-mail and the registry's consent to ops-account invocation logging, so the
+generic checks (cdk-nag, least privilege, embedded deployability) see every
+resource and statement the product can emit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantctl.registry import TenantRegistry, parse_registry
+
+WIDE_REGISTRY: dict[str, Any] = {
+    "version": 1,
+    "operations": {
+        "account_id": "111111111111",
+        "region": "us-east-1",
+        "allow_ops_invocation_logging": True,
+        "alert_email": "security-alerts@example.com",
+    },
+    "defaults": {
+        "models": ["anthropic.claude-3-haiku-20240307-v1:0"],
+        "log_retention_days": 30,
+        "reserved_concurrency": 5,
+    },
+    "tenants": [
+        {
+            "id": "geo",
+            "account_id": "222222222222",
+            "region": "us-east-1",
+            "external_id": "geo-0123456789abcdef",
+            "models": [
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+                "us.amazon.nova-lite-v1:0",
+            ],
+            "xray_tracing": True,
+            "reserved_concurrency": 20,
+        },
+        {
+            "id": "worldwide",
+            "account_id": "333333333333",
+            "region": "eu-west-1",
+            "external_id": "worldwide-fedcba9876543210",
+            "models": ["global.anthropic.claude-sonnet-4-20250514-v1:0"],
+            "log_content": "full",
+        },
+    ],
+}
+
+
+def wide_registry() -> TenantRegistry:
+    """Every optional feature on, two tenants with geo and global profiles."""
+    return parse_registry(WIDE_REGISTRY)

@@ -1,0 +1,324 @@
+"""Least privilege, asserted on every policy of every synthesized template.
+
+Two registries are synthesized: the example one and a "wide" one with
+geographic and global inference profiles, X-Ray and an alert e-mail (see
+``security_registries``). Each check walks every policy document it finds, so
+a new resource or statement is covered without touching these tests.
+
+Identity policies (``AWS::IAM::Policy``, managed and inline role policies) are
+held to: no ``*`` in any action, and no ``*`` in the resource of any bedrock,
+sts, logs or kms statement. The one exception is named: the deploy-time guard's
+``bedrock:GetModelInvocationLoggingConfiguration``, an account-level read IAM
+only accepts with Resource ``*``.
+
+KMS *key policies* are different: their Resource ``*`` means "this key", and
+the first statement (account root, ``kms:*``) is AWS's default key policy,
+which hands the key's access control to IAM in the same account, where the
+identity-policy checks above apply. What is checked there instead: every
+statement for a service principal carries a condition pinning it to this
+product's own log groups or rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.invocation_logging_alert import ALERT_RULE_NAME
+from stacks.invocation_logging_guard import (
+    GUARD_FUNCTION_NAME,
+    READ_LOGGING_CONFIG,
+    READ_LOGGING_CONFIG_SID,
+)
+from tenantctl import naming
+from tenantctl.registry import DEFAULT_INFERENCE_PROFILE_REGIONS, TenantRegistry, load_registry
+from tests.conftest import EXAMPLE_REGISTRY
+from tests.infra.conftest import synth_templates
+from tests.infra.security_registries import wide_registry
+
+Statement = dict[str, Any]
+REGISTRY_NAMES = ("example", "wide")
+INVOKE_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+
+
+@pytest.fixture(scope="module")
+def registries() -> dict[str, TenantRegistry]:
+    return {"example": load_registry(EXAMPLE_REGISTRY), "wide": wide_registry()}
+
+
+@pytest.fixture(scope="module")
+def all_templates(registries: dict[str, TenantRegistry]) -> dict[str, dict[str, Template]]:
+    return {name: synth_templates(registry) for name, registry in registries.items()}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def identity_statements(template: Template) -> Iterator[tuple[str, Statement]]:
+    """(logical id of the policy or role, statement) for every identity policy."""
+    resources = template.to_json()["Resources"]
+    for logical, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            for statement in props["PolicyDocument"]["Statement"]:
+                yield logical, statement
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    yield logical, statement
+
+
+def key_policy_statements(template: Template) -> Iterator[tuple[str, Statement]]:
+    for logical, key in template.find_resources("AWS::KMS::Key").items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            yield logical, statement
+
+
+def every_template(
+    all_templates: dict[str, dict[str, Template]],
+) -> Iterator[tuple[str, Template]]:
+    for registry_name, templates in all_templates.items():
+        for stack_name, template in templates.items():
+            yield f"{registry_name}/{stack_name}", template
+
+
+def _is_named_guard_exception(statement: Statement) -> bool:
+    return statement.get("Sid") == READ_LOGGING_CONFIG_SID and _list(statement["Action"]) == [
+        READ_LOGGING_CONFIG
+    ]
+
+
+def test_no_identity_policy_has_a_wildcard_action(
+    all_templates: dict[str, dict[str, Template]],
+) -> None:
+    for where, template in every_template(all_templates):
+        for logical, statement in identity_statements(template):
+            for action in _list(statement["Action"]):
+                assert "*" not in action, f"{where} {logical}: wildcard action {action}"
+            assert "NotAction" not in statement and "NotResource" not in statement
+
+
+def test_bedrock_sts_logs_kms_statements_never_use_a_bare_wildcard_resource(
+    all_templates: dict[str, dict[str, Template]],
+) -> None:
+    exceptions = 0
+    for where, template in every_template(all_templates):
+        for logical, statement in identity_statements(template):
+            actions = _list(statement["Action"])
+            if not any(a.startswith(("bedrock:", "sts:", "logs:", "kms:")) for a in actions):
+                continue
+            if _is_named_guard_exception(statement):
+                exceptions += 1
+                assert len(actions) == 1 and statement["Effect"] == "Allow"
+                continue
+            for resource in _list(statement["Resource"]):
+                assert resource != "*", f"{where} {logical}: {actions} on Resource *"
+                text = str(resource)
+                assert not text.endswith(":*:*") and ":role/*" not in text, text
+    assert exceptions == len(all_templates), "one guard statement per operations stack"
+
+
+def test_no_resource_policy_grants_a_service_wide_action(
+    all_templates: dict[str, dict[str, Template]],
+) -> None:
+    for where, template in every_template(all_templates):
+        for logical, statement in key_policy_statements(template):
+            for action in _list(statement["Action"]):
+                if action in {"*", "kms:*"}:
+                    # AWS's default key policy: the account root, i.e. IAM in this account.
+                    principal = statement["Principal"]["AWS"]
+                    assert str(principal).endswith(":root") and statement["Effect"] == "Allow", (
+                        f"{where} {logical}: {action} for {principal}"
+                    )
+        for logical, policy in template.find_resources("AWS::SNS::TopicPolicy").items():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                for action in _list(statement["Action"]):
+                    assert "*" not in action, f"{where} {logical}: {action}"
+                if statement["Effect"] == "Allow":
+                    assert statement.get("Condition"), f"{where} {logical}: unconditioned allow"
+
+
+def test_key_policies_admit_services_only_for_this_products_log_groups_or_rule(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+) -> None:
+    for registry_name, templates in all_templates.items():
+        registry = registries[registry_name]
+        ops = registry.operations
+        for tenant in registry.resolved_tenants():
+            template = templates[tenant.stack_name]
+            base = f"arn:aws:logs:{tenant.region}:{tenant.account_id}:log-group:"
+            expected = [
+                f"{base}{tenant.usage_log_group}",
+                f"{base}/aws/lambda/{naming.function_name(tenant.id)}",
+            ]
+            services = [
+                s for _, s in key_policy_statements(template) if "Service" in s["Principal"]
+            ]
+            assert services, tenant.id
+            for statement in services:
+                assert statement["Principal"]["Service"] == f"logs.{tenant.region}.amazonaws.com"
+                assert statement["Resource"] == "*"  # in a key policy: this key
+                assert statement["Condition"] == {
+                    "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": expected}
+                }
+        ops_services = [
+            s
+            for _, s in key_policy_statements(templates[naming.OPERATIONS_STACK_NAME])
+            if "Service" in s["Principal"]
+        ]
+        rule = f"arn:aws:events:{ops.region}:{ops.account_id}:rule/{ALERT_RULE_NAME}"
+        assert ops_services == [
+            {
+                "Sid": "AllowEventBridgeForTheAlertRuleOnly",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+            }
+        ]
+
+
+def _expected_model_arns(registry: TenantRegistry, models: tuple[str, ...]) -> set[str]:
+    """Written out independently of stacks.bedrock_model_access, from DESIGN.md §4."""
+    ops = registry.operations
+    arns: set[str] = set()
+    for model in models:
+        prefix, _, rest = model.partition(".")
+        if prefix in DEFAULT_INFERENCE_PROFILE_REGIONS or prefix == "global":
+            arns.add(f"arn:aws:bedrock:{ops.region}:{ops.account_id}:inference-profile/{model}")
+            if prefix == "global":
+                arns.add(f"arn:aws:bedrock:{ops.region}::foundation-model/{rest}")
+                arns.add(f"arn:aws:bedrock:::foundation-model/{rest}")
+            else:
+                arns.update(
+                    f"arn:aws:bedrock:{region}::foundation-model/{rest}"
+                    for region in ops.profile_regions(prefix)
+                )
+        else:
+            arns.add(f"arn:aws:bedrock:{ops.region}::foundation-model/{model}")
+    return arns
+
+
+@pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
+def test_each_invoker_role_reaches_exactly_its_tenants_model_arns(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+) -> None:
+    registry = registries[registry_name]
+    template = all_templates[registry_name][naming.OPERATIONS_STACK_NAME]
+    roles = template.find_resources("AWS::IAM::Role")
+    for tenant in registry.resolved_tenants():
+        (logical,) = [
+            k
+            for k, r in roles.items()
+            if r["Properties"].get("RoleName") == naming.invoker_role_name(tenant.id)
+        ]
+        statements = [
+            s
+            for k, p in template.find_resources("AWS::IAM::Policy").items()
+            if {"Ref": logical} in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        granted = {r for s in statements for r in _list(s["Resource"])}
+        actions = {a for s in statements for a in _list(s["Action"])}
+        assert actions == INVOKE_ACTIONS, tenant.id
+        assert granted == _expected_model_arns(registry, tenant.models), tenant.id
+
+
+@pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
+def test_only_the_assuming_role_may_assume_and_exactly_one_arn(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+) -> None:
+    registry = registries[registry_name]
+    for where, template in all_templates[registry_name].items():
+        sts = [
+            (logical, s)
+            for logical, s in identity_statements(template)
+            if any(a.startswith("sts:") for a in _list(s["Action"]))
+        ]
+        if where == naming.OPERATIONS_STACK_NAME:
+            assert sts == [], "nothing in the operations account assumes roles"
+            continue
+        tenant = next(t for t in registry.resolved_tenants() if t.stack_name == where)
+        assert len(sts) == 1, where
+        (_, statement) = sts[0]
+        assert _list(statement["Action"]) == ["sts:AssumeRole"]
+        assert _list(statement["Resource"]) == [
+            naming.invoker_role_arn(registry.operations.account_id, tenant.id)
+        ]
+
+
+@pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
+def test_logs_permissions_name_only_the_usage_log_group_and_the_functions_own(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+) -> None:
+    registry = registries[registry_name]
+    ops = registry.operations
+    for where, template in all_templates[registry_name].items():
+        resources = {
+            r
+            for _, s in identity_statements(template)
+            if any(a.startswith("logs:") for a in _list(s["Action"]))
+            for r in _list(s["Resource"])
+        }
+        if where == naming.OPERATIONS_STACK_NAME:
+            group = (
+                f"arn:aws:logs:{ops.region}:{ops.account_id}:log-group:"
+                f"/aws/lambda/{GUARD_FUNCTION_NAME}"
+            )
+        else:
+            tenant = next(t for t in registry.resolved_tenants() if t.stack_name == where)
+            base = f"arn:aws:logs:{tenant.region}:{tenant.account_id}:log-group:"
+            usage = f"{base}{tenant.usage_log_group}"
+            group = f"{base}/aws/lambda/{naming.function_name(tenant.id)}"
+            assert {usage, f"{usage}:log-stream:*"} <= resources
+            resources -= {usage, f"{usage}:log-stream:*"}
+        assert resources == {group, f"{group}:log-stream:*"}, where
+        actions = {
+            a
+            for _, s in identity_statements(template)
+            for a in _list(s["Action"])
+            if a.startswith("logs:")
+        }
+        assert actions == {"logs:CreateLogStream", "logs:PutLogEvents"}, where
+
+
+@pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
+def test_every_cross_account_trust_requires_the_external_id_and_pins_the_caller_role(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+) -> None:
+    registry = registries[registry_name]
+    by_role_name = {t.id: t for t in registry.resolved_tenants()}
+    checked = set()
+    for where, template in all_templates[registry_name].items():
+        for role in template.find_resources("AWS::IAM::Role").values():
+            trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            for statement in trust:
+                principal = statement["Principal"]
+                if "Service" in principal:
+                    assert principal == {"Service": "lambda.amazonaws.com"}, where
+                    assert "Condition" not in statement
+                    continue
+                tenant_id = role["Properties"]["RoleName"].removeprefix(naming.INVOKER_ROLE_PREFIX)
+                tenant = by_role_name[tenant_id]
+                assert principal == {"AWS": f"arn:aws:iam::{tenant.account_id}:root"}
+                assert _list(statement["Action"]) == ["sts:AssumeRole"]
+                assert statement["Condition"] == {
+                    "StringEquals": {"sts:ExternalId": tenant.external_id},
+                    "ArnEquals": {"aws:PrincipalArn": tenant.caller_role_arn},
+                }
+                checked.add(tenant.id)
+    assert checked == set(by_role_name), "every tenant's invoker role was checked"
