@@ -13,7 +13,9 @@ from tenantctl.local import process
 DEFAULT_REGISTRY = Path("config/tenants.local.yaml")
 
 
-def _registry(value: str | None) -> Path | None:
+def _registry(value: str | None, disabled: bool = False) -> Path | None:
+    if disabled:
+        return None
     if value:
         return Path(value)
     return DEFAULT_REGISTRY if DEFAULT_REGISTRY.exists() else None
@@ -30,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS)
-        sub.add_argument("--registry", help=f"accounts from this registry (default {DEFAULT_REGISTRY})")
+        sub.add_argument(
+            "--registry", help=f"accounts from this registry (default {DEFAULT_REGISTRY})"
+        )
+        sub.add_argument("--no-registry", action="store_true", help="only the --account ids")
         sub.add_argument("--account", action="append", default=[], help="extra account id")
         sub.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     commands.add_parser("down", help="stop the background cloud")
@@ -42,24 +47,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        process.serve(args.state_dir, registry=_registry(args.registry), accounts=args.account,
-                      port=args.port)
+        process.serve(
+            args.state_dir,
+            registry=_registry(args.registry, args.no_registry),
+            accounts=args.account,
+            port=args.port,
+        )
         return 0
     if args.command == "up":
-        state = process.up(args.state_dir, registry=_registry(args.registry),
-                           accounts=args.account, port=args.port)
+        state = process.up(
+            args.state_dir,
+            registry=_registry(args.registry, args.no_registry),
+            accounts=args.account,
+            port=args.port,
+        )
         print(f"embedded cloud running at {state['endpoint_url']} (pid {state['pid']})")
         return 0
     if args.command == "down":
         print("stopped" if process.down(args.state_dir) else "not running")
         return 0
     if args.command == "status":
-        state = process.status(args.state_dir)
-        if state is None:
+        running = process.status(args.state_dir)
+        if running is None:
             print("not running")
             return 1
-        summary = {k: state[k] for k in ("endpoint_url", "pid", "region")}
-        summary["accounts"] = sorted(state["accounts"])
+        summary = {k: running[k] for k in ("endpoint_url", "pid", "region")}
+        summary["accounts"] = sorted(running["accounts"])
         print(json.dumps(summary, indent=2))
         return 0
     try:
@@ -69,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "env":
         if args.account_id not in cloud.accounts:
-            print(f"error: account_id: no embedded account {args.account_id} "
-                  f"(known: {', '.join(sorted(cloud.accounts))})", file=sys.stderr)
+            print(
+                f"error: account_id: no embedded account {args.account_id} "
+                f"(known: {', '.join(sorted(cloud.accounts))})",
+                file=sys.stderr,
+            )
             return 2
         for key, value in cloud.env(args.account_id).items():
             print(f"export {key}={shlex.quote(value)}")

@@ -48,20 +48,28 @@ from tenantctl.local.identity import (
     parse_authorization,
     resolve_access_key,
 )
-from tenantctl.registry import DEFAULT_INFERENCE_PROFILE_REGIONS, GLOBAL_PROFILE_PREFIX, parse_model_id
+from tenantctl.registry import (
+    DEFAULT_INFERENCE_PROFILE_REGIONS,
+    GLOBAL_PROFILE_PREFIX,
+    parse_model_id,
+)
 
 CONVERSE = "Converse"
 CONVERSE_STREAM = "ConverseStream"
-_ACTIONS = {CONVERSE: "bedrock:InvokeModel", CONVERSE_STREAM: "bedrock:InvokeModelWithResponseStream"}
+_ACTIONS = {
+    CONVERSE: "bedrock:InvokeModel",
+    CONVERSE_STREAM: "bedrock:InvokeModelWithResponseStream",
+}
 _PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream)/?$")
 
 # Words the deterministic answers are made of: plain, so a demo reads well.
-_VOCABULARY = (
+_VOCABULARY_TEXT = (
     "the tenant usage record stays in its own account while the operations account "
     "holds model access and quota each call is attributed logged and counted with "
     "tokens latency and a request id so billing matches what bedrock reports answers "
     "are deterministic for a given prompt which keeps tests and demos repeatable"
-).split()
+)
+_VOCABULARY = tuple(_VOCABULARY_TEXT.split())
 
 
 class BedrockError(Exception):
@@ -402,13 +410,17 @@ class BedrockEmulator:
         messages = body.get("messages") if isinstance(body, dict) else None
         if not isinstance(messages, list) or not messages:
             raise BedrockError(
-                "ValidationException", 400, "The model returned the following errors: "
-                "messages: at least one message is required"
+                "ValidationException",
+                400,
+                "The model returned the following errors: "
+                "messages: at least one message is required",
             )
         if messages[0].get("role") != "user":
             raise BedrockError(
-                "ValidationException", 400, "A conversation must start with a user message. "
-                "Try again with a conversation that starts with a user message."
+                "ValidationException",
+                400,
+                "A conversation must start with a user message. "
+                "Try again with a conversation that starts with a user message.",
             )
         return dict(body)
 
@@ -417,12 +429,15 @@ class BedrockEmulator:
     ) -> None:
         if identity is None:
             raise BedrockError(
-                "UnrecognizedClientException", 403,
+                "UnrecognizedClientException",
+                403,
                 "The security token included in the request is invalid.",
             )
         if identity.expired():
             raise BedrockError(
-                "ExpiredTokenException", 403, "The security token included in the request is expired"
+                "ExpiredTokenException",
+                403,
+                "The security token included in the request is expired",
             )
         action = _ACTIONS[operation]
         documents = identity_policies(identity)
@@ -434,7 +449,9 @@ class BedrockEmulator:
         resources = required_resources(model_id, region, identity.account_id, self._profile_regions)
         for resource, extra in resources:
             context = {**base_context, **extra}
-            verdict = evaluate(documents, PolicyRequest(action, resource, identity.principal, context))
+            verdict = evaluate(
+                documents, PolicyRequest(action, resource, identity.principal, context)
+            )
             if verdict.decision is not Decision.ALLOW:
                 kind = (
                     "an explicit deny in an identity-based policy"
@@ -442,7 +459,8 @@ class BedrockEmulator:
                     else f"no identity-based policy allows the {action} action"
                 )
                 raise BedrockError(
-                    "AccessDeniedException", 403,
+                    "AccessDeniedException",
+                    403,
                     f"User: {identity.arn} is not authorized to perform: {action} on resource: "
                     f"{resource} because {kind}",
                 )
@@ -495,8 +513,10 @@ class BedrockEmulator:
         text = result["output"]["message"]["content"][0]["text"]
         words = text.split(" ")
         # A few words per delta, as a model streams sub-word chunks.
-        chunks = [" ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
-                  for i in range(0, len(words), 3)]
+        chunks = [
+            " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
+            for i in range(0, len(words), 3)
+        ]
         parts = [self._event("messageStart", {"role": "assistant"})]
         parts += [
             self._event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": chunk}})

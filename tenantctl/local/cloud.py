@@ -195,9 +195,11 @@ def install_change_set_readiness() -> Callable[[], None]:
     CREATE_COMPLETE at once, while ``create_stack`` waits for custom resources
     (``Stack.verify_readiness``). The CDK CLI deploys through change sets, so it
     would report success before the custom resource ran and without its
-    outputs. After moto's method, a CREATE whose custom resources have not all
-    answered goes back to CREATE_IN_PROGRESS (its premature CREATE_COMPLETE
-    event removed); the answer then completes it as with ``create_stack``.
+    outputs. It also re-parses the template, whose outputs moto would
+    otherwise lose for change-set stacks. After moto's method, a CREATE whose
+    custom resources have not all answered goes back to CREATE_IN_PROGRESS
+    (its premature CREATE_COMPLETE event removed); the answer then completes
+    it as with ``create_stack``.
     Updates keep moto's behaviour. Returns a function that undoes the patch.
     """
     from moto.cloudformation.models import CloudFormationBackend
@@ -210,9 +212,15 @@ def install_change_set_readiness() -> Callable[[], None]:
             change_set = self.change_sets.get(change_set_name) or next(
                 (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
             )
-            if change_set is None or change_set.change_set_type != "CREATE":
+            if change_set is None:
                 return
             stack = self.stacks[change_set.stack_id]
+            # moto sets the new template text but keeps the old parsed one, so a
+            # stack made from a change set has no outputs at all.
+            stack._parse_template()
+            stack.output_map = stack._create_output_map()
+            if change_set.change_set_type != "CREATE":
+                return
             pending = [c for c in stack.custom_resources.values() if not c.is_created()]
             if pending and stack.status == "CREATE_COMPLETE":
                 stack.status = "CREATE_IN_PROGRESS"
@@ -253,7 +261,9 @@ def install_docker_host() -> Callable[[], None]:
 class EmbeddedApp:
     """The WSGI middleware in front of moto; see the module docstring."""
 
-    def __init__(self, moto_app: WSGIApp, bedrock: BedrockEmulator, port: Callable[[], int]) -> None:
+    def __init__(
+        self, moto_app: WSGIApp, bedrock: BedrockEmulator, port: Callable[[], int]
+    ) -> None:
         self.moto_app = moto_app
         self.bedrock = bedrock
         self._port = port
@@ -280,11 +290,15 @@ class EmbeddedApp:
                 answered = self._custom_resource_answer(environ)
                 if answered is not None:
                     return answered(environ, start_response)
-                return list(self.moto_app(environ, start_response))
+                body = list(self.moto_app(environ, start_response))
+                self._refresh_outputs(environ)
+                return body
         return self.moto_app(environ, start_response)
 
     def _check_assume_role(self, environ: dict[str, Any], access_key_id: str) -> Response | None:
-        form = {k: v[0] for k, v in parse_qs(_read_body(environ).decode("utf-8", "replace")).items()}
+        form = {
+            k: v[0] for k, v in parse_qs(_read_body(environ).decode("utf-8", "replace")).items()
+        }
         if form.get("Action") != "AssumeRole":
             return None
         role_arn = form.get("RoleArn", "")
@@ -298,7 +312,9 @@ class EmbeddedApp:
         if caller is None:
             self._record("unknown", call, allowed=False, reason="unknown access key")
             return _sts_error(
-                "InvalidClientTokenId", "The security token included in the request is invalid.", 403
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+                403,
             )
         try:
             authorize_assume_role(caller, call)
@@ -337,12 +353,33 @@ class EmbeddedApp:
         from moto.cloudformation.models import cloudformation_backends
 
         stack = cloudformation_backends[account_id][region].get_stack(stack_id)
-        reason = f"Received response status [FAILED] from custom resource. Message returned: " \
-                 f"{answer.get('Reason', '')}"
+        reason = (
+            f"Received response status [FAILED] from custom resource. Message returned: "
+            f"{answer.get('Reason', '')}"
+        )
         stack._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
         stack.status = "ROLLBACK_COMPLETE"
         stack._add_stack_event("ROLLBACK_COMPLETE", resource_status_reason=reason)
         return Response("{}", content_type="application/json")
+
+    @staticmethod
+    def _refresh_outputs(environ: dict[str, Any]) -> None:
+        """Re-read a stack's outputs once a custom resource has answered.
+
+        moto caches each output the first time it is read; one read while the
+        custom resource was pending (the CDK CLI polls) would stay empty forever.
+        """
+        from moto.cloudformation.models import cloudformation_backends
+
+        stack_id = parse_qs(str(environ.get("QUERY_STRING", ""))).get("stack", [""])[0]
+        parts = stack_id.split(":")
+        if len(parts) < 6:
+            return
+        try:
+            stack = cloudformation_backends[parts[4]][parts[3]].get_stack(stack_id)
+        except Exception:
+            return
+        stack.output_map = stack._create_output_map()
 
     def _admin(self, request: Request, subpath: str) -> Response:
         if subpath == "health":
@@ -356,8 +393,9 @@ class EmbeddedApp:
             with self._lock:
                 decisions = [d.__dict__ for d in self.assume_role_decisions]
             return Response(json.dumps({"decisions": decisions}), content_type="application/json")
-        return Response(json.dumps({"message": "not found"}), status=404,
-                        content_type="application/json")
+        return Response(
+            json.dumps({"message": "not found"}), status=404, content_type="application/json"
+        )
 
 
 class EmbeddedCloud:
@@ -562,16 +600,20 @@ class EmbeddedCloud:
             region_name=region or self.region,
         )
 
-    def client(self, service: str, account_id: str, region: str | None = None, **kwargs: Any) -> Any:
+    def client(
+        self, service: str, account_id: str, region: str | None = None, **kwargs: Any
+    ) -> Any:
         """A boto3 client for ``service`` acting as the account's deployer."""
-        return self.session(account_id, region).client(
-            service, endpoint_url=self.endpoint_url, **kwargs
-        )
+        session: Any = self.session(account_id, region)  # boto3's overloads want literals
+        return session.client(service, endpoint_url=self.endpoint_url, **kwargs)
 
     # -- conveniences for tests, the demo and the CLI --------------------------------------
 
     def invoke(
-        self, account_id: str, function_name: str, event: Mapping[str, Any],
+        self,
+        account_id: str,
+        function_name: str,
+        event: Mapping[str, Any],
         region: str | None = None,
     ) -> dict[str, Any]:
         """``lambda.invoke`` through the API; returns payload (parsed), function error, log."""

@@ -66,7 +66,9 @@ class CloudEnv(Protocol):
         ...
 
 
-def cli_environment(account_env: Mapping[str, str], project_root: Path = PROJECT_ROOT) -> dict[str, str]:
+def cli_environment(
+    account_env: Mapping[str, str], project_root: Path = PROJECT_ROOT
+) -> dict[str, str]:
     """The CDK CLI's environment: virtualenv and node_modules first, quiet Node/jsii."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     path = [str(project_root / ".venv" / "bin"), str(project_root / "node_modules" / ".bin")]
@@ -164,8 +166,14 @@ def deploy_stacks(
             started = time.perf_counter()
             _say(progress, f"bootstrap aws://{account_id}/{region}")
             run_cdk(
-                ["bootstrap", f"aws://{account_id}/{region}", *app_args, *context_args,
-                 "--output", str(out_root / f"bootstrap-{account_id}-{region}")],
+                [
+                    "bootstrap",
+                    f"aws://{account_id}/{region}",
+                    *app_args,
+                    *context_args,
+                    "--output",
+                    str(out_root / f"bootstrap-{account_id}-{region}"),
+                ],
                 env=cli_environment(cloud.env(account_id, region)),
                 cwd=app_dir,
                 progress=progress,
@@ -175,8 +183,18 @@ def deploy_stacks(
         started = time.perf_counter()
         _say(progress, f"deploy {target.stack_name} into {target.account_id}/{target.region}")
         run_cdk(
-            ["deploy", target.stack_name, "--require-approval", "never", "--progress", "events",
-             *app_args, *context_args, "--output", str(out_root / f"deploy-{target.stack_name}")],
+            [
+                "deploy",
+                target.stack_name,
+                "--require-approval",
+                "never",
+                "--progress",
+                "events",
+                *app_args,
+                *context_args,
+                "--output",
+                str(out_root / f"deploy-{target.stack_name}"),
+            ],
             env=cli_environment(cloud.env(target.account_id, target.region)),
             cwd=app_dir,
             progress=progress,

@@ -29,7 +29,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -37,7 +37,7 @@ from urllib.parse import unquote
 Context = Mapping[str, str | Sequence[str] | None]
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """Outcome of evaluating one or more policies for a request."""
 
     ALLOW = "allow"
@@ -255,19 +255,19 @@ def _condition_key_holds(operator: str, key: str, expected: Any, context: Contex
         return None
     base, if_exists = match.group("base"), bool(match.group("if_exists"))
     actual = _lookup(context, key)
-    expected_values = [str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(expected)]
+    expected_values = [
+        str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(expected)
+    ]
     if base == "Null":
         # Null: "true" means the key must be absent, "false" that it is present.
         wants_absent = any(v.lower() == "true" for v in expected_values)
         return (actual is None) == wants_absent
     negated = "Not" in base
     if actual is None:
-        return True if (if_exists or negated) else False
+        return bool(if_exists or negated)
     actual_values = [actual] if isinstance(actual, str) else actual
     # A single-valued key: the condition holds if any expected value matches.
-    hit = any(
-        _value_matches(base, e, a, context) for a in actual_values for e in expected_values
-    )
+    hit = any(_value_matches(base, e, a, context) for a in actual_values for e in expected_values)
     return not hit if negated else hit
 
 
@@ -303,7 +303,9 @@ def _statement_applies(
     else:
         return False, False
     if "Resource" in statement:
-        if not _resource_matches(_as_list(statement["Resource"]), request.resource, request.context):
+        if not _resource_matches(
+            _as_list(statement["Resource"]), request.resource, request.context
+        ):
             return False, False
     elif "NotResource" in statement:
         if _resource_matches(_as_list(statement["NotResource"]), request.resource, request.context):

@@ -23,6 +23,8 @@ the *deployed* code package of a Python function in a fresh interpreter
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -77,8 +79,14 @@ class FunctionSpec:
     def fingerprint(self) -> str:
         """Changes whenever code or configuration changes (a new container is needed)."""
         config = json.dumps(
-            [self.handler, self.runtime, self.role_arn, dict(self.environment),
-             self.timeout_seconds, self.memory_mb],
+            [
+                self.handler,
+                self.runtime,
+                self.role_arn,
+                dict(self.environment),
+                self.timeout_seconds,
+                self.memory_mb,
+            ],
             sort_keys=True,
         )
         return f"{self.code_sha256}:{hashlib.sha256(config.encode()).hexdigest()}"
@@ -205,11 +213,16 @@ class _Worker:
                 kind, line = self._events.get(timeout=max(0.0, remaining))
             except queue.Empty:
                 self.close()
-                message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                message = (
+                    f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                )
                 logs.append(message)
-                return _error_payload(request_id, "Sandbox.Timedout", message), "Unhandled", (
-                    "\n".join(logs)
-                ), False
+                return (
+                    _error_payload(request_id, "Sandbox.Timedout", message),
+                    "Unhandled",
+                    ("\n".join(logs)),
+                    False,
+                )
             if kind == "log" and line is not None:
                 logs.append(line)
                 report_seen = report_seen or line.startswith(f"REPORT RequestId: {request_id}")
@@ -229,9 +242,12 @@ class _Worker:
         message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
         logs.append(message)
         self.close()
-        return _error_payload(request_id, "Runtime.ExitError", message), "Unhandled", (
-            "\n".join(logs)
-        ), False
+        return (
+            _error_payload(request_id, "Runtime.ExitError", message),
+            "Unhandled",
+            ("\n".join(logs)),
+            False,
+        )
 
     def close(self) -> None:
         """Stop the process and its pump threads."""
@@ -286,9 +302,9 @@ class LambdaRunner:
             region_name=spec.region,
             role_session_name=spec.function_name,
             role_arn=spec.role_arn,
-            policy=None,
+            policy=None,  # type: ignore[arg-type]  # moto accepts None (no session policy)
             duration=_SESSION_SECONDS,
-            external_id=None,
+            external_id=None,  # type: ignore[arg-type]  # moto accepts None
         )
         return {
             "AWS_ACCESS_KEY_ID": session.access_key_id,
@@ -366,16 +382,24 @@ class LambdaRunner:
         started = time.perf_counter()
         if not spec.runtime.startswith("python"):
             message = f"The embedded Lambda runner runs Python functions only, not {spec.runtime}"
-            return Invocation(request_id, _error_payload(request_id, "Runtime.Unsupported", message),
-                              "Unhandled", message, 0.0)
+            return Invocation(
+                request_id,
+                _error_payload(request_id, "Runtime.Unsupported", message),
+                "Unhandled",
+                message,
+                0.0,
+            )
         try:
             worker = self._checkout(spec)
         except AssumeRoleDenied as exc:
-            message = (
-                f"The role defined for the function cannot be assumed by Lambda. ({exc})"
+            message = f"The role defined for the function cannot be assumed by Lambda. ({exc})"
+            return Invocation(
+                request_id,
+                _error_payload(request_id, "AccessDeniedException", message),
+                "Unhandled",
+                message,
+                0.0,
             )
-            return Invocation(request_id, _error_payload(request_id, "AccessDeniedException",
-                                                         message), "Unhandled", message, 0.0)
         payload, error, log, usable = worker.run(_rewrite_response_url(event), request_id)
         self._checkin(spec, worker, usable)
         return Invocation(request_id, payload, error, log, (time.perf_counter() - started) * 1000)
@@ -414,10 +438,9 @@ def _post_custom_resource_failure(event: Mapping[str, Any], reason: str) -> None
     request = urllib.request.Request(
         event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": ""}
     )
-    try:
+    # If even this fails, the stack simply stays in progress, as on AWS.
+    with contextlib.suppress(OSError):
         urllib.request.urlopen(request, timeout=10).close()
-    except OSError:
-        pass  # the stack will simply stay in progress, as on AWS
 
 
 def install_moto_executor(runner: LambdaRunner) -> Callable[[], None]:
@@ -455,8 +478,6 @@ def install_moto_executor(runner: LambdaRunner) -> Callable[[], None]:
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
         tail = logs.encode("utf-8")[-_LOG_TAIL_BYTES:]
-        import base64
-
         response_headers["x-amz-log-result"] = base64.b64encode(tail).decode()
         return str(payload).encode("utf-8")
 

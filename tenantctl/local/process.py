@@ -10,6 +10,7 @@ plus the Bedrock call log and fault injection over the admin endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,6 +36,10 @@ class CloudNotRunning(RuntimeError):
 
 
 def _pid_alive(pid: int) -> bool:
+    # Reap it if it is our own child (``up`` in a long-lived process), so an
+    # exited server does not linger as a zombie that still "exists".
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -133,15 +138,28 @@ def up(
         return running
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
-    command = [sys.executable, "-m", "tenantctl.local", "serve", "--state-dir", str(state_dir),
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "tenantctl.local",
+        "serve",
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port),
+    ]
     if registry is not None:
         command += ["--registry", str(Path(registry).resolve())]
+    else:
+        command += ["--no-registry"]
     for account in accounts or []:
         command += ["--account", account]
     with open(state_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the shell that ran `up`
         )
     deadline = time.monotonic() + timeout
@@ -212,7 +230,9 @@ class RunningCloud:
     def _admin(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            f"{self.endpoint_url}/_embedded/{path}", data=data, method=method,
+            f"{self.endpoint_url}/_embedded/{path}",
+            data=data,
+            method=method,
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:

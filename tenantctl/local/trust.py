@@ -68,7 +68,7 @@ def _trust_policy(role_arn: str) -> str | None:
         return None
     try:
         role = iam_backends[account][PARTITION].get_role_by_arn(role_arn)
-    except Exception:  # noqa: BLE001 - moto raises its own NotFound types
+    except Exception:
         return None
     return str(role.assume_role_policy_document)
 
@@ -94,14 +94,18 @@ def authorize_assume_role(caller: CallerIdentity, call: AssumeRoleCall) -> None:
     if document is None:
         raise AssumeRoleDenied(caller.arn, call.role_arn, "role does not exist")
     try:
-        trust = evaluate([document], Request(ASSUME_ROLE, call.role_arn, principal, context),
-                         resource_policy=True)
+        trust = evaluate(
+            [document],
+            Request(ASSUME_ROLE, call.role_arn, principal, context),
+            resource_policy=True,
+        )
     except PolicyDocumentError as exc:
         raise AssumeRoleDenied(caller.arn, call.role_arn, f"bad trust policy: {exc}") from None
     if trust.decision is not Decision.ALLOW:
         raise AssumeRoleDenied(caller.arn, call.role_arn, f"trust policy: {trust.decision.value}")
-    identity = evaluate(identity_policies(caller), Request(ASSUME_ROLE, call.role_arn, principal,
-                                                          context))
+    identity = evaluate(
+        identity_policies(caller), Request(ASSUME_ROLE, call.role_arn, principal, context)
+    )
     if identity.decision is Decision.EXPLICIT_DENY:
         raise AssumeRoleDenied(caller.arn, call.role_arn, "identity policy: explicit deny")
     cross_account = _role_account(call.role_arn) != caller.account_id
@@ -118,9 +122,11 @@ def authorize_service_assume_role(service: str, call: AssumeRoleCall) -> None:
     if document is None:
         raise AssumeRoleDenied(service, call.role_arn, "role does not exist")
     try:
-        trust = evaluate([document], Request(ASSUME_ROLE, call.role_arn, principal,
-                                             _context(call, principal, None)),
-                         resource_policy=True)
+        trust = evaluate(
+            [document],
+            Request(ASSUME_ROLE, call.role_arn, principal, _context(call, principal, None)),
+            resource_policy=True,
+        )
     except PolicyDocumentError as exc:
         raise AssumeRoleDenied(service, call.role_arn, f"bad trust policy: {exc}") from None
     if trust.decision is not Decision.ALLOW:

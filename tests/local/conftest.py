@@ -38,14 +38,21 @@ def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any
 
 def trust(principal: dict[str, Any], condition: dict[str, Any] | None = None) -> str:
     """A trust policy allowing sts:AssumeRole for ``principal``."""
-    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "sts:AssumeRole",
+    }
     if condition:
         statement["Condition"] = condition
     return policy(statement)
 
 
 def create_role(
-    cloud: EmbeddedCloud, account: str, name: str, trust_policy: str,
+    cloud: EmbeddedCloud,
+    account: str,
+    name: str,
+    trust_policy: str,
     inline: str | None = None,
 ) -> str:
     """Create a role (with an optional inline policy) as the account's deployer."""
@@ -57,7 +64,11 @@ def create_role(
 
 
 def session_for(
-    cloud: EmbeddedCloud, account: str, role_arn: str, name: str = "test", **kwargs: Any,
+    cloud: EmbeddedCloud,
+    account: str,
+    role_arn: str,
+    name: str = "test",
+    **kwargs: Any,
 ) -> boto3.Session:
     """Assume ``role_arn`` as the account's deployer; a boto3 session on its credentials."""
     creds = cloud.client("sts", account).assume_role(

@@ -39,17 +39,26 @@ def cloud() -> Iterator[EmbeddedCloud]:
         resources = [
             f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU}",
             f"arn:aws:bedrock:{REGION}:{OPS}:inference-profile/{US_HAIKU_35}",
-            *(f"arn:aws:bedrock:{r}::foundation-model/{FOUNDATION_35}"
-              for r in ("us-east-1", "us-east-2", "us-west-2")),
+            *(
+                f"arn:aws:bedrock:{r}::foundation-model/{FOUNDATION_35}"
+                for r in ("us-east-1", "us-east-2", "us-west-2")
+            ),
         ]
         create_role(
-            embedded, OPS, "bedrock-invoker-acme", trust({"AWS": f"arn:aws:iam::{OPS}:root"}),
-            policy(allow(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                         resources)),
+            embedded,
+            OPS,
+            "bedrock-invoker-acme",
+            trust({"AWS": f"arn:aws:iam::{OPS}:root"}),
+            policy(
+                allow(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"], resources)
+            ),
         )
         # Converse only: streaming is a different action.
         create_role(
-            embedded, OPS, "converse-only", trust({"AWS": f"arn:aws:iam::{OPS}:root"}),
+            embedded,
+            OPS,
+            "converse-only",
+            trust({"AWS": f"arn:aws:iam::{OPS}:root"}),
             policy(allow("bedrock:InvokeModel", resources[0])),
         )
         yield embedded
@@ -69,12 +78,16 @@ def acme_ops_session(cloud: EmbeddedCloud) -> boto3.Session:
 
 
 def runtime(cloud: EmbeddedCloud, session: boto3.Session, **config: Any) -> Any:
-    return session.client("bedrock-runtime", endpoint_url=cloud.endpoint_url,
-                          config=Config(**config) if config else None)
+    return session.client(
+        "bedrock-runtime",
+        endpoint_url=cloud.endpoint_url,
+        config=Config(**config) if config else None,
+    )
 
 
-def chat(cloud: EmbeddedCloud, session: boto3.Session, model: str = HAIKU,
-         **config: Any) -> ChatBedrockConverse:
+def chat(
+    cloud: EmbeddedCloud, session: boto3.Session, model: str = HAIKU, **config: Any
+) -> ChatBedrockConverse:
     return ChatBedrockConverse(
         model=model,
         region_name=REGION,
@@ -84,8 +97,9 @@ def chat(cloud: EmbeddedCloud, session: boto3.Session, model: str = HAIKU,
     )
 
 
-def test_langchain_gets_usage_and_metrics(cloud: EmbeddedCloud,
-                                          acme_ops_session: boto3.Session) -> None:
+def test_langchain_gets_usage_and_metrics(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     message = chat(cloud, acme_ops_session).invoke("How many tokens does this prompt use?")
     usage = message.usage_metadata
     assert usage is not None
@@ -110,8 +124,9 @@ def test_same_prompt_same_answer_different_prompt_different_answer(
     assert other.content != first.content
 
 
-def test_longer_prompt_counts_more_input_tokens(cloud: EmbeddedCloud,
-                                               acme_ops_session: boto3.Session) -> None:
+def test_longer_prompt_counts_more_input_tokens(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     model = chat(cloud, acme_ops_session)
     short = model.invoke("Hi")
     long = model.invoke("Hi " * 300)
@@ -119,8 +134,9 @@ def test_longer_prompt_counts_more_input_tokens(cloud: EmbeddedCloud,
     assert long.usage_metadata["input_tokens"] > short.usage_metadata["input_tokens"] * 50
 
 
-def test_max_tokens_truncates_and_says_so(cloud: EmbeddedCloud,
-                                          acme_ops_session: boto3.Session) -> None:
+def test_max_tokens_truncates_and_says_so(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     response = runtime(cloud, acme_ops_session).converse(
         modelId=HAIKU,
         messages=[{"role": "user", "content": [{"text": "Write a long essay."}]}],
@@ -147,8 +163,9 @@ def test_call_is_attributed_to_assumed_role_and_account(
     assert call.outcome == "success" and call.operation == "Converse"
 
 
-def test_model_outside_policy_is_access_denied(cloud: EmbeddedCloud,
-                                               acme_ops_session: boto3.Session) -> None:
+def test_model_outside_policy_is_access_denied(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     with pytest.raises(ClientError) as exc:
         runtime(cloud, acme_ops_session).converse(
             modelId="amazon.titan-text-express-v1",
@@ -162,8 +179,9 @@ def test_model_outside_policy_is_access_denied(cloud: EmbeddedCloud,
     assert cloud.bedrock.calls()[-1].outcome == "AccessDeniedException"
 
 
-def test_langchain_sees_access_denied(cloud: EmbeddedCloud,
-                                      acme_ops_session: boto3.Session) -> None:
+def test_langchain_sees_access_denied(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     with pytest.raises(ClientError, match="AccessDeniedException"):
         chat(cloud, acme_ops_session, model="meta.llama3-8b-instruct-v1:0").invoke("hi")
 
@@ -197,7 +215,8 @@ def test_converse_stream_through_langchain_matches_converse(
     whole = model.invoke("Stream this, please.")
     chunks = list(model.stream("Stream this, please."))
     text = "".join(
-        c.content if isinstance(c.content, str)
+        c.content
+        if isinstance(c.content, str)
         else "".join(part.get("text", "") for part in c.content if isinstance(part, dict))
         for c in chunks
     )
@@ -207,17 +226,20 @@ def test_converse_stream_through_langchain_matches_converse(
     assert [c.operation for c in cloud.bedrock.calls()] == ["Converse", "ConverseStream"]
 
 
-def test_one_throttle_is_absorbed_by_retries(cloud: EmbeddedCloud,
-                                             acme_ops_session: boto3.Session) -> None:
+def test_one_throttle_is_absorbed_by_retries(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     cloud.bedrock.throttle(1)
-    message = chat(cloud, acme_ops_session,
-                   retries={"mode": "standard", "total_max_attempts": 3}).invoke("hello")
+    message = chat(
+        cloud, acme_ops_session, retries={"mode": "standard", "total_max_attempts": 3}
+    ).invoke("hello")
     assert message.content
     assert [c.outcome for c in cloud.bedrock.calls()] == ["ThrottlingException", "success"]
 
 
-def test_persistent_throttling_surfaces_after_retries(cloud: EmbeddedCloud,
-                                                      acme_ops_session: boto3.Session) -> None:
+def test_persistent_throttling_surfaces_after_retries(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     cloud.bedrock.throttle(10)
     model = chat(cloud, acme_ops_session, retries={"mode": "standard", "total_max_attempts": 2})
     with pytest.raises(ClientError) as exc:
@@ -227,15 +249,16 @@ def test_persistent_throttling_surfaces_after_retries(cloud: EmbeddedCloud,
     assert [c.outcome for c in cloud.bedrock.calls()] == ["ThrottlingException"] * 2
 
 
-def test_injected_error_and_latency(cloud: EmbeddedCloud,
-                                    acme_ops_session: boto3.Session) -> None:
+def test_injected_error_and_latency(cloud: EmbeddedCloud, acme_ops_session: boto3.Session) -> None:
     cloud.bedrock.fail("ModelNotReadyException", status=429, message="warming up", count=1)
     client = runtime(cloud, acme_ops_session, retries={"mode": "standard", "total_max_attempts": 1})
     messages = [{"role": "user", "content": [{"text": "hello"}]}]
     with pytest.raises(ClientError) as exc:
         client.converse(modelId=HAIKU, messages=messages)
-    assert exc.value.response["Error"] == {"Code": "ModelNotReadyException",
-                                           "Message": "warming up"}
+    assert exc.value.response["Error"] == {
+        "Code": "ModelNotReadyException",
+        "Message": "warming up",
+    }
     cloud.bedrock.set_latency(30)
     response = client.converse(modelId=HAIKU, messages=messages)
     assert response["metrics"]["latencyMs"] >= 30
@@ -246,7 +269,8 @@ def test_faults_and_call_log_over_the_admin_endpoint(
 ) -> None:
     request = urllib.request.Request(
         f"{cloud.endpoint_url}/_embedded/bedrock/faults",
-        data=json.dumps({"throttle": 1}).encode(), method="POST",
+        data=json.dumps({"throttle": 1}).encode(),
+        method="POST",
     )
     with urllib.request.urlopen(request) as response:
         assert json.load(response)["faults"][0]["code"] == "ThrottlingException"
@@ -259,8 +283,9 @@ def test_faults_and_call_log_over_the_admin_endpoint(
     assert calls[0]["account_id"] == OPS
 
 
-def test_prompt_cache_writes_then_reads(cloud: EmbeddedCloud,
-                                        acme_ops_session: boto3.Session) -> None:
+def test_prompt_cache_writes_then_reads(
+    cloud: EmbeddedCloud, acme_ops_session: boto3.Session
+) -> None:
     client = runtime(cloud, acme_ops_session)
     system = [{"text": "You are a helpful assistant. " * 20}, {"cachePoint": {"type": "default"}}]
     messages = [{"role": "user", "content": [{"text": "hello"}]}]
@@ -272,8 +297,13 @@ def test_prompt_cache_writes_then_reads(cloud: EmbeddedCloud,
 
 
 def test_unknown_access_key_is_rejected(cloud: EmbeddedCloud) -> None:
-    client = boto3.client("bedrock-runtime", endpoint_url=cloud.endpoint_url, region_name=REGION,
-                          aws_access_key_id="AKIAUNKNOWN000000000", aws_secret_access_key="x")
+    client = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=cloud.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="AKIAUNKNOWN000000000",
+        aws_secret_access_key="x",
+    )
     with pytest.raises(ClientError) as exc:
         client.converse(modelId=HAIKU, messages=[{"role": "user", "content": [{"text": "x"}]}])
     assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"

@@ -54,8 +54,10 @@ def trust_policy(**condition: dict[str, Any]) -> str:
 
 
 def assume(principal: Principal, external_id: str | None, document: str | None = None) -> Decision:
-    context = {"aws:PrincipalArn": principal.role_arn or principal.arn,
-               "aws:PrincipalAccount": principal.account_id}
+    context = {
+        "aws:PrincipalArn": principal.role_arn or principal.arn,
+        "aws:PrincipalAccount": principal.account_id,
+    }
     if external_id is not None:
         context["sts:ExternalId"] = external_id
     request = Request("sts:AssumeRole", OPS_ROLE, principal, context)
@@ -71,15 +73,19 @@ def test_tenant_role_with_right_external_id_may_assume_its_invoker_role() -> Non
     [
         pytest.param(session_of(ACME_CALLER), "acme-wrong", id="wrong-external-id"),
         pytest.param(session_of(ACME_CALLER), None, id="missing-external-id"),
-        pytest.param(session_of(ACME_CALLER), EXTERNAL_ID.upper(), id="external-id-is-case-sensitive"),
+        pytest.param(
+            session_of(ACME_CALLER), EXTERNAL_ID.upper(), id="external-id-is-case-sensitive"
+        ),
         pytest.param(session_of(GLOBEX_CALLER), EXTERNAL_ID, id="other-tenants-role"),
         pytest.param(
-            session_of("arn:aws:iam::222222222222:role/some-other-role"), EXTERNAL_ID,
+            session_of("arn:aws:iam::222222222222:role/some-other-role"),
+            EXTERNAL_ID,
             id="unrelated-role-in-tenant-account",
         ),
         pytest.param(
             Principal(account_id="222222222222", arn="arn:aws:iam::222222222222:user/bob"),
-            EXTERNAL_ID, id="user-in-tenant-account",
+            EXTERNAL_ID,
+            id="user-in-tenant-account",
         ),
         pytest.param(Principal(service="lambda.amazonaws.com"), EXTERNAL_ID, id="aws-service"),
     ],
@@ -91,8 +97,12 @@ def test_trust_policy_denies(principal: Principal, external_id: str | None) -> N
 def test_explicit_deny_wins_over_allow() -> None:
     document = json.loads(trust_policy())
     document["Statement"].append(
-        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:*",
-         "Condition": {"StringLike": {"aws:PrincipalArn": "*caller-acme"}}}
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "sts:*",
+            "Condition": {"StringLike": {"aws:PrincipalArn": "*caller-acme"}},
+        }
     )
     assert assume(session_of(ACME_CALLER), EXTERNAL_ID, json.dumps(document)) is (
         Decision.EXPLICIT_DENY
@@ -100,7 +110,9 @@ def test_explicit_deny_wins_over_allow() -> None:
 
 
 def test_string_like_wildcards_match_only_their_pattern() -> None:
-    document = trust_policy(StringLike={"aws:PrincipalArn": "arn:aws:iam::222222222222:role/bedrock-caller-*"})
+    document = trust_policy(
+        StringLike={"aws:PrincipalArn": "arn:aws:iam::222222222222:role/bedrock-caller-*"}
+    )
     assert assume(session_of(ACME_CALLER), None, document) is Decision.ALLOW
     outsider = session_of("arn:aws:iam::222222222222:role/admin")
     assert assume(outsider, None, document) is Decision.IMPLICIT_DENY
@@ -110,8 +122,13 @@ def test_string_like_wildcards_match_only_their_pattern() -> None:
 
 
 def test_principal_named_by_role_arn_matches_its_sessions_only() -> None:
-    document = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ACME_CALLER},
-                                          "Action": "sts:AssumeRole"}]})
+    document = json.dumps(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": ACME_CALLER}, "Action": "sts:AssumeRole"}
+            ]
+        }
+    )
     request = Request("sts:AssumeRole", OPS_ROLE, session_of(ACME_CALLER))
     verdict = evaluate([document], request, resource_policy=True)
     assert verdict.decision is Decision.ALLOW and verdict.principal_named_exactly
@@ -120,20 +137,43 @@ def test_principal_named_by_role_arn_matches_its_sessions_only() -> None:
 
 
 def test_account_id_principal_matches_every_identity_in_that_account_only() -> None:
-    document = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "222222222222"},
-                                          "Action": "sts:AssumeRole"}]})
-    ok = evaluate([document], Request("sts:AssumeRole", OPS_ROLE, session_of(ACME_CALLER)),
-                  resource_policy=True)
+    document = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "222222222222"},
+                    "Action": "sts:AssumeRole",
+                }
+            ]
+        }
+    )
+    ok = evaluate(
+        [document],
+        Request("sts:AssumeRole", OPS_ROLE, session_of(ACME_CALLER)),
+        resource_policy=True,
+    )
     assert ok.decision is Decision.ALLOW and not ok.principal_named_exactly
-    no = evaluate([document], Request("sts:AssumeRole", OPS_ROLE, session_of(GLOBEX_CALLER)),
-                  resource_policy=True)
+    no = evaluate(
+        [document],
+        Request("sts:AssumeRole", OPS_ROLE, session_of(GLOBEX_CALLER)),
+        resource_policy=True,
+    )
     assert no.decision is Decision.IMPLICIT_DENY
 
 
 def test_service_principal_must_be_named() -> None:
-    document = json.dumps({"Statement": [{"Effect": "Allow",
-                                          "Principal": {"Service": "lambda.amazonaws.com"},
-                                          "Action": "sts:AssumeRole"}]})
+    document = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ]
+        }
+    )
     lam = Request("sts:AssumeRole", OPS_ROLE, Principal(service="lambda.amazonaws.com"))
     ec2 = Request("sts:AssumeRole", OPS_ROLE, Principal(service="ec2.amazonaws.com"))
     assert evaluate([document], lam, resource_policy=True).decision is Decision.ALLOW
@@ -141,8 +181,17 @@ def test_service_principal_must_be_named() -> None:
 
 
 def test_identity_policy_scopes_action_and_resource() -> None:
-    policy = json.dumps({"Statement": [{"Effect": "Allow", "Action": ["bedrock:InvokeModel"],
-                                        "Resource": "arn:aws:bedrock:*::foundation-model/anthropic.*"}]})
+    policy = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["bedrock:InvokeModel"],
+                    "Resource": "arn:aws:bedrock:*::foundation-model/anthropic.*",
+                }
+            ]
+        }
+    )
     me = session_of(OPS_ROLE)
     haiku = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
     titan = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1"
@@ -163,9 +212,18 @@ def test_missing_key_fails_positive_operators_and_passes_negated_and_if_exists()
         ("StringNotEquals", Decision.ALLOW),
         ("StringEqualsIfExists", Decision.ALLOW),
     ):
-        document = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*",
-                                              "Action": "sts:AssumeRole",
-                                              "Condition": {operator: {"sts:SourceIdentity": "x"}}}]})
+        document = json.dumps(
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "sts:AssumeRole",
+                        "Condition": {operator: {"sts:SourceIdentity": "x"}},
+                    }
+                ]
+            }
+        )
         request = Request("sts:AssumeRole", OPS_ROLE, me, {})
         assert evaluate([document], request, resource_policy=True).decision is expected, operator
 
@@ -184,7 +242,8 @@ def test_unsupported_operator_never_allows() -> None:
 
 def test_wildcards() -> None:
     assert glob_match("a*c", "abbbc") and glob_match("a?c", "abc") and not glob_match("a?c", "ac")
-    assert arn_match("arn:aws:bedrock:*::foundation-model/*",
-                     "arn:aws:bedrock:::foundation-model/x")
+    assert arn_match(
+        "arn:aws:bedrock:*::foundation-model/*", "arn:aws:bedrock:::foundation-model/x"
+    )
     # A wildcard stays inside its ARN segment.
     assert not arn_match("arn:aws:iam::*", "arn:aws:iam:us-east-1:123456789012:role/x")

@@ -44,28 +44,44 @@ def cloud() -> Iterator[EmbeddedCloud]:
         ):
             caller = f"arn:aws:iam::{account}:role/bedrock-caller-{tenant}"
             # The product's trust shape: the tenant account, pinned to the caller role.
-            create_role(embedded, OPS, f"bedrock-invoker-{tenant}", trust(
-                {"AWS": f"arn:aws:iam::{account}:root"},
-                {"StringEquals": {"sts:ExternalId": external_id},
-                 "ArnEquals": {"aws:PrincipalArn": caller}},
-            ))
             create_role(
-                embedded, account, f"bedrock-caller-{tenant}",
+                embedded,
+                OPS,
+                f"bedrock-invoker-{tenant}",
+                trust(
+                    {"AWS": f"arn:aws:iam::{account}:root"},
+                    {
+                        "StringEquals": {"sts:ExternalId": external_id},
+                        "ArnEquals": {"aws:PrincipalArn": caller},
+                    },
+                ),
+            )
+            create_role(
+                embedded,
+                account,
+                f"bedrock-caller-{tenant}",
                 trust({"AWS": f"arn:aws:iam::{account}:root"}),
                 policy(allow("sts:AssumeRole", [Roles.acme_invoker, Roles.globex_invoker])),
             )
             # Same trust as the caller role, but no permission to assume anything.
-            create_role(embedded, account, f"no-permission-{tenant}",
-                        trust({"AWS": f"arn:aws:iam::{account}:root"}))
+            create_role(
+                embedded,
+                account,
+                f"no-permission-{tenant}",
+                trust({"AWS": f"arn:aws:iam::{account}:root"}),
+            )
         yield embedded
 
 
-def assume_from(cloud: EmbeddedCloud, account: str, caller_role: str, target: str,
-                **kwargs: str) -> dict[str, str]:
+def assume_from(
+    cloud: EmbeddedCloud, account: str, caller_role: str, target: str, **kwargs: str
+) -> dict[str, str]:
     sts = session_for(cloud, account, caller_role, "acme").client(
         "sts", endpoint_url=cloud.endpoint_url
     )
-    return dict(sts.assume_role(RoleArn=target, RoleSessionName="acme", **kwargs)["AssumedRoleUser"])
+    return dict(
+        sts.assume_role(RoleArn=target, RoleSessionName="acme", **kwargs)["AssumedRoleUser"]
+    )
 
 
 def assert_denied(exc: pytest.ExceptionInfo[ClientError], caller_arn: str, role_arn: str) -> None:
@@ -78,48 +94,59 @@ def assert_denied(exc: pytest.ExceptionInfo[ClientError], caller_arn: str, role_
 
 
 def test_tenant_caller_with_its_external_id_gets_ops_credentials(cloud: EmbeddedCloud) -> None:
-    user = assume_from(cloud, ACME, Roles.acme_caller, Roles.acme_invoker,
-                       ExternalId=ACME_EXTERNAL_ID)
+    user = assume_from(
+        cloud, ACME, Roles.acme_caller, Roles.acme_invoker, ExternalId=ACME_EXTERNAL_ID
+    )
     assert user["Arn"] == f"arn:aws:sts::{OPS}:assumed-role/bedrock-invoker-acme/acme"
 
 
 def test_assumed_credentials_act_in_the_operations_account(cloud: EmbeddedCloud) -> None:
     caller = session_for(cloud, ACME, Roles.acme_caller, "acme")
     sts = caller.client("sts", endpoint_url=cloud.endpoint_url)
-    creds = sts.assume_role(RoleArn=Roles.acme_invoker, RoleSessionName="acme",
-                            ExternalId=ACME_EXTERNAL_ID)["Credentials"]
+    creds = sts.assume_role(
+        RoleArn=Roles.acme_invoker, RoleSessionName="acme", ExternalId=ACME_EXTERNAL_ID
+    )["Credentials"]
     ops = session_from(creds).client("sts", endpoint_url=cloud.endpoint_url)
     assert ops.get_caller_identity()["Account"] == OPS
 
 
 @pytest.mark.parametrize(
     "external_id",
-    [pytest.param("acme-wrong", id="wrong"), pytest.param(None, id="missing"),
-     pytest.param(ACME_EXTERNAL_ID.upper(), id="wrong-case")],
+    [
+        pytest.param("acme-wrong", id="wrong"),
+        pytest.param(None, id="missing"),
+        pytest.param(ACME_EXTERNAL_ID.upper(), id="wrong-case"),
+    ],
 )
-def test_wrong_or_missing_external_id_is_denied(cloud: EmbeddedCloud, external_id: str | None) -> None:
+def test_wrong_or_missing_external_id_is_denied(
+    cloud: EmbeddedCloud, external_id: str | None
+) -> None:
     kwargs = {"ExternalId": external_id} if external_id else {}
     with pytest.raises(ClientError) as exc:
         assume_from(cloud, ACME, Roles.acme_caller, Roles.acme_invoker, **kwargs)
-    assert_denied(exc, f"arn:aws:sts::{ACME}:assumed-role/bedrock-caller-acme/acme",
-                  Roles.acme_invoker)
+    assert_denied(
+        exc, f"arn:aws:sts::{ACME}:assumed-role/bedrock-caller-acme/acme", Roles.acme_invoker
+    )
 
 
 def test_tenant_cannot_assume_another_tenants_invoker_role(cloud: EmbeddedCloud) -> None:
     # Even with the other tenant's ExternalId (and an identity policy allowing it).
     with pytest.raises(ClientError) as exc:
-        assume_from(cloud, ACME, Roles.acme_caller, Roles.globex_invoker,
-                    ExternalId=GLOBEX_EXTERNAL_ID)
-    assert_denied(exc, f"arn:aws:sts::{ACME}:assumed-role/bedrock-caller-acme/acme",
-                  Roles.globex_invoker)
+        assume_from(
+            cloud, ACME, Roles.acme_caller, Roles.globex_invoker, ExternalId=GLOBEX_EXTERNAL_ID
+        )
+    assert_denied(
+        exc, f"arn:aws:sts::{ACME}:assumed-role/bedrock-caller-acme/acme", Roles.globex_invoker
+    )
 
 
 def test_other_principal_in_the_tenant_account_is_denied(cloud: EmbeddedCloud) -> None:
     # The acme deployer is an administrator, but the trust policy pins the caller role.
     sts = cloud.client("sts", ACME)
     with pytest.raises(ClientError) as exc:
-        sts.assume_role(RoleArn=Roles.acme_invoker, RoleSessionName="admin",
-                        ExternalId=ACME_EXTERNAL_ID)
+        sts.assume_role(
+            RoleArn=Roles.acme_invoker, RoleSessionName="admin", ExternalId=ACME_EXTERNAL_ID
+        )
     assert_denied(exc, cloud.credentials(ACME).user_arn, Roles.acme_invoker)
 
 

@@ -5,8 +5,6 @@ IAM role, an explicit log group, a Python Lambda with inline code and a custom
 resource backed by a plain Python Lambda (answered through cfnresponse).
 """
 
-import os
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -26,8 +24,8 @@ def handler(event, context):
 class SeamStack(cdk.Stack):
     """An IAM role, a log group, a Python Lambda and a custom resource it answers."""
 
-    def __init__(self, scope: Construct, id: str, **kwargs: object) -> None:
-        super().__init__(scope, id, **kwargs)
+    def __init__(self, scope: Construct, id: str, *, env: cdk.Environment) -> None:
+        super().__init__(scope, id, env=env)
         role = iam.Role(self, "FnRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         log_group = logs.LogGroup(self, "FnLogs", retention=logs.RetentionDays.ONE_WEEK)
         fn = lambda_.Function(
@@ -46,12 +44,8 @@ class SeamStack(cdk.Stack):
 
 
 app = cdk.App()
-SeamStack(
-    app,
-    app.node.try_get_context("stack_name") or "EmbeddedSeam",
-    env=cdk.Environment(
-        account=app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT"),
-        region=os.environ.get("CDK_DEFAULT_REGION", "us-east-1"),
-    ),
-)
+# One stack per account ("-c accounts=111111111111,222222222222"), named Seam-<account>.
+for account in str(app.node.try_get_context("accounts") or "").split(","):
+    if account:
+        SeamStack(app, f"Seam-{account}", env=cdk.Environment(account=account, region="us-east-1"))
 app.synth()
