@@ -22,11 +22,11 @@ from pydantic import (
 
 # Same rule as the tenant registry: the id is also the STS RoleSessionName (<= 64).
 TENANT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 # IAM's documented character set and length for sts:ExternalId.
-EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
-LOG_GROUP_PATTERN = r"^[\w#/.-]{1,512}$"
+LOG_GROUP_PATTERN = r"^[A-Za-z0-9_#/.-]{1,512}$"
 
 # PutLogEvents accepts one event up to 1 MiB minus 26 bytes of overhead; stay well
 # below so a record never comes near the hard limit.

@@ -71,51 +71,66 @@ def utc_timestamp(now: datetime.datetime) -> str:
 def fit_record(record: Record, max_bytes: int) -> Record:
     """Return ``record`` cut to ``max_bytes`` of UTF-8 JSON, never dropping it.
 
-    The longest text (a prompt turn, the response or the error message) is cut
-    first, with a marker, until the record fits; ``"truncated": true`` says so.
+    Every long text (prompt turns, the response, the error message) is capped at
+    the same length, the largest that fits, so each keeps its beginning; cut
+    texts end with a marker and ``"truncated": true`` says so.
     """
     if _encoded_size(record) <= max_bytes:
         return record
-    fitted: Record = json.loads(json.dumps(record, default=str))
-    fitted["truncated"] = True
-    size = _encoded_size(fitted)
-    while size > max_bytes:
-        slot = _longest_text(fitted)
-        if slot is None:
-            # Only metadata left and still too big (cannot happen with validated ids);
-            # drop content entirely rather than lose the record.
-            fitted.pop("prompt", None)
-            fitted.pop("response", None)
-            break
-        container, key, text = slot
-        excess = size - max_bytes
-        keep = len(text) - excess - len(TRUNCATION_MARKER)
-        if keep >= len(text) - len(TRUNCATION_MARKER) or keep < 0:
-            # Escaped or multi-byte text: a character is more than a byte, so halve.
-            keep = max(0, min(keep, len(text) // 2))
-        container[key] = text[:keep] + TRUNCATION_MARKER if keep > 0 else ""
-        size = _encoded_size(fitted)
-    return fitted
+    base: Record = json.loads(json.dumps(record, default=str))
+    base["truncated"] = True
+    low, high = 0, max((len(text) for text in _texts(base)), default=0)
+    best = _capped(base, 0)
+    while low <= high:  # binary search for the longest cap that fits
+        cap = (low + high) // 2
+        candidate = _capped(base, cap)
+        if _encoded_size(candidate) <= max_bytes:
+            best, low = candidate, cap + 1
+        else:
+            high = cap - 1
+    if _encoded_size(best) > max_bytes:
+        # Only metadata left and still too big (cannot happen with validated ids);
+        # drop content entirely rather than lose the record.
+        best.pop("prompt", None)
+        best.pop("response", None)
+    return best
+
+
+def _texts(record: Record) -> list[str]:
+    texts = [
+        record[key] for key in ("response", "error_message") if isinstance(record.get(key), str)
+    ]
+    prompt = record.get("prompt")
+    if isinstance(prompt, list):
+        texts += [
+            t["content"]
+            for t in prompt
+            if isinstance(t, dict) and isinstance(t.get("content"), str)
+        ]
+    return texts
+
+
+def _capped(record: Record, cap: int) -> Record:
+    def cut(text: str) -> str:
+        return text if len(text) <= cap else text[:cap] + TRUNCATION_MARKER
+
+    capped = dict(record)
+    for key in ("response", "error_message"):
+        if isinstance(capped.get(key), str):
+            capped[key] = cut(capped[key])
+    prompt = capped.get("prompt")
+    if isinstance(prompt, list):
+        capped["prompt"] = [
+            {**turn, "content": cut(turn["content"])}
+            if isinstance(turn, dict) and isinstance(turn.get("content"), str)
+            else turn
+            for turn in prompt
+        ]
+    return capped
 
 
 def _encoded_size(record: Record) -> int:
     return len(json.dumps(record, ensure_ascii=False, default=str).encode("utf-8"))
-
-
-def _longest_text(record: Record) -> tuple[Any, Any, str] | None:
-    slots: list[tuple[Any, Any, str]] = []
-    for key in ("response", "error_message"):
-        value = record.get(key)
-        if isinstance(value, str) and value:
-            slots.append((record, key, value))
-    prompt = record.get("prompt")
-    if isinstance(prompt, list):
-        for turn in prompt:
-            if isinstance(turn, dict) and isinstance(turn.get("content"), str) and turn["content"]:
-                slots.append((turn, "content", turn["content"]))
-    if not slots:
-        return None
-    return max(slots, key=lambda slot: len(slot[2]))
 
 
 class UsageLogWriter:

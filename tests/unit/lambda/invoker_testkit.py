@@ -1,0 +1,384 @@
+"""Test kit for the invoker Lambda: its environment, two moto accounts and a Converse stub.
+
+The function's folder is put on ``sys.path`` so ``import invoker`` works as in
+Lambda. ``handler.py`` is loaded by path under a unique module name, fresh for
+each test (a new container), so it never collides with another function's
+``handler`` module.
+
+Accounts in moto (in-process ``mock_aws``) follow the access key of a request:
+- the tenant's "own" credentials are an IAM user's access key created in the
+  tenant account (the setup calls carry the ``x-moto-account-id`` header, which
+  moto honours for that request only; ``MOTO_ACCOUNT_ID`` is never set);
+- credentials returned by ``sts:AssumeRole`` act in the role's account, here the
+  operations account.
+So a record written with the wrong credentials would land in the wrong account
+and the tests would see it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import botocore.handlers
+import pytest
+from moto import mock_aws
+from moto.iam.models import get_account_id_from
+
+INVOKER_DIR = Path(__file__).resolve().parents[3] / "lambda" / "bedrock_invoker"
+# Appended, not prepended: only the uniquely named ``invoker`` package is wanted from
+# here, and this must not shadow another function's ``handler`` module.
+if str(INVOKER_DIR) not in sys.path:
+    sys.path.append(str(INVOKER_DIR))
+
+OPS_ACCOUNT = "111111111111"
+TENANT_ACCOUNT = "222222222222"
+REGION = "us-east-1"
+TENANT_ID = "acme"
+EXTERNAL_ID = "acme-5f0c2a9e8b7d4c1e"
+OPS_ROLE_ARN = f"arn:aws:iam::{OPS_ACCOUNT}:role/bedrock-invoker-{TENANT_ID}"
+LOG_GROUP = "/aws/bedrock/langchain/logs"
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+US_HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+NOT_ALLOWED_MODEL = "anthropic.claude-3-opus-20240229-v1:0"
+
+INVOKER_ENV = {
+    "TENANT_ID": TENANT_ID,
+    "OPS_ROLE_ARN": OPS_ROLE_ARN,
+    "OPS_EXTERNAL_ID": EXTERNAL_ID,
+    "BEDROCK_REGION": REGION,
+    "USAGE_LOG_GROUP": LOG_GROUP,
+    "ALLOWED_MODELS": f"{HAIKU},{US_HAIKU}",
+    "DEFAULT_MODEL_ID": HAIKU,
+    "LOG_CONTENT": "metadata",
+    # Two attempts keep the throttling tests to one short backoff.
+    "BEDROCK_MAX_ATTEMPTS": "2",
+    "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
+}
+
+
+def set_invoker_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment the CDK stack gives the function, plus a clean AWS setup."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in {"AWS_PROFILE", "MOTO_ACCOUNT_ID"}:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for name, value in INVOKER_ENV.items():
+        monkeypatch.setenv(name, value)
+    return dict(INVOKER_ENV)
+
+
+# --- Converse stub -----------------------------------------------------------------
+
+
+@dataclass
+class ConverseCall:
+    """One request the stub received."""
+
+    model_id: str
+    body: dict[str, Any]
+    access_key_id: str
+    account_id: str
+
+
+@dataclass
+class ConverseStub:
+    """A local bedrock-runtime speaking the Converse JSON protocol.
+
+    Each call is attributed to the account owning the signing access key (looked
+    up in moto), so tests can prove Bedrock was called as the operations account.
+    ``faults`` is a queue of error codes to answer with before answering normally.
+    """
+
+    endpoint_url: str
+    calls: list[ConverseCall] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    always_fail_with: str | None = None
+    usage: dict[str, int] = field(
+        default_factory=lambda: {
+            "inputTokens": 12,
+            "outputTokens": 7,
+            "totalTokens": 19,
+        }
+    )
+    answer: str = "Bonjour !"
+
+    def take_fault(self) -> str | None:
+        if self.always_fail_with:
+            return self.always_fail_with
+        return self.faults.pop(0) if self.faults else None
+
+
+_FAULTS = {
+    "ThrottlingException": (429, "Too many requests, please wait before trying again."),
+    "AccessDeniedException": (
+        403,
+        "You don't have access to the model with the specified model ID.",
+    ),
+    "ValidationException": (400, "The provided model identifier is invalid."),
+}
+
+
+def _make_handler(stub: ConverseStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Without it delayed ACKs stall kept-alive requests (DESIGN.md §4).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            parts = self.path.split("/")
+            model_id = unquote(parts[2]) if len(parts) > 3 and parts[3] == "converse" else ""
+            auth = self.headers.get("Authorization", "")
+            access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
+            stub.calls.append(
+                ConverseCall(model_id, body, access_key, get_account_id_from(access_key))
+            )
+            request_id = str(uuid.uuid4())
+            fault = stub.take_fault()
+            if fault is not None:
+                status, message = _FAULTS[fault]
+                self._send(status, {"message": message}, request_id, error_type=fault)
+                return
+            self._send(
+                200,
+                {
+                    "output": {
+                        "message": {"role": "assistant", "content": [{"text": stub.answer}]}
+                    },
+                    "stopReason": "end_turn",
+                    "usage": dict(stub.usage),
+                    "metrics": {"latencyMs": 321},
+                },
+                request_id,
+            )
+
+        def _send(
+            self, status: int, payload: dict[str, Any], request_id: str, error_type: str = ""
+        ) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", request_id)
+            if error_type:
+                self.send_header("x-amzn-ErrorType", error_type)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+@contextmanager
+def running_converse_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConverseStub]:
+    """A Converse endpoint on localhost; boto3 finds it via AWS_ENDPOINT_URL_BEDROCK_RUNTIME."""
+    stub = ConverseStub(endpoint_url="")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(stub))
+    server.daemon_threads = True
+    stub.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    # The standard variable botocore honours by itself; no code path knows about it.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stub.endpoint_url)
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- AWS API call recorder -----------------------------------------------------------
+
+
+class ApiCalls:
+    """Counts every AWS API call (``before-call``) and HTTP attempt (``before-send``)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+
+    def on_call(self, event_name: str, **kwargs: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        self.calls[f"{service}:{operation}"] += 1
+
+    def on_send(self, event_name: str, **kwargs: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        self.attempts[f"{service}:{operation}"] += 1
+
+    def count(self, service_prefix: str) -> int:
+        return sum(n for key, n in self.calls.items() if key.startswith(service_prefix))
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.attempts.clear()
+
+
+def record_api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
+    """Record the calls of every botocore session created after this fixture runs."""
+    recorder = ApiCalls()
+    handlers = list(botocore.handlers.BUILTIN_HANDLERS)
+    # Prepended so it runs before moto's own before-send hook answers the request.
+    handlers[:0] = [("before-call.*.*", recorder.on_call), ("before-send.*.*", recorder.on_send)]
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", handlers)
+    return recorder
+
+
+# --- Two accounts in moto --------------------------------------------------------------
+
+
+@dataclass
+class Accounts:
+    """The moto world: who is who, and clients to look around in each account."""
+
+    tenant_access_key_id: str
+    tenant_logs: Any
+    ops_logs: Any
+
+    def usage_records(self) -> list[dict[str, Any]]:
+        """Every usage record in the tenant's log group, oldest first."""
+        records: list[dict[str, Any]] = []
+        streams = self.tenant_logs.describe_log_streams(logGroupName=LOG_GROUP)["logStreams"]
+        for stream in streams:
+            events = self.tenant_logs.get_log_events(
+                logGroupName=LOG_GROUP, logStreamName=stream["logStreamName"]
+            )["events"]
+            records += [
+                {**json.loads(e["message"]), "_stream": stream["logStreamName"]} for e in events
+            ]
+        return records
+
+
+def _in_account(client: Any, account_id: str) -> Any:
+    def add_header(request: Any, **kwargs: Any) -> None:
+        request.headers["x-moto-account-id"] = account_id
+
+    client.meta.events.register("before-sign", add_header)
+    return client
+
+
+@contextmanager
+def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
+    """Tenant and operations accounts; the process runs as the tenant (the Lambda's role)."""
+    with mock_aws():
+        tenant_iam = _in_account(boto3.client("iam", region_name=REGION), TENANT_ACCOUNT)
+        tenant_iam.create_user(UserName="bedrock-invoker-lambda")
+        key = tenant_iam.create_access_key(UserName="bedrock-invoker-lambda")["AccessKey"]
+
+        ops_iam = _in_account(boto3.client("iam", region_name=REGION), OPS_ACCOUNT)
+        ops_iam.create_role(
+            RoleName=f"bedrock-invoker-{TENANT_ID}",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{TENANT_ACCOUNT}:root"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}},
+                        }
+                    ],
+                }
+            ),
+        )
+
+        # From here on the process's own credentials are the tenant's, as in Lambda.
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        assert get_account_id_from(key["AccessKeyId"]) == TENANT_ACCOUNT
+
+        # A new session: boto3's default one would keep the credentials it saw first.
+        tenant_session = boto3.Session(region_name=REGION)
+        tenant_logs = tenant_session.client("logs")
+        tenant_logs.create_log_group(logGroupName=LOG_GROUP)  # the CDK stack's UsageLogGroup
+
+        ops_creds = tenant_session.client("sts").assume_role(
+            RoleArn=OPS_ROLE_ARN, RoleSessionName="test-observer", ExternalId=EXTERNAL_ID
+        )["Credentials"]
+        ops_logs = boto3.client(
+            "logs",
+            region_name=REGION,
+            aws_access_key_id=ops_creds["AccessKeyId"],
+            aws_secret_access_key=ops_creds["SecretAccessKey"],
+            aws_session_token=ops_creds["SessionToken"],
+        )
+        yield Accounts(key["AccessKeyId"], tenant_logs, ops_logs)
+
+
+def assumed_role_sessions(account_id: str = OPS_ACCOUNT) -> list[Any]:
+    """Every AssumeRole moto answered into ``account_id`` (its STS bookkeeping)."""
+    from moto.sts.models import sts_backends
+
+    return list(sts_backends[account_id]["aws"].assumed_roles)
+
+
+# --- The handler as Lambda loads it --------------------------------------------------------
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools' ``inject_lambda_context`` reads."""
+
+    function_name: str = "bedrock-invoker-acme"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = (
+        f"arn:aws:lambda:{REGION}:{TENANT_ACCOUNT}:function:bedrock-invoker-acme"
+    )
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/bedrock-invoker-acme"
+    log_stream_name: str = "2025/01/01/[$LATEST]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def load_handler() -> ModuleType:
+    """Import handler.py as a cold start would: settings read from the environment now."""
+    name = "bedrock_invoker_handler"
+    sys.modules.pop(name, None)
+    spec = importlib.util.spec_from_file_location(name, INVOKER_DIR / "handler.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A valid event, with ``overrides`` applied (``None`` removes a key)."""
+    base: dict[str, Any] = {
+        "prompt": "Translate 'good morning' to French.",
+        "user_id": "alice@example.com",
+        "application_id": "support-bot",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
