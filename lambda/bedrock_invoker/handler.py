@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from invoker.invocation import BedrockInvoker, error_result
 from invoker.settings import Settings
@@ -17,6 +18,8 @@ SETTINGS = Settings.from_env()
 
 logger = Logger()
 logger.append_keys(tenant_id=SETTINGS.tenant_id)
+# The invoker modules log through plain ``logging``; give them the same JSON output.
+copy_config_to_registered_loggers(source_logger=logger, include={"invoker"})
 
 # Built on the first invocation and reused while the container stays warm.
 _invoker: BedrockInvoker | None = None

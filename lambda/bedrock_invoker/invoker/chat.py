@@ -70,7 +70,7 @@ class BedrockChat:
             "bedrock-runtime",
             region_name=region_name,
             config=Config(
-                retries={"mode": "adaptive", "max_attempts": max_attempts},
+                retries={"mode": "adaptive", "total_max_attempts": max_attempts},
                 connect_timeout=_CONNECT_TIMEOUT_SECONDS,
                 read_timeout=_READ_TIMEOUT_SECONDS,
             ),

@@ -7,12 +7,12 @@ the cached models and the usage log writer.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import boto3
 import botocore.session
-from aws_lambda_powertools import Logger
 from botocore.config import Config
 
 from invoker.chat import BedrockChat, describe_model_error
@@ -21,13 +21,14 @@ from invoker.ops_credentials import Clock, create_ops_session, utc_now
 from invoker.settings import Settings
 from invoker.usage_logger import CallIdentity, UsageLogger, UsageLogWriter
 
-logger = Logger(child=True)
+# Plain logging: handler.py hands these loggers the Powertools JSON formatter.
+logger = logging.getLogger(__name__)
 
 Result = dict[str, Any]
 
 # PutLogEvents sits on the answer's path: a few quick attempts, then stdout.
 _LOGS_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5
 )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
@@ -32,7 +32,8 @@ from invoker.chat import describe_model_error
 from invoker.redaction import redact
 from invoker.settings import DEFAULT_MAX_RECORD_BYTES, LogContent
 
-logger = Logger(child=True)
+# Plain logging: handler.py hands these loggers the Powertools JSON formatter.
+logger = logging.getLogger(__name__)
 
 RECORD_EVENT = "bedrock.invocation"
 TRUNCATION_MARKER = "…[truncated]"

@@ -17,6 +17,7 @@ and the tests would see it.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import os
@@ -37,6 +38,7 @@ from urllib.parse import unquote
 import boto3
 import botocore.handlers
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 from moto.iam.models import get_account_id_from
 
@@ -100,6 +102,7 @@ class ConverseCall:
     body: dict[str, Any]
     access_key_id: str
     account_id: str
+    request_id: str = ""
 
 
 @dataclass
@@ -159,10 +162,12 @@ def _make_handler(stub: ConverseStub) -> type[BaseHTTPRequestHandler]:
             model_id = unquote(parts[2]) if len(parts) > 3 and parts[3] == "converse" else ""
             auth = self.headers.get("Authorization", "")
             access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
-            stub.calls.append(
-                ConverseCall(model_id, body, access_key, get_account_id_from(access_key))
-            )
             request_id = str(uuid.uuid4())
+            stub.calls.append(
+                ConverseCall(
+                    model_id, body, access_key, get_account_id_from(access_key), request_id
+                )
+            )
             fault = stub.take_fault()
             if fault is not None:
                 status, message = _FAULTS[fault]
@@ -224,10 +229,15 @@ class ApiCalls:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
+        self.last_params: dict[str, dict[str, Any]] = {}
 
     def on_call(self, event_name: str, **kwargs: Any) -> None:
         _, service, operation = event_name.split(".", 2)
         self.calls[f"{service}:{operation}"] += 1
+
+    def on_params(self, event_name: str, params: Any = None, **kwargs: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        self.last_params[f"{service}:{operation}"] = dict(params or {})
 
     def on_send(self, event_name: str, **kwargs: Any) -> None:
         _, service, operation = event_name.split(".", 2)
@@ -246,9 +256,28 @@ def record_api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
     recorder = ApiCalls()
     handlers = list(botocore.handlers.BUILTIN_HANDLERS)
     # Prepended so it runs before moto's own before-send hook answers the request.
-    handlers[:0] = [("before-call.*.*", recorder.on_call), ("before-send.*.*", recorder.on_send)]
+    handlers[:0] = [
+        ("before-parameter-build.*.*", recorder.on_params),
+        ("before-call.*.*", recorder.on_call),
+        ("before-send.*.*", recorder.on_send),
+    ]
     monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", handlers)
     return recorder
+
+
+def fail_operation(monkeypatch: pytest.MonkeyPatch, service: str, operation: str) -> None:
+    """Make every attempt of ``service:operation`` fail to connect (an outage).
+
+    Raised in ``before-send`` ahead of moto's own hook, so moto never sees the
+    request; botocore retries it as a connection error, then gives up.
+    """
+
+    def unreachable(request: Any, **kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+    handlers = list(botocore.handlers.BUILTIN_HANDLERS)
+    handlers.insert(0, (f"before-send.{service}.{operation}", unreachable))
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", handlers)
 
 
 # --- Two accounts in moto --------------------------------------------------------------
@@ -333,11 +362,33 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
         yield Accounts(key["AccessKeyId"], tenant_logs, ops_logs)
 
 
-def assumed_role_sessions(account_id: str = OPS_ACCOUNT) -> list[Any]:
-    """Every AssumeRole moto answered into ``account_id`` (its STS bookkeeping)."""
+class MovableClock:
+    """Wall-clock time plus an offset the test moves forward.
+
+    Drives both the function's credential refresh (``now``) and moto's STS, so
+    credentials issued after a jump expire an hour after the *moved* time, as
+    they would on AWS.
+    """
+
+    def __init__(self) -> None:
+        self.offset = datetime.timedelta()
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.UTC) + self.offset
+
+    def moto_utcnow(self) -> datetime.datetime:
+        return self.now().replace(tzinfo=None)  # moto works in naive UTC
+
+    def advance(self, **delta: float) -> None:
+        self.offset += datetime.timedelta(**delta)
+
+
+def assumed_role_sessions(session_name: str = TENANT_ID) -> list[Any]:
+    """Every AssumeRole into the operations account with this session name (moto's books)."""
     from moto.sts.models import sts_backends
 
-    return list(sts_backends[account_id]["aws"].assumed_roles)
+    roles = sts_backends[OPS_ACCOUNT]["aws"].assumed_roles
+    return [role for role in roles if role.session_name == session_name]
 
 
 # --- The handler as Lambda loads it --------------------------------------------------------
