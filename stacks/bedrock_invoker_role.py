@@ -31,7 +31,12 @@ class BedrockInvokerRole(Construct):
         )
         trusted = iam.AccountPrincipal(tenant.account_id).with_conditions(
             {
-                "StringEquals": {"sts:ExternalId": tenant.external_id},
+                # The session name shows in the ops account's CloudTrail: pin it
+                # to the tenant id so no caller can put a user id there.
+                "StringEquals": {
+                    "sts:ExternalId": tenant.external_id,
+                    "sts:RoleSessionName": tenant.id,
+                },
                 "ArnEquals": {"aws:PrincipalArn": caller_arn},
             }
         )

@@ -18,11 +18,6 @@ from stacks.invocation_logging_guard import InvocationLoggingGuard
 from stacks.lambda_bundling import LambdaPlatform
 from tenantctl.registry import TenantRegistry
 
-# CloudFormation allows 500 resources and 200 outputs per stack; each tenant
-# costs two resources (role and policy) and one output, and the guard and alert
-# about ten resources and no output, so refuse before the hard failure at deploy.
-MAX_TENANTS_PER_OPERATIONS_STACK = 200
-
 
 class OperationsStack(Stack):
     """Deploys a ``BedrockInvokerRole`` for every tenant in the registry.
@@ -42,12 +37,8 @@ class OperationsStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        # The registry caps the tenant count (MAX_TENANTS) below CloudFormation's limits.
         tenants = registry.resolved_tenants()
-        if len(tenants) > MAX_TENANTS_PER_OPERATIONS_STACK:
-            raise ValueError(
-                f"tenants: {len(tenants)} tenants exceed {MAX_TENANTS_PER_OPERATIONS_STACK} per "
-                "operations stack (CloudFormation's 500-resource limit); shard the registry"
-            )
         self.invoker_roles: dict[str, BedrockInvokerRole] = {}
         for tenant in tenants:
             # The logical id comes from the tenant id so that onboarding or

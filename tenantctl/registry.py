@@ -98,6 +98,13 @@ DEFAULT_INFERENCE_PROFILE_REGIONS: dict[str, tuple[str, ...]] = {
 }
 GLOBAL_PROFILE_PREFIX = "global"
 
+# One operations stack holds every tenant's invoker role. CloudFormation allows
+# 500 resources and 200 outputs per stack; each tenant costs two resources and
+# one output and the guard and alert about ten resources. Refuse with room to
+# spare, before the deploy fails (and below IAM's default 1,000 roles per
+# account). Past this, shard: one registry per operations account or stack.
+MAX_TENANTS = 150
+
 MODEL_ID_RE = re.compile(
     r"^(?:(?P<profile>[a-z]{2,6}(?:-gov)?)\.)?"
     r"(?P<provider>[a-z0-9]+)\.(?P<name>[a-z0-9][a-zA-Z0-9._-]*(?::\d+)?(?::[a-z0-9]+)?)$"
@@ -368,6 +375,14 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
     accounts: dict[str, int] = {}
     external_ids: dict[str, int] = {}
     ops_account = registry.operations.account_id
+    if len(registry.tenants) > MAX_TENANTS:
+        yield RegistryIssue(
+            path="tenants",
+            message=(
+                f"{len(registry.tenants)} tenants exceed {MAX_TENANTS} per operations stack "
+                "(CloudFormation's 500-resource and 200-output limits); shard the registry"
+            ),
+        )
     for i, t in enumerate(registry.tenants):
         if t.id in ids:
             yield RegistryIssue(

@@ -6,5 +6,8 @@ console-script entry point declared in pyproject.toml.
 
 from tenantctl.cli import aws_commands, local_commands, registry_commands
 from tenantctl.cli.app import app, main
+from tenantctl.doctor import doctor_command
+
+app.command("doctor")(doctor_command)
 
 __all__ = ["app", "aws_commands", "local_commands", "main", "registry_commands"]

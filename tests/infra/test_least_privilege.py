@@ -317,7 +317,10 @@ def test_every_cross_account_trust_requires_the_external_id_and_pins_the_caller_
                 assert principal == {"AWS": f"arn:aws:iam::{tenant.account_id}:root"}
                 assert _list(statement["Action"]) == ["sts:AssumeRole"]
                 assert statement["Condition"] == {
-                    "StringEquals": {"sts:ExternalId": tenant.external_id},
+                    "StringEquals": {
+                        "sts:ExternalId": tenant.external_id,
+                        "sts:RoleSessionName": tenant.id,
+                    },
                     "ArnEquals": {"aws:PrincipalArn": tenant.caller_role_arn},
                 }
                 checked.add(tenant.id)

@@ -50,7 +50,10 @@ def test_trust_admits_only_the_tenants_assuming_role_with_its_external_id(
                         "Effect": "Allow",
                         "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
                         "Condition": {
-                            "StringEquals": {"sts:ExternalId": "acme-5f0c2a9e8b7d4c1e"},
+                            "StringEquals": {
+                                "sts:ExternalId": "acme-5f0c2a9e8b7d4c1e",
+                                "sts:RoleSessionName": "acme",
+                            },
                             "ArnEquals": {
                                 "aws:PrincipalArn": "arn:aws:iam::222222222222:role/bedrock-caller-acme"
                             },

@@ -195,6 +195,23 @@ def test_longest_valid_tenant_id_fits_every_derived_name() -> None:
     assert len(registry.invoker_role_arn(tenant.id).split("/")[-1]) <= 64
 
 
+def test_too_many_tenants_for_one_operations_stack_is_refused() -> None:
+    data = copy.deepcopy(VALID)
+    data["tenants"] = [
+        {
+            "id": f"t{i}",
+            "account_id": f"{200000000000 + i}",
+            "region": "us-east-1",
+            "external_id": f"ext-{i}",
+        }
+        for i in range(151)
+    ]
+    assert _issues(data) == [
+        "tenants: 151 tenants exceed 150 per operations stack (CloudFormation's 500-resource "
+        "and 200-output limits); shard the registry"
+    ]
+
+
 def test_registry_models_are_frozen() -> None:
     registry = parse_registry(VALID)
     with pytest.raises(Exception, match="frozen"):
