@@ -36,7 +36,9 @@ def _container_invoker() -> BedrockInvoker:
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Answer one event with ``{"output", "usage", ...}`` or ``{"error": {...}}``."""
     try:
-        result: dict[str, Any] = _container_invoker().handle(event)
+        result: dict[str, Any] = _container_invoker().handle(
+            event, remaining_time_ms=context.get_remaining_time_in_millis
+        )
         return result
     except Exception:
         # A bug, not bad input: keep the details in this function's logs only.

@@ -8,7 +8,9 @@ the cached models and the usage log writer.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -26,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 Result = dict[str, Any]
 
+# Time kept back from the function timeout to write a record for a call still
+# running: one PutLogEvents round trip with its retries, comfortably.
+TIMEOUT_RECORD_MARGIN_MS = 2500
+
 # PutLogEvents sits on the answer's path: a few quick attempts, then stdout.
 _LOGS_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5
@@ -35,6 +41,28 @@ _LOGS_CLIENT_CONFIG = Config(
 def error_result(error_type: str, message: str) -> Result:
     """The result shape for any refused or failed invocation."""
     return {"error": {"type": error_type, "message": message}}
+
+
+def _start_timeout_watchdog(
+    usage_logger: UsageLogger, remaining_time_ms: Callable[[], int] | None
+) -> threading.Timer | None:
+    """Write a timeout record shortly before Lambda would kill a still-running call.
+
+    Lambda gives no chance to log after its timeout; without this, a call that
+    outlives the function would leave no usage record at all.
+    """
+    if remaining_time_ms is None:
+        return None
+    delay = max(0.0, (remaining_time_ms() - TIMEOUT_RECORD_MARGIN_MS) / 1000)
+    timer = threading.Timer(
+        delay,
+        usage_logger.record_failure,
+        args=("FunctionTimeout", "the function timed out waiting for Bedrock"),
+        kwargs={"request_id": None},
+    )
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 class BedrockInvoker:
@@ -87,8 +115,12 @@ class BedrockInvoker:
         """The container's model cache and bedrock-runtime client."""
         return self._chat
 
-    def handle(self, event: Any) -> Result:
-        """Answer one event. Never raises for bad input or a failed model call."""
+    def handle(self, event: Any, *, remaining_time_ms: Callable[[], int] | None = None) -> Result:
+        """Answer one event. Never raises for bad input or a failed model call.
+
+        ``remaining_time_ms`` (the Lambda context's) lets a call that is about to be
+        cut off by the function timeout still leave its usage record.
+        """
         try:
             request = parse_request(event)
         except InvalidRequestError as error:
@@ -114,6 +146,7 @@ class BedrockInvoker:
             return error_result(error.error_type, str(error))
 
         started = time.monotonic()
+        watchdog = _start_timeout_watchdog(usage_logger, remaining_time_ms)
         try:
             answer = self._chat.converse(model_id, request, callbacks=[usage_logger])
         except Exception as error:
@@ -124,6 +157,9 @@ class BedrockInvoker:
                 "model call failed", extra={"model_id": model_id, "error_type": error_type}
             )
             return error_result(error_type, message)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
         usage_logger.record_success(answer)  # no-op when the callback already did it
         record = usage_logger.record or {}

@@ -17,6 +17,7 @@ import datetime
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -343,6 +344,7 @@ class UsageLogger(BaseCallbackHandler):
         self._now = now
         self._started: float | None = None
         self._prompt: list[dict[str, str]] | None = None
+        self._emit_lock = threading.Lock()
         self.record: Record | None = None
         self.delivery: Delivery | None = None
 
@@ -478,7 +480,11 @@ class UsageLogger(BaseCallbackHandler):
         return redact(text) if self._log_content is LogContent.REDACTED else text
 
     def _emit(self, record: Record) -> None:
-        self.record = record
+        # The timeout watchdog may race the model call's own outcome: first one wins.
+        with self._emit_lock:
+            if self.record is not None:
+                return
+            self.record = record
         self.delivery = self._writer.write(record)
 
 

@@ -24,6 +24,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -126,6 +127,7 @@ class ConverseStub:
         }
     )
     answer: str = "Bonjour !"
+    delay_seconds: float = 0.0
 
     def take_fault(self) -> str | None:
         if self.always_fail_with:
@@ -163,6 +165,8 @@ def _make_handler(stub: ConverseStub) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization", "")
             access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
             request_id = str(uuid.uuid4())
+            if stub.delay_seconds:
+                time.sleep(stub.delay_seconds)  # a slow model
             stub.calls.append(
                 ConverseCall(
                     model_id, body, access_key, get_account_id_from(access_key), request_id
@@ -408,8 +412,10 @@ class FakeLambdaContext:
     log_group_name: str = "/aws/lambda/bedrock-invoker-acme"
     log_stream_name: str = "2025/01/01/[$LATEST]abc"
 
+    remaining_ms: int = 60_000
+
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self.remaining_ms
 
 
 def load_handler() -> ModuleType:

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from invoker.invocation import BedrockInvoker
+from invoker.invocation import TIMEOUT_RECORD_MARGIN_MS, BedrockInvoker
 from invoker.settings import Settings
 from invoker_testkit import (
     EXTERNAL_ID,
@@ -295,6 +295,23 @@ def test_bedrock_access_denied_is_returned_safely_and_logged(
     assert len(converse_stub.calls) == 1  # not retried
     [record] = accounts.usage_records()
     assert record["error_type"] == "AccessDeniedException"
+
+
+def test_call_outliving_the_function_timeout_still_leaves_one_usage_record(
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+) -> None:
+    # Too little time left to wait for the model: the record must be written first,
+    # since Lambda kills the function at its timeout with no chance to log.
+    converse_stub.delay_seconds = 0.5
+    context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
+
+    cold_handler().lambda_handler(event(), context)
+
+    [record] = accounts.usage_records()
+    assert (record["status"], record["error_type"]) == ("error", "FunctionTimeout")
+    assert record["user_id"] == "alice@example.com"
 
 
 def test_model_outside_the_allowlist_is_refused_before_any_aws_call(
