@@ -37,7 +37,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Answer one event with ``{"output", "usage", ...}`` or ``{"error": {...}}``."""
     try:
         result: dict[str, Any] = _container_invoker().handle(
-            event, remaining_time_ms=context.get_remaining_time_in_millis
+            event, remaining_time_ms=getattr(context, "get_remaining_time_in_millis", None)
         )
         return result
     except Exception:

@@ -77,6 +77,7 @@ def test_answer_is_returned_and_usage_record_lands_in_tenant_log_group(
     assert record["stop_reason"] == "end_turn"
     assert record["request_id"] == result["request_id"]
     assert record["latency_ms"] == result["latency_ms"]
+    print("\nusage record:", json.dumps({k: v for k, v in record.items() if k != "_stream"}))
 
 
 def test_operations_account_holds_no_log_group_and_no_log_event(
