@@ -1,0 +1,348 @@
+"""End to end on the embedded AWS: one real CDK deploy, then the product as a tenant sees it.
+
+The module deploys ``config/tenants.local.yaml`` once with the real CDK CLI and
+runs the demo's scenario (``tenantctl.local.demo.run_scenario``) before any
+test, so the demo's checks are asserted on exactly the invocations the demo
+makes. Tests that add invocations of their own look only at what they added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tenantctl.local import EmbeddedCloud
+from tenantctl.local.demo import (
+    Outcome,
+    Scenario,
+    check_bedrock_calls_attributed,
+    check_cross_tenant_assume_role_denied,
+    check_ops_account_holds_no_logs,
+    check_ops_invocation_logging_off,
+    check_other_tenants_models_denied,
+    check_records_in_own_accounts,
+    check_wrong_external_id_denied,
+    invoke_tenant,
+    invoker_session,
+    lambda_execution_session,
+    log_group_names,
+    now_ms,
+    ops_own_log_groups,
+    run_scenario,
+    usage_records,
+)
+from tenantctl.local.deploy import deploy_registry
+from tenantctl.registry import Tenant, TenantRegistry, load_registry
+from tests.conftest import LOCAL_REGISTRY
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.xdist_group("e2e"),
+    # moto skips CDK metadata and bucket/topic policies; the deploy helper's tests own that.
+    pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning"),
+]
+
+ACME_ONLY_MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The deployed embedded cloud and the demo scenario that already ran in it."""
+
+    cloud: EmbeddedCloud
+    registry: TenantRegistry
+    scenario: Scenario
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        return self.registry.tenant(tenant_id)
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[Deployment]:
+    registry = load_registry(LOCAL_REGISTRY)
+    with EmbeddedCloud(registry=registry) as cloud:
+        deploy_registry(cloud, LOCAL_REGISTRY)
+        scenario = run_scenario(cloud, registry)
+        yield Deployment(cloud, registry, scenario)
+
+
+def _outcomes(deployment: Deployment, tenant_id: str) -> list[Outcome]:
+    return [o for o in deployment.scenario.outcomes if o.tenant_id == tenant_id]
+
+
+def _invoke_and_read(
+    deployment: Deployment, tenant: Tenant, event: dict[str, Any]
+) -> tuple[Outcome, list[Any]]:
+    """Invoke once; return the outcome and the usage records written during that call."""
+    started = now_ms() - 1
+    outcome = invoke_tenant(deployment.cloud, tenant, event)
+    records = usage_records(deployment.cloud, tenant, start_ms=started, end_ms=now_ms() + 1)
+    return outcome, [found.record for found in records]
+
+
+# --- usage records -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tenant_id", ["acme", "globex"])
+def test_each_invocation_leaves_one_record_with_its_fields_in_the_tenants_log_group(
+    deployment: Deployment, tenant_id: str
+) -> None:
+    tenant = deployment.tenant(tenant_id)
+    scenario = deployment.scenario
+    found = usage_records(
+        deployment.cloud, tenant, start_ms=scenario.started_ms, end_ms=scenario.finished_ms
+    )
+    outcomes = _outcomes(deployment, tenant_id)
+
+    def key(user: Any, app: Any, model: Any, ok: bool) -> tuple[str, str, str, bool]:
+        return (str(user), str(app), str(model), ok)
+
+    sent = Counter(
+        key(
+            o.event["user_id"],
+            o.event["application_id"],
+            o.event.get("model_id", tenant.default_model),
+            o.error is None,
+        )
+        for o in outcomes
+    )
+    logged = Counter(
+        key(f.record.user_id, f.record.application_id, f.record.model_id, not f.record.is_error)
+        for f in found
+    )
+    assert logged == sent
+    for f in found:
+        record = f.record
+        assert record.tenant_id == tenant_id
+        assert record.event == "bedrock.invocation"
+        assert record.timestamp is not None
+        if record.is_error:
+            assert record.error_type == "AccessDenied"
+            continue
+        assert record.status == "success"
+        assert record.input_tokens > 0 and record.output_tokens > 0
+        assert record.total_tokens == record.input_tokens + record.output_tokens
+        assert record.latency_ms is not None and record.latency_ms > 0
+        assert record.request_id
+
+
+@pytest.mark.parametrize("tenant_id", ["acme", "globex"])
+def test_each_user_has_their_own_stream(deployment: Deployment, tenant_id: str) -> None:
+    tenant = deployment.tenant(tenant_id)
+    found = usage_records(deployment.cloud, tenant)
+    assert {f.stream for f in found} >= {"alice", "bob"}
+    assert all(f.stream == f.record.user_id for f in found)
+
+
+def test_answer_reports_the_same_usage_as_the_record(deployment: Deployment) -> None:
+    tenant = deployment.tenant("acme")
+    outcome, records = _invoke_and_read(
+        deployment,
+        tenant,
+        {"prompt": "How many tokens was that?", "user_id": "dave", "application_id": "billing"},
+    )
+    assert outcome.error is None, outcome.payload
+    (record,) = records
+    assert outcome.payload["request_id"] == record.request_id
+    assert outcome.payload["usage"] == {
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "total_tokens": record.total_tokens,
+    }
+    assert outcome.payload["model_id"] == record.model_id == tenant.default_model
+
+
+def test_content_is_logged_in_full_for_acme_and_redacted_for_globex(
+    deployment: Deployment,
+) -> None:
+    event = {
+        "prompt": "Reply to carol.smith@example.com about her refund.",
+        "user_id": "carol",
+        "application_id": "support",
+    }
+    _, (acme_record,) = _invoke_and_read(deployment, deployment.tenant("acme"), event)
+    _, (globex_record,) = _invoke_and_read(deployment, deployment.tenant("globex"), event)
+
+    acme_prompt = json.dumps(acme_record.prompt)
+    globex_prompt = json.dumps(globex_record.prompt)
+    assert "carol.smith@example.com" in acme_prompt
+    assert acme_record.response
+    assert "carol.smith@example.com" not in globex_prompt
+    assert "[EMAIL]" in globex_prompt and "about her refund" in globex_prompt
+    assert globex_record.response
+
+
+# --- the demo's isolation checks, on the demo's own scenario -------------------------------------
+
+
+def test_operations_account_holds_no_usage_log_group_and_no_record(deployment: Deployment) -> None:
+    result = check_ops_account_holds_no_logs(
+        deployment.cloud, deployment.registry, deployment.scenario.user_ids
+    )
+    assert result.passed, result.reason
+    ops = deployment.registry.operations.account_id
+    groups = log_group_names(deployment.cloud, ops)
+    assert "/aws/bedrock/langchain/logs" not in groups
+    # Only the operations stack's own function logs (the invocation-logging guard).
+    assert set(groups) <= ops_own_log_groups(deployment.cloud, deployment.registry)
+
+
+def test_bedrock_invocation_logging_is_off_in_the_operations_account(
+    deployment: Deployment,
+) -> None:
+    result = check_ops_invocation_logging_off(deployment.cloud, deployment.registry)
+    assert result.passed, result.reason
+
+
+def test_every_usage_record_is_in_its_own_tenants_account_and_none_is_lost(
+    deployment: Deployment,
+) -> None:
+    result = check_records_in_own_accounts(
+        deployment.cloud, deployment.registry, deployment.scenario
+    )
+    assert result.passed, result.reason
+
+
+def test_every_bedrock_call_is_made_as_the_right_tenants_invoker_role(
+    deployment: Deployment,
+) -> None:
+    result = check_bedrock_calls_attributed(
+        deployment.cloud, deployment.registry, deployment.scenario.user_ids
+    )
+    assert result.passed, result.reason
+    sessions = Counter(c.session_name for c in deployment.cloud.bedrock.calls())
+    for tenant_id in ("acme", "globex"):
+        answered = sum(1 for o in _outcomes(deployment, tenant_id) if o.error is None)
+        assert sessions[tenant_id] >= answered
+
+
+def test_tenant_cannot_assume_another_tenants_invoker_role(deployment: Deployment) -> None:
+    result = check_cross_tenant_assume_role_denied(deployment.cloud, deployment.registry)
+    assert result.passed, result.reason
+    denied = [
+        d
+        for d in deployment.cloud.assume_role_decisions()
+        if not d.allowed and d.role_arn.endswith(":role/bedrock-invoker-globex")
+    ]
+    assert any(":assumed-role/bedrock-caller-acme/" in d.caller_arn for d in denied)
+
+
+def test_wrong_or_missing_external_id_is_denied(deployment: Deployment) -> None:
+    result = check_wrong_external_id_denied(deployment.cloud, deployment.registry)
+    assert result.passed, result.reason
+
+
+def test_tenant_cannot_use_a_model_only_another_tenant_may_use(deployment: Deployment) -> None:
+    result = check_other_tenants_models_denied(deployment.cloud, deployment.registry)
+    assert result.passed, result.reason
+    assert "globex→" + ACME_ONLY_MODEL in result.reason
+    # The same model through globex's own function is refused before any call.
+    outcome, records = _invoke_and_read(
+        deployment,
+        deployment.tenant("globex"),
+        {"prompt": "hi", "user_id": "erin", "application_id": "chat", "model_id": ACME_ONLY_MODEL},
+    )
+    assert outcome.error_type == "AccessDenied"
+    assert [r.error_type for r in records] == ["AccessDenied"]
+
+
+def test_acme_role_reaches_its_cross_region_profile_model(deployment: Deployment) -> None:
+    from botocore.exceptions import ClientError
+
+    session = invoker_session(deployment.cloud, deployment.registry, deployment.tenant("acme"))
+    client: Any = session.client("bedrock-runtime", endpoint_url=deployment.cloud.endpoint_url)
+    try:
+        answer = client.converse(
+            modelId=ACME_ONLY_MODEL,
+            messages=[{"role": "user", "content": [{"text": "hello"}]}],
+        )
+    except ClientError as error:  # pragma: no cover - the failure message is the point
+        pytest.fail(f"acme's own profile model was refused: {error}")
+    assert answer["usage"]["outputTokens"] > 0
+
+
+def test_model_outside_the_allowlist_gives_a_clean_error_result(deployment: Deployment) -> None:
+    refused = [o for o in deployment.scenario.outcomes if o.error is not None]
+    assert {o.tenant_id for o in refused} == {"acme", "globex"}
+    for outcome in refused:
+        assert outcome.function_error is None
+        assert outcome.error_type == "AccessDenied"
+        assert "model_id" in str(outcome.payload["error"]["message"])
+
+
+# --- faults and bad input ------------------------------------------------------------------------
+
+
+def test_throttling_returns_an_error_result_and_logs_an_error_record(
+    deployment: Deployment,
+) -> None:
+    tenant = deployment.tenant("globex")
+    calls_before = len(deployment.cloud.bedrock.calls())
+    deployment.cloud.bedrock.throttle(50, model_id=tenant.default_model)
+    try:
+        outcome, records = _invoke_and_read(
+            deployment,
+            tenant,
+            {"prompt": "Busy?", "user_id": "frank", "application_id": "batch"},
+        )
+    finally:
+        deployment.cloud.bedrock.clear_faults()
+    assert outcome.function_error is None
+    assert outcome.payload["error"]["type"] == "ThrottlingException"
+    assert outcome.payload["error"]["message"]
+    (record,) = records
+    assert record.status == "error"
+    assert record.error_type == "ThrottlingException"
+    assert (record.tenant_id, record.user_id, record.application_id) == (
+        "globex",
+        "frank",
+        "batch",
+    )
+    throttled = deployment.cloud.bedrock.calls()[calls_before:]
+    assert throttled and all(c.outcome == "ThrottlingException" for c in throttled)
+    assert all(c.session_name == "globex" for c in throttled)
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"prompt": "hi", "application_id": "chat"}, "user_id"),
+        (
+            {"prompt": "hi", "user_id": "alice", "application_id": "chat", "max_tokens": 0},
+            "max_tokens",
+        ),
+        ({"user_id": "alice", "application_id": "chat"}, "prompt"),
+    ],
+)
+def test_bad_event_returns_a_validation_error_naming_the_field_and_writes_nothing(
+    deployment: Deployment, event: dict[str, Any], field: str
+) -> None:
+    tenant = deployment.tenant("acme")
+    calls_before = len(deployment.cloud.bedrock.calls())
+    outcome, records = _invoke_and_read(deployment, tenant, event)
+    assert outcome.function_error is None
+    assert outcome.error_type == "ValidationError"
+    assert str(outcome.payload["error"]["message"]).startswith(f"{field}:")
+    assert records == []
+    assert len(deployment.cloud.bedrock.calls()) == calls_before
+
+
+def test_tenant_function_role_is_only_assumable_by_the_lambda_service(
+    deployment: Deployment,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    tenant = deployment.tenant("acme")
+    # The check helpers get the role's credentials the way Lambda does ...
+    session = lambda_execution_session(deployment.cloud, tenant)
+    assert session.get_credentials() is not None
+    # ... because the tenant's own administrator cannot assume it.
+    sts = deployment.cloud.client("sts", tenant.account_id)
+    with pytest.raises(ClientError) as denied:
+        sts.assume_role(RoleArn=tenant.caller_role_arn, RoleSessionName="admin")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
