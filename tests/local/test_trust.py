@@ -179,6 +179,17 @@ def test_missing_role_is_denied_like_aws(cloud: EmbeddedCloud) -> None:
 
 
 def test_every_decision_is_recorded(cloud: EmbeddedCloud) -> None:
-    decisions = cloud.assume_role_decisions()
-    assert any(d.allowed and d.role_arn == Roles.acme_invoker for d in decisions)
-    assert any(not d.allowed and d.role_arn == Roles.globex_invoker for d in decisions)
+    # Makes its own calls: under xdist the other tests may run in another worker.
+    before = len(cloud.assume_role_decisions())
+    assume_from(cloud, ACME, Roles.acme_caller, Roles.acme_invoker, ExternalId=ACME_EXTERNAL_ID)
+    with pytest.raises(ClientError):
+        assume_from(
+            cloud, ACME, Roles.acme_caller, Roles.globex_invoker, ExternalId=GLOBEX_EXTERNAL_ID
+        )
+    # assume_from first assumes the caller role itself; keep the invoker decisions.
+    invokers = {Roles.acme_invoker, Roles.globex_invoker}
+    decisions = [d for d in cloud.assume_role_decisions()[before:] if d.role_arn in invokers]
+    assert [(d.role_arn, d.allowed) for d in decisions] == [
+        (Roles.acme_invoker, True),
+        (Roles.globex_invoker, False),
+    ]
