@@ -28,7 +28,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy stacks tenantctl app.py
-	$(BIN)/mypy lambda/bedrock_invoker lambda/invocation_logging_guard
+	# One run per function: each is its own import root and both have a `handler` module.
+	MYPYPATH=lambda/bedrock_invoker $(BIN)/mypy lambda/bedrock_invoker
+	MYPYPATH=lambda/invocation_logging_guard $(BIN)/mypy lambda/invocation_logging_guard
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup

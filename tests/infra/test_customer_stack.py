@@ -152,3 +152,12 @@ def test_each_tenant_stack_targets_its_own_account(templates: dict[str, Template
     globex = templates["BedrockCustomer-globex"].to_json()
     assert "333333333333" not in str(acme)
     assert "222222222222" not in str(globex)
+
+
+def test_no_function_can_send_prompts_to_a_tracing_service(templates: dict[str, Template]) -> None:
+    # LangChain/LangSmith tracing would ship prompts and answers to a third party.
+    for name, template in templates.items():
+        for fn in template.find_resources("AWS::Lambda::Function").values():
+            variables = fn["Properties"].get("Environment", {}).get("Variables", {})
+            leaking = [v for v in variables if v.startswith(("LANGCHAIN_", "LANGSMITH_"))]
+            assert leaking == [], f"{name}: {leaking}"
