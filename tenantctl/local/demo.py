@@ -25,6 +25,7 @@ import re
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,24 +344,27 @@ def check_ops_account_holds_no_logs(
     ops = registry.operations
     groups = log_group_names(cloud, ops.account_id, ops.region)
     own = ops_own_log_groups(cloud, registry)
+    problems: list[str] = []
     foreign = [g for g in groups if g not in own]
     if foreign:
-        return CheckResult(name, False, f"log group(s) in {ops.account_id}: {', '.join(foreign)}")
+        problems.append(f"log group(s) {', '.join(foreign)}")
     records = list(scan_usage_records(cloud, [ops.account_id], ops.region))
     if records:
-        where = sorted({f"{r.log_group} ({r.record.tenant_id})" for r in records})
-        return CheckResult(
-            name, False, f"{len(records)} usage record(s) in {ops.account_id}: {', '.join(where)}"
-        )
+        tenants = sorted({r.record.tenant_id for r in records})
+        problems.append(f"{len(records)} usage record(s) of {', '.join(tenants)}")
     patterns = [re.compile(rf"\b{re.escape(u)}\b") for u in user_ids if u]
     patterns.append(re.compile(r'"(tenant_id|user_id|application_id)"\s*:'))
     logs = cloud.client("logs", ops.account_id, ops.region)
-    for group in groups:
-        for event in filter_events(logs, group, start_ms=0):
-            if any(p.search(event.message) for p in patterns):
-                return CheckResult(
-                    name, False, f"{group} in {ops.account_id} mentions a user or tenant field"
-                )
+    mentioned = {
+        group
+        for group in groups
+        for event in filter_events(logs, group, start_ms=0)
+        if any(p.search(event.message) for p in patterns)
+    }
+    if mentioned:
+        problems.append(f"user or tenant fields in {', '.join(sorted(mentioned))}")
+    if problems:
+        return CheckResult(name, False, f"{ops.account_id} holds " + "; ".join(problems))
     if not groups:
         return CheckResult(name, True, f"{ops.account_id} has no log group at all, no record")
     return CheckResult(
@@ -749,7 +753,7 @@ def _content_preview(record: UsageRecord) -> str:
     prompt = record.prompt
     if isinstance(prompt, list) and prompt and isinstance(prompt[-1], dict):
         prompt = prompt[-1].get("content")
-    return _short(str(prompt), 38) if prompt else "—"
+    return _short(str(prompt), 60) if prompt else "—"
 
 
 def usage_table(tenant: Tenant, records: Sequence[FoundRecord]) -> Table:
@@ -761,17 +765,21 @@ def usage_table(tenant: Tenant, records: Sequence[FoundRecord]) -> Table:
         ),
         title_justify="left",
     )
-    for column in ("stream", "user", "application", "model", "in", "out", "latency", "status"):
+    streams = Counter(found.stream for found in records)
+    table.caption = "log streams (one per user): " + ", ".join(
+        f"{stream} ({count})" for stream, count in sorted(streams.items())
+    )
+    table.caption_justify = "left"
+    for column in ("user", "application", "model", "in", "out", "latency", "status"):
         table.add_column(
             column, justify="right" if column in {"in", "out", "latency"} else "left", no_wrap=True
         )
-    table.add_column("prompt as logged", no_wrap=True, max_width=40, overflow="ellipsis")
+    table.add_column("prompt as logged", no_wrap=True, max_width=34, overflow="ellipsis")
     for found in records:
         r = found.record
         status = "[green]success[/green]" if not r.is_error else f"[red]{escape(str(r.error_type))}"
         latency = f"{r.latency_ms:.0f} ms" if r.latency_ms is not None else "—"
         table.add_row(
-            escape(found.stream),
             escape(r.user_id),
             escape(r.application_id),
             escape(r.model_id),
@@ -848,7 +856,13 @@ def _after_deploy(
     console.rule("usage records, read from each tenant's own log group with its own credentials")
     for tenant in registry.resolved_tenants():
         records = usage_records(cloud, tenant)
-        console.print(usage_table(tenant, records))
+        if records:
+            console.print(usage_table(tenant, records))
+        else:
+            console.print(
+                f"[red]{escape(tenant.id)} ({tenant.account_id}): no usage record in "
+                f"{escape(tenant.usage_log_group)}[/red]"
+            )
 
     console.rule("isolation checks")
     steps.begin("run the checks")

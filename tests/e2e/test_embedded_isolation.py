@@ -346,3 +346,39 @@ def test_tenant_function_role_is_only_assumable_by_the_lambda_service(
     with pytest.raises(ClientError) as denied:
         sts.assume_role(RoleArn=tenant.caller_role_arn, RoleSessionName="admin")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_isolation_checks_fail_when_a_usage_record_reaches_the_operations_account(
+    deployment: Deployment,
+) -> None:
+    """The checks are not vacuous: a record written where it must never be is caught."""
+    ops = deployment.registry.operations.account_id
+    group = deployment.tenant("acme").usage_log_group
+    logs = deployment.cloud.client("logs", ops)
+    logs.create_log_group(logGroupName=group)
+    try:
+        logs.create_log_stream(logGroupName=group, logStreamName="alice")
+        record = {
+            "event": "bedrock.invocation",
+            "status": "success",
+            "tenant_id": "acme",
+            "user_id": "alice",
+            "application_id": "chat-app",
+        }
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName="alice",
+            logEvents=[{"timestamp": now_ms(), "message": json.dumps(record)}],
+        )
+        ops_check = check_ops_account_holds_no_logs(
+            deployment.cloud, deployment.registry, deployment.scenario.user_ids
+        )
+        placement = check_records_in_own_accounts(
+            deployment.cloud, deployment.registry, deployment.scenario
+        )
+    finally:
+        logs.delete_log_group(logGroupName=group)
+    assert not ops_check.passed
+    assert "1 usage record(s) of acme" in ops_check.reason
+    assert not placement.passed
+    assert "tenant 'acme' in 111111111111" in placement.reason
