@@ -57,7 +57,7 @@ DEMO_CALLS: tuple[tuple[str, str], ...] = (
     ("bob", "chat-app"),
 )
 DEMO_PROMPTS: tuple[str, ...] = (
-    "Summarise the support ticket from jane.doe@example.com in one line.",
+    "Reply to jane.doe@example.com: summarise her support ticket in one line.",
     "Which regions does our Bedrock quota cover?",
     "Suggest three search keywords for invoice disputes.",
     "Draft a two-sentence greeting for a new customer.",
