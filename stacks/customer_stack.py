@@ -8,7 +8,8 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.invoker_function import InvokerFunction, function_log_group_name
+from stacks.function_log_group import function_log_group_name
+from stacks.invoker_function import InvokerFunction
 from stacks.lambda_bundling import LambdaPlatform
 from stacks.usage_log_group import UsageLogGroup, UsageLogKey
 from tenantctl import naming
@@ -33,7 +34,7 @@ class CustomerStack(Stack):
         key = UsageLogKey(
             self,
             "UsageLogKey",
-            log_group_names=[tenant.usage_log_group, function_log_group_name(tenant.id)],
+            log_group_names=[tenant.usage_log_group, function_log_group_name(tenant.function_name)],
         )
         self.usage_log_group = UsageLogGroup(
             self,

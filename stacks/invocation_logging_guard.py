@@ -6,12 +6,9 @@ from pathlib import Path
 
 from aws_cdk import (
     Acknowledgment,
-    CfnElement,
     CfnResource,
     CustomResource,
     Duration,
-    RemovalPolicy,
-    Stack,
     Validations,
 )
 from aws_cdk import aws_iam as iam
@@ -19,8 +16,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
 from stacks.lambda_bundling import LambdaPlatform
-from stacks.usage_log_group import log_group_arn
 
 GUARD_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "invocation_logging_guard"
 GUARD_FUNCTION_NAME = "bedrock-ops-invocation-logging-guard"
@@ -53,8 +50,6 @@ class InvocationLoggingGuard(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
-        own_log_group_name = f"/aws/lambda/{GUARD_FUNCTION_NAME}"
 
         self.role = iam.Role(
             self,
@@ -69,37 +64,16 @@ class InvocationLoggingGuard(Construct):
                 resources=["*"],
             )
         )
-        # An explicit log group instead of `log_retention=` (a Node.js custom resource).
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            log_group_name=own_log_group_name,
-            retention=log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
+        self.log_group = FunctionLogGroup(
+            self, "LogGroup", function_name=GUARD_FUNCTION_NAME, retention=log_retention
         )
-        own_arn = log_group_arn(stack, own_log_group_name)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[own_arn, f"{own_arn}:log-stream:*"],
-            )
-        )
-        policy = self.role.node.find_child("DefaultPolicy").node.default_child
-        assert isinstance(policy, CfnResource)
-        Validations.of(policy).acknowledge(
+        self.log_group.grant_write(self.role)
+        Validations.of(default_policy(self.role)).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason=(
                     f"{READ_LOGGING_CONFIG} is an account-level read with no resource type; "
                     "IAM accepts only Resource '*' for it. It is the statement's only action."
-                ),
-            ),
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{own_arn}:log-stream:*]",
-                reason=(
-                    "Lambda names a new log stream per execution environment; the wildcard "
-                    "covers streams of the function's own log group only."
                 ),
             ),
         )
@@ -118,10 +92,10 @@ class InvocationLoggingGuard(Construct):
             memory_size=128,
             # Bounded retries inside (about 40 s worst case) and still time to answer.
             timeout=Duration.seconds(90),
-            log_group=self.log_group,
+            log_group=self.log_group.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
         )
-        _depend_on_policy_only(self.function, self.role)
+        depend_on_policy_only(self.function, self.role)
         function_resource = self.function.node.default_child
         assert isinstance(function_resource, CfnResource)
         Validations.of(function_resource).acknowledge(
@@ -165,17 +139,3 @@ class InvocationLoggingGuard(Construct):
                 "AllowOpsInvocationLogging": "true" if allow_ops_invocation_logging else "false",
             },
         )
-
-
-def _depend_on_policy_only(function: lambda_.Function, role: iam.Role) -> None:
-    """Keep the function's DependsOn on its policy only.
-
-    CDK adds both the role and its policy; the role is implied by GetAtt and
-    cfn-lint flags it (W3005). The policy must stay: the check must not run
-    before it may call Bedrock and write its logs.
-    """
-    default_policy = role.node.find_child("DefaultPolicy").node.default_child
-    assert isinstance(default_policy, CfnElement)
-    function_resource = function.node.default_child
-    assert isinstance(function_resource, CfnResource)
-    function_resource.add_override("DependsOn", [Stack.of(function).get_logical_id(default_policy)])

@@ -9,27 +9,20 @@ from aws_cdk import (
     CfnElement,
     CfnResource,
     Duration,
-    RemovalPolicy,
-    Stack,
     Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
 from stacks.lambda_bundling import LambdaPlatform, python_function_code
-from stacks.usage_log_group import RETENTION_BY_DAYS, UsageLogGroup, log_group_arn
+from stacks.usage_log_group import RETENTION_BY_DAYS, UsageLogGroup
 from tenantctl import naming
 from tenantctl.registry import Tenant
 
 INVOKER_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "bedrock_invoker"
-
-
-def function_log_group_name(tenant_id: str) -> str:
-    """The function's own log group: Lambda's conventional name."""
-    return f"/aws/lambda/{naming.function_name(tenant_id)}"
 
 
 class InvokerFunction(Construct):
@@ -56,9 +49,7 @@ class InvokerFunction(Construct):
         bedrock_max_attempts: int = 4,
     ) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
         fn_name = naming.function_name(tenant.id)
-        own_log_group_name = function_log_group_name(tenant.id)
 
         self.role = iam.Role(
             self,
@@ -75,24 +66,14 @@ class InvokerFunction(Construct):
             )
         )
 
-        # An explicit log group instead of `log_retention=`: the latter adds a
-        # Node.js custom resource the embedded cloud cannot run.
-        self.log_group = logs.LogGroup(
+        self.log_group = FunctionLogGroup(
             self,
             "LogGroup",
-            log_group_name=own_log_group_name,
+            function_name=fn_name,
             retention=RETENTION_BY_DAYS[tenant.log_retention_days],
             encryption_key=encryption_key,
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        own_log_group_arn = log_group_arn(stack, own_log_group_name)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[own_log_group_arn, f"{own_log_group_arn}:log-stream:*"],
-            )
-        )
+        self.log_group.grant_write(self.role)
         usage_log_group.grant_write(self.role)
 
         self.function = lambda_.Function(
@@ -107,7 +88,7 @@ class InvokerFunction(Construct):
             role=self.role,
             memory_size=1024,
             timeout=Duration.seconds(60),
-            log_group=self.log_group,
+            log_group=self.log_group.log_group,
             # Printed JSON (the UsageLogger's fallback records) stays a top-level object.
             logging_format=lambda_.LoggingFormat.JSON,
             reserved_concurrent_executions=tenant.reserved_concurrency,
@@ -127,42 +108,14 @@ class InvokerFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
             },
         )
-        # CDK makes the function depend on both the role and its policy; the role
-        # dependency is already implied by GetAtt and cfn-lint flags it (W3005).
-        # Keep only the policy: the function must not run before it may log.
-        default_policy = self.role.node.find_child("DefaultPolicy").node.default_child
-        assert isinstance(default_policy, CfnElement)
+        depend_on_policy_only(self.function, self.role)
         function_resource = self.function.node.default_child
         assert isinstance(function_resource, CfnResource)
-        function_resource.add_override("DependsOn", [stack.get_logical_id(default_policy)])
-        self._acknowledge_findings(
-            default_policy, function_resource, tenant, usage_log_group.arn, own_log_group_arn
-        )
+        self._acknowledge_findings(default_policy(self.role), function_resource, tenant)
 
     @staticmethod
-    def _acknowledge_findings(
-        policy: CfnElement,
-        function: CfnResource,
-        tenant: Tenant,
-        usage_log_group_arn: str,
-        own_log_group_arn: str,
-    ) -> None:
+    def _acknowledge_findings(policy: CfnElement, function: CfnResource, tenant: Tenant) -> None:
         """cdk-nag findings this design accepts, each on the one resource it concerns."""
-        Validations.of(policy).acknowledge(
-            *(
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::{arn}:log-stream:*]",
-                    reason=(
-                        f"Streams are created at run time ({what}); the wildcard covers "
-                        "streams of this one log group only."
-                    ),
-                )
-                for arn, what in (
-                    (usage_log_group_arn, "one per sanitized user id"),
-                    (own_log_group_arn, "one per Lambda execution environment"),
-                )
-            )
-        )
         if tenant.xray_tracing:
             Validations.of(policy).acknowledge(
                 Acknowledgment(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -115,12 +115,26 @@ class UsageLogGroup(Construct):
         self.log_group_name = log_group_name
         self.arn = log_group_arn(stack, log_group_name)
 
-    def grant_write(self, grantee: iam.IGrantable) -> None:
+    def grant_write(self, role: iam.Role) -> None:
         """Create streams and put events in this group only, nothing else."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteUsageRecords",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.arn, f"{self.arn}:log-stream:*"],
+        role.add_to_principal_policy(write_logs_statement("WriteUsageRecords", self.arn))
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(policy, CfnElement)
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{self.arn}:log-stream:*]",
+                reason=(
+                    "Streams are created at run time (one per sanitized user id); the "
+                    "wildcard covers streams of this one log group only."
+                ),
             )
         )
+
+
+def write_logs_statement(sid: str, log_group_arn: str) -> iam.PolicyStatement:
+    """Create streams in, and put events into, one log group."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources=[log_group_arn, f"{log_group_arn}:log-stream:*"],
+    )
