@@ -1,7 +1,9 @@
-"""Side-by-side latency of one Bedrock call four ways, in one run, on the embedded cloud.
+"""Side-by-side latency of one Bedrock call five ways, in one run, on the embedded cloud.
 
 1. raw boto3       ``bedrock-runtime.converse`` on assumed-role credentials
 2. minimal app     a cached ``ChatBedrockConverse`` on the same client, no callback
+   minimal + log   the same, then one hand-written PutLogEvents of its usage: the
+                   same network work as the product, none of its safeguards
 3. product         the invoker's ``BedrockInvoker.handle(event)``: event validation,
                    refreshable ops credentials, LangChain, the UsageLogger and its
                    PutLogEvents into the tenant's log group
@@ -165,6 +167,23 @@ def build_variants(cloud: EmbeddedCloud) -> dict[str, Callable[[], object]]:
     def minimal_app() -> object:
         return minimal.invoke(PROMPT)
 
+    logs = boto3.Session(botocore_session=caller).client("logs")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="minimal-app")
+
+    def minimal_app_with_log() -> object:
+        answer = minimal.invoke(PROMPT)
+        logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName="minimal-app",
+            logEvents=[
+                {
+                    "timestamp": int(time.time() * 1000),
+                    "message": json.dumps({"usage": answer.usage_metadata}),
+                }
+            ],
+        )
+        return answer
+
     def product_handler() -> object:
         result = product.handle(event)
         if "error" in result:
@@ -177,6 +196,7 @@ def build_variants(cloud: EmbeddedCloud) -> dict[str, Callable[[], object]]:
     return {
         "raw boto3 converse": raw_boto3,
         "minimal LangChain app": minimal_app,
+        "minimal app + PutLogEvents": minimal_app_with_log,
         "product handler (warm)": product_handler,
         "naive app (model per call)": naive_app,
     }
@@ -203,7 +223,9 @@ def report(samples: dict[str, list[float]], console: Console) -> None:
     raw = medians["raw boto3 converse"]
     minimal = medians["minimal LangChain app"]
     table = Table(title=f"One Converse call, {len(next(iter(samples.values())))} rounds")
-    for column in ("variant", "median ms", "p90 ms", "vs raw boto3", "vs minimal app"):
+    logged = medians["minimal app + PutLogEvents"]
+    columns = ("variant", "median ms", "p90 ms", "vs raw boto3", "vs minimal app", "vs minimal+log")
+    for column in columns:
         table.add_column(column, justify="left" if column == "variant" else "right")
     for name, values in samples.items():
         p90 = statistics.quantiles(values, n=10)[-1]
@@ -213,6 +235,7 @@ def report(samples: dict[str, list[float]], console: Console) -> None:
             f"{p90:.2f}",
             f"{medians[name] / raw:.2f}",
             f"{medians[name] / minimal:.2f}",
+            f"{medians[name] / logged:.2f}",
         )
     console.print(table)
 
@@ -237,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             len(page["events"])
             for page in cloud.client("logs", TENANT)
             .get_paginator("filter_log_events")
-            .paginate(logGroupName=LOG_GROUP)
+            .paginate(logGroupName=LOG_GROUP, logStreamNames=["alice"])
         )
         console.print(
             f"product: {product_calls} calls, "
