@@ -482,19 +482,28 @@ def parse_registry(data: Any, source: str | None = None) -> TenantRegistry:
         raise RegistryError(exc.issues, source) from None
 
 
-def load_registry(path: str | Path) -> TenantRegistry:
-    """Read and validate a registry file; raises RegistryError naming each bad field."""
+def read_registry_text(path: str | Path) -> str:
+    """A registry file's text; RegistryError if it cannot be read."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RegistryError(
             [RegistryIssue(path="", message=f"cannot read {path}: {exc.strerror}")], str(path)
         ) from None
+
+
+def parse_registry_yaml(text: str, source: str | None = None) -> Any:
+    """Registry text as plain data (not yet validated); RegistryError if not YAML."""
     try:
-        data = YAML(typ="safe", pure=True).load(text)
+        return YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
         raise RegistryError(
-            [RegistryIssue(path="", message=f"not valid YAML: {exc}")], str(path)
+            [RegistryIssue(path="", message=f"not valid YAML: {exc}")], source
         ) from None
-    return parse_registry(data, str(path))
+
+
+def load_registry(path: str | Path) -> TenantRegistry:
+    """Read and validate a registry file; raises RegistryError naming each bad field."""
+    source = str(path)
+    return parse_registry(parse_registry_yaml(read_registry_text(path), source), source)

@@ -32,7 +32,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from tenantctl.registry import RegistryError, RegistryIssue
+from tenantctl.registry import parse_registry_yaml, read_registry_text
 
 # Keys whose values YAML would read as numbers if unquoted (account ids keep
 # leading zeros only as strings); new entries quote them like the file does.
@@ -56,15 +56,6 @@ def _round_trip_yaml() -> YAML:
     return yaml
 
 
-def _plain(text: str, source: str) -> Any:
-    try:
-        return YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
-        raise RegistryError(
-            [RegistryIssue(path="", message=f"not valid YAML: {exc}")], source
-        ) from None
-
-
 class RegistryFile:
     """A registry file as read from disk, ready for one edit.
 
@@ -75,19 +66,12 @@ class RegistryFile:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.text = text
-        self.data: Any = _plain(text, str(path))
+        self.data: Any = parse_registry_yaml(text, str(path))
 
     @classmethod
     def read(cls, path: str | Path) -> RegistryFile:
         """Read a registry file; RegistryError if it cannot be read or is not YAML."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RegistryError(
-                [RegistryIssue(path="", message=f"cannot read {path}: {exc.strerror}")], str(path)
-            ) from None
-        return cls(path, text)
+        return cls(Path(path), read_registry_text(path))
 
     def tenant_specs(self) -> list[Mapping[str, Any]]:
         """The tenant entries as written (no defaults applied)."""
