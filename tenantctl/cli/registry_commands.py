@@ -22,6 +22,14 @@ from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.registry import Tenant, TenantRegistry, parse_registry
 from tenantctl.registry_file import RegistryFile, write_atomic
 
+# Shared by the commands that can run the CDK deploys themselves.
+OpsProfileOption = Annotated[
+    str | None, typer.Option("--ops-profile", help="AWS profile of the operations account.")
+]
+TenantProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile of the tenant account.")
+]
+
 
 def unknown_tenant(registry: TenantRegistry, tenant_id: str) -> BadInput:
     """The error for a tenant id the registry does not list."""
@@ -118,12 +126,8 @@ def onboard(
         typer.Option("--retention-days", help="Usage log retention; default: registry defaults."),
     ] = None,
     deploy: Annotated[bool, typer.Option("--deploy", help="Run the CDK deploys too.")] = False,
-    ops_profile: Annotated[
-        str | None, typer.Option("--ops-profile", help="AWS profile of the operations account.")
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="AWS profile of the tenant account.")
-    ] = None,
+    ops_profile: OpsProfileOption = None,
+    profile: TenantProfileOption = None,
 ) -> None:
     """Add a tenant to the registry (validated first, written atomically) and deploy it."""
     st = state(ctx)
@@ -213,12 +217,8 @@ def offboard(
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Destroy the customer stack and redeploy ops.")
     ] = False,
-    ops_profile: Annotated[
-        str | None, typer.Option("--ops-profile", help="AWS profile of the operations account.")
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="AWS profile of the tenant account.")
-    ] = None,
+    ops_profile: OpsProfileOption = None,
+    profile: TenantProfileOption = None,
 ) -> None:
     """Remove a tenant from the registry; its usage logs stay in its account."""
     st = state(ctx)
