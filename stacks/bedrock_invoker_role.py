@@ -26,9 +26,6 @@ class BedrockInvokerRole(Construct):
     ) -> None:
         super().__init__(scope, id)
         partition = naming.partition_for_region(operations.region)
-        caller_arn = naming.role_arn(
-            tenant.account_id, naming.caller_role_name(tenant.id), partition
-        )
         trusted = iam.AccountPrincipal(tenant.account_id).with_conditions(
             {
                 # The session name shows in the ops account's CloudTrail: pin it
@@ -37,7 +34,7 @@ class BedrockInvokerRole(Construct):
                     "sts:ExternalId": tenant.external_id,
                     "sts:RoleSessionName": tenant.id,
                 },
-                "ArnEquals": {"aws:PrincipalArn": caller_arn},
+                "ArnEquals": {"aws:PrincipalArn": tenant.caller_role_arn},
             }
         )
         self.role = iam.Role(

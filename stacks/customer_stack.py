@@ -43,10 +43,8 @@ class CustomerStack(Stack):
             retention_days=tenant.log_retention_days,
             encryption_key=key.key,
         )
-        ops_role_arn = naming.role_arn(
-            operations.account_id,
-            naming.invoker_role_name(tenant.id),
-            naming.partition_for_region(operations.region),
+        ops_role_arn = naming.invoker_role_arn(
+            operations.account_id, tenant.id, region=operations.region
         )
         self.invoker = InvokerFunction(
             self,

@@ -21,6 +21,11 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+# The project's lock of every transitive version. Installing the function with it
+# means the function runs the very langchain-core, botocore and pydantic-core the
+# tests ran against, not whatever pip resolves on the day of the deploy.
+CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
+
 _SOURCE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", ".*")
 
 
@@ -29,8 +34,14 @@ class LambdaPlatform:
     """What a function's package is built for and run on."""
 
     architecture: lambda_.Architecture
-    pip_platform: str
+    machine: str  # "aarch64" or "x86_64", as in wheel platform tags
     python_version: str  # "3.12"
+
+    @property
+    def pip_platforms(self) -> tuple[str, ...]:
+        """Wheel tags the target's glibc accepts. Lambda's Python 3.12 runs on Amazon
+        Linux 2023 (glibc 2.34); newer wheels (numpy 2.3+) ship only manylinux_2_28."""
+        return (f"manylinux_2_28_{self.machine}", f"manylinux2014_{self.machine}")
 
     @property
     def runtime(self) -> lambda_.Runtime:
@@ -39,7 +50,7 @@ class LambdaPlatform:
     @classmethod
     def aws_lambda(cls) -> LambdaPlatform:
         """What the product deploys to AWS: Graviton, Python 3.12."""
-        return cls(lambda_.Architecture.ARM_64, "manylinux2014_aarch64", "3.12")
+        return cls(lambda_.Architecture.ARM_64, "aarch64", "3.12")
 
     @classmethod
     def host(cls) -> LambdaPlatform:
@@ -49,7 +60,7 @@ class LambdaPlatform:
         arm = machine in {"aarch64", "arm64"}
         return cls(
             lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64,
-            "manylinux2014_aarch64" if arm else "manylinux2014_x86_64",
+            "aarch64" if arm else "x86_64",
             f"{sys.version_info.major}.{sys.version_info.minor}",
         )
 
@@ -76,10 +87,11 @@ class PipInstallBundling:
                     "--no-compile",
                     "--requirement",
                     str(requirements),
+                    "--constraint",
+                    str(CONSTRAINTS),
                     "--target",
                     output_dir,
-                    "--platform",
-                    self._target.pip_platform,
+                    *(arg for tag in self._target.pip_platforms for arg in ("--platform", tag)),
                     "--implementation",
                     "cp",
                     "--python-version",
@@ -95,7 +107,8 @@ class PipInstallBundling:
 def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Code:
     """A function's code asset, bundled locally for ``target``.
 
-    The asset hash covers the source (requirements included) and the target, so
+    The asset hash covers the source (requirements included), the version lock
+    and the target, so
     an unchanged function is not re-bundled on every synth, stacks that share the
     source share one bundle, and two platforms never share an asset.
     """
@@ -114,9 +127,10 @@ def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Co
 
 
 def source_fingerprint(source_dir: Path, target: LambdaPlatform) -> str:
-    """A stable hash of the function source and the platform it is built for."""
+    """A stable hash of the function source, the version lock and the target platform."""
     digest = hashlib.sha256()
-    digest.update(f"{target.pip_platform}|{target.python_version}".encode())
+    digest.update(f"{target.machine}|{target.python_version}".encode())
+    digest.update(CONSTRAINTS.read_bytes())
     for path in sorted(source_dir.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             digest.update(path.relative_to(source_dir).as_posix().encode())

@@ -58,14 +58,14 @@ def role_arn(account_id: str, role_name: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account_id}:role/{role_name}"
 
 
-def invoker_role_arn(ops_account_id: str, tenant_id: str) -> str:
-    """ARN of a tenant's Bedrock-invoker role in the operations account."""
-    return role_arn(ops_account_id, invoker_role_name(tenant_id))
+def invoker_role_arn(ops_account_id: str, tenant_id: str, *, region: str) -> str:
+    """ARN of a tenant's Bedrock-invoker role in the operations account (in ``region``)."""
+    return role_arn(ops_account_id, invoker_role_name(tenant_id), partition_for_region(region))
 
 
-def caller_role_arn(tenant_account_id: str, tenant_id: str) -> str:
-    """ARN of a tenant's assuming role in its own account."""
-    return role_arn(tenant_account_id, caller_role_name(tenant_id))
+def caller_role_arn(tenant_account_id: str, tenant_id: str, *, region: str) -> str:
+    """ARN of a tenant's assuming role in its own account (in ``region``)."""
+    return role_arn(tenant_account_id, caller_role_name(tenant_id), partition_for_region(region))
 
 
 def longest_derived_name_lengths(tenant_id: str) -> dict[str, tuple[int, int]]:

@@ -27,11 +27,14 @@ from ruamel.yaml.error import YAMLError
 
 from tenantctl import naming
 
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-TENANT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+# Every pattern is used with fullmatch and re.ASCII: `$` alone would accept a
+# trailing newline, and \d or \w non-ASCII digits and letters, which AWS refuses.
+ACCOUNT_ID_RE = re.compile(r"\d{12}", re.ASCII)
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", re.ASCII)
+TENANT_ID_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.ASCII)
 # IAM's documented character set for sts:ExternalId.
-EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]+$")
+EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]+", re.ASCII)
+LOG_GROUP_NAME_RE = re.compile(r"[\w\-/.#]{1,512}", re.ASCII)
 EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 2, 1224
 
 # Values CloudWatch Logs accepts for a log group's retentionInDays.
@@ -106,8 +109,9 @@ GLOBAL_PROFILE_PREFIX = "global"
 MAX_TENANTS = 150
 
 MODEL_ID_RE = re.compile(
-    r"^(?:(?P<profile>[a-z]{2,6}(?:-gov)?)\.)?"
-    r"(?P<provider>[a-z0-9]+)\.(?P<name>[a-z0-9][a-zA-Z0-9._-]*(?::\d+)?(?::[a-z0-9]+)?)$"
+    r"(?:(?P<profile>[a-z]{2,6}(?:-gov)?)\.)?"
+    r"(?P<provider>[a-z0-9]+)\.(?P<name>[a-z0-9][a-zA-Z0-9._-]*(?::\d+)?(?::[a-z0-9]+)?)",
+    re.ASCII,
 )
 
 
@@ -140,19 +144,19 @@ class RegistryError(Exception):
 
 
 def _account_id(value: str) -> str:
-    if not ACCOUNT_ID_RE.match(value):
+    if not ACCOUNT_ID_RE.fullmatch(value):
         raise ValueError("must be 12 digits")
     return value
 
 
 def _region(value: str) -> str:
-    if not REGION_RE.match(value):
+    if not REGION_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not an AWS region name (like us-east-1)")
     return value
 
 
 def _tenant_id(value: str) -> str:
-    if not TENANT_ID_RE.match(value):
+    if not TENANT_ID_RE.fullmatch(value):
         raise ValueError(
             "must be lowercase letters, digits and hyphens, starting and ending with a "
             "letter or digit"
@@ -172,14 +176,14 @@ def _external_id(value: str) -> str:
         raise ValueError(
             f"must be {EXTERNAL_ID_MIN} to {EXTERNAL_ID_MAX} characters (got {len(value)})"
         )
-    if not EXTERNAL_ID_RE.match(value):
+    if not EXTERNAL_ID_RE.fullmatch(value):
         raise ValueError("may only contain letters, digits and + = , . @ : / - _")
     return value
 
 
 def parse_model_id(value: str) -> tuple[str | None, str]:
     """Split a model id into (inference-profile prefix or None, foundation model id)."""
-    match = MODEL_ID_RE.match(value)
+    match = MODEL_ID_RE.fullmatch(value)
     if not match:
         raise ValueError(
             f"'{value}' is not a Bedrock model id (like anthropic.claude-3-haiku-20240307-v1:0 "
@@ -211,7 +215,7 @@ def _retention(value: int) -> int:
 
 
 def _log_group_name(value: str) -> str:
-    if not re.match(r"^[\w\-/.#]{1,512}$", value):
+    if not LOG_GROUP_NAME_RE.fullmatch(value):
         raise ValueError("must be 1-512 characters of letters, digits and _ - / . #")
     return value
 
@@ -319,7 +323,7 @@ class Tenant(_Frozen):
 
     @property
     def caller_role_arn(self) -> str:
-        return naming.caller_role_arn(self.account_id, self.id)
+        return naming.caller_role_arn(self.account_id, self.id, region=self.region)
 
 
 class TenantRegistry(_Frozen):
@@ -367,7 +371,9 @@ class TenantRegistry(_Frozen):
         raise KeyError(f"unknown tenant '{tenant_id}' (known: {known})")
 
     def invoker_role_arn(self, tenant_id: str) -> str:
-        return naming.invoker_role_arn(self.operations.account_id, tenant_id)
+        return naming.invoker_role_arn(
+            self.operations.account_id, tenant_id, region=self.operations.region
+        )
 
 
 def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:

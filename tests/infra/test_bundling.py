@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from stacks.invoker_function import INVOKER_SOURCE
-from stacks.lambda_bundling import LambdaPlatform, PipInstallBundling, source_fingerprint
+from stacks.lambda_bundling import (
+    CONSTRAINTS,
+    LambdaPlatform,
+    PipInstallBundling,
+    source_fingerprint,
+)
 
 
 @pytest.mark.slow
@@ -25,6 +30,22 @@ def test_bundle_holds_aarch64_wheels_and_the_handler(tmp_path: Path) -> None:
     assert (out / "langchain_aws").is_dir()
     assert not (out / "requirements.txt").exists()
     assert not list(out.rglob("__pycache__"))
+    # The function gets the versions the tests ran against (constraints.txt), not
+    # whatever pip would resolve today.
+    locked = dict(
+        line.strip().split("==", 1)
+        for line in CONSTRAINTS.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    bundled = {
+        d.name.removesuffix(".dist-info").rsplit("-", 1)[0]: d.name.removesuffix(
+            ".dist-info"
+        ).rsplit("-", 1)[1]
+        for d in out.glob("*.dist-info")
+    }
+    for package in ("langchain_core", "langchain_aws", "botocore", "pydantic_core", "numpy"):
+        wanted = next(v for k, v in locked.items() if k.lower().replace("-", "_") == package)
+        assert bundled[package] == wanted, (package, bundled[package], wanted)
     # Sizes for the record (the issue notes quote them).
     unzipped = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     archive = tmp_path / "asset.zip"
@@ -37,7 +58,7 @@ def test_bundle_holds_aarch64_wheels_and_the_handler(tmp_path: Path) -> None:
 
 def test_asset_hash_depends_on_platform_and_source(tmp_path: Path) -> None:
     (tmp_path / "handler.py").write_text("def lambda_handler(e, c): return 1\n")
-    arm, host = LambdaPlatform.aws_lambda(), LambdaPlatform("x", "manylinux2014_x86_64", "3.11")  # type: ignore[arg-type]
+    arm, host = LambdaPlatform.aws_lambda(), LambdaPlatform("x", "x86_64", "3.11")  # type: ignore[arg-type]
     before = source_fingerprint(tmp_path, arm)
     assert before == source_fingerprint(tmp_path, arm)
     assert before != source_fingerprint(tmp_path, host)

@@ -147,6 +147,24 @@ def test_one_bad_model_id_is_one_issue() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("tenants.0.account_id", "222222222222\n", "tenants[0].account_id"),
+        ("tenants.0.account_id", "\u0662" * 12, "tenants[0].account_id"),  # Arabic-Indic digits
+        ("tenants.0.id", "acme\n", "tenants[0].id"),
+        ("tenants.0.region", "us-east-1\n", "tenants[0].region"),
+        ("tenants.0.external_id", "\u00fcmlaut-\u00df", "tenants[0].external_id"),
+        ("tenants.0.models", ["anthropic.claude-3-haiku-20240307-v1:0\n"], "tenants[0].models[0]"),
+        ("defaults.usage_log_group", "/aws/b\u00e9drock/logs", "defaults.usage_log_group"),
+    ],
+)
+def test_values_aws_would_refuse_do_not_slip_through(path: str, value: Any, field: str) -> None:
+    # A trailing newline or a non-ASCII digit or letter would pass a loose regex,
+    # deploy, and then fail in AWS or at the function's cold start.
+    assert any(issue.startswith(f"{field}:") for issue in _issues(_with(path, value)))
+
+
 def test_missing_required_field_is_named() -> None:
     data = copy.deepcopy(VALID)
     del data["tenants"][1]["external_id"]
@@ -210,6 +228,28 @@ def test_too_many_tenants_for_one_operations_stack_is_refused() -> None:
         "tenants: 151 tenants exceed 150 per operations stack (CloudFormation's 500-resource "
         "and 200-output limits); shard the registry"
     ]
+
+
+def test_role_arns_use_the_regions_partition() -> None:
+    data = copy.deepcopy(VALID)
+    data["operations"]["region"] = "us-gov-west-1"
+    data["tenants"] = [
+        {
+            "id": "agency",
+            "account_id": "222222222222",
+            "region": "us-gov-east-1",
+            "external_id": "agency-ext",
+        }
+    ]
+    registry = parse_registry(data)
+    assert (
+        registry.invoker_role_arn("agency")
+        == "arn:aws-us-gov:iam::111111111111:role/bedrock-invoker-agency"
+    )
+    assert (
+        registry.tenant("agency").caller_role_arn
+        == "arn:aws-us-gov:iam::222222222222:role/bedrock-caller-agency"
+    )
 
 
 def test_registry_models_are_frozen() -> None:
