@@ -252,9 +252,7 @@ def test_only_the_assuming_role_may_assume_and_exactly_one_arn(
         assert len(sts) == 1, where
         (_, statement) = sts[0]
         assert _list(statement["Action"]) == ["sts:AssumeRole"]
-        assert _list(statement["Resource"]) == [
-            naming.invoker_role_arn(registry.operations.account_id, tenant.id)
-        ]
+        assert _list(statement["Resource"]) == [registry.invoker_role_arn(tenant.id)]
 
 
 @pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
