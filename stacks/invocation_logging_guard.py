@@ -33,7 +33,8 @@ class InvocationLoggingGuard(Construct):
 
     It answers FAILED on Create/Update if logging delivers any content (text,
     image, embedding, video ...) unless ``allow_ops_invocation_logging`` is set.
-    It runs when the stack is created and whenever that flag changes; between
+    It runs when the stack is created, when that flag changes and when the
+    tenant set changes (``recheck_token``); between
     deployments the ``InvocationLoggingAlert`` rule and ``tenantctl doctor``
     cover the setting. Plain Lambda on purpose: no provider framework and no
     Node.js, so the embedded cloud's runner can execute it.
@@ -45,6 +46,7 @@ class InvocationLoggingGuard(Construct):
         id: str,
         *,
         allow_ops_invocation_logging: bool,
+        recheck_token: str,
         platform: LambdaPlatform,
         code: lambda_.Code | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -137,5 +139,9 @@ class InvocationLoggingGuard(Construct):
             properties={
                 # CloudFormation passes properties as strings; the handler parses this.
                 "AllowOpsInvocationLogging": "true" if allow_ops_invocation_logging else "false",
+                # CloudFormation calls a custom resource only when its properties
+                # change: this token changes with every deploy that changes the
+                # tenants, so onboarding and offboarding re-check the setting.
+                "RecheckToken": recheck_token,
             },
         )

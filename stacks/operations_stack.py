@@ -6,6 +6,8 @@ tenants' prompts into this account, and alerts when that setting changes.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -16,7 +18,7 @@ from stacks.bedrock_invoker_role import BedrockInvokerRole
 from stacks.invocation_logging_alert import InvocationLoggingAlert
 from stacks.invocation_logging_guard import InvocationLoggingGuard
 from stacks.lambda_bundling import LambdaPlatform
-from tenantctl.registry import TenantRegistry
+from tenantctl.registry import Tenant, TenantRegistry
 
 
 class OperationsStack(Stack):
@@ -58,9 +60,18 @@ class OperationsStack(Stack):
             self,
             "InvocationLoggingGuard",
             allow_ops_invocation_logging=operations.allow_ops_invocation_logging,
+            recheck_token=tenant_set_digest(tenants),
             platform=platform,
             code=guard_code,
         )
         self.invocation_logging_alert = InvocationLoggingAlert(
             self, "InvocationLoggingAlert", alert_email=operations.alert_email
         )
+
+
+def tenant_set_digest(tenants: Sequence[Tenant]) -> str:
+    """A short digest of what this stack deploys per tenant (ids and models)."""
+    digest = hashlib.sha256()
+    for tenant in tenants:
+        digest.update(f"{tenant.id}:{','.join(tenant.models)};".encode())
+    return digest.hexdigest()[:16]

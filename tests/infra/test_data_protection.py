@@ -15,6 +15,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.invocation_logging_guard import GUARD_FUNCTION_NAME, GUARD_RESOURCE_TYPE
+from stacks.operations_stack import tenant_set_digest
 from tenantctl import naming
 from tenantctl.registry import TenantRegistry, load_registry
 from tests.conftest import EXAMPLE_REGISTRY
@@ -131,7 +132,10 @@ def test_reserved_concurrency_and_tracing_follow_the_registry(
 
 @pytest.mark.parametrize(("registry_name", "allowed"), [("example", "false"), ("wide", "true")])
 def test_guard_carries_the_registrys_consent_and_runs_on_its_own_function(
-    all_templates: dict[str, dict[str, Any]], registry_name: str, allowed: str
+    all_templates: dict[str, dict[str, Any]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+    allowed: str,
 ) -> None:
     template = all_templates[registry_name][naming.OPERATIONS_STACK_NAME]
     (check,) = _of_type(template, GUARD_RESOURCE_TYPE).values()
@@ -141,6 +145,7 @@ def test_guard_carries_the_registrys_consent_and_runs_on_its_own_function(
     assert check["Properties"] == {
         "ServiceToken": {"Fn::GetAtt": [fn_logical, "Arn"]},
         "AllowOpsInvocationLogging": allowed,
+        "RecheckToken": tenant_set_digest(registries[registry_name].resolved_tenants()),
     }
 
 
