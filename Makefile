@@ -15,7 +15,8 @@ STAMP := $(VENV)/.setup-stamp
 setup: $(STAMP) node_modules/.package-lock.json
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt lambda/bedrock_invoker/requirements.txt pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	# A venv left half-made by an interrupted run has python but no pip: remake it.
+	$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
