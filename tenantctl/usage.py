@@ -11,6 +11,10 @@ Two readers produce the same thing, the raw JSON of each usage record:
 
 Both feed :func:`parse_record` and then the one aggregation,
 :func:`summarize`, so a figure never depends on where the records came from.
+Records the function printed to its own log group (``"delivery": "fallback"``)
+join through :func:`merge_fallback`, and :func:`settle_provisional` makes a
+provisional timeout record and the record that completed the same invocation
+count once.
 Aggregating here rather than with Insights ``stats`` also keeps the
 percentiles exact (Insights' ``pct`` is approximate) and identical on both
 backends.
@@ -49,6 +53,14 @@ def _none_as_zero(value: Any) -> Any:
 TokenCount = Annotated[int, BeforeValidator(_none_as_zero)]
 
 
+def _none_as_false(value: Any) -> Any:
+    return False if value is None else value
+
+
+# A null flag means "not set": the record must still parse, not be skipped.
+Flag = Annotated[bool, BeforeValidator(_none_as_false)]
+
+
 class UsageRecord(BaseModel):
     """One Bedrock invocation as the usage logger wrote it (unknown keys are kept)."""
 
@@ -77,6 +89,14 @@ class UsageRecord(BaseModel):
     prompt: Any = None
     response: Any = None
     delivery: str | None = None
+    # The Lambda request id: every record of one invocation carries the same one
+    # (records written before the field existed have none).
+    invocation_id: str | None = None
+    # Written shortly before the function's timeout, while the model call is
+    # still running; if the call then completes, a second record with the same
+    # invocation_id and ``supersedes`` (the provisional error_type) follows.
+    provisional: Flag = False
+    supersedes: str | None = None
 
     @property
     def is_error(self) -> bool:
@@ -125,21 +145,74 @@ def parse_records(messages: Iterable[str]) -> list[UsageRecord]:
     return [r for r in map(parse_record, messages) if r is not None]
 
 
+def _identity(record: UsageRecord) -> tuple[Any, ...] | None:
+    """What makes a fallback record the same record as one in the usage log group.
+
+    A fallback record is the very record the logger failed to put, plus
+    ``delivery``. Bedrock's request id names one model call; without one (most
+    errors), the invocation id, whether the record is provisional and the
+    record's own timestamp do. A record with neither id cannot be matched.
+    """
+    if record.request_id:
+        return ("request", record.request_id, record.provisional)
+    if record.invocation_id:
+        return ("invocation", record.invocation_id, record.provisional, record.timestamp)
+    return None
+
+
 def merge_fallback(
     primary: Sequence[UsageRecord], fallback: Iterable[UsageRecord]
 ) -> list[UsageRecord]:
     """Primary records plus fallback records that did not also reach the usage log group.
 
     The logger prints a fallback record when PutLogEvents fails, but a failed
-    call may still have been stored (a timeout after the write), so a request
-    id seen in the usage log group wins.
+    call may still have been stored (a timeout after the write), so a record
+    seen in the usage log group wins (see :func:`_identity`). Lines of
+    ``fallback`` that are not fallback records (the function's other logs)
+    are ignored.
     """
-    seen = {r.request_id for r in primary if r.request_id}
+    seen = {key for key in map(_identity, primary) if key is not None}
     merged = list(primary)
     for record in fallback:
-        if record.is_fallback and (not record.request_id or record.request_id not in seen):
+        if not record.is_fallback:
+            continue
+        key = _identity(record)
+        if key is None or key not in seen:
             merged.append(record)
+            if key is not None:
+                seen.add(key)
     return merged
+
+
+def settle_provisional(records: Iterable[UsageRecord]) -> list[UsageRecord]:
+    """The records to count: one per invocation where a provisional record was superseded.
+
+    A provisional record (a timeout about to happen) is dropped when another
+    record of the same ``invocation_id`` is present: the record that completed
+    the invocation if there is one, else the last provisional copy. The
+    completing record is written after the provisional one, but readers do not
+    return records in writing order (Insights, fallback records appended after
+    the usage log group's), so presence decides, not position. Non-provisional
+    records are all kept, as are records without an ``invocation_id`` (written
+    before the field existed). Order is preserved.
+    """
+    records = list(records)
+    last: dict[str, int] = {}
+    completed: set[str] = set()
+    for i, record in enumerate(records):
+        if record.invocation_id:
+            last[record.invocation_id] = i
+            if not record.provisional:
+                completed.add(record.invocation_id)
+    return [
+        record
+        for i, record in enumerate(records)
+        if not (
+            record.provisional
+            and record.invocation_id
+            and (record.invocation_id in completed or last[record.invocation_id] != i)
+        )
+    ]
 
 
 # --- aggregation ---------------------------------------------------------------------------
@@ -220,8 +293,9 @@ def summarize(records: Iterable[UsageRecord], by: GroupBy | None = None) -> list
 
     Invocations count successes and errors; token sums include both (an error
     usually carries zero tokens); p50/p90 latency are over successful calls.
+    A superseded provisional record is not counted (:func:`settle_provisional`).
     """
-    records = list(records)
+    records = settle_provisional(records)
     if by is None:
         return [_summary(None, records)]
     groups: dict[str, list[UsageRecord]] = {}

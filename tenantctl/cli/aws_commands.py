@@ -33,6 +33,7 @@ from tenantctl.usage import (
     merge_fallback,
     parse_record,
     parse_records,
+    settle_provisional,
     stream_name_for,
     summarize,
 )
@@ -93,9 +94,13 @@ def aws_errors(target: AwsTarget, tenant: Tenant) -> Iterator[None]:
         raise
 
 
-def _log_group_missing(tenant: Tenant, target: AwsTarget) -> CliError:
-    return CliError(
-        f"log group {tenant.usage_log_group} does not exist in {target.where}: "
+class LogGroupMissing(CliError):
+    """A log group the command reads does not exist."""
+
+
+def _log_group_missing(tenant: Tenant, target: AwsTarget, log_group: str) -> LogGroupMissing:
+    return LogGroupMissing(
+        f"log group {log_group} does not exist in {target.where}: "
         f"run npx cdk deploy {tenant.stack_name}"
     )
 
@@ -239,7 +244,7 @@ def _events(
                 raise
             if streams and _log_group_exists(client, log_group):
                 return []  # the user has no stream yet: no records
-            raise _log_group_missing(tenant, target) from None
+            raise _log_group_missing(tenant, target, log_group) from None
     return sorted(events, key=lambda e: (e.timestamp_ms, e.event_id))
 
 
@@ -260,15 +265,27 @@ def _matching(
 _LOG_COLUMNS = ("time (UTC)", "user", "application", "model", "status", "in", "out", "ms")
 
 
+def _status_cell(record: UsageRecord) -> str:
+    # Both records of a timed-out-then-completed invocation are shown as stored;
+    # the marks say which one `usage` counts.
+    status = record.status if not record.is_error else f"error: {record.error_type or '?'}"
+    if record.provisional:
+        status += " (provisional)"
+    if record.supersedes:
+        status += f" (supersedes {record.supersedes})"
+    if record.is_fallback:
+        status += " (fallback)"
+    return status
+
+
 def _log_cells(record: UsageRecord, event: LogEvent) -> list[str]:
     moment = record.timestamp or datetime.fromtimestamp(event.timestamp_ms / 1000, UTC)
-    status = record.status if not record.is_error else f"error: {record.error_type or '?'}"
     return [
         moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         record.user_id,
         record.application_id,
         record.model_id,
-        status + (" (fallback)" if record.is_fallback else ""),
+        _status_cell(record),
         str(record.input_tokens),
         str(record.output_tokens),
         "" if record.latency_ms is None else f"{record.latency_ms:g}",
@@ -305,6 +322,13 @@ def logs(
             table.add_row(*_log_cells(record, event))
         out().print(table)
         say(f"{len(rows)} records in {tenant.usage_log_group} ({target.where}) since {since} ago")
+        records = [record for _, record in rows]
+        superseded = len(records) - len(settle_provisional(records))
+        if superseded:
+            say(
+                f"{superseded} of them provisional and superseded by a later record of the "
+                "same invocation: `tenantctl usage` counts that invocation once"
+            )
     else:
         for event, record in rows:
             say("  ".join(_log_cells(record, event)))
@@ -349,20 +373,43 @@ _SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def _function_log_group(target: AwsTarget, tenant: Tenant) -> str:
-    """The function's own log group, where fallback records are printed."""
+    """The function's own log group, where fallback records are printed.
+
+    The function's logging configuration names it; when that cannot be read
+    (the function was deleted but its log group is retained, or the caller may
+    read logs but not Lambda), the name the customer stack gives it.
+    """
+    conventional = f"/aws/lambda/{tenant.function_name}"
     try:
         config = target.client("lambda").get_function_configuration(
             FunctionName=_function_arn(tenant, target)
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise CliError(
-                f"function {tenant.function_name} is not deployed in {target.where}: "
-                f"run npx cdk deploy {tenant.stack_name}"
-            ) from None
+        code = exc.response.get("Error", {}).get("Code")
+        if code in {"ResourceNotFoundException", "AccessDenied", "AccessDeniedException"}:
+            return conventional
         raise
     group = (config.get("LoggingConfig") or {}).get("LogGroup")
-    return str(group or f"/aws/lambda/{tenant.function_name}")
+    return str(group or conventional)
+
+
+def _fallback_records(
+    target: AwsTarget, tenant: Tenant, start: datetime, end: datetime
+) -> tuple[str, list[UsageRecord]]:
+    """The function's log group and the records in it (none if it does not exist yet)."""
+    with aws_errors(target, tenant):
+        group = _function_log_group(target, tenant)
+    try:
+        return group, _read_records(target, tenant, group, start, end)
+    except LogGroupMissing:
+        return group, []  # the function never logged anything: nothing fell back
+    except CliError as exc:
+        # Counting without them would undercount exactly when CloudWatch Logs
+        # had trouble, so say so instead of printing smaller totals.
+        raise CliError(
+            f"cannot read fallback records from {group}: {exc.message} "
+            "(pass --no-fallback to count only the usage log group)"
+        ) from None
 
 
 def _read_records(
@@ -382,11 +429,15 @@ def _read_records(
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                raise _log_group_missing(tenant, target) from None
+                raise _log_group_missing(tenant, target, log_group) from None
             raise
         except InsightsQueryError as exc:
             raise CliError(str(exc)) from None
     return parse_records(messages)
+
+
+def _say_to_stderr(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 def _fmt_number(value: Any) -> str:
@@ -409,11 +460,11 @@ def usage(
     include_fallback: Annotated[
         bool,
         typer.Option(
-            "--include-fallback",
-            help="Also count records the function printed to its own log group when the usage "
-            "log group could not be written.",
+            "--include-fallback/--no-fallback",
+            help="Count the records the function printed to its own log group when the usage "
+            "log group could not be written (a record in both places counts once).",
         ),
-    ] = False,
+    ] = True,
     profile: ProfileOption = None,
     local: LocalOption = False,
 ) -> None:
@@ -434,18 +485,28 @@ def usage(
     end = datetime.now(UTC)
     start = end - window
     records = _read_records(target, tenant, tenant.usage_log_group, start, end)
+    fallback_group: str | None = None
     if include_fallback:
-        with aws_errors(target, tenant):
-            group = _function_log_group(target, tenant)
-        try:
-            fallback = _read_records(target, tenant, group, start, end)
-        except CliError:
-            fallback = []  # no function log group yet: the function never ran
+        fallback_group, fallback = _fallback_records(target, tenant, start, end)
         records = merge_fallback(records, fallback)
+    counted = settle_provisional(records)
 
-    groups = summarize(records, group_by)
-    total = summarize(records)[0]
-    _print_usage(tenant, since, group_by, groups, total, fmt)
+    groups = summarize(counted, group_by)
+    total = summarize(counted)[0]
+    fallback_count = sum(1 for r in counted if r.is_fallback) if include_fallback else None
+    _print_usage(tenant, since, group_by, groups, total, fmt, fallback_count)
+    if fmt == "json":
+        return
+    # The footer goes to stderr with CSV so the output stays one table.
+    footer = _say_to_stderr if fmt == "csv" else say
+    if fallback_count is None:
+        footer("fallback records not counted (--no-fallback)")
+    else:
+        footer(
+            f"{fallback_count} fallback record{'' if fallback_count == 1 else 's'} included "
+            f"(from {fallback_group}; printed there when the usage log group could not be "
+            "written)"
+        )
 
 
 def _print_usage(
@@ -455,6 +516,7 @@ def _print_usage(
     groups: list[UsageSummary],
     total: UsageSummary,
     fmt: str,
+    fallback_records: int | None,
 ) -> None:
     key_name = by.value if by else None
     if fmt == "json":
@@ -462,6 +524,8 @@ def _print_usage(
         if by is not None:
             doc["groups"] = [{key_name: g.key, **_metrics(g)} for g in groups]
         doc["total"] = _metrics(total)
+        # How many of the counted records are fallback records; null: not read.
+        doc["fallback_records"] = fallback_records
         typer.echo(json.dumps(doc, indent=2))
         return
     if fmt == "csv":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -19,7 +20,13 @@ from rich.table import Table
 from tenantctl import naming
 from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
-from tenantctl.registry import Tenant, TenantRegistry, parse_registry
+from tenantctl.registry import (
+    RegistryError,
+    RegistryIssue,
+    Tenant,
+    TenantRegistry,
+    parse_registry,
+)
 from tenantctl.registry_file import RegistryFile, write_atomic
 
 # Shared by the commands that can run the CDK deploys themselves.
@@ -105,6 +112,51 @@ def _conflicts(existing: Tenant, asked: Mapping[str, Any]) -> list[tuple[str, An
     return [(k, have[k], v) for k, v in asked.items() if k in have and have[k] != v]
 
 
+# The onboard argument or option each field of the new tenant's entry comes from.
+_OPTION_FOR_FIELD = {
+    "id": "tenant-id",
+    "account_id": "--account",
+    "region": "--region",
+    "models": "--models",
+    "log_content": "--log-content",
+    "log_retention_days": "--retention-days",
+}
+_FIELD_PATH_RE = re.compile(r"^(?P<field>\w+)(?:\[(?P<item>\d+)\])?$")
+_TENANT_REF_RE = re.compile(r"tenants\[(\d+)\]")
+
+
+def _onboard_issue(
+    issue: RegistryIssue, index: int, entry: Mapping[str, Any], registry: TenantRegistry
+) -> str:
+    """An issue of the registry with the new entry at ``tenants[index]``, as the user typed it.
+
+    An issue on the new entry names the option it came from (``--account: must
+    be 12 digits``) and the other tenant a clash is with; an issue elsewhere
+    keeps its registry path.
+    """
+    prefix = f"tenants[{index}]."
+    match = _FIELD_PATH_RE.match(issue.path.removeprefix(prefix))
+    if not issue.path.startswith(prefix) or not match or match["field"] not in _OPTION_FOR_FIELD:
+        return str(issue)
+    field = match["field"]
+    option = _OPTION_FOR_FIELD[field]
+    if match["item"] is not None:
+        # One of several --models: name it unless the message quotes it.
+        values = entry.get(field) or []
+        item = int(match["item"])
+        value = str(values[item]) if item < len(values) else ""
+        if value and value not in issue.message:
+            option = f"{option} {value}"
+
+    def name_tenant(ref: re.Match[str]) -> str:
+        i = int(ref[1])
+        if i < len(registry.tenants):
+            return f"tenant '{registry.tenants[i].id}' ({ref[0]})"
+        return ref[0]
+
+    return f"{option}: {_TENANT_REF_RE.sub(name_tenant, issue.message)}"
+
+
 @app.command()
 def onboard(
     ctx: typer.Context,
@@ -173,8 +225,19 @@ def onboard(
                 entry[key] = asked[key]
         edit = doc.add_tenant(entry)
         # Validate the whole new registry before touching the file, so a bad
-        # argument is refused with the registry's own field message.
-        new_registry = parse_registry(edit.data, str(st.registry_path))
+        # argument is refused with the registry's own message, naming the option.
+        try:
+            new_registry = parse_registry(edit.data, str(st.registry_path))
+        except RegistryError as exc:
+            index = len(registry.tenants)  # the entry was appended
+            issues = exc.issues
+            if any(i.path == f"tenants[{index}].id" for i in issues):
+                # The generated ExternalId starts with the tenant id, so a bad id
+                # makes it bad too: report the id, not a value nobody typed.
+                issues = [i for i in issues if i.path != f"tenants[{index}].external_id"]
+            raise BadInput(
+                "\n".join(_onboard_issue(i, index, entry, registry) for i in issues)
+            ) from None
         write_atomic(st.registry_path, edit.text, expected_current=doc.text)
         tenant = new_registry.tenant(tenant_id)
         say(

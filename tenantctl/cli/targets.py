@@ -24,8 +24,12 @@ from botocore.exceptions import (
 
 from tenantctl.cli.errors import BadInput, CliError
 
-# Interactive commands: fail fast instead of botocore's long default retries,
-# but keep its adaptive retries for throttled control-plane calls.
+# Interactive commands: botocore's "standard" retries, 3 attempts in all (not
+# the legacy mode's 5), which back off with jitter on throttling and transient
+# errors and then fail with a message instead of keeping the user waiting.
+# Not "adaptive" (botocore calls it experimental): after a throttle it also
+# rate-limits the client's own sends, a rate learned over the many calls of a
+# long-lived client; a CLI run of a few calls gains nothing from it but waits.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=120)
 
 

@@ -87,7 +87,7 @@ def record(
     cache_read: int = 0,
     cache_write: int = 0,
     latency_ms: float = 100,
-    request_id: str = "r",
+    request_id: str | None = "r",
     minutes_ago: float = 5,
     **extra: Any,
 ) -> dict[str, Any]:

@@ -6,11 +6,13 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
 
 from tenantctl.cli import aws_commands
+from tenantctl.cli.errors import CliError
 from tests.unit.cli.conftest import (
     Cli,
     deploy_fake_function,
@@ -311,25 +313,199 @@ def test_usage_table_has_a_total_row(usage_records: None, cli: Cli) -> None:
     assert cells[:4] == ["TOTAL", "6", "2", "100"]
 
 
-def test_usage_include_fallback_counts_records_printed_to_the_function_log(
-    usage_records: None, cli: Cli
-) -> None:
-    deploy_fake_function()
+FUNCTION_LOG_GROUP = "/aws/lambda/bedrock-invoker-acme"
+
+
+def put_fallback_records(records: list[dict[str, object]]) -> None:
+    """Records the function printed to its own log group, among its other lines."""
     put_records(
-        [
-            record(user="alice", request_id="r1", delivery="fallback"),  # also delivered
-            record(user="erin", request_id="r8", input_tokens=1000, delivery="fallback"),
-        ],
-        log_group="/aws/lambda/bedrock-invoker-acme",
+        [{**r, "delivery": "fallback"} for r in records],
+        log_group=FUNCTION_LOG_GROUP,
         extra_messages=[("2025/01/01/[$LATEST]abc", "START RequestId: 1 Version: $LATEST")],
     )
 
-    without = _usage_json(cli)["total"]
-    with_fallback = _usage_json(cli, "--include-fallback")["total"]
 
-    assert without["invocations"] == 6  # type: ignore[index]
-    assert with_fallback["invocations"] == 7  # type: ignore[index]
-    assert with_fallback["input_tokens"] == 1100  # type: ignore[index]
+def test_usage_counts_fallback_records_by_default_and_once_when_also_delivered(
+    usage_records: None, cli: Cli
+) -> None:
+    deploy_fake_function()
+    put_fallback_records(
+        [
+            record(user="alice", request_id="r1"),  # also delivered: counted once
+            record(user="erin", request_id="r8", input_tokens=1000),
+        ]
+    )
+
+    data = _usage_json(cli)
+
+    assert data["total"]["invocations"] == 7  # type: ignore[index]
+    assert data["total"]["input_tokens"] == 1100  # type: ignore[index]
+    assert data["fallback_records"] == 1
+    # The old opt-in flag still works (it is the default now).
+    assert _usage_json(cli, "--include-fallback") == data
+
+
+def test_usage_no_fallback_counts_only_the_usage_log_group(usage_records: None, cli: Cli) -> None:
+    deploy_fake_function()
+    put_fallback_records([record(user="erin", request_id="r8", input_tokens=1000)])
+
+    data = _usage_json(cli, "--no-fallback")
+
+    assert data["total"]["invocations"] == 6  # type: ignore[index]
+    assert data["total"]["input_tokens"] == 100  # type: ignore[index]
+    assert data["fallback_records"] is None
+
+
+def test_usage_table_footer_says_how_many_fallback_records_were_included(
+    usage_records: None, cli: Cli
+) -> None:
+    deploy_fake_function()
+    put_fallback_records(
+        [record(user="erin", request_id="r8"), record(user="erin", request_id="r9")]
+    )
+
+    result = cli("usage", "--tenant", "acme")
+    without = cli("usage", "--tenant", "acme", "--no-fallback")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"2 fallback records included (from {FUNCTION_LOG_GROUP}; printed there when the usage "
+        "log group could not be written)"
+    )
+    assert without.exit_code == 0, without.output
+    assert without.stdout.splitlines()[-1] == "fallback records not counted (--no-fallback)"
+
+
+def test_usage_csv_keeps_the_footer_out_of_the_table(usage_records: None, cli: Cli) -> None:
+    result = cli("usage", "--tenant", "acme", "--format", "csv")
+
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["invocations"] for r in rows] == ["6"]
+    assert result.stderr.startswith("0 fallback records included")
+
+
+def test_usage_without_function_or_function_log_group_counts_no_fallback_records(
+    usage_records: None, cli: Cli
+) -> None:
+    # Neither the function nor its log group exists (the function never ran):
+    # nothing can have fallen back.
+    assert _usage_json(cli)["fallback_records"] == 0
+
+
+def test_usage_finds_the_function_log_group_of_a_deleted_function(
+    usage_records: None, cli: Cli
+) -> None:
+    # The customer stack retains the function's log group when the function goes.
+    put_fallback_records([record(user="erin", request_id="r8")])
+
+    assert _usage_json(cli)["fallback_records"] == 1
+
+
+def test_usage_refuses_to_undercount_when_the_function_log_group_cannot_be_read(
+    usage_records: None, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_records = aws_commands._read_records
+
+    def denied(target: Any, tenant: Any, log_group: str, *args: Any) -> Any:
+        if log_group == FUNCTION_LOG_GROUP:
+            raise CliError("access denied in account 222222222222 (StartQuery): no")
+        return read_records(target, tenant, log_group, *args)
+
+    monkeypatch.setattr(aws_commands, "_read_records", denied)
+
+    result = cli("usage", "--tenant", "acme")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: cannot read fallback records from {FUNCTION_LOG_GROUP}: access denied in "
+        "account 222222222222 (StartQuery): no (pass --no-fallback to count only the usage "
+        "log group)"
+    )
+    assert _usage_json(cli, "--no-fallback")["total"]["invocations"] == 6  # type: ignore[index]
+
+
+# A call that outlived the function's timeout margin: the provisional record,
+# then the record of the completed call (same invocation id).
+PROVISIONAL = record(
+    user="dave",
+    status="error",
+    error_type="FunctionTimeout",
+    input_tokens=0,
+    output_tokens=0,
+    latency_ms=0,
+    request_id=None,
+    provisional=True,
+    invocation_id="inv-1",
+    minutes_ago=3,
+)
+COMPLETED = record(
+    user="dave",
+    input_tokens=50,
+    output_tokens=5,
+    latency_ms=900,
+    request_id="r10",
+    supersedes="FunctionTimeout",
+    invocation_id="inv-1",
+    minutes_ago=2,
+)
+
+
+def test_usage_counts_a_superseded_provisional_record_once(usage_records: None, cli: Cli) -> None:
+    put_records([PROVISIONAL, COMPLETED])
+
+    total = _usage_json(cli)["total"]
+
+    assert total["invocations"] == 7  # type: ignore[index]
+    assert total["errors"] == 2  # type: ignore[index]  # RECORDS' two, not the timeout
+    assert total["input_tokens"] == 150  # type: ignore[index]
+
+
+def test_usage_counts_a_provisional_record_superseded_by_a_fallback_record(
+    usage_records: None, cli: Cli
+) -> None:
+    # The provisional record reached the usage log group; the completed one could not.
+    deploy_fake_function()
+    put_records([PROVISIONAL])
+    put_fallback_records([COMPLETED])
+
+    data = _usage_json(cli, "--by", "user")
+    dave = next(g for g in data["groups"] if g["user"] == "dave")  # type: ignore[attr-defined]
+
+    assert (dave["invocations"], dave["errors"], dave["input_tokens"]) == (1, 0, 50)
+    assert data["fallback_records"] == 1
+
+
+def test_usage_counts_a_provisional_record_alone_as_a_timeout(
+    usage_records: None, cli: Cli
+) -> None:
+    put_records([PROVISIONAL])  # the function was killed: nothing followed
+
+    groups = _usage_json(cli, "--by", "user")["groups"]
+    dave = next(g for g in groups if g["user"] == "dave")  # type: ignore[attr-defined]
+
+    assert (dave["invocations"], dave["errors"]) == (1, 1)
+
+
+def test_logs_shows_both_records_of_a_superseded_invocation_marked(
+    usage_records: None, cli: Cli
+) -> None:
+    put_records([PROVISIONAL, COMPLETED])
+
+    result = cli("logs", "--tenant", "acme", "--user", "dave")
+    raw = cli("logs", "--tenant", "acme", "--user", "dave", "--json")
+
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 2
+    assert "error: FunctionTimeout (provisional)" in rows[0]
+    assert "success (supersedes FunctionTimeout)" in rows[1]
+    assert result.stdout.splitlines()[-1] == (
+        "1 of them provisional and superseded by a later record of the same invocation: "
+        "`tenantctl usage` counts that invocation once"
+    )
+    # --json prints the records exactly as stored.
+    assert [json.loads(line) for line in raw.stdout.splitlines()] == [PROVISIONAL, COMPLETED]
 
 
 @pytest.mark.parametrize(

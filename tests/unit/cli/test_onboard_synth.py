@@ -6,13 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tenantctl.registry import load_registry
 from tests.conftest import ROOT
 from tests.unit.cli.conftest import Cli
-
-pytestmark = pytest.mark.skipif(not (ROOT / "app.py").exists(), reason="app.py not written yet")
 
 NO_BUNDLING: dict[str, Any] = {
     **json.loads((ROOT / "cdk.json").read_text())["context"],

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tenantctl.registry import load_registry
+from tenantctl.cli.registry_commands import _onboard_issue
+from tenantctl.registry import MAX_TENANTS, RegistryIssue, load_registry
+from tests.conftest import EXAMPLE_REGISTRY
 from tests.unit.cli.conftest import Cli
 
 INITECH = ("onboard", "initech", "--account", "444444444444", "--region", "eu-west-1")
@@ -128,42 +130,118 @@ def test_onboard_conflicting_rerun_is_refused_naming_the_field(
     assert registry_path.read_bytes() == before
 
 
+OK = ("--account", "444444444444", "--region", "eu-west-1")
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "errors"),
     [
         (("initech", "--account", "12345", "--region", "eu-west-1"),
-         "error: tenants[2].account_id: must be 12 digits"),
+         ["--account: must be 12 digits"]),
         (("initech", "--account", "444444444444", "--region", "Europe"),
-         "error: tenants[2].region: 'Europe' is not an AWS region name (like us-east-1)"),
-        (("Initech!", "--account", "444444444444", "--region", "eu-west-1"),
-         "error: tenants[2].id: must be lowercase letters, digits and hyphens"),
-        (("initech", "--account", "444444444444", "--region", "eu-west-1", "--models", "gpt-4"),
-         "error: tenants[2].models[0]: 'gpt-4' is not a Bedrock model id"),
-        (("initech", "--account", "444444444444", "--region", "eu-west-1",
-          "--log-content", "everything"),
-         "error: tenants[2].log_content: Input should be 'metadata', 'redacted' or 'full'"),
-        (("initech", "--account", "444444444444", "--region", "eu-west-1",
-          "--retention-days", "42"),
-         "error: tenants[2].log_retention_days: 42 is not accepted by CloudWatch Logs"),
+         ["--region: 'Europe' is not an AWS region name (like us-east-1)"]),
+        # The ExternalId generated from a bad id is bad too; only the id is reported.
+        (("Initech!", *OK),
+         ["tenant-id: must be lowercase letters, digits and hyphens, starting and ending with "
+          "a letter or digit"]),
+        (("initech", *OK, "--models", "gpt-4"),
+         ["--models: 'gpt-4' is not a Bedrock model id ("]),
+        # One of several models, and a message that does not quote it: the option names it.
+        (("initech", *OK, "--models", "anthropic.claude-3-haiku-20240307-v1:0",
+          "--models", "eu.anthropic.claude-3-haiku-20240307-v1:0"),
+         ["--models eu.anthropic.claude-3-haiku-20240307-v1:0: inference profile 'eu.' is not "
+          "offered in the operations region us-east-1 (its regions: "]),
+        (("initech", *OK, "--log-content", "everything"),
+         ["--log-content: Input should be 'metadata', 'redacted' or 'full'"]),
+        (("initech", *OK, "--retention-days", "42"),
+         ["--retention-days: 42 is not accepted by CloudWatch Logs; use one of 1, 3, "]),
         (("initech", "--account", "222222222222", "--region", "eu-west-1"),
-         "error: tenants[2].account_id: account 222222222222 is already used by tenants[0]"),
+         ["--account: account 222222222222 is already used by tenant 'acme' (tenants[0])"]),
         (("initech", "--account", "111111111111", "--region", "eu-west-1"),
-         "error: tenants[2].account_id: is the operations account"),
+         ["--account: is the operations account; a tenant needs its own account"]),
+        (("initech", "--account", "12", "--region", "Europe", "--retention-days", "42"),
+         ["--account: must be 12 digits",
+          "--region: 'Europe' is not an AWS region name (like us-east-1)",
+          "--retention-days: 42 is not accepted by CloudWatch Logs; "]),
     ],
 )  # fmt: skip
-def test_onboard_invalid_input_is_refused_with_the_registry_message_and_file_untouched(
-    cli: Cli, registry_path: Path, args: tuple[str, ...], message: str
+def test_onboard_invalid_input_names_the_option_and_leaves_the_file_untouched(
+    cli: Cli, registry_path: Path, args: tuple[str, ...], errors: list[str]
 ) -> None:
+    """Each error line starts with ``error: `` and the expected text, in order.
+
+    Expected texts that end before the message does stop where the rest is the
+    registry's own knowledge (model id examples, accepted retention values).
+    """
     before = registry_path.read_bytes()
 
     result = cli("onboard", *args)
 
     assert result.exit_code == 2, result.output
-    assert message in result.stderr
-    assert all(line.startswith("error: ") for line in result.stderr.splitlines())
-    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(errors), lines
+    for line, expected in zip(lines, errors, strict=True):
+        assert line.startswith(f"error: {expected}"), line
+    assert result.stdout == ""
     assert registry_path.read_bytes() == before
     assert _tmp_files(registry_path.parent) == []
+
+
+def test_onboard_issue_outside_the_new_entry_keeps_its_registry_path(
+    cli: Cli, registry_path: Path
+) -> None:
+    # A registry at the tenant limit is valid; one more tenant is an issue of
+    # the list as a whole, not of anything the user typed.
+    extra = "".join(
+        f"  - id: t{i}\n"
+        f'    account_id: "{500000000000 + i}"\n'
+        "    region: us-east-1\n"
+        f"    external_id: t{i}-0123456789abcdef\n"
+        for i in range(MAX_TENANTS - 2)
+    )
+    registry_path.write_text(registry_path.read_text() + extra)
+    assert len(load_registry(registry_path).tenants) == MAX_TENANTS
+    before = registry_path.read_bytes()
+
+    result = cli(*INITECH)
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: tenants: {MAX_TENANTS + 1} tenants exceed {MAX_TENANTS} per operations stack "
+        "(CloudFormation's 500-resource and 200-output limits); shard the registry"
+    ]
+    assert registry_path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("tenants[2].account_id", "--account: bad"),
+        ("tenants[2].models[1]", "--models m2: bad"),
+        ("tenants[2].models[7]", "--models: bad"),  # no such item: no value to name
+        ("tenants[2].external_id", "tenants[2].external_id: bad"),  # not an option
+        ("tenants[2].account_id.x", "tenants[2].account_id.x: bad"),
+        ("tenants[2]", "tenants[2]: bad"),
+        ("tenants[20].region", "tenants[20].region: bad"),
+        ("tenants[0].region", "tenants[0].region: bad"),
+        ("defaults.models[0]", "defaults.models[0]: bad"),
+        ("", "bad"),
+    ],
+)
+def test_onboard_issue_mapping(path: str, expected: str) -> None:
+    registry = load_registry(EXAMPLE_REGISTRY)
+    entry = {"id": "initech", "models": ["m1", "m2"]}
+
+    assert _onboard_issue(RegistryIssue(path=path, message="bad"), 2, entry, registry) == expected
+
+
+def test_onboard_issue_names_the_tenant_a_clash_is_with() -> None:
+    registry = load_registry(EXAMPLE_REGISTRY)
+    issue = RegistryIssue(path="tenants[2].account_id", message="used by tenants[1] and tenants[9]")
+
+    assert _onboard_issue(issue, 2, {}, registry) == (
+        "--account: used by tenant 'globex' (tenants[1]) and tenants[9]"
+    )
 
 
 def test_onboard_without_required_options_is_a_usage_error(cli: Cli, registry_path: Path) -> None:

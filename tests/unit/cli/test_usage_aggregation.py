@@ -17,6 +17,7 @@ from tenantctl.usage import (
     parse_record,
     parse_records,
     percentile,
+    settle_provisional,
     stream_name_for,
     summarize,
 )
@@ -140,6 +141,100 @@ def test_merge_fallback_adds_only_records_missing_from_the_usage_log_group() -> 
     merged = merge_fallback(primary, fallback)
     assert [r.request_id for r in merged] == ["a", "b", "c"]
     assert merged[-1].is_fallback
+
+
+def test_merge_fallback_matches_records_without_a_bedrock_request_id_by_invocation() -> None:
+    timeout = record(status="error", error_type="FunctionTimeout", request_id=None,
+                     provisional=True, invocation_id="i1")  # fmt: skip
+    primary = [parse_record(json.dumps(timeout)), _parsed(request_id="a", invocation_id="i0")]
+    fallback = [
+        # The same provisional record, also printed: counted once.
+        parse_record(json.dumps({**timeout, "delivery": "fallback"})),
+        # The completed call of that invocation: a different record.
+        _parsed(request_id="b", invocation_id="i1", supersedes="FunctionTimeout",
+                delivery="fallback"),
+        # An error of another invocation without a request id.
+        _parsed(status="error", request_id=None, invocation_id="i2", delivery="fallback"),
+        # An old record with neither id cannot be matched: counted.
+        _parsed(status="error", request_id=None, delivery="fallback"),
+    ]  # fmt: skip
+
+    merged = merge_fallback([r for r in primary if r], [r for r in fallback if r])
+
+    assert [(r.invocation_id, r.request_id, r.is_fallback) for r in merged] == [
+        ("i1", None, False),
+        ("i0", "a", False),
+        ("i1", "b", True),
+        ("i2", None, True),
+        (None, None, True),
+    ]
+
+
+def _invocation(invocation_id: str | None, *, provisional: bool = False, **kwargs: Any) -> Any:
+    if provisional:
+        kwargs = {"status": "error", "error_type": "FunctionTimeout", "input_tokens": 0,
+                  "output_tokens": 0, "request_id": None, **kwargs}  # fmt: skip
+    return _parsed(invocation_id=invocation_id, provisional=provisional, **kwargs)
+
+
+def test_a_provisional_record_is_dropped_when_its_invocation_completed() -> None:
+    provisional = _invocation("i1", provisional=True)
+    completed = _invocation("i1", supersedes="FunctionTimeout", input_tokens=50)
+    other = _invocation("i2", input_tokens=7)
+
+    assert settle_provisional([provisional, other, completed]) == [other, completed]
+    # Position does not matter: readers do not return records in writing order.
+    assert settle_provisional([completed, provisional]) == [completed]
+
+    (total,) = summarize([provisional, other, completed])
+    assert (total.invocations, total.errors, total.input_tokens) == (2, 0, 57)
+
+
+def test_a_provisional_record_alone_counts_as_a_timeout_error() -> None:
+    provisional = _invocation("i1", provisional=True)
+
+    assert settle_provisional([provisional]) == [provisional]
+    (total,) = summarize([provisional, _invocation("i2")])
+    assert (total.invocations, total.errors) == (2, 1)
+
+
+def test_copies_of_one_provisional_record_count_once() -> None:
+    first = _invocation("i1", provisional=True)
+    copy = _invocation("i1", provisional=True, delivery="fallback")
+
+    assert settle_provisional([first, copy]) == [copy]
+
+
+def test_records_without_invocation_id_and_completed_records_are_all_counted() -> None:
+    # Older records carry no invocation id; two completed records of one
+    # invocation (Lambda retries an async event under the same request id)
+    # are two model calls.
+    old = [_parsed(request_id="a"), _parsed(request_id="a"), _parsed(provisional=True)]
+    retried = [_invocation("i1", request_id="b"), _invocation("i1", request_id="c")]
+
+    assert settle_provisional(old + retried) == old + retried
+    assert summarize(old + retried)[0].invocations == 5
+
+
+def test_superseded_records_are_dropped_before_grouping() -> None:
+    # Even if the two records disagreed on a key, the invocation counts once.
+    records = [
+        _invocation("i1", provisional=True, model="m1"),
+        _invocation("i1", model="m2", supersedes="FunctionTimeout"),
+    ]
+
+    assert [(g.key, g.invocations) for g in summarize(records, GroupBy.MODEL)] == [("m2", 1)]
+
+
+def test_parse_record_reads_the_invocation_fields_and_tolerates_a_null_flag() -> None:
+    parsed = _parsed(invocation_id="i1", provisional=None, supersedes="FunctionTimeout")
+    assert (parsed.invocation_id, parsed.provisional, parsed.supersedes) == (
+        "i1",
+        False,
+        "FunctionTimeout",
+    )
+    old = _parsed()
+    assert (old.invocation_id, old.provisional, old.supersedes) == (None, False, None)
 
 
 def test_stream_name_matches_the_lambda_usage_logger(monkeypatch: pytest.MonkeyPatch) -> None:
