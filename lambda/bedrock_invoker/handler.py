@@ -37,7 +37,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Answer one event with ``{"output", "usage", ...}`` or ``{"error": {...}}``."""
     try:
         result: dict[str, Any] = _container_invoker().handle(
-            event, remaining_time_ms=getattr(context, "get_remaining_time_in_millis", None)
+            event,
+            remaining_time_ms=getattr(context, "get_remaining_time_in_millis", None),
+            invocation_id=getattr(context, "aws_request_id", None) or None,
         )
         return result
     except Exception:

@@ -16,26 +16,63 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
+from langchain_core.messages import AIMessage
 
 from invoker.chat import BedrockChat, describe_model_error
 from invoker.event import InvalidRequestError, parse_request, resolve_model
 from invoker.ops_credentials import Clock, create_ops_session, utc_now
 from invoker.settings import Settings
-from invoker.usage_logger import CallIdentity, UsageLogger, UsageLogWriter
+from invoker.usage_logger import (
+    URGENT_WRITE_MAX_CALLS,
+    CallIdentity,
+    TokenUsage,
+    UsageLogger,
+    UsageLogWriter,
+    request_id_from,
+)
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
 
 Result = dict[str, Any]
 
-# Time kept back from the function timeout to write a record for a call still
-# running: one PutLogEvents round trip with its retries, comfortably.
-TIMEOUT_RECORD_MARGIN_MS = 2500
+FUNCTION_TIMEOUT = "FunctionTimeout"
 
 # PutLogEvents sits on the answer's path: a few quick attempts, then stdout.
 _LOGS_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5
 )
+
+# The watchdog's record has its own fast path: one attempt, short timeouts.
+URGENT_LOGS_MAX_ATTEMPTS = 1
+URGENT_LOGS_CONNECT_TIMEOUT_S = 1
+URGENT_LOGS_READ_TIMEOUT_S = 1
+_URGENT_LOGS_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": URGENT_LOGS_MAX_ATTEMPTS},
+    connect_timeout=URGENT_LOGS_CONNECT_TIMEOUT_S,
+    read_timeout=URGENT_LOGS_READ_TIMEOUT_S,
+)
+
+# Time kept back from the function timeout to write a record for a call still
+# running. The urgent write is over, delivered or failed, within
+#   URGENT_WRITE_MAX_CALLS (2: CreateLogStream if this container has not used the
+#   stream yet, then PutLogEvents; no recreate-and-retry)
+#   x URGENT_LOGS_MAX_ATTEMPTS (1)
+#   x (URGENT_LOGS_CONNECT_TIMEOUT_S (1 s) + URGENT_LOGS_READ_TIMEOUT_S (1 s))
+#   = 4 s,
+# which leaves 1 s of the 5 s margin for building the record and, if the write
+# failed, printing it to stdout (milliseconds). (The ordinary logs client could
+# take 3 x (2 s + 5 s) = 21 s.) Limits: botocore bounds each connect and each socket
+# read, not DNS resolution nor a peer trickling bytes; neither is a normal failure.
+# A bigger margin costs nothing but more provisional records: the call keeps
+# running and its real record still follows (``supersedes``).
+TIMEOUT_RECORD_MARGIN_MS = 5000
+URGENT_WRITE_WORST_CASE_MS = (
+    URGENT_WRITE_MAX_CALLS
+    * URGENT_LOGS_MAX_ATTEMPTS
+    * (URGENT_LOGS_CONNECT_TIMEOUT_S + URGENT_LOGS_READ_TIMEOUT_S)
+    * 1000
+)  # the unit tests hold this below TIMEOUT_RECORD_MARGIN_MS
 
 
 def error_result(error_type: str, message: str) -> Result:
@@ -46,19 +83,19 @@ def error_result(error_type: str, message: str) -> Result:
 def _start_timeout_watchdog(
     usage_logger: UsageLogger, remaining_time_ms: Callable[[], int] | None
 ) -> threading.Timer | None:
-    """Write a timeout record shortly before Lambda would kill a still-running call.
+    """Write a provisional timeout record shortly before Lambda would kill the call.
 
     Lambda gives no chance to log after its timeout; without this, a call that
-    outlives the function would leave no usage record at all.
+    outlives the function would leave no usage record at all. Should the call end
+    within the margin after all, its real record still follows and supersedes it.
     """
     if remaining_time_ms is None:
         return None
     delay = max(0.0, (remaining_time_ms() - TIMEOUT_RECORD_MARGIN_MS) / 1000)
     timer = threading.Timer(
         delay,
-        usage_logger.record_failure,
-        args=("FunctionTimeout", "the function timed out waiting for Bedrock"),
-        kwargs={"request_id": None},
+        usage_logger.record_provisional_failure,
+        args=(FUNCTION_TIMEOUT, "the function timed out waiting for Bedrock"),
     )
     timer.daemon = True
     timer.start()
@@ -100,11 +137,10 @@ class BedrockInvoker:
             max_attempts=settings.bedrock_max_attempts,
         )
         # The Lambda's own credentials, never ops_session: the records belong here.
-        logs_client = boto3.Session(botocore_session=source).client(
-            "logs", config=_LOGS_CLIENT_CONFIG
-        )
+        own = boto3.Session(botocore_session=source)
         writer = UsageLogWriter(
-            logs_client=logs_client,
+            logs_client=own.client("logs", config=_LOGS_CLIENT_CONFIG),
+            urgent_logs_client=own.client("logs", config=_URGENT_LOGS_CLIENT_CONFIG),
             log_group=settings.usage_log_group,
             max_record_bytes=settings.usage_log_max_record_bytes,
         )
@@ -115,11 +151,18 @@ class BedrockInvoker:
         """The container's model cache and bedrock-runtime client."""
         return self._chat
 
-    def handle(self, event: Any, *, remaining_time_ms: Callable[[], int] | None = None) -> Result:
+    def handle(
+        self,
+        event: Any,
+        *,
+        remaining_time_ms: Callable[[], int] | None = None,
+        invocation_id: str | None = None,
+    ) -> Result:
         """Answer one event. Never raises for bad input or a failed model call.
 
         ``remaining_time_ms`` (the Lambda context's) lets a call that is about to be
         cut off by the function timeout still leave its usage record.
+        ``invocation_id`` (the context's ``aws_request_id``) goes into every record.
         """
         try:
             request = parse_request(event)
@@ -136,6 +179,7 @@ class BedrockInvoker:
                 model_id=model_id,
             ),
             log_content=self._settings.log_content,
+            invocation_id=invocation_id,
         )
         try:
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
@@ -158,14 +202,18 @@ class BedrockInvoker:
             )
             return error_result(error_type, message)
         finally:
+            # A watchdog that already fired is not waited for: its provisional record
+            # and the real one are written independently, matched by invocation_id.
             if watchdog is not None:
                 watchdog.cancel()
 
         usage_logger.record_success(answer)  # no-op when the callback already did it
+        # The real record, never the watchdog's provisional one (0 tokens, no request id).
         record = usage_logger.record or {}
         latency_ms = record.get("latency_ms")
         if latency_ms is None:
             latency_ms = round((time.monotonic() - started) * 1000)
+        usage, request_id = _answer_usage(answer)
         logger.info(
             "model call succeeded",
             extra={
@@ -178,11 +226,20 @@ class BedrockInvoker:
         return {
             "output": answer.text,
             "usage": {
-                "input_tokens": record.get("input_tokens", 0),
-                "output_tokens": record.get("output_tokens", 0),
-                "total_tokens": record.get("total_tokens", 0),
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
             },
             "model_id": model_id,
             "latency_ms": latency_ms,
-            "request_id": record.get("request_id"),
+            "request_id": request_id,
         }
+
+
+def _answer_usage(answer: AIMessage) -> tuple[TokenUsage, str | None]:
+    """The answer's own token counts and Bedrock request id, the same figures as its record."""
+    try:
+        return TokenUsage.from_message(answer), request_id_from(answer.response_metadata or {})
+    except Exception:  # the answer itself still goes back to the caller
+        logger.exception("could not read the answer's usage")
+        return TokenUsage(), None

@@ -8,18 +8,57 @@ from __future__ import annotations
 
 import re
 
-# key=value or key: value secrets; the key stays so the record still reads well.
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key"
-    r"|private[_-]?key|client[_-]?secret|auth(?:orization)?)(\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+# Credentials recognisable by their shape alone, wherever they stand.
+# A JWT: base64url header and payload (both JSON, so both start "eyJ"), then the
+# signature (empty for alg "none").
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# Vendor API keys by prefix: OpenAI and Anthropic (sk-, sk-proj-, sk-ant-), Stripe
+# (sk_live_, rk_test_ ...), GitHub (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_),
+# Slack (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xapp-), Google (AIza).
+_API_KEY = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"sk-[A-Za-z0-9_-]{20,}"
+    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}"
+    r"|github_pat_[A-Za-z0-9_]{30,}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|xapp-[A-Za-z0-9-]{10,}"
+    r"|AIza[A-Za-z0-9_-]{35}"
+    r")(?![A-Za-z0-9_-])"
 )
+# An HTTP authorization scheme: the scheme stays, the credential after it goes.
+_AUTH_SCHEMES = r"(?:bearer|basic|token)"
+# key=value or key: value secrets (also "key": "value" in JSON); the key, and an
+# authorization scheme right after it, stay so the record still reads well. A key
+# may end a longer name (access_token, OPENAI_API_KEY, X-Auth-Token). An unquoted
+# value runs to the next blank, leaving a closing quote in place.
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
+    r"|secret[_-]?key|private[_-]?key|client[_-]?secret|auth(?:orization)?)"
+    r"([\"']?\s*[:=]\s*)"
+    rf"({_AUTH_SCHEMES}[ \t]+)?"
+    r"(\"[^\"]*\"|'[^']*'|\S+?(?=[\"']?(?:\s|$)))"
+)
+# "Bearer <token>" with no key before it (a curl line, a pasted header value).
+_AUTH_SCHEME_CREDENTIAL = re.compile(
+    rf"(?i)(?<![A-Za-z0-9_-])({_AUTH_SCHEMES})([ \t]+)([A-Za-z0-9._~+/-]+=*)"
+)
+# What sets a credential apart from the next word of prose ("bearer bonds",
+# "Basic training", "Token holders"): a digit, a capital after the first letter,
+# or a character words do not contain.
+_CREDENTIAL_LIKE = re.compile(r"^(?=.{8,}$)(?:.*[0-9_~+/=]|.+[A-Z])")
 _AWS_ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b")
 # A 40-character base64 run with mixed case and a digit: the shape of an AWS secret key.
 _AWS_SECRET_KEY = re.compile(
     r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+=]*[0-9])(?=[A-Za-z0-9/+=]*[a-z])"
     r"(?=[A-Za-z0-9/+=]*[A-Z])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
 )
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# Matches start only where a run of local-part characters starts: starting inside
+# one ("a-a-a-..." with no "@") would rescan the run from every position, which
+# makes a 256 KiB prompt cost minutes.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+)
 # 13-19 digits, optionally grouped by spaces or dashes; confirmed with the Luhn check.
 _CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 # International or grouped national numbers; at least 9 digits so dates stay readable.
@@ -54,9 +93,29 @@ def _mask_phone(match: re.Match[str]) -> str:
     return PHONE_MASK if 9 <= digits <= 15 else match.group(0)
 
 
+def _mask_assignment(match: re.Match[str]) -> str:
+    key, separator, scheme = match.group(1), match.group(2), match.group(3) or ""
+    return f"{key}{separator}{scheme}{SECRET_MASK}"
+
+
+def _mask_scheme_credential(match: re.Match[str]) -> str:
+    scheme, blank, value = match.groups()
+    credential = value.rstrip(".")  # a full stop ends the sentence, not the token
+    if not _CREDENTIAL_LIKE.match(credential):
+        return match.group(0)
+    return f"{scheme}{blank}{SECRET_MASK}{value[len(credential) :]}"
+
+
 def redact_credentials(text: str) -> str:
-    """Return ``text`` with AWS keys and ``key=value`` secrets masked (used on error messages)."""
-    text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET_MASK}", text)
+    """Return ``text`` with credentials masked: AWS keys, JWTs, vendor API keys,
+    ``Bearer``/``Basic``/``Token`` credentials and ``key=value`` secrets.
+
+    Used on error messages, and as the first step of ``redact``.
+    """
+    text = _JWT.sub(SECRET_MASK, text)
+    text = _API_KEY.sub(SECRET_MASK, text)
+    text = _SECRET_ASSIGNMENT.sub(_mask_assignment, text)
+    text = _AUTH_SCHEME_CREDENTIAL.sub(_mask_scheme_credential, text)
     text = _AWS_ACCESS_KEY_ID.sub(ACCESS_KEY_MASK, text)
     return _AWS_SECRET_KEY.sub(SECRET_MASK, text)
 

@@ -9,6 +9,13 @@ records into the operations account.
 Logging never raises into the caller's path: a record that cannot be delivered
 is printed to stdout (the function's own log group, still in the tenant account)
 with ``"delivery": "fallback"``, and the model's answer is returned regardless.
+
+Every record carries ``invocation_id`` (the Lambda request id). Normally there is
+one record per invocation. When the timeout watchdog fires first, it writes a
+record with ``"provisional": true``; if the call then ends after all, its real
+record is still written, with ``"supersedes": "<provisional error_type>"``, and
+aggregators count that one and drop the provisional record of the same
+``invocation_id``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from invoker.settings import DEFAULT_MAX_RECORD_BYTES, LogContent
 logger = logging.getLogger(__name__)
 
 RECORD_EVENT = "bedrock.invocation"
+# An urgent write (the timeout watchdog's) makes at most this many Logs API calls:
+# CreateLogStream for a stream this container has not used yet, then PutLogEvents.
+URGENT_WRITE_MAX_CALLS = 2
 TRUNCATION_MARKER = "…[truncated]"
 MAX_STREAM_NAME_CHARS = 512
 UNKNOWN_STREAM = "unknown"
@@ -149,19 +159,31 @@ class UsageLogWriter:
         log_group: str,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         print_line: Callable[[str], None] | None = None,
+        urgent_logs_client: LogsClient | None = None,
     ) -> None:
+        """``urgent_logs_client`` serves ``write(..., urgent=True)``: a client with short
+        timeouts and no retries, so a write racing the function timeout ends in time.
+        Both clients must be on the Lambda's own credentials."""
         self._client = logs_client
+        self._urgent_client = urgent_logs_client or logs_client
         self._log_group = log_group
         self._max_record_bytes = max_record_bytes
         self._print_line = print_line or _print_line
         self._known_streams: set[str] = set()
 
-    def write(self, record: Record) -> Delivery:
-        """Write one record; print it to stdout if CloudWatch Logs will not take it."""
+    def write(self, record: Record, *, urgent: bool = False) -> Delivery:
+        """Write one record; print it to stdout if CloudWatch Logs will not take it.
+
+        ``urgent`` takes the fast path: the urgent client, at most
+        ``URGENT_WRITE_MAX_CALLS`` calls and no recreate-and-retry, then stdout.
+        """
         try:
             record = fit_record(record, self._max_record_bytes)
             stream = stream_name_for(str(record.get("user_id") or ""))
-            self._put(stream, record)
+            if urgent:
+                self._put_urgent(stream, record)
+            else:
+                self._put(stream, record)
             return "cloudwatch"
         except Exception as error:  # the caller's answer matters more than this record
             logger.warning(
@@ -172,11 +194,8 @@ class UsageLogWriter:
             return "fallback"
 
     def _put(self, stream: str, record: Record) -> None:
-        event = {
-            "timestamp": int(time.time() * 1000),
-            "message": json.dumps(record, ensure_ascii=False, default=str),
-        }
-        self._ensure_stream(stream)
+        event = _log_event(record)
+        self._ensure_stream(self._client, stream)
         try:
             response = self._client.put_log_events(
                 logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
@@ -186,19 +205,26 @@ class UsageLogWriter:
                 raise
             # The stream was deleted behind this container's back: recreate it once.
             self._known_streams.discard(stream)
-            self._ensure_stream(stream)
+            self._ensure_stream(self._client, stream)
             response = self._client.put_log_events(
                 logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
             )
-        rejected = (response or {}).get("rejectedLogEventsInfo")
-        if rejected:
-            raise RuntimeError(f"PutLogEvents rejected the event: {sorted(rejected)}")
+        _check_accepted(response)
 
-    def _ensure_stream(self, stream: str) -> None:
+    def _put_urgent(self, stream: str, record: Record) -> None:
+        # At most URGENT_WRITE_MAX_CALLS calls: the time budget is counted in calls.
+        event = _log_event(record)
+        self._ensure_stream(self._urgent_client, stream)
+        response = self._urgent_client.put_log_events(
+            logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
+        )
+        _check_accepted(response)
+
+    def _ensure_stream(self, client: LogsClient, stream: str) -> None:
         if stream in self._known_streams:
             return
         try:
-            self._client.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
+            client.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
         except ClientError as error:
             if _error_code(error) != "ResourceAlreadyExistsException":
                 raise
@@ -211,6 +237,19 @@ class UsageLogWriter:
             )
         except Exception:  # stdout itself failing leaves nothing else to try
             logger.error("usage record could not be printed either")
+
+
+def _log_event(record: Record) -> dict[str, Any]:
+    return {
+        "timestamp": int(time.time() * 1000),
+        "message": json.dumps(record, ensure_ascii=False, default=str),
+    }
+
+
+def _check_accepted(response: Any) -> None:
+    rejected = (response or {}).get("rejectedLogEventsInfo")
+    if rejected:
+        raise RuntimeError(f"PutLogEvents rejected the event: {sorted(rejected)}")
 
 
 def _print_line(line: str) -> None:
@@ -306,7 +345,8 @@ def _bedrock_latency_ms(metadata: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _request_id(metadata: Mapping[str, Any]) -> str | None:
+def request_id_from(metadata: Mapping[str, Any]) -> str | None:
+    """Bedrock's request id from a message's ``response_metadata``, if it has one."""
     response_metadata = metadata.get("ResponseMetadata")
     if isinstance(response_metadata, Mapping):
         value = response_metadata.get("RequestId")
@@ -323,8 +363,12 @@ class UsageLogger(BaseCallbackHandler):
     """LangChain callback that writes exactly one usage record for one invocation.
 
     Create one per invocation and pass it through ``config={"callbacks": [...]}``.
-    ``record`` holds what was written, so the handler can answer with the same
-    figures. Nothing here raises: a failure to log must not fail the call.
+    ``record`` holds the invocation's real record once written (never the
+    provisional one, which is in ``provisional_record``). Nothing here raises: a
+    failure to log must not fail the call.
+
+    ``invocation_id`` (the Lambda request id) goes into every record, so a
+    provisional record and the one superseding it can be matched.
     """
 
     def __init__(
@@ -333,6 +377,7 @@ class UsageLogger(BaseCallbackHandler):
         writer: UsageLogWriter,
         identity: CallIdentity,
         log_content: LogContent = LogContent.METADATA,
+        invocation_id: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
@@ -340,6 +385,7 @@ class UsageLogger(BaseCallbackHandler):
         self._writer = writer
         self._identity = identity
         self._log_content = log_content
+        self._invocation_id = invocation_id
         self._monotonic = monotonic
         self._now = now
         self._started: float | None = None
@@ -347,6 +393,8 @@ class UsageLogger(BaseCallbackHandler):
         self._emit_lock = threading.Lock()
         self.record: Record | None = None
         self.delivery: Delivery | None = None
+        self.provisional_record: Record | None = None
+        self.provisional_delivery: Delivery | None = None
 
     # LangChain callback interface ---------------------------------------------------
 
@@ -420,7 +468,7 @@ class UsageLogger(BaseCallbackHandler):
                 cache_write_input_tokens=usage.cache_write_input_tokens,
                 bedrock_latency_ms=_bedrock_latency_ms(metadata),
                 stop_reason=metadata.get("stopReason"),
-                request_id=_request_id(metadata),
+                request_id=request_id_from(metadata),
             )
             if self._log_content is not LogContent.METADATA:
                 record["response"] = self._content(_message_text(message))
@@ -448,6 +496,28 @@ class UsageLogger(BaseCallbackHandler):
         except Exception:
             logger.exception("could not write the usage error record")
 
+    def record_provisional_failure(self, error_type: str, message: str) -> None:
+        """Write a provisional error record for a call that is still running.
+
+        For the timeout watchdog: Lambda kills the function at its timeout with no
+        chance to log, so this record is written first, on the writer's urgent path.
+        It is marked ``"provisional": true``; should the call end after all, its
+        real record is still written and says ``"supersedes": error_type``. Does
+        nothing once the real record exists, or a provisional one was written.
+        """
+        try:
+            with self._emit_lock:
+                if self.record is not None or self.provisional_record is not None:
+                    return
+                record = self._base_record("error")
+                record.update(
+                    request_id=None, error_type=error_type, error_message=message, provisional=True
+                )
+                self.provisional_record = record
+            self.provisional_delivery = self._writer.write(record, urgent=True)
+        except Exception:
+            logger.exception("could not write the provisional usage record")
+
     # Internals ------------------------------------------------------------------------
 
     def _base_record(self, status: Literal["success", "error"]) -> Record:
@@ -456,6 +526,7 @@ class UsageLogger(BaseCallbackHandler):
             latency_ms = max(0, round((self._monotonic() - self._started) * 1000))
         record: Record = {
             "event": RECORD_EVENT,
+            "invocation_id": self._invocation_id,
             "status": status,
             "tenant_id": self._identity.tenant_id,
             "application_id": self._identity.application_id,
@@ -480,10 +551,14 @@ class UsageLogger(BaseCallbackHandler):
         return redact(text) if self._log_content is LogContent.REDACTED else text
 
     def _emit(self, record: Record) -> None:
-        # The timeout watchdog may race the model call's own outcome: first one wins.
+        # One real record per invocation. The watchdog's provisional record does not
+        # count: the real one is still written and names what it supersedes. Only the
+        # decision is under the lock; neither write waits for the other.
         with self._emit_lock:
             if self.record is not None:
                 return
+            if self.provisional_record is not None:
+                record["supersedes"] = self.provisional_record["error_type"]
             self.record = record
         self.delivery = self._writer.write(record)
 

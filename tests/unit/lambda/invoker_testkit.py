@@ -24,7 +24,6 @@ import os
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -59,6 +58,8 @@ LOG_GROUP = "/aws/bedrock/langchain/logs"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 US_HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 NOT_ALLOWED_MODEL = "anthropic.claude-3-opus-20240229-v1:0"
+# How long a gated stub waits at most: a safety net against a hung test, not a timing.
+GATE_SAFETY_SECONDS = 30.0
 
 INVOKER_ENV = {
     "TENANT_ID": TENANT_ID,
@@ -127,7 +128,9 @@ class ConverseStub:
         }
     )
     answer: str = "Bonjour !"
-    delay_seconds: float = 0.0
+    # When set, every request waits for this event before it is answered: a model
+    # that is still working until the test says otherwise.
+    gate: threading.Event | None = None
 
     def take_fault(self) -> str | None:
         if self.always_fail_with:
@@ -165,8 +168,9 @@ def _make_handler(stub: ConverseStub) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization", "")
             access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
             request_id = str(uuid.uuid4())
-            if stub.delay_seconds:
-                time.sleep(stub.delay_seconds)  # a slow model
+            if stub.gate is not None:
+                # The bound only keeps a broken test from hanging; nothing is timed.
+                stub.gate.wait(timeout=GATE_SAFETY_SECONDS)
             stub.calls.append(
                 ConverseCall(
                     model_id, body, access_key, get_account_id_from(access_key), request_id
@@ -267,6 +271,27 @@ def record_api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
     ]
     monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", handlers)
     return recorder
+
+
+def signal_provisional_records(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """An event set once a provisional usage record has been written (or printed).
+
+    Gate the Converse stub on it to have the model answer only after the timeout
+    watchdog's record is out: the race of finding 1, made deterministic.
+    """
+    from invoker.usage_logger import UsageLogWriter
+
+    written = threading.Event()
+    original = UsageLogWriter.write
+
+    def write(self: UsageLogWriter, record: dict[str, Any], *, urgent: bool = False) -> Any:
+        delivery = original(self, record, urgent=urgent)
+        if record.get("provisional"):
+            written.set()
+        return delivery
+
+    monkeypatch.setattr(UsageLogWriter, "write", write)
+    return written
 
 
 def fail_operation(monkeypatch: pytest.MonkeyPatch, service: str, operation: str) -> None:

@@ -8,15 +8,24 @@ the tenant account only.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
-from invoker.invocation import TIMEOUT_RECORD_MARGIN_MS, BedrockInvoker
+from invoker.invocation import (
+    TIMEOUT_RECORD_MARGIN_MS,
+    URGENT_LOGS_CONNECT_TIMEOUT_S,
+    URGENT_LOGS_MAX_ATTEMPTS,
+    URGENT_LOGS_READ_TIMEOUT_S,
+    URGENT_WRITE_WORST_CASE_MS,
+    BedrockInvoker,
+)
 from invoker.settings import Settings
 from invoker_testkit import (
     EXTERNAL_ID,
+    GATE_SAFETY_SECONDS,
     HAIKU,
     LOG_GROUP,
     NOT_ALLOWED_MODEL,
@@ -34,6 +43,7 @@ from invoker_testkit import (
     assumed_role_sessions,
     event,
     fail_operation,
+    signal_provisional_records,
 )
 from moto.logs.models import logs_backends
 
@@ -77,6 +87,8 @@ def test_answer_is_returned_and_usage_record_lands_in_tenant_log_group(
     assert record["stop_reason"] == "end_turn"
     assert record["request_id"] == result["request_id"]
     assert record["latency_ms"] == result["latency_ms"]
+    assert record["invocation_id"] == lambda_context.aws_request_id
+    assert "provisional" not in record and "supersedes" not in record  # no timer fired
     print("\nusage record:", json.dumps({k: v for k, v in record.items() if k != "_stream"}))
 
 
@@ -241,6 +253,7 @@ def test_put_log_events_outage_still_returns_the_answer_and_prints_the_record(
     assert printed["event"] == "bedrock.invocation"
     assert printed["request_id"] == result["request_id"]
     assert printed["input_tokens"] == 12
+    assert printed["invocation_id"] == lambda_context.aws_request_id
     assert api_calls.attempts["cloudwatch-logs:PutLogEvents"] == 3  # retried before giving up
     assert accounts.usage_records() == []
 
@@ -265,6 +278,7 @@ def test_throttling_after_retries_returns_throttling_error_and_logs_it(
     [record] = accounts.usage_records()
     assert (record["status"], record["error_type"]) == ("error", "ThrottlingException")
     assert record["user_id"] == "alice@example.com"
+    assert record["invocation_id"] == lambda_context.aws_request_id
 
 
 def test_a_single_throttle_is_retried_and_the_user_gets_the_answer(
@@ -298,21 +312,142 @@ def test_bedrock_access_denied_is_returned_safely_and_logged(
     assert record["error_type"] == "AccessDeniedException"
 
 
-def test_call_outliving_the_function_timeout_still_leaves_one_usage_record(
+def _provisional_and_final(records: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    provisional = [r for r in records if r.get("provisional")]
+    final = [r for r in records if not r.get("provisional")]
+    assert (len(provisional), len(final)) == (1, 1), records
+    return provisional[0], final[0]
+
+
+def test_answer_arriving_after_the_timeout_record_is_still_recorded_and_returned(
+    monkeypatch: pytest.MonkeyPatch,
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
 ) -> None:
-    # Too little time left to wait for the model: the record must be written first,
-    # since Lambda kills the function at its timeout with no chance to log.
-    converse_stub.delay_seconds = 0.5
+    # The watchdog fires at once (no time left beyond the margin); the model answers
+    # only once the provisional record is out: the answer lands inside the margin.
+    converse_stub.gate = signal_provisional_records(monkeypatch)
+    context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
+
+    result = cold_handler().lambda_handler(event(), context)
+
+    provisional, final = _provisional_and_final(accounts.usage_records())
+    assert provisional["status"] == "error"
+    assert provisional["error_type"] == "FunctionTimeout"
+    assert provisional["provisional"] is True
+    assert provisional["invocation_id"] == context.aws_request_id
+    assert provisional["user_id"] == "alice@example.com"
+    assert "supersedes" not in provisional
+    # The billed tokens are not lost: the real record follows and says what it replaces.
+    assert final["status"] == "success"
+    assert final["supersedes"] == "FunctionTimeout"
+    assert final["invocation_id"] == context.aws_request_id
+    assert (final["input_tokens"], final["output_tokens"], final["total_tokens"]) == (12, 7, 19)
+    assert final["request_id"] == converse_stub.calls[0].request_id
+    # The caller gets the answer's own figures, never the provisional record's.
+    assert result == {
+        "output": "Bonjour !",
+        "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19},
+        "model_id": HAIKU,
+        "latency_ms": final["latency_ms"],
+        "request_id": converse_stub.calls[0].request_id,
+    }
+
+
+def test_bedrock_error_after_the_timeout_record_supersedes_it(
+    monkeypatch: pytest.MonkeyPatch,
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+) -> None:
+    converse_stub.gate = signal_provisional_records(monkeypatch)
+    converse_stub.always_fail_with = "AccessDeniedException"
+    context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
+
+    result = cold_handler().lambda_handler(event(), context)
+
+    assert result["error"]["type"] == "AccessDeniedException"
+    provisional, final = _provisional_and_final(accounts.usage_records())
+    assert provisional["error_type"] == "FunctionTimeout"
+    assert (final["status"], final["error_type"]) == ("error", "AccessDeniedException")
+    assert final["supersedes"] == "FunctionTimeout"
+    assert final["request_id"] == converse_stub.calls[0].request_id
+    assert {provisional["invocation_id"], final["invocation_id"]} == {context.aws_request_id}
+
+
+def test_timeout_record_takes_one_fast_attempt_then_stdout_during_a_logs_outage(
+    monkeypatch: pytest.MonkeyPatch,
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+    api_calls: ApiCalls,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fail_operation(monkeypatch, "cloudwatch-logs", "PutLogEvents")
+    provisional_out = signal_provisional_records(monkeypatch)
+    gate = converse_stub.gate = threading.Event()
+    attempts_at_provisional: list[int] = []
+
+    def release_after_provisional() -> None:
+        # Count the provisional write's attempts before the model answers.
+        provisional_out.wait(timeout=GATE_SAFETY_SECONDS)
+        attempts_at_provisional.append(api_calls.attempts["cloudwatch-logs:PutLogEvents"])
+        gate.set()
+
+    releaser = threading.Thread(target=release_after_provisional, daemon=True)
+    releaser.start()
+    context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
+
+    result = cold_handler().lambda_handler(event(), context)
+    releaser.join()
+
+    assert result["output"] == "Bonjour !"
+    assert attempts_at_provisional == [1]  # one attempt, no retries on the urgent path
+    printed = _fallback_lines(capsys.readouterr().out)
+    provisional, final = _provisional_and_final(printed)
+    assert provisional["error_type"] == "FunctionTimeout"
+    assert final["supersedes"] == "FunctionTimeout"
+    assert final["input_tokens"] == 12
+    assert {provisional["invocation_id"], final["invocation_id"]} == {context.aws_request_id}
+    assert accounts.usage_records() == []
+
+
+def test_timeout_record_fast_path_fits_inside_the_margin(invoker_env: dict[str, str]) -> None:
+    # The urgent write must be over, delivered or not, before Lambda kills the function.
+    assert URGENT_WRITE_WORST_CASE_MS < TIMEOUT_RECORD_MARGIN_MS
+    assert (
+        URGENT_WRITE_WORST_CASE_MS
+        == 2
+        * URGENT_LOGS_MAX_ATTEMPTS
+        * (URGENT_LOGS_CONNECT_TIMEOUT_S + URGENT_LOGS_READ_TIMEOUT_S)
+        * 1000
+    )
+
+    invoker = BedrockInvoker.from_settings(Settings.from_env())
+
+    urgent = invoker._writer._urgent_client  # built once per container
+    assert urgent is not invoker._writer._client
+    config = urgent.meta.config
+    assert config.retries["total_max_attempts"] == URGENT_LOGS_MAX_ATTEMPTS == 1
+    assert config.connect_timeout == URGENT_LOGS_CONNECT_TIMEOUT_S
+    assert config.read_timeout == URGENT_LOGS_READ_TIMEOUT_S
+
+
+def test_timeout_record_is_written_with_the_functions_own_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+) -> None:
+    converse_stub.gate = signal_provisional_records(monkeypatch)
     context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
 
     cold_handler().lambda_handler(event(), context)
 
-    [record] = accounts.usage_records()
-    assert (record["status"], record["error_type"]) == ("error", "FunctionTimeout")
-    assert record["user_id"] == "alice@example.com"
+    assert len(accounts.usage_records()) == 2  # both in the tenant account
+    assert accounts.ops_logs.describe_log_groups()["logGroups"] == []
+    assert dict(logs_backends[OPS_ACCOUNT][REGION].groups) == {}
 
 
 def test_model_outside_the_allowlist_is_refused_before_any_aws_call(
@@ -334,6 +469,7 @@ def test_model_outside_the_allowlist_is_refused_before_any_aws_call(
     assert api_calls.calls["sts:AssumeRole"] == 0
     [record] = accounts.usage_records()  # the refusal is the tenant's to audit
     assert (record["error_type"], record["model_id"]) == ("AccessDenied", NOT_ALLOWED_MODEL)
+    assert record["invocation_id"] == lambda_context.aws_request_id
 
 
 @pytest.mark.parametrize(

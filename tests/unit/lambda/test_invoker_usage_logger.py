@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from invoker.settings import LogContent
 from invoker.usage_logger import (
+    URGENT_WRITE_MAX_CALLS,
     CallIdentity,
     UsageLogger,
     UsageLogWriter,
@@ -30,6 +32,7 @@ IDENTITY = CallIdentity(
     model_id="anthropic.claude-3-haiku-20240307-v1:0",
 )
 FIXED_NOW = datetime.datetime(2025, 3, 1, 12, 30, 45, 123000, tzinfo=datetime.UTC)
+INVOCATION_ID = "c6af9ac6-7b61-11e6-9a41-93e812345678"  # the Lambda context's aws_request_id
 
 # A raw Converse response as bedrock-runtime returns it, with prompt caching in use.
 RAW_CONVERSE_RESPONSE: dict[str, Any] = {
@@ -155,16 +158,24 @@ def _logger(
     mode: LogContent = LogContent.METADATA,
     identity: CallIdentity = IDENTITY,
     max_record_bytes: int = 256 * 1024,
+    ticks: list[float] | None = None,
+    urgent_logs: FakeLogsClient | None = None,
+    invocation_id: str | None = INVOCATION_ID,
 ) -> UsageLogger:
-    ticks = iter([100.0, 100.250])
+    clock = iter(ticks or [100.0, 100.250])
     writer = UsageLogWriter(
-        logs_client=logs, log_group=LOG_GROUP, max_record_bytes=max_record_bytes, print_line=printed
+        logs_client=logs,
+        log_group=LOG_GROUP,
+        max_record_bytes=max_record_bytes,
+        print_line=printed,
+        urgent_logs_client=urgent_logs,
     )
     return UsageLogger(
         writer=writer,
         identity=identity,
         log_content=mode,
-        monotonic=lambda: next(ticks),
+        invocation_id=invocation_id,
+        monotonic=lambda: next(clock),
         now=lambda: FIXED_NOW,
     )
 
@@ -185,6 +196,7 @@ def test_success_record_carries_every_schema_field(logs: FakeLogsClient, printed
     assert stream == "alice@example.com"
     assert record == {
         "event": "bedrock.invocation",
+        "invocation_id": INVOCATION_ID,
         "status": "success",
         "tenant_id": "acme",
         "application_id": "support-bot",
@@ -449,3 +461,220 @@ def test_fallback_goes_to_stdout_as_one_json_line(
         json.loads(line) for line in capsys.readouterr().out.splitlines() if '"delivery"' in line
     ]
     assert lines == [{"user_id": "alice", "status": "success", "delivery": "fallback"}]
+
+
+def test_record_without_a_lambda_context_has_a_null_invocation_id(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    _run_call(_logger(logs, printed, invocation_id=None))
+
+    [(_, record)] = logs.events
+    assert record["invocation_id"] is None
+
+
+def test_error_truncated_and_fallback_records_all_carry_the_invocation_id(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    _run_call(_logger(logs, printed), error=_client_error("ThrottlingException", "Converse"))
+    _run_call(
+        _logger(logs, printed, mode=LogContent.FULL, max_record_bytes=8192), prompt="x" * 20_000
+    )
+    logs.fail_put = _client_error("ServiceUnavailableException", "PutLogEvents")
+    _run_call(_logger(logs, printed))
+
+    [(_, error), (_, truncated)] = logs.events
+    [fallback] = [json.loads(line) for line in printed.lines]
+    assert error["status"] == "error" and truncated["truncated"] is True
+    assert fallback["delivery"] == "fallback"
+    assert [r["invocation_id"] for r in (error, truncated, fallback)] == [INVOCATION_ID] * 3
+
+
+# --- The timeout watchdog's provisional record --------------------------------------------
+
+
+def _start(logger: UsageLogger) -> uuid.UUID:
+    run_id = uuid.uuid4()
+    logger.on_chat_model_start({}, [[HumanMessage(content="Hi")]], run_id=run_id)
+    return run_id
+
+
+def _end(logger: UsageLogger, run_id: uuid.UUID, answer: AIMessage = CONVERSE_ANSWER) -> None:
+    result = LLMResult(generations=[[ChatGeneration(message=answer)]], llm_output=None)
+    logger.on_llm_end(result, run_id=run_id)
+
+
+def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    # Clock: call starts at 100 s, the watchdog fires at 157.5 s, the answer at 158 s.
+    logger = _logger(logs, printed, ticks=[100.0, 157.5, 158.0])
+    run_id = _start(logger)
+
+    logger.record_provisional_failure("FunctionTimeout", "the function timed out")
+    _end(logger, run_id)
+
+    [(_, provisional), (_, final)] = logs.events
+    assert provisional == {
+        "event": "bedrock.invocation",
+        "invocation_id": INVOCATION_ID,
+        "status": "error",
+        "tenant_id": "acme",
+        "application_id": "support-bot",
+        "user_id": "alice@example.com",
+        "model_id": "anthropic.claude-3-haiku-20240307-v1:0",
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "total_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_write_input_tokens": 0,
+        "latency_ms": 57500,
+        "bedrock_latency_ms": None,
+        "stop_reason": None,
+        "request_id": None,
+        "timestamp": "2025-03-01T12:30:45.123Z",
+        "error_type": "FunctionTimeout",
+        "error_message": "the function timed out",
+        "provisional": True,
+    }
+    assert final["status"] == "success"
+    assert final["supersedes"] == "FunctionTimeout"
+    assert final["invocation_id"] == INVOCATION_ID
+    assert (final["input_tokens"], final["total_tokens"]) == (25, 136)
+    assert final["request_id"] == "9ef1e313-a4c1-4f79-b631-171f658d3c0e"
+    assert final["latency_ms"] == 58000
+    assert "provisional" not in final
+    assert logger.record == final and logger.provisional_record == provisional
+    assert (logger.delivery, logger.provisional_delivery) == ("cloudwatch", "cloudwatch")
+
+
+def test_bedrock_error_after_the_timeout_record_supersedes_it(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    logger = _logger(logs, printed, ticks=[100.0, 157.5, 158.0])
+    run_id = _start(logger)
+
+    logger.record_provisional_failure("FunctionTimeout", "the function timed out")
+    throttled = _client_error("ThrottlingException", "Converse", "Too many requests")
+    logger.on_llm_error(throttled, run_id=run_id)
+
+    [(_, provisional), (_, final)] = logs.events
+    assert provisional["provisional"] is True
+    assert (final["error_type"], final["supersedes"]) == ("ThrottlingException", "FunctionTimeout")
+    assert final["request_id"] == "req-err-1"
+    assert "provisional" not in final
+
+
+def test_timeout_record_after_the_real_one_is_not_written(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    logger = _logger(logs, printed)
+    _end(logger, _start(logger))
+
+    logger.record_provisional_failure("FunctionTimeout", "the function timed out")
+
+    [(_, record)] = logs.events
+    assert record["status"] == "success"
+    assert "provisional" not in record and "supersedes" not in record
+    assert logger.provisional_record is None
+
+
+def test_at_most_one_provisional_and_one_real_record(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    logger = _logger(logs, printed, ticks=[100.0, 101.0, 102.0, 103.0, 104.0])
+    run_id = _start(logger)
+    logger.record_provisional_failure("FunctionTimeout", "first")
+    logger.record_provisional_failure("FunctionTimeout", "second")
+    _end(logger, run_id)
+    logger.record_success(CONVERSE_ANSWER)  # the handler's safety net
+    logger.record_error(RuntimeError("late"))
+
+    assert [r.get("provisional", False) for _, r in logs.events] == [True, False]
+
+
+def test_timeout_record_takes_the_urgent_client_and_shares_known_streams(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    urgent = FakeLogsClient()
+    urgent.streams = logs.streams  # one log group seen through two clients
+    logger = _logger(logs, printed, urgent_logs=urgent, ticks=[100.0, 101.0, 102.0])
+    run_id = _start(logger)
+
+    logger.record_provisional_failure("FunctionTimeout", "the function timed out")
+    _end(logger, run_id)
+
+    assert [r["provisional"] for _, r in urgent.events] == [True]
+    assert [r["supersedes"] for _, r in logs.events] == ["FunctionTimeout"]
+    assert (urgent.create_calls, logs.create_calls) == (1, 0)  # the stream is known after
+
+
+class _CountingLogsClient(FakeLogsClient):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def create_log_stream(self, *, logGroupName: str, logStreamName: str) -> Any:
+        self.calls += 1
+        return super().create_log_stream(logGroupName=logGroupName, logStreamName=logStreamName)
+
+    def put_log_events(self, *, logGroupName: str, logStreamName: str, logEvents: Any) -> Any:
+        self.calls += 1
+        self.streams.discard(logStreamName)  # deleted behind the container's back, always
+        return super().put_log_events(
+            logGroupName=logGroupName, logStreamName=logStreamName, logEvents=logEvents
+        )
+
+
+def test_urgent_write_stays_within_its_call_budget_then_prints(printed: Printed) -> None:
+    urgent = _CountingLogsClient()
+    writer = UsageLogWriter(
+        logs_client=FakeLogsClient(),
+        urgent_logs_client=urgent,
+        log_group=LOG_GROUP,
+        print_line=printed,
+    )
+
+    delivery = writer.write({"user_id": "alice", "invocation_id": "i-1"}, urgent=True)
+
+    assert delivery == "fallback"
+    assert urgent.calls == URGENT_WRITE_MAX_CALLS == 2  # no recreate-and-retry here
+    [line] = printed.lines
+    assert json.loads(line) == {"user_id": "alice", "invocation_id": "i-1", "delivery": "fallback"}
+
+
+class _BlockingLogsClient(FakeLogsClient):
+    """A put that hangs until released: a slow CloudWatch Logs on the urgent path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def put_log_events(self, *, logGroupName: str, logStreamName: str, logEvents: Any) -> Any:
+        self.entered.set()
+        self.release.wait(timeout=30)  # a safety net for a broken test, not a timing
+        return super().put_log_events(
+            logGroupName=logGroupName, logStreamName=logStreamName, logEvents=logEvents
+        )
+
+
+def test_real_record_does_not_wait_for_a_slow_timeout_record(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    urgent = _BlockingLogsClient()
+    logger = _logger(logs, printed, urgent_logs=urgent, ticks=[100.0, 101.0, 102.0])
+    run_id = _start(logger)
+    watchdog = threading.Thread(
+        target=logger.record_provisional_failure, args=("FunctionTimeout", "timed out")
+    )
+    watchdog.start()
+    assert urgent.entered.wait(timeout=30)
+
+    _end(logger, run_id)  # while the provisional write is still in flight
+    written_before_release = list(logs.events)
+    urgent.release.set()
+    watchdog.join()
+
+    [(_, final)] = written_before_release
+    assert final["supersedes"] == "FunctionTimeout"
+    assert [r["provisional"] for _, r in urgent.events] == [True]
