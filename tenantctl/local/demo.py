@@ -42,9 +42,19 @@ from rich.table import Table
 from tenantctl import naming
 from tenantctl.local.cloud import EmbeddedCloud
 from tenantctl.local.deploy import DeployError, deploy_registry
-from tenantctl.local.identity import PARTITION
+from tenantctl.local.iam_policy import Decision, Request, evaluate
+from tenantctl.local.identity import (
+    PARTITION,
+    CallerIdentity,
+    identity_policies,
+    resolve_access_key,
+)
 from tenantctl.local.lambda_runner import LAMBDA_SERVICE
-from tenantctl.local.trust import AssumeRoleCall, authorize_service_assume_role
+from tenantctl.local.trust import (
+    ASSUME_ROLE,
+    AssumeRoleCall,
+    authorize_service_assume_role,
+)
 from tenantctl.registry import RegistryError, Tenant, TenantRegistry, load_registry
 from tenantctl.usage import UsageRecord, filter_events, parse_record
 
@@ -521,20 +531,57 @@ def check_bedrock_calls_attributed(
     )
 
 
+# The inline policy the cross-tenant check puts on a tenant's function role for its duration.
+WIDENING_POLICY_NAME = "isolation-check-compromised-admin-widening"
+
+
+def _caller(session: boto3.Session) -> CallerIdentity:
+    """Who the embedded cloud takes a session's credentials for."""
+    credentials = session.get_credentials()
+    caller = resolve_access_key(credentials.access_key) if credentials is not None else None
+    if caller is None:
+        raise RuntimeError("the embedded cloud does not know this session's access key")
+    return caller
+
+
+def _identity_allows_assume_role(caller: CallerIdentity, role_arn: str) -> bool:
+    """Whether the caller's own identity policies allow ``sts:AssumeRole`` on ``role_arn``.
+
+    Evaluated by the embedded cloud's IAM evaluator, exactly as its STS does
+    for a cross-account AssumeRole; the trust policy is not consulted.
+    """
+    request = Request(ASSUME_ROLE, role_arn, caller.principal, {})
+    return evaluate(identity_policies(caller), request).decision is Decision.ALLOW
+
+
 def check_cross_tenant_assume_role_denied(
     cloud: EmbeddedCloud, registry: TenantRegistry
 ) -> CheckResult:
-    """A tenant's function role can assume its own invoker role, and no other tenant's.
+    """Only a tenant's own function role can assume its invoker role; its trust alone decides.
 
-    For every ordered pair (A, B): A's execution role, with B's ExternalId,
-    calls AssumeRole on B's invoker role and must get AccessDenied. A's own
-    role with A's ExternalId must succeed, so a cloud that denies everything
-    does not pass.
+    Attacker model: a compromised tenant administrator. With A's deployer
+    credentials they give A's function (execution) role an inline policy
+    allowing ``sts:AssumeRole`` on every other tenant's invoker role, so A's
+    identity policy no longer hides what B's trust policy does. For every
+    ordered pair (A, B), A's role then calls AssumeRole on B's invoker role
+    with B's ExternalId *and* B's session name (B's tenant id): nothing but B's
+    trust policy is left to refuse, and it must (AccessDenied). The widening
+    policy is removed afterwards, whatever happens.
+
+    Every tenant has its own account, so B's trust principal (account B)
+    already refuses A; what refuses every *other* principal of B's account is
+    the ``aws:PrincipalArn`` pin. So B's own administrator (B's deployer user,
+    allowed ``*``) makes the same call and must be refused too: a trust policy
+    that lost the pin fails this check, one whose principal became ``*``
+    without the pin fails it on the cross-tenant calls already.
+
+    Controls, so that neither a cloud that denies everything nor a widening
+    that did not take passes: A's role with A's ExternalId and session name
+    assumes A's own invoker role, and every refused caller's identity policies
+    allow the call it made (as the embedded STS evaluates them).
     """
-    name = "a tenant's function role cannot assume another tenant's invoker role"
+    name = "only a tenant's own function role can assume its invoker role"
     tenants = registry.resolved_tenants()
-    if len(tenants) < 2:
-        return CheckResult(name, True, "only one tenant: nothing to cross (not exercised)")
     pairs = 0
     for a in tenants:
         source = lambda_execution_session(cloud, a)
@@ -542,26 +589,80 @@ def check_cross_tenant_assume_role_denied(
             _assume(cloud, source, registry.invoker_role_arn(a.id), a.id, ExternalId=a.external_id)
         except ClientError as error:
             return CheckResult(name, False, f"{a.id} cannot even assume its own role: {error}")
-        for b in tenants:
-            if b.id == a.id:
-                continue
-            try:
-                _assume(
-                    cloud, source, registry.invoker_role_arn(b.id), a.id, ExternalId=b.external_id
+        targets = [(b, registry.invoker_role_arn(b.id)) for b in tenants if b.id != a.id]
+        if not targets:
+            continue
+        caller = _caller(source)
+        role_name = str(caller.role_name)
+        iam = cloud.client("iam", a.account_id, a.region)  # A's deployer: the compromised admin
+        iam.put_role_policy(
+            RoleName=role_name,
+            PolicyName=WIDENING_POLICY_NAME,
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ASSUME_ROLE,
+                            "Resource": [arn for _, arn in targets],
+                        }
+                    ],
+                }
+            ),
+        )
+        try:
+            for b, target in targets:
+                if not _identity_allows_assume_role(caller, target):
+                    return CheckResult(
+                        name, False, f"widening {a.id}'s role did not allow AssumeRole on {target}"
+                    )
+                try:
+                    _assume(cloud, source, target, b.id, ExternalId=b.external_id)
+                except ClientError as error:
+                    if _error_code(error) not in ACCESS_DENIED:
+                        return CheckResult(name, False, f"{a.id}→{b.id}: {_error_code(error)}")
+                    pairs += 1
+                    continue
+                return CheckResult(
+                    name,
+                    False,
+                    f"{a.id}'s widened role assumed bedrock-invoker-{b.id} with {b.id}'s "
+                    f"ExternalId and session name: {b.id}'s trust admits another tenant's role",
                 )
-            except ClientError as error:
-                if _error_code(error) not in ACCESS_DENIED:
-                    return CheckResult(name, False, f"{a.id}→{b.id}: {_error_code(error)}")
-                pairs += 1
-                continue
-            return CheckResult(
-                name, False, f"{a.id}'s role assumed bedrock-invoker-{b.id} with its ExternalId"
-            )
+        finally:
+            iam.delete_role_policy(RoleName=role_name, PolicyName=WIDENING_POLICY_NAME)
+    admins = 0
+    for b in tenants:
+        target = registry.invoker_role_arn(b.id)
+        admin = cloud.session(b.account_id, b.region)
+        if not _identity_allows_assume_role(_caller(admin), target):
+            return CheckResult(name, False, f"{b.id}'s admin user may not call AssumeRole at all")
+        try:
+            _assume(cloud, admin, target, b.id, ExternalId=b.external_id)
+        except ClientError as error:
+            if _error_code(error) not in ACCESS_DENIED:
+                return CheckResult(name, False, f"{b.id}'s admin: {_error_code(error)}")
+            admins += 1
+            continue
+        return CheckResult(
+            name,
+            False,
+            f"{b.id}'s admin user assumed bedrock-invoker-{b.id} with its ExternalId and session "
+            f"name: the trust admits any principal of {b.account_id} (no aws:PrincipalArn pin)",
+        )
+    crossed = (
+        f"{pairs} cross-tenant AssumeRole call(s) by a function role widened with its admin's "
+        "credentials (identity policy allowing the target; target's ExternalId and session "
+        "name) → AccessDenied by the target's trust; widening removed"
+        if pairs
+        else "one tenant: no cross-tenant call (not exercised)"
+    )
     return CheckResult(
         name,
         True,
-        f"{pairs} cross-tenant AssumeRole call(s) (with the target's ExternalId) → AccessDenied; "
-        "own roles allowed",
+        f"attacker = compromised tenant admin: {crossed}; {admins} call(s) by the target "
+        "account's own admin → AccessDenied (aws:PrincipalArn pin); own roles allowed",
     )
 
 

@@ -8,16 +8,19 @@ makes. Tests that add invocations of their own look only at what they added.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from tenantctl.local import EmbeddedCloud
 from tenantctl.local.demo import (
+    WIDENING_POLICY_NAME,
     Outcome,
     Scenario,
     check_bedrock_calls_attributed,
@@ -221,15 +224,107 @@ def test_every_bedrock_call_is_made_as_the_right_tenants_invoker_role(
         assert sessions[tenant_id] >= answered
 
 
+def _inline_policies(deployment: Deployment, tenant: Tenant) -> list[str]:
+    iam = deployment.cloud.client("iam", tenant.account_id)
+    role_name = tenant.caller_role_arn.rsplit("/", 1)[-1]
+    return sorted(iam.list_role_policies(RoleName=role_name)["PolicyNames"])
+
+
 def test_tenant_cannot_assume_another_tenants_invoker_role(deployment: Deployment) -> None:
+    tenants = deployment.registry.resolved_tenants()
+    before = {t.id: _inline_policies(deployment, t) for t in tenants}
+    decisions_before = len(deployment.cloud.assume_role_decisions())
+
     result = check_cross_tenant_assume_role_denied(deployment.cloud, deployment.registry)
+
     assert result.passed, result.reason
-    denied = [
-        d
-        for d in deployment.cloud.assume_role_decisions()
-        if not d.allowed and d.role_arn.endswith(":role/bedrock-invoker-globex")
+    assert "2 cross-tenant AssumeRole call(s)" in result.reason
+    assert "2 call(s) by the target account's own admin" in result.reason
+    decisions = deployment.cloud.assume_role_decisions()[decisions_before:]
+    globex = deployment.tenant("globex")
+    to_globex = [
+        d for d in decisions if d.role_arn == deployment.registry.invoker_role_arn("globex")
     ]
-    assert any(":assumed-role/bedrock-caller-acme/" in d.caller_arn for d in denied)
+    # acme's widened function role, with globex's ExternalId and session name: only
+    # globex's trust policy refused it (acme's identity policy allowed the call).
+    from_acme = [d for d in to_globex if ":assumed-role/bedrock-caller-acme/" in d.caller_arn]
+    assert from_acme and all(not d.allowed and d.external_id_given for d in from_acme)
+    assert all(d.reason.startswith("trust policy") for d in from_acme)
+    # globex's own administrator is refused by the aws:PrincipalArn pin alone.
+    from_admin = [
+        d for d in to_globex if d.caller_arn.startswith(f"arn:aws:iam::{globex.account_id}:user/")
+    ]
+    assert from_admin and all(
+        not d.allowed and d.reason.startswith("trust policy") for d in from_admin
+    )
+    # The widening is gone: every function role has exactly the policies it was deployed with.
+    assert {t.id: _inline_policies(deployment, t) for t in tenants} == before
+    assert all(WIDENING_POLICY_NAME not in names for names in before.values())
+
+
+def _pin_dropped(statement: dict[str, Any]) -> dict[str, Any]:
+    condition = {
+        op: {k: v for k, v in keys.items() if k.lower() != "aws:principalarn"}
+        for op, keys in statement.get("Condition", {}).items()
+    }
+    return {**statement, "Condition": {op: keys for op, keys in condition.items() if keys}}
+
+
+def _any_principal(statement: dict[str, Any]) -> dict[str, Any]:
+    return {**statement, "Principal": {"AWS": "*"}}
+
+
+@pytest.mark.parametrize(
+    ("regressions", "failure"),
+    [
+        # The tenants' accounts differ, so the trust principal (globex's account)
+        # still refuses acme; the pin is what refuses globex's own admin.
+        (
+            [_pin_dropped],
+            "globex's admin user assumed bedrock-invoker-globex with its ExternalId and session "
+            "name: the trust admits any principal of 333333333333",
+        ),
+        # Principal widened to anyone and no pin: acme's widened role gets in.
+        (
+            [_any_principal, _pin_dropped],
+            "acme's widened role assumed bedrock-invoker-globex with globex's ExternalId and "
+            "session name",
+        ),
+        # Principal widened to anyone but the pin kept: still only globex's function role.
+        ([_any_principal], None),
+    ],
+    ids=["pin-dropped", "any-principal-and-pin-dropped", "any-principal-pin-kept"],
+)
+def test_cross_tenant_check_fails_when_the_invoker_trust_policy_regresses(
+    deployment: Deployment,
+    regressions: list[Callable[[dict[str, Any]], dict[str, Any]]],
+    failure: str | None,
+) -> None:
+    """The check is not vacuous: a trust policy that admits more than its function role fails it."""
+    ops = deployment.registry.operations.account_id
+    iam = deployment.cloud.client("iam", ops)
+    role_name = deployment.registry.invoker_role_arn("globex").rsplit("/", 1)[-1]
+    original = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    if isinstance(original, str):  # pragma: no cover - botocore usually decodes it
+        original = json.loads(unquote(original))
+    broken = copy.deepcopy(original)
+    for regress in regressions:
+        broken["Statement"] = [regress(st) for st in broken["Statement"]]
+    assert broken != original
+    tenants = deployment.registry.resolved_tenants()
+    before = {t.id: _inline_policies(deployment, t) for t in tenants}
+    iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(broken))
+    try:
+        result = check_cross_tenant_assume_role_denied(deployment.cloud, deployment.registry)
+    finally:
+        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(original))
+    if failure is None:
+        assert result.passed, result.reason
+    else:
+        assert not result.passed
+        assert failure in result.reason, result.reason
+    # Failing or not, the check took its widening policy back.
+    assert {t.id: _inline_policies(deployment, t) for t in tenants} == before
 
 
 def test_wrong_or_missing_external_id_is_denied(deployment: Deployment) -> None:
