@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import cast
 
 import jsii
-from aws_cdk import Acknowledgment, CfnResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.usage_log_group import retained_rotating_key
 from tenantctl import naming
 
 ALERT_RULE_NAME = "bedrock-ops-invocation-logging-changed"
@@ -41,13 +41,8 @@ class InvocationLoggingAlert(Construct):
         stack = Stack.of(self)
         this_rule_arn = rule_arn(stack, ALERT_RULE_NAME)
 
-        self.key = kms.Key(
-            self,
-            "TopicKey",
-            description="Encrypts alerts about Bedrock invocation-logging changes",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-            pending_window=Duration.days(30),
+        self.key = retained_rotating_key(
+            self, "TopicKey", description="Encrypts alerts about Bedrock invocation-logging changes"
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

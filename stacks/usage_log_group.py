@@ -39,6 +39,19 @@ RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
 }
 
 
+def retained_rotating_key(scope: Construct, id: str, *, description: str) -> kms.Key:
+    """Every key this product makes: yearly rotation, kept when its stack is deleted
+    (data it encrypted may outlive the stack), the longest deletion window."""
+    return kms.Key(
+        scope,
+        id,
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.RETAIN,
+        pending_window=Duration.days(30),
+    )
+
+
 def log_group_arn(stack: Stack, name: str) -> str:
     """The log group's ARN as IAM and KMS conditions expect it (no trailing ``:*``)."""
     partition = naming.partition_for_region(stack.region)
@@ -55,13 +68,8 @@ class UsageLogKey(Construct):
     def __init__(self, scope: Construct, id: str, *, log_group_names: Sequence[str]) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Encrypts this tenant's Bedrock usage logs",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-            pending_window=Duration.days(30),
+        self.key = retained_rotating_key(
+            self, "Key", description="Encrypts this tenant's Bedrock usage logs"
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
