@@ -32,7 +32,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from tenantctl.registry import parse_registry_yaml, read_registry_text
+from tenantctl.registry import (
+    TenantRegistry,
+    parse_registry,
+    parse_registry_yaml,
+    read_registry_text,
+)
 
 # Keys whose values YAML would read as numbers if unquoted (account ids keep
 # leading zeros only as strings); new entries quote them like the file does.
@@ -72,6 +77,10 @@ class RegistryFile:
     def read(cls, path: str | Path) -> RegistryFile:
         """Read a registry file; RegistryError if it cannot be read or is not YAML."""
         return cls(Path(path), read_registry_text(path))
+
+    def validated(self) -> TenantRegistry:
+        """The file's registry, validated; RegistryError naming each bad field."""
+        return parse_registry(self.data, str(self.path))
 
     def tenant_specs(self) -> list[Mapping[str, Any]]:
         """The tenant entries as written (no defaults applied)."""

@@ -184,7 +184,7 @@ def onboard(
     """Add a tenant to the registry (validated first, written atomically) and deploy it."""
     st = state(ctx)
     doc = RegistryFile.read(st.registry_path)
-    registry = parse_registry(doc.data, str(st.registry_path))
+    registry = doc.validated()
 
     asked: dict[str, Any] = {"account_id": account, "region": region}
     if models:
@@ -286,7 +286,7 @@ def offboard(
     """Remove a tenant from the registry; its usage logs stay in its account."""
     st = state(ctx)
     doc = RegistryFile.read(st.registry_path)
-    registry = parse_registry(doc.data, str(st.registry_path))
+    registry = doc.validated()
     index = doc.index_of(tenant_id)
     if index is None:
         raise unknown_tenant(registry, tenant_id)
