@@ -14,7 +14,7 @@ STAMP := $(VENV)/.setup-stamp
 
 setup: $(STAMP) node_modules/.package-lock.json
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt lambda/bedrock_invoker/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-embedded.txt requirements-dev.txt constraints.txt lambda/bedrock_invoker/requirements.txt pyproject.toml
 	# A venv left half-made by an interrupted run has python but no pip: remake it.
 	$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
@@ -28,8 +28,9 @@ node_modules/.package-lock.json: package.json package-lock.json $(STAMP)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy stacks tenantctl app.py
-	# One run per function: each is its own import root and both have a `handler` module.
+	$(BIN)/mypy contracts stacks tenantctl embedded_aws demo bench app.py
+	# One run per function: each is its own import root (with the contracts its
+	# bundle gets a copy of), and both have a `handler` module.
 	MYPYPATH=lambda/bedrock_invoker $(BIN)/mypy lambda/bedrock_invoker
 	MYPYPATH=lambda/invocation_logging_guard $(BIN)/mypy lambda/invocation_logging_guard
 
@@ -44,7 +45,7 @@ synth: setup
 	$(BIN)/npx cdk synth --quiet
 
 demo: setup
-	$(PY) -m tenantctl.local.demo
+	$(PY) -m demo
 
 bench: setup
 	$(PY) -m bench

@@ -14,11 +14,11 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from contracts import naming
+from contracts.registry import RegistryError, TenantRegistry, load_registry
 from stacks.customer_stack import CustomerStack
 from stacks.lambda_bundling import LambdaPlatform
 from stacks.operations_stack import OperationsStack
-from tenantctl import naming
-from tenantctl.registry import RegistryError, TenantRegistry, load_registry
 
 PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
 

@@ -5,7 +5,7 @@
    minimal + log   the same, then one hand-written PutLogEvents of its usage: the
                    same network work as the product, none of its safeguards
 3. product         the invoker's ``BedrockInvoker.handle(event)``: event validation,
-                   refreshable ops credentials, LangChain, the UsageLogger and its
+                   refreshable ops credentials, LangChain, the usage recorder and its
                    PutLogEvents into the tenant's log group
 4. naive app       ``ChatBedrockConverse`` built per call (what caching avoids)
 
@@ -34,7 +34,7 @@ from langchain_aws import ChatBedrockConverse
 from rich.console import Console
 from rich.table import Table
 
-from tenantctl.local import EmbeddedCloud
+from embedded_aws import EmbeddedCloud
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lambda" / "bedrock_invoker"))

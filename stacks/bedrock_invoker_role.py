@@ -6,9 +6,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from contracts import naming
+from contracts.registry import Operations, Tenant
 from stacks.bedrock_model_access import model_access_statements
-from tenantctl import naming
-from tenantctl.registry import Operations, Tenant
 
 
 class BedrockInvokerRole(Construct):

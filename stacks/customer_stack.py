@@ -8,12 +8,11 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.function_log_group import function_log_group_name
+from contracts import naming
+from contracts.registry import Operations, Tenant
 from stacks.invoker_function import InvokerFunction
 from stacks.lambda_bundling import LambdaPlatform
 from stacks.usage_log_group import UsageLogGroup, UsageLogKey
-from tenantctl import naming
-from tenantctl.registry import Operations, Tenant
 
 
 class CustomerStack(Stack):
@@ -34,7 +33,10 @@ class CustomerStack(Stack):
         key = UsageLogKey(
             self,
             "UsageLogKey",
-            log_group_names=[tenant.usage_log_group, function_log_group_name(tenant.function_name)],
+            log_group_names=[
+                tenant.usage_log_group,
+                naming.function_log_group_name(tenant.function_name),
+            ],
         )
         self.usage_log_group = UsageLogGroup(
             self,

@@ -16,12 +16,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.usage_log_group import log_group_arn, write_logs_statement
-
-
-def function_log_group_name(function_name: str) -> str:
-    """Lambda's conventional log group name for a function."""
-    return f"/aws/lambda/{function_name}"
+from contracts import naming
+from stacks.usage_log_group import log_group_arn, set_retention_days, write_logs_statement
 
 
 class FunctionLogGroup(Construct):
@@ -37,20 +33,21 @@ class FunctionLogGroup(Construct):
         id: str,
         *,
         function_name: str,
-        retention: logs.RetentionDays,
+        retention_days: int,
         encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
-        self.log_group_name = function_log_group_name(function_name)
+        self.log_group_name = naming.function_log_group_name(function_name)
         # "Default" keeps the log group's logical id as if it were declared directly.
         self.log_group = logs.LogGroup(
             self,
             "Default",
             log_group_name=self.log_group_name,
-            retention=retention,
+            retention=logs.RetentionDays.INFINITE,  # set in days below
             encryption_key=encryption_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        set_retention_days(self.log_group, retention_days)
         self.arn = log_group_arn(Stack.of(self), self.log_group_name)
 
     def grant_write(self, role: iam.Role) -> None:

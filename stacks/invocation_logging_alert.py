@@ -11,8 +11,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from contracts import naming
 from stacks.usage_log_group import retained_rotating_key
-from tenantctl import naming
 
 ALERT_RULE_NAME = "bedrock-ops-invocation-logging-changed"
 WATCHED_EVENT_NAMES = ("PutModelInvocationLoggingConfiguration",)

@@ -13,11 +13,10 @@ from aws_cdk import (
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
-from stacks.lambda_bundling import LambdaPlatform
+from stacks.lambda_bundling import LambdaPlatform, python_function_code
 
 GUARD_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "invocation_logging_guard"
 GUARD_FUNCTION_NAME = "bedrock-ops-invocation-logging-guard"
@@ -49,7 +48,7 @@ class InvocationLoggingGuard(Construct):
         recheck_token: str,
         platform: LambdaPlatform,
         code: lambda_.Code | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        log_retention_days: int = 365,
     ) -> None:
         super().__init__(scope, id)
 
@@ -67,7 +66,7 @@ class InvocationLoggingGuard(Construct):
             )
         )
         self.log_group = FunctionLogGroup(
-            self, "LogGroup", function_name=GUARD_FUNCTION_NAME, retention=log_retention
+            self, "LogGroup", function_name=GUARD_FUNCTION_NAME, retention_days=log_retention_days
         )
         self.log_group.grant_write(self.role)
         Validations.of(default_policy(self.role)).acknowledge(
@@ -88,8 +87,7 @@ class InvocationLoggingGuard(Construct):
             runtime=platform.runtime,
             architecture=platform.architecture,
             handler="handler.lambda_handler",
-            code=code
-            or lambda_.Code.from_asset(str(GUARD_SOURCE), exclude=["__pycache__", "*.pyc"]),
+            code=code or python_function_code(GUARD_SOURCE, platform),
             role=self.role,
             memory_size=128,
             # Bounded retries inside (about 40 s worst case) and still time to answer.

@@ -16,11 +16,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from contracts import naming
+from contracts.registry import Tenant
 from stacks.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
 from stacks.lambda_bundling import LambdaPlatform, python_function_code
-from stacks.usage_log_group import RETENTION_BY_DAYS, UsageLogGroup
-from tenantctl import naming
-from tenantctl.registry import Tenant
+from stacks.usage_log_group import UsageLogGroup
 
 INVOKER_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "bedrock_invoker"
 
@@ -70,7 +70,7 @@ class InvokerFunction(Construct):
             self,
             "LogGroup",
             function_name=fn_name,
-            retention=RETENTION_BY_DAYS[tenant.log_retention_days],
+            retention_days=tenant.log_retention_days,
             encryption_key=encryption_key,
         )
         self.log_group.grant_write(self.role)
@@ -89,11 +89,12 @@ class InvokerFunction(Construct):
             memory_size=1024,
             timeout=Duration.seconds(60),
             log_group=self.log_group.log_group,
-            # Printed JSON (the UsageLogger's fallback records) stays a top-level object.
+            # Printed JSON (fallback usage records) stays a top-level object.
             logging_format=lambda_.LoggingFormat.JSON,
             reserved_concurrent_executions=tenant.reserved_concurrency,
             # Opt-in per tenant. The handler records no prompt, answer or user id
-            # in trace annotations or metadata; traces hold timings and AWS calls.
+            # in trace annotations or metadata. Traces hold the Lambda service's own
+            # segments (init, invocation, overhead): the SDK calls are not instrumented.
             tracing=lambda_.Tracing.ACTIVE if tenant.xray_tracing else None,
             environment={
                 "TENANT_ID": tenant.id,

@@ -21,12 +21,17 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-# The project's lock of every transitive version. Installing the function with it
-# means the function runs the very langchain-core, botocore and pydantic-core the
-# tests ran against, not whatever pip resolves on the day of the deploy.
-CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Pure contracts shared with the stacks and the CLI, copied into every function's
+# asset so that the function still ships alone (``lambda/`` imports nothing else
+# of the project).
+CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+# Each function's own lock of every transitive version, next to its requirements:
+# the function runs the very langchain-core, botocore and pydantic-core the tests
+# ran against, not whatever pip resolves on the day of the deploy.
+LOCK_FILE = "requirements.lock"
 
-_SOURCE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", ".*")
+_SOURCE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", LOCK_FILE, ".*")
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class PipInstallBundling:
 
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         requirements = self._source_dir / "requirements.txt"
+        lock = self._source_dir / LOCK_FILE
         if requirements.exists():
             subprocess.run(
                 [
@@ -87,8 +93,7 @@ class PipInstallBundling:
                     "--no-compile",
                     "--requirement",
                     str(requirements),
-                    "--constraint",
-                    str(CONSTRAINTS),
+                    *(("--constraint", str(lock)) if lock.exists() else ()),
                     "--target",
                     output_dir,
                     *(arg for tag in self._target.pip_platforms for arg in ("--platform", tag)),
@@ -101,16 +106,22 @@ class PipInstallBundling:
                 check=True,
             )
         shutil.copytree(self._source_dir, output_dir, dirs_exist_ok=True, ignore=_SOURCE_IGNORE)
+        shutil.copytree(
+            CONTRACTS_DIR,
+            Path(output_dir) / CONTRACTS_DIR.name,
+            dirs_exist_ok=True,
+            ignore=_SOURCE_IGNORE,
+        )
         return True
 
 
 def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Code:
     """A function's code asset, bundled locally for ``target``.
 
-    The asset hash covers the source (requirements included), the version lock
-    and the target, so
-    an unchanged function is not re-bundled on every synth, stacks that share the
-    source share one bundle, and two platforms never share an asset.
+    The asset hash covers the source (requirements and lock included), the
+    contracts package and the target, so an unchanged function is not re-bundled
+    on every synth, stacks that share the source share one bundle, and two
+    platforms never share an asset.
     """
     return lambda_.Code.from_asset(
         str(source_dir),
@@ -127,12 +138,12 @@ def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Co
 
 
 def source_fingerprint(source_dir: Path, target: LambdaPlatform) -> str:
-    """A stable hash of the function source, the version lock and the target platform."""
+    """A stable hash of the function source, the contracts and the target platform."""
     digest = hashlib.sha256()
     digest.update(f"{target.machine}|{target.python_version}".encode())
-    digest.update(CONSTRAINTS.read_bytes())
-    for path in sorted(source_dir.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            digest.update(path.relative_to(source_dir).as_posix().encode())
-            digest.update(path.read_bytes())
+    for root in (source_dir, CONTRACTS_DIR):
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()

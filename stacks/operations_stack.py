@@ -14,11 +14,11 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from contracts.registry import Tenant, TenantRegistry
 from stacks.bedrock_invoker_role import BedrockInvokerRole
 from stacks.invocation_logging_alert import InvocationLoggingAlert
 from stacks.invocation_logging_guard import InvocationLoggingGuard
 from stacks.lambda_bundling import LambdaPlatform
-from tenantctl.registry import Tenant, TenantRegistry
 
 
 class OperationsStack(Stack):

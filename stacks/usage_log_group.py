@@ -10,33 +10,22 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from tenantctl import naming
+from contracts import naming
+from contracts.usage_record import LOG_RETENTION_DAYS
 
-# aws_logs.RetentionDays is keyed by name in Python; the registry speaks days.
-RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
+
+def set_retention_days(log_group: logs.LogGroup, days: int) -> None:
+    """Set a log group's retention in days, one of ``LOG_RETENTION_DAYS``.
+
+    The L2 construct only takes ``RetentionDays`` members, whose Python values are
+    their names; the registry and CloudWatch speak days. The L1 property takes the
+    days as they are, so the set of valid values has one definition (the contract).
+    """
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{days} is not a CloudWatch Logs retention value")
+    cfn = log_group.node.default_child
+    assert isinstance(cfn, logs.CfnLogGroup)
+    cfn.retention_in_days = days
 
 
 def retained_rotating_key(scope: Construct, id: str, *, description: str) -> kms.Key:
@@ -95,7 +84,7 @@ class UsageLogKey(Construct):
 
 
 class UsageLogGroup(Construct):
-    """Where the UsageLogger writes one record per Bedrock call, in the tenant's account.
+    """Where the invoker writes one usage record per Bedrock call, in the tenant's account.
 
     Retained on stack deletion: usage records are the tenant's data and
     offboarding must not destroy them.
@@ -116,10 +105,11 @@ class UsageLogGroup(Construct):
             self,
             "LogGroup",
             log_group_name=log_group_name,
-            retention=RETENTION_BY_DAYS[retention_days],
+            retention=logs.RetentionDays.INFINITE,  # set in days below
             encryption_key=encryption_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        set_retention_days(self.log_group, retention_days)
         self.log_group_name = log_group_name
         self.arn = log_group_arn(stack, log_group_name)
 

@@ -1,28 +1,20 @@
 """``tenantctl doctor``: on-demand checks of the operations account's privacy settings.
 
-The check reuses the deploy-time guard's decision, loaded from the Lambda's own
-folder (``lambda/invocation_logging_guard/invocation_logging_decision.py``) by
-path. One file, two callers: the Lambda asset is that folder as is (no
-bundling, no dependencies, so it cannot import ``tenantctl``), and loading it
-here means the CLI and the deployed guard can never disagree about what counts
-as "prompts are being copied". The file imports only the standard library.
+The check uses the deploy-time guard's own decision, ``contracts.invocation_logging``
+(the bundler copies the contracts package into the guard's asset), so the CLI
+and the deployed guard can never disagree about what counts as "prompts are
+being copied".
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
-GUARD_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "invocation_logging_guard"
-DECISION_MODULE = "invocation_logging_decision"
-DECISION_FILE = GUARD_SOURCE / f"{DECISION_MODULE}.py"
+from contracts.invocation_logging import evaluate
 
 
 @dataclass(frozen=True)
@@ -33,24 +25,6 @@ class Result:
     ok: bool
     message: str
     details: dict[str, str] = field(default_factory=dict)
-
-
-def load_decision() -> ModuleType:
-    """The guard's decision module, imported once under its own name.
-
-    Registered in ``sys.modules`` under the name the Lambda's handler imports,
-    so a process that loads both (the tests) holds a single copy.
-    """
-    loaded = sys.modules.get(DECISION_MODULE)
-    if loaded is not None and Path(str(loaded.__file__)).resolve() == DECISION_FILE:
-        return loaded
-    spec = importlib.util.spec_from_file_location(DECISION_MODULE, DECISION_FILE)
-    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with the repo
-        raise ImportError(f"cannot load {DECISION_FILE}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[DECISION_MODULE] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 def check_ops_invocation_logging(bedrock: Any, allow: bool) -> Result:
@@ -78,7 +52,7 @@ def check_ops_invocation_logging(bedrock: Any, allow: bool) -> Result:
         )
     except BotoCoreError as exc:
         return Result(name, False, f"cannot read the invocation-logging setting: {exc}")
-    verdict = load_decision().evaluate(response, allow=allow)
+    verdict = evaluate(response, allow=allow)
     return Result(
         name,
         bool(verdict.ok),

@@ -32,7 +32,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from tenantctl.registry import (
+from contracts.registry import (
     TenantRegistry,
     parse_registry,
     parse_registry_yaml,

@@ -22,20 +22,14 @@ backends.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
-
-USAGE_EVENT = "bedrock.invocation"
-FALLBACK_DELIVERY = "fallback"
+from contracts.usage_record import USAGE_EVENT, UsageRecord, parse_record
 
 # Insights returns at most this many rows per query; bigger windows are split.
 INSIGHTS_MAX_ROWS = 10_000
@@ -43,101 +37,6 @@ INSIGHTS_QUERY = (
     f'fields @timestamp, @message | filter event = "{USAGE_EVENT}" '
     f"| sort @timestamp asc | limit {INSIGHTS_MAX_ROWS}"
 )
-
-
-def _none_as_zero(value: Any) -> Any:
-    # An error record may carry null token counts; they cost nothing.
-    return 0 if value is None else value
-
-
-TokenCount = Annotated[int, BeforeValidator(_none_as_zero)]
-
-
-def _none_as_false(value: Any) -> Any:
-    return False if value is None else value
-
-
-# A null flag means "not set": the record must still parse, not be skipped.
-Flag = Annotated[bool, BeforeValidator(_none_as_false)]
-
-
-class UsageRecord(BaseModel):
-    """One Bedrock invocation as the usage logger wrote it (unknown keys are kept)."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    event: str
-    status: str
-    tenant_id: str = ""
-    application_id: str = ""
-    user_id: str = ""
-    model_id: str = ""
-    input_tokens: TokenCount = 0
-    output_tokens: TokenCount = 0
-    total_tokens: TokenCount = 0
-    cache_read_input_tokens: TokenCount = 0
-    cache_write_input_tokens: TokenCount = 0
-    latency_ms: float | None = None
-    bedrock_latency_ms: float | None = None
-    stop_reason: str | None = None
-    request_id: str | None = None
-    timestamp: datetime | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    # Content fields, only when the tenant's log_content allows: a string or a
-    # list of conversation turns; never aggregated, so kept as written.
-    prompt: Any = None
-    response: Any = None
-    delivery: str | None = None
-    # The Lambda request id: every record of one invocation carries the same one
-    # (records written before the field existed have none).
-    invocation_id: str | None = None
-    # Written shortly before the function's timeout, while the model call is
-    # still running; if the call then completes, a second record with the same
-    # invocation_id and ``supersedes`` (the provisional error_type) follows.
-    provisional: Flag = False
-    supersedes: str | None = None
-
-    @property
-    def is_error(self) -> bool:
-        """Whether the invocation failed."""
-        return self.status != "success"
-
-    @property
-    def is_fallback(self) -> bool:
-        """Whether the record was printed to the function's own log group instead."""
-        return self.delivery == FALLBACK_DELIVERY
-
-
-# Mirrors invoker.usage_logger.stream_name_for in the Lambda package (a test
-# checks they agree): the CLI cannot import Lambda code at runtime.
-_STREAM_NAME_FORBIDDEN = re.compile(r"[:*\x00-\x1f\x7f]")
-MAX_STREAM_NAME_CHARS = 512
-UNKNOWN_STREAM = "unknown"
-
-
-def stream_name_for(user_id: str) -> str:
-    """The log stream the usage logger writes ``user_id``'s records to."""
-    name = _STREAM_NAME_FORBIDDEN.sub("_", user_id)[:MAX_STREAM_NAME_CHARS]
-    return name if name.strip() else UNKNOWN_STREAM
-
-
-def parse_record(message: str) -> UsageRecord | None:
-    """A usage record from one log event's message, or None for any other event.
-
-    Log groups also hold other lines (Lambda's START/END/REPORT in the
-    function's group, hand-written test events); those are skipped, not errors.
-    """
-    try:
-        data = json.loads(message)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("event") != USAGE_EVENT:
-        return None
-    try:
-        return UsageRecord.model_validate(data)
-    except ValidationError:
-        return None
 
 
 def parse_records(messages: Iterable[str]) -> list[UsageRecord]:

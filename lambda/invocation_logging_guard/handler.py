@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from invocation_logging_decision import LoggingVerdict, evaluate
+
+from contracts.invocation_logging import LoggingVerdict, evaluate
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
@@ -35,7 +36,6 @@ ALLOW_PROPERTY = "AllowOpsInvocationLogging"
 MAX_REASON_CHARS = 1500
 # A role created in the same deployment may not be usable for a few seconds.
 ACCESS_DENIED_RETRY_DELAYS: tuple[float, ...] = (2.0, 5.0)
-sleep: Callable[[float], None] = time.sleep
 
 
 def bedrock_client() -> BedrockClient:
@@ -73,7 +73,12 @@ def allowed(properties: Mapping[str, Any]) -> bool:
     return text == "true"
 
 
-def check(allow: bool, client: BedrockClient | None = None) -> LoggingVerdict:
+def check(
+    allow: bool,
+    client: BedrockClient | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> LoggingVerdict:
     """Read the account's logging configuration and decide."""
     client = client or bedrock_client()
     for delay in (*ACCESS_DENIED_RETRY_DELAYS, None):

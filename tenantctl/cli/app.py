@@ -8,7 +8,9 @@ more module with ``@app.command()`` functions and one import there.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,8 +20,8 @@ from rich.console import Console
 from typer import _click
 from typer.core import TyperGroup
 
+from contracts.registry import RegistryError, TenantRegistry, load_registry
 from tenantctl.cli.errors import CliError
-from tenantctl.registry import RegistryError, TenantRegistry, load_registry
 
 DEFAULT_REGISTRY = Path("config/tenants.yaml")
 
@@ -30,6 +32,10 @@ class State:
 
     registry_path: Path = DEFAULT_REGISTRY
     debug: bool = False
+    # How `logs --follow` waits between polls. A caller embedding the CLI (the
+    # tests) passes its own State as the context object to replace it.
+    sleep: Callable[[float], None] = time.sleep
+    follow_poll_seconds: float = 2.0
 
     def load_registry(self) -> TenantRegistry:
         """The validated registry; RegistryError is reported by the group (exit 2)."""
@@ -118,7 +124,8 @@ def _global_options(
     ] = DEFAULT_REGISTRY,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    ctx.obj = State(registry_path=registry, debug=debug)
+    given = ctx.obj if isinstance(ctx.obj, State) else State()
+    ctx.obj = replace(given, registry_path=registry, debug=debug)
 
 
 def main() -> None:

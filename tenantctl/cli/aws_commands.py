@@ -6,8 +6,7 @@ import csv
 import io
 import json
 import re
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -17,33 +16,27 @@ from botocore.exceptions import ClientError, NoCredentialsError, PartialCredenti
 from rich.table import Table
 from rich.text import Text
 
+from contracts.registry import Tenant
+from contracts.usage_record import UsageRecord, parse_record, stream_name_for
 from tenantctl.cli.app import app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.cli.registry_commands import find_tenant
 from tenantctl.cli.targets import AwsTarget, no_credentials, target_for
-from tenantctl.registry import Tenant
 from tenantctl.usage import (
     GroupBy,
     InsightsQueryError,
     LogEvent,
-    UsageRecord,
     UsageSummary,
     filter_events,
     insights_messages,
     merge_fallback,
-    parse_record,
     parse_records,
     settle_provisional,
-    stream_name_for,
     summarize,
 )
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-# How often `logs --follow` polls; a module attribute so tests can shorten it.
-FOLLOW_POLL_SECONDS = 2.0
-sleep: Callable[[float], None] = time.sleep
 
 
 def parse_duration(value: str, option: str = "--since") -> timedelta:
@@ -305,7 +298,8 @@ def logs(
 ) -> None:
     """Show the tenant's usage records from its own log group."""
     window = parse_duration(since)
-    _, tenant = find_tenant(state(ctx), tenant_id)
+    options = state(ctx)
+    _, tenant = find_tenant(options, tenant_id)
     target = _connect(tenant, profile, local)
     start_ms = _ms(datetime.now(UTC) - window)
     events = _events(target, tenant, tenant.usage_log_group, start_ms=start_ms, user=user)
@@ -340,7 +334,7 @@ def logs(
     last_ms = max((e.timestamp_ms for e in events), default=start_ms)
     try:
         while True:
-            sleep(FOLLOW_POLL_SECONDS)
+            options.sleep(options.follow_poll_seconds)
             fresh = [
                 e
                 for e in _events(

@@ -1,10 +1,13 @@
-"""The CLI's view of the embedded cloud: a thin adapter over ``tenantctl.local.process``.
+"""The CLI's view of the embedded cloud: a thin adapter over ``embedded_aws.process``.
 
 The background cloud (``tenantctl local up``) writes ``.local-cloud/state.json``
 with its endpoint and one deployer key per account. ``--local`` commands only
 need :func:`credentials`; the lifecycle commands call :func:`up`, :func:`down`,
-:func:`status` and :func:`deploy`. ``tenantctl.local`` is imported lazily:
-it loads moto, which costs a second on every non-local command otherwise.
+:func:`status` and :func:`deploy`.
+
+``embedded_aws`` is test infrastructure installed with the ``embedded`` extra
+(moto): it is imported here lazily, so the CLI's AWS commands never load it and
+work without it, and a missing extra is one clear message.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contracts.registry import load_registry
+from tenantctl import cdk_runner
 from tenantctl.cli.errors import CliError
-from tenantctl.registry import load_registry
 
 STATE_DIR_ENV = "TENANTCTL_LOCAL_STATE_DIR"
 
@@ -29,9 +33,20 @@ def _not_running() -> CliError:
     return CliError("the embedded cloud is not running: run tenantctl local up")
 
 
-def _running() -> Any:
-    from tenantctl.local import process
+def _process() -> Any:
+    """``embedded_aws.process``, or a CliError saying how to install it."""
+    try:
+        from embedded_aws import process
+    except ImportError as exc:
+        raise CliError(
+            f"the embedded cloud is not installed ({exc}): install the extra with "
+            "`pip install -e '.[embedded]'` (make setup does)"
+        ) from None
+    return process
 
+
+def _running() -> Any:
+    process = _process()
     try:
         return process.RunningCloud.load(state_dir())
     except process.CloudNotRunning:
@@ -52,27 +67,22 @@ def credentials(account_id: str) -> tuple[str, str, str]:
 
 def status() -> dict[str, Any] | None:
     """The running cloud's state (pid, endpoint, accounts), or None."""
-    from tenantctl.local import process
-
-    return process.status(state_dir())
+    return _process().status(state_dir())  # type: ignore[no-any-return]
 
 
 def up(registry_path: Path) -> dict[str, Any]:
     """Start the background cloud with every account of the registry (no-op if running)."""
-    from tenantctl.local import process
-
+    process = _process()
     load_registry(registry_path)  # refuse an invalid registry before starting anything
     try:
-        return process.up(state_dir(), registry=registry_path)
+        return process.up(state_dir(), registry=registry_path)  # type: ignore[no-any-return]
     except (RuntimeError, TimeoutError) as exc:
         raise CliError(str(exc)) from None
 
 
 def down() -> bool:
     """Stop the background cloud; True if one was running."""
-    from tenantctl.local import process
-
-    return process.down(state_dir())
+    return bool(_process().down(state_dir()))
 
 
 def missing_accounts(registry_path: Path) -> list[str]:
@@ -83,12 +93,19 @@ def missing_accounts(registry_path: Path) -> list[str]:
     return [a for a in dict.fromkeys(wanted) if a not in have]
 
 
+def deployer_env(account_id: str) -> dict[str, str]:
+    """SDK environment variables acting as an account's deployer in the running cloud."""
+    cloud = _running()
+    if account_id not in cloud.accounts:
+        known = ", ".join(sorted(cloud.accounts))
+        raise CliError(f"ACCOUNT_ID: no embedded account {account_id} (known: {known})")
+    return dict(cloud.env(account_id))
+
+
 def deploy(registry_path: Path, progress: Callable[[str], None]) -> dict[str, float]:
     """Deploy the CDK app for every registry account into the running cloud; step timings."""
-    from tenantctl.local import deploy as local_deploy
-
     try:
-        report = local_deploy.deploy_registry(_running(), registry_path, progress=progress)
-    except local_deploy.DeployError as exc:
+        report = cdk_runner.deploy_registry(_running(), registry_path, progress=progress)
+    except cdk_runner.DeployError as exc:
         raise CliError(str(exc)) from None
     return dict(report.timings)

@@ -1,6 +1,8 @@
-"""``tenantctl local up|down|status|deploy``: the embedded cloud's lifecycle."""
+"""``tenantctl local up|down|status|env|deploy``: the embedded cloud's one command line."""
 
 from __future__ import annotations
+
+import shlex
 
 import typer
 
@@ -65,3 +67,10 @@ def deploy(ctx: typer.Context) -> None:
     timings = local_cloud.deploy(registry_path, progress=say)
     total = sum(timings.values())
     say(f"deployed {len(timings)} steps in {total:.0f}s")
+
+
+@local_app.command()
+def env(account_id: str) -> None:
+    """Print `export` lines that make an SDK or the CDK CLI act as an account's deployer."""
+    for key, value in local_cloud.deployer_env(account_id).items():
+        typer.echo(f"export {key}={shlex.quote(value)}")

@@ -17,16 +17,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tenantctl import naming
-from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
-from tenantctl.cli.errors import BadInput, CliError
-from tenantctl.registry import (
+from contracts import naming
+from contracts.registry import (
     RegistryError,
     RegistryIssue,
     Tenant,
     TenantRegistry,
     parse_registry,
 )
+from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
+from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.registry_file import RegistryFile, write_atomic
 
 # Shared by the commands that can run the CDK deploys themselves.

@@ -4,7 +4,7 @@ Every command that talks to AWS asks for an :class:`AwsTarget` for one
 account and region and builds its clients from it, so ``invoke``, ``logs`` and
 ``usage`` have a single code path for both backends. The embedded cloud is
 plugged in through :func:`local_target`, which only needs the local state
-(endpoint and the account's credentials) from ``tenantctl.local``.
+(endpoint and the account's credentials) from ``embedded_aws``.
 """
 
 from __future__ import annotations

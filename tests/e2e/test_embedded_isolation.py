@@ -1,7 +1,7 @@
 """End to end on the embedded AWS: one real CDK deploy, then the product as a tenant sees it.
 
 The module deploys ``config/tenants.local.yaml`` once with the real CDK CLI and
-runs the demo's scenario (``tenantctl.local.demo.run_scenario``) before any
+runs the demo's scenario (``demo.run_scenario``) before any
 test, so the demo's checks are asserted on exactly the invocations the demo
 makes. Tests that add invocations of their own look only at what they added.
 """
@@ -18,11 +18,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from tenantctl.local import EmbeddedCloud
-from tenantctl.local.demo import (
+from contracts.registry import Tenant, TenantRegistry, load_registry
+from demo.checks import (
     WIDENING_POLICY_NAME,
-    Outcome,
-    Scenario,
     check_bedrock_calls_attributed,
     check_cross_tenant_assume_role_denied,
     check_ops_account_holds_no_logs,
@@ -30,17 +28,21 @@ from tenantctl.local.demo import (
     check_other_tenants_models_denied,
     check_records_in_own_accounts,
     check_wrong_external_id_denied,
+    ops_own_log_groups,
+)
+from demo.scenario import (
+    Outcome,
+    Scenario,
     invoke_tenant,
     invoker_session,
     lambda_execution_session,
     log_group_names,
     now_ms,
-    ops_own_log_groups,
     run_scenario,
     usage_records,
 )
-from tenantctl.local.deploy import deploy_registry
-from tenantctl.registry import Tenant, TenantRegistry, load_registry
+from embedded_aws import EmbeddedCloud
+from tenantctl.cdk_runner import deploy_registry
 from tests.conftest import LOCAL_REGISTRY
 
 pytestmark = [

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from app import build_app
-from tenantctl.registry import TenantRegistry, load_registry
+from contracts.registry import TenantRegistry, load_registry
 from tests.conftest import EXAMPLE_REGISTRY, ROOT
 
 # The same feature flags as `cdk synth`, so tests see what the CLI deploys.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantctl.registry import TenantRegistry, parse_registry
+from contracts.registry import TenantRegistry, parse_registry
 
 WIDE_REGISTRY: dict[str, Any] = {
     "version": 1,

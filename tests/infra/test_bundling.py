@@ -9,7 +9,7 @@ import pytest
 
 from stacks.invoker_function import INVOKER_SOURCE
 from stacks.lambda_bundling import (
-    CONSTRAINTS,
+    LOCK_FILE,
     LambdaPlatform,
     PipInstallBundling,
     source_fingerprint,
@@ -30,11 +30,13 @@ def test_bundle_holds_aarch64_wheels_and_the_handler(tmp_path: Path) -> None:
     assert (out / "langchain_aws").is_dir()
     assert not (out / "requirements.txt").exists()
     assert not list(out.rglob("__pycache__"))
-    # The function gets the versions the tests ran against (constraints.txt), not
-    # whatever pip would resolve today.
+    assert (out / "contracts" / "usage_record.py").is_file()
+    assert not (out / LOCK_FILE).exists()
+    # The function gets the versions its own lock pins, not whatever pip would
+    # resolve today.
     locked = dict(
         line.strip().split("==", 1)
-        for line in CONSTRAINTS.read_text().splitlines()
+        for line in (INVOKER_SOURCE / LOCK_FILE).read_text().splitlines()
         if "==" in line and not line.startswith("#")
     )
     bundled = {

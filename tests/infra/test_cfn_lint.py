@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tenantctl.registry import TenantRegistry, load_registry
+from contracts.registry import TenantRegistry, load_registry
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.infra.conftest import synth_templates
 from tests.infra.security_registries import wide_registry

@@ -16,8 +16,8 @@ import pytest
 from aws_cdk.assertions import Template
 from moto.cloudformation.parsing import get_model_map
 
+from contracts.registry import load_registry
 from stacks.lambda_bundling import LambdaPlatform
-from tenantctl.registry import load_registry
 from tests.conftest import EXAMPLE_REGISTRY, LOCAL_REGISTRY
 from tests.infra.conftest import NO_BUNDLING
 from tests.infra.security_registries import wide_registry

@@ -27,14 +27,15 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from contracts import naming
+from contracts.model_access import DEFAULT_INFERENCE_PROFILE_REGIONS
+from contracts.registry import TenantRegistry, load_registry
 from stacks.invocation_logging_alert import ALERT_RULE_NAME
 from stacks.invocation_logging_guard import (
     GUARD_FUNCTION_NAME,
     READ_LOGGING_CONFIG,
     READ_LOGGING_CONFIG_SID,
 )
-from tenantctl import naming
-from tenantctl.registry import DEFAULT_INFERENCE_PROFILE_REGIONS, TenantRegistry, load_registry
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.infra.conftest import synth_templates
 from tests.infra.security_registries import wide_registry

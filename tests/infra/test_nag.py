@@ -22,7 +22,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 from constructs import IConstruct
 
 from app import build_app
-from tenantctl.registry import TenantRegistry, load_registry
+from contracts.registry import TenantRegistry, load_registry
 from tests.conftest import EXAMPLE_REGISTRY, ROOT
 from tests.infra.conftest import NO_BUNDLING
 from tests.infra.security_registries import wide_registry

@@ -6,13 +6,13 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
+from contracts.registry import TenantRegistry, parse_registry
 from stacks.bedrock_model_access import model_access_statements
 from stacks.invocation_logging_guard import (
     GUARD_RESOURCE_TYPE,
     READ_LOGGING_CONFIG,
     READ_LOGGING_CONFIG_SID,
 )
-from tenantctl.registry import TenantRegistry, parse_registry
 from tests.infra.conftest import synth_templates
 
 

@@ -14,12 +14,13 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from contracts import invocation_logging
+from stacks.invocation_logging_guard import GUARD_SOURCE
+from tenantctl import doctor
 from tenantctl.cli.app import State
 from tenantctl.doctor import (
-    GUARD_SOURCE,
     check_ops_invocation_logging,
     doctor_command,
-    load_decision,
 )
 from tests.conftest import EXAMPLE_REGISTRY
 
@@ -74,10 +75,8 @@ def test_doctor_and_the_deployed_guard_share_one_decision() -> None:
     )
     assert spec is not None and spec.loader is not None
     handler = importlib.util.module_from_spec(spec)
-    load_decision()
     spec.loader.exec_module(handler)
-    assert handler.evaluate is load_decision().evaluate
-    assert Path(load_decision().__file__).parent == GUARD_SOURCE
+    assert handler.evaluate is doctor.evaluate is invocation_logging.evaluate
 
 
 def _cli(registry: Path) -> typer.Typer:

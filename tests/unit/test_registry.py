@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tenantctl.registry import LogContent, RegistryError, load_registry, parse_registry
+from contracts.registry import LogContent, RegistryError, load_registry, parse_registry
 from tests.conftest import EXAMPLE_REGISTRY, LOCAL_REGISTRY
 
 VALID: dict[str, Any] = {

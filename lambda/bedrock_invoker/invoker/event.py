@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
+from contracts.errors import field_path
+
 # Identifiers end up in log stream names and records; keep them printable and short.
 # ':' is allowed in user ids (Cognito identity ids contain one); the stream name
 # replaces it, since CloudWatch forbids it there.
@@ -79,27 +81,12 @@ class InvocationRequest(BaseModel):
         return [ChatTurn(role="user", content=self.prompt or "")]
 
 
-def _field_path(loc: Sequence[int | str]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not path:
-            path = part
-        # pydantic names the branch of a union (e.g. "float" or "int"); not useful here.
-        elif part in {"int", "float", "str", "list", "none"} or "[" in part:
-            continue
-        else:
-            path += f".{part}"
-    return path or "event"
-
-
 def _first_error(exc: PydanticValidationError) -> InvalidRequestError:
     errors = exc.errors(include_url=False, include_input=False)
     # A missing required field is the clearest thing to report first.
     errors.sort(key=lambda err: err["type"] != "missing")
     err = errors[0]
-    field = _field_path(err["loc"])
+    field = field_path(err["loc"]) or "event"
     if err["type"] == "extra_forbidden":
         message = "unknown field"
     elif err["type"] == "string_pattern_mismatch":

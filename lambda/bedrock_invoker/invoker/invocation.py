@@ -22,14 +22,9 @@ from invoker.chat import BedrockChat, describe_model_error
 from invoker.event import InvalidRequestError, parse_request, resolve_model
 from invoker.ops_credentials import Clock, create_ops_session, utc_now
 from invoker.settings import Settings
-from invoker.usage_logger import (
-    URGENT_WRITE_MAX_CALLS,
-    CallIdentity,
-    TokenUsage,
-    UsageLogger,
-    UsageLogWriter,
-    request_id_from,
-)
+from invoker.usage.callback import UsageCallback
+from invoker.usage.record import CallIdentity, TokenUsage, UsageRecorder, request_id_from
+from invoker.usage.writer import URGENT_WRITE_MAX_CALLS, UsageLogWriter
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
@@ -81,7 +76,7 @@ def error_result(error_type: str, message: str) -> Result:
 
 
 def _start_timeout_watchdog(
-    usage_logger: UsageLogger, remaining_time_ms: Callable[[], int] | None
+    recorder: UsageRecorder, remaining_time_ms: Callable[[], int] | None
 ) -> threading.Timer | None:
     """Write a provisional timeout record shortly before Lambda would kill the call.
 
@@ -94,7 +89,7 @@ def _start_timeout_watchdog(
     delay = max(0.0, (remaining_time_ms() - TIMEOUT_RECORD_MARGIN_MS) / 1000)
     timer = threading.Timer(
         delay,
-        usage_logger.record_provisional_failure,
+        recorder.provisional_failure,
         args=(FUNCTION_TIMEOUT, "the function timed out waiting for Bedrock"),
     )
     timer.daemon = True
@@ -170,7 +165,7 @@ class BedrockInvoker:
             return error_result(error.error_type, str(error))
 
         model_id = request.model_id or self._settings.default_model_id
-        usage_logger = UsageLogger(
+        recorder = UsageRecorder(
             writer=self._writer,
             identity=CallIdentity(
                 tenant_id=self._settings.tenant_id,
@@ -185,18 +180,18 @@ class BedrockInvoker:
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
         except InvalidRequestError as error:
             # Refused before any call, but still the tenant's business: keep a record.
-            usage_logger.record_failure(error.error_type, str(error), request_id=None)
+            recorder.refused(error.error_type, str(error))
             logger.info("model refused", extra={"model_id": model_id})
             return error_result(error.error_type, str(error))
 
         started = time.monotonic()
-        watchdog = _start_timeout_watchdog(usage_logger, remaining_time_ms)
+        watchdog = _start_timeout_watchdog(recorder, remaining_time_ms)
         try:
-            answer = self._chat.converse(model_id, request, callbacks=[usage_logger])
+            answer = self._chat.converse(model_id, request, callbacks=[UsageCallback(recorder)])
         except Exception as error:
             error_type, message = describe_model_error(error)
             # LangChain reports most failures through on_llm_error; this covers the rest.
-            usage_logger.record_error(error)
+            recorder.failed(error)
             logger.warning(
                 "model call failed", extra={"model_id": model_id, "error_type": error_type}
             )
@@ -207,9 +202,9 @@ class BedrockInvoker:
             if watchdog is not None:
                 watchdog.cancel()
 
-        usage_logger.record_success(answer)  # no-op when the callback already did it
+        recorder.succeeded(answer)  # no-op when the callback already did it
         # The real record, never the watchdog's provisional one (0 tokens, no request id).
-        record = usage_logger.record or {}
+        record = recorder.record or {}
         latency_ms = record.get("latency_ms")
         if latency_ms is None:
             latency_ms = round((time.monotonic() - started) * 1000)
@@ -220,7 +215,7 @@ class BedrockInvoker:
                 "model_id": model_id,
                 "application_id": request.application_id,
                 "latency_ms": latency_ms,
-                "usage_delivery": usage_logger.delivery,
+                "usage_delivery": recorder.delivery,
             },
         )
         return {

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,8 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-# Same rule as the tenant registry: the id is also the STS RoleSessionName (<= 64).
-TENANT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+from contracts import naming
+from contracts.errors import field_path
+from contracts.usage_record import LogContent
+
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 # IAM's documented character set and length for sts:ExternalId.
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"
@@ -34,12 +36,12 @@ DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 PUT_LOG_EVENTS_MAX_EVENT_BYTES = 1_048_576 - 26
 
 
-class LogContent(StrEnum):
-    """How much of a prompt and response a usage record may hold."""
-
-    METADATA = "metadata"  # no content at all (default)
-    REDACTED = "redacted"  # content with personal data and secrets masked
-    FULL = "full"  # content as sent and received
+def _tenant_id(value: str) -> str:
+    # The registry's rule: the id is also the STS RoleSessionName and part of names.
+    problem = naming.tenant_id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 def _split_models(value: object) -> object:
@@ -57,7 +59,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    tenant_id: Annotated[str, AfterValidator(_tenant_id)]
     ops_role_arn: str = Field(pattern=ROLE_ARN_PATTERN)
     ops_external_id: str = Field(pattern=EXTERNAL_ID_PATTERN, repr=False)
     bedrock_region: str = Field(pattern=REGION_PATTERN)
@@ -92,7 +94,7 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             problems = [
-                f"{'.'.join(str(p) for p in err['loc']).upper() or 'environment'}: {err['msg']}"
+                f"{field_path(err['loc']).upper() or 'environment'}: {err['msg']}"
                 for err in exc.errors(include_url=False, include_input=False)
             ]
             raise SettingsError("; ".join(problems)) from None

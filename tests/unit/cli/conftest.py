@@ -19,6 +19,7 @@ from moto import mock_aws
 from typer.testing import CliRunner, Result
 
 from tenantctl.cli import app
+from tenantctl.cli.app import State
 from tests.conftest import EXAMPLE_REGISTRY
 
 ACME_ACCOUNT = "222222222222"
@@ -41,10 +42,10 @@ class Cli:
 
     registry: Path
 
-    def __call__(self, *args: str, input: str | None = None) -> Result:
+    def __call__(self, *args: str, input: str | None = None, state: State | None = None) -> Result:
         # Wide columns: rich tables would otherwise wrap cell values.
         runner = CliRunner(env={"COLUMNS": "250"})
-        return runner.invoke(app, ["--registry", str(self.registry), *args], input=input)
+        return runner.invoke(app, ["--registry", str(self.registry), *args], input=input, obj=state)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from tenantctl.cli import aws_commands
+from tenantctl.cli.app import State
 from tenantctl.cli.errors import CliError
 from tests.unit.cli.conftest import (
     Cli,
@@ -214,9 +215,7 @@ def test_logs_follow_prints_new_records_once(
             raise KeyboardInterrupt  # the user presses Ctrl-C
         put_records([record(user="dave", request_id="r7", minutes_ago=0)])
 
-    monkeypatch.setattr(aws_commands, "sleep", next_poll)
-
-    result = cli("logs", "--tenant", "acme", "--follow", "--json")
+    result = cli("logs", "--tenant", "acme", "--follow", "--json", state=State(sleep=next_poll))
 
     assert result.exit_code == 0, result.output
     ids = [json.loads(line)["request_id"] for line in result.stdout.splitlines()]

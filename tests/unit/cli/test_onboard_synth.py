@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tenantctl.registry import load_registry
+from contracts.registry import load_registry
 from tests.conftest import ROOT
 from tests.unit.cli.conftest import Cli
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.registry import MAX_TENANTS, RegistryIssue, load_registry
 from tenantctl.cli.registry_commands import _onboard_issue
-from tenantctl.registry import MAX_TENANTS, RegistryIssue, load_registry
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.unit.cli.conftest import Cli
 

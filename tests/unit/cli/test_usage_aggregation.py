@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import pytest
@@ -18,10 +17,8 @@ from tenantctl.usage import (
     parse_records,
     percentile,
     settle_provisional,
-    stream_name_for,
     summarize,
 )
-from tests.conftest import ROOT
 from tests.unit.cli.conftest import record
 
 
@@ -235,17 +232,6 @@ def test_parse_record_reads_the_invocation_fields_and_tolerates_a_null_flag() ->
     )
     old = _parsed()
     assert (old.invocation_id, old.provisional, old.supersedes) == (None, False, None)
-
-
-def test_stream_name_matches_the_lambda_usage_logger(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(ROOT / "lambda" / "bedrock_invoker"))
-    logger = pytest.importorskip("invoker.usage_logger")
-    try:
-        for user in ["alice", "a:b*c", "tab\there", "  ", "", "é" * 600, "x" * 513]:
-            assert stream_name_for(user) == logger.stream_name_for(user), user
-    finally:
-        for name in [m for m in sys.modules if m == "invoker" or m.startswith("invoker.")]:
-            del sys.modules[name]
 
 
 class FakeInsights:

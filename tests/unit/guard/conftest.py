@@ -1,9 +1,8 @@
 """Fixtures for the invocation-logging guard: its handler module and a CloudFormation stand-in.
 
 The handler is loaded by path under a unique module name (the invoker's
-``handler`` must not be shadowed); its ``invocation_logging_decision`` import
-resolves to the copy ``tenantctl.doctor.load_decision`` registers, the same one
-``tenantctl doctor`` uses.
+``handler`` must not be shadowed); its ``contracts.invocation_logging`` import is
+the very module ``tenantctl doctor`` uses.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tenantctl.doctor import GUARD_SOURCE, load_decision
+from stacks.invocation_logging_guard import GUARD_SOURCE
 
 
 @dataclass
@@ -39,7 +38,6 @@ class CloudFormationAnswers:
 
 @pytest.fixture(scope="session")
 def guard_handler() -> ModuleType:
-    load_decision()
     spec = importlib.util.spec_from_file_location(
         "invocation_logging_guard_handler", GUARD_SOURCE / "handler.py"
     )

@@ -6,12 +6,12 @@ from types import ModuleType
 
 import pytest
 
-from tenantctl.doctor import load_decision
+from contracts import invocation_logging
 
 
 @pytest.fixture(scope="module")
 def decision() -> ModuleType:
-    return load_decision()
+    return invocation_logging
 
 
 def test_no_logging_config_means_off(decision: ModuleType) -> None:

@@ -116,17 +116,15 @@ def test_a_role_still_propagating_is_retried_before_failing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     waits: list[float] = []
-    monkeypatch.setattr(guard_handler, "sleep", waits.append)
     stubber = Stubber(bedrock)
     stubber.add_client_error(
         "get_model_invocation_logging_configuration", service_error_code="AccessDeniedException"
     )
     stubber.add_response("get_model_invocation_logging_configuration", {})
-    monkeypatch.setattr(guard_handler, "bedrock_client", lambda: bedrock)
     with stubber:
-        guard_handler.lambda_handler(custom_resource_event("Create", cloudformation.url), None)
+        verdict = guard_handler.check(False, bedrock, sleep=waits.append)
     assert waits == [2.0]
-    assert cloudformation.only["body"]["Status"] == "SUCCESS"
+    assert verdict.ok
 
 
 def test_other_errors_are_not_retried(
@@ -135,7 +133,7 @@ def test_other_errors_are_not_retried(
     bedrock: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guard_handler, "sleep", lambda s: pytest.fail("no retry expected"))
+    monkeypatch.setattr(guard_handler.time, "sleep", lambda s: pytest.fail("no retry expected"))
     stubber = Stubber(bedrock)
     stubber.add_client_error(
         "get_model_invocation_logging_configuration",

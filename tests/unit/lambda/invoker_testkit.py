@@ -1,4 +1,4 @@
-"""Test kit for the invoker Lambda: its environment, two moto accounts and a Converse stub.
+"""Test kit for the invoker Lambda: its environment, two moto accounts and Converse.
 
 The function's folder is put on ``sys.path`` so ``import invoker`` works as in
 Lambda. ``handler.py`` is loaded by path under a unique module name, fresh for
@@ -21,7 +21,6 @@ import datetime
 import importlib.util
 import json
 import os
-import socket
 import sys
 import threading
 import uuid
@@ -29,11 +28,9 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
 import botocore.handlers
@@ -41,6 +38,11 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 from moto.iam.models import get_account_id_from
+from werkzeug.wrappers import Request
+
+from contracts.model_access import default_profile_regions, model_grants
+from embedded_aws.bedrock import BedrockCall, BedrockEmulator
+from embedded_aws.cloud import NoDelayServer
 
 INVOKER_DIR = Path(__file__).resolve().parents[3] / "lambda" / "bedrock_invoker"
 # Appended, not prepended: only the uniquely named ``invoker`` package is wanted from
@@ -58,8 +60,6 @@ LOG_GROUP = "/aws/bedrock/langchain/logs"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 US_HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 NOT_ALLOWED_MODEL = "anthropic.claude-3-opus-20240229-v1:0"
-# How long a gated stub waits at most: a safety net against a hung test, not a timing.
-GATE_SAFETY_SECONDS = 30.0
 
 INVOKER_ENV = {
     "TENANT_ID": TENANT_ID,
@@ -93,132 +93,62 @@ def set_invoker_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return dict(INVOKER_ENV)
 
 
-# --- Converse stub -----------------------------------------------------------------
-
-
-@dataclass
-class ConverseCall:
-    """One request the stub received."""
-
-    model_id: str
-    body: dict[str, Any]
-    access_key_id: str
-    account_id: str
-    request_id: str = ""
+# --- Converse: the embedded cloud's emulator ----------------------------------------
 
 
 @dataclass
 class ConverseStub:
-    """A local bedrock-runtime speaking the Converse JSON protocol.
+    """The embedded cloud's Bedrock emulator on a local port, with a scripted answer.
 
-    Each call is attributed to the account owning the signing access key (looked
-    up in moto), so tests can prove Bedrock was called as the operations account.
-    ``faults`` is a queue of error codes to answer with before answering normally.
+    It is the same emulator ``make demo`` runs: each call is attributed to the
+    account owning the signing access key (looked up in moto) and checked against
+    the caller's identity policy on the model ARN. The answer is pinned to
+    "Bonjour !" and 12/7/19 tokens so the tests can assert exact records.
     """
 
     endpoint_url: str
-    calls: list[ConverseCall] = field(default_factory=list)
-    faults: list[str] = field(default_factory=list)
-    always_fail_with: str | None = None
-    usage: dict[str, int] = field(
-        default_factory=lambda: {
-            "inputTokens": 12,
-            "outputTokens": 7,
-            "totalTokens": 19,
-        }
-    )
-    answer: str = "Bonjour !"
-    # When set, every request waits for this event before it is answered: a model
-    # that is still working until the test says otherwise.
-    gate: threading.Event | None = None
+    emulator: BedrockEmulator
 
-    def take_fault(self) -> str | None:
-        if self.always_fail_with:
-            return self.always_fail_with
-        return self.faults.pop(0) if self.faults else None
+    @property
+    def calls(self) -> list[BedrockCall]:
+        """Every call the emulator answered, oldest first."""
+        return self.emulator.calls()
 
+    def fail(self, code: str, count: int = 1) -> None:
+        """Answer the next ``count`` calls with Bedrock's error ``code``."""
+        self.emulator.fail(code, count=count)
 
-_FAULTS = {
-    "ThrottlingException": (429, "Too many requests, please wait before trying again."),
-    "AccessDeniedException": (
-        403,
-        "You don't have access to the model with the specified model ID.",
-    ),
-    "ValidationException": (400, "The provided model identifier is invalid."),
-}
+    def always_fail(self, code: str) -> None:
+        """Answer every call with Bedrock's error ``code``."""
+        self.emulator.fail(code, count=10**9)
+
+    def hold_answers(self, until: threading.Event) -> None:
+        """Answer only once ``until`` is set: a model still working."""
+        self.emulator.hold_answers(until)
+
+    def answer_with(self, text: str) -> None:
+        """Answer with ``text`` (same token counts)."""
+        self.emulator.script_answer(text, SCRIPTED_USAGE, latency_ms=SCRIPTED_LATENCY_MS)
 
 
-def _make_handler(stub: ConverseStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # Without it delayed ACKs stall kept-alive requests (DESIGN.md §4).
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            parts = self.path.split("/")
-            model_id = unquote(parts[2]) if len(parts) > 3 and parts[3] == "converse" else ""
-            auth = self.headers.get("Authorization", "")
-            access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
-            request_id = str(uuid.uuid4())
-            if stub.gate is not None:
-                # The bound only keeps a broken test from hanging; nothing is timed.
-                stub.gate.wait(timeout=GATE_SAFETY_SECONDS)
-            stub.calls.append(
-                ConverseCall(
-                    model_id, body, access_key, get_account_id_from(access_key), request_id
-                )
-            )
-            fault = stub.take_fault()
-            if fault is not None:
-                status, message = _FAULTS[fault]
-                self._send(status, {"message": message}, request_id, error_type=fault)
-                return
-            self._send(
-                200,
-                {
-                    "output": {
-                        "message": {"role": "assistant", "content": [{"text": stub.answer}]}
-                    },
-                    "stopReason": "end_turn",
-                    "usage": dict(stub.usage),
-                    "metrics": {"latencyMs": 321},
-                },
-                request_id,
-            )
-
-        def _send(
-            self, status: int, payload: dict[str, Any], request_id: str, error_type: str = ""
-        ) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-amzn-RequestId", request_id)
-            if error_type:
-                self.send_header("x-amzn-ErrorType", error_type)
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
+SCRIPTED_ANSWER = "Bonjour !"
+SCRIPTED_USAGE = {"inputTokens": 12, "outputTokens": 7, "totalTokens": 19}
+SCRIPTED_LATENCY_MS = 321
 
 
 @contextmanager
 def running_converse_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConverseStub]:
-    """A Converse endpoint on localhost; boto3 finds it via AWS_ENDPOINT_URL_BEDROCK_RUNTIME."""
-    stub = ConverseStub(endpoint_url="")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(stub))
-    server.daemon_threads = True
-    stub.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
+    """The emulator on localhost; boto3 finds it via AWS_ENDPOINT_URL_BEDROCK_RUNTIME."""
+    emulator = BedrockEmulator()
+    emulator.script_answer(SCRIPTED_ANSWER, SCRIPTED_USAGE, latency_ms=SCRIPTED_LATENCY_MS)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        return emulator.handle(Request(environ))(environ, start_response)
+
+    server = NoDelayServer("localhost", 0, app)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    stub = ConverseStub(f"http://localhost:{server.server_port}", emulator)
     # The standard variable botocore honours by itself; no code path knows about it.
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stub.endpoint_url)
     try:
@@ -226,6 +156,7 @@ def running_converse_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConverseS
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=5)
 
 
 # --- AWS API call recorder -----------------------------------------------------------
@@ -279,7 +210,7 @@ def signal_provisional_records(monkeypatch: pytest.MonkeyPatch) -> threading.Eve
     Gate the Converse stub on it to have the model answer only after the timeout
     watchdog's record is out: the race of finding 1, made deterministic.
     """
-    from invoker.usage_logger import UsageLogWriter
+    from invoker.usage.writer import UsageLogWriter
 
     written = threading.Event()
     original = UsageLogWriter.write
@@ -363,6 +294,31 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
                             "Action": "sts:AssumeRole",
                             "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}},
                         }
+                    ],
+                }
+            ),
+        )
+        ops_iam.put_role_policy(
+            RoleName=f"bedrock-invoker-{TENANT_ID}",
+            PolicyName="ModelAccess",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": grant.sid,
+                            "Effect": "Allow",
+                            "Action": list(grant.actions),
+                            "Resource": list(grant.resources),
+                            **({"Condition": grant.conditions} if grant.conditions else {}),
+                        }
+                        for grant in model_grants(
+                            [HAIKU, US_HAIKU],
+                            partition="aws",
+                            region=REGION,
+                            account=OPS_ACCOUNT,
+                            profile_regions=default_profile_regions(),
+                        )
                     ],
                 }
             ),

@@ -25,7 +25,6 @@ from invoker.invocation import (
 from invoker.settings import Settings
 from invoker_testkit import (
     EXTERNAL_ID,
-    GATE_SAFETY_SECONDS,
     HAIKU,
     LOG_GROUP,
     NOT_ALLOWED_MODEL,
@@ -46,6 +45,8 @@ from invoker_testkit import (
     signal_provisional_records,
 )
 from moto.logs.models import logs_backends
+
+from embedded_aws.bedrock import HOLD_SAFETY_SECONDS
 
 Handler = Callable[[], ModuleType]
 
@@ -101,7 +102,7 @@ def test_operations_account_holds_no_log_group_and_no_log_event(
     handler = cold_handler()
     for user in ("alice", "bob"):
         handler.lambda_handler(event(user_id=user), lambda_context)
-    converse_stub.always_fail_with = "ThrottlingException"
+    converse_stub.always_fail("ThrottlingException")
     handler.lambda_handler(event(user_id="carol"), lambda_context)  # an error record too
 
     assert accounts.ops_logs.describe_log_groups()["logGroups"] == []
@@ -264,7 +265,7 @@ def test_throttling_after_retries_returns_throttling_error_and_logs_it(
     cold_handler: Handler,
     lambda_context: FakeLambdaContext,
 ) -> None:
-    converse_stub.always_fail_with = "ThrottlingException"
+    converse_stub.always_fail("ThrottlingException")
 
     result = cold_handler().lambda_handler(event(), lambda_context)
 
@@ -287,7 +288,7 @@ def test_a_single_throttle_is_retried_and_the_user_gets_the_answer(
     cold_handler: Handler,
     lambda_context: FakeLambdaContext,
 ) -> None:
-    converse_stub.faults = ["ThrottlingException"]
+    converse_stub.fail("ThrottlingException")
 
     result = cold_handler().lambda_handler(event(), lambda_context)
 
@@ -301,7 +302,7 @@ def test_bedrock_access_denied_is_returned_safely_and_logged(
     cold_handler: Handler,
     lambda_context: FakeLambdaContext,
 ) -> None:
-    converse_stub.always_fail_with = "AccessDeniedException"
+    converse_stub.always_fail("AccessDeniedException")
 
     result = cold_handler().lambda_handler(event(), lambda_context)
 
@@ -327,7 +328,7 @@ def test_answer_arriving_after_the_timeout_record_is_still_recorded_and_returned
 ) -> None:
     # The watchdog fires at once (no time left beyond the margin); the model answers
     # only once the provisional record is out: the answer lands inside the margin.
-    converse_stub.gate = signal_provisional_records(monkeypatch)
+    converse_stub.hold_answers(signal_provisional_records(monkeypatch))
     context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
 
     result = cold_handler().lambda_handler(event(), context)
@@ -361,8 +362,8 @@ def test_bedrock_error_after_the_timeout_record_supersedes_it(
     converse_stub: ConverseStub,
     cold_handler: Handler,
 ) -> None:
-    converse_stub.gate = signal_provisional_records(monkeypatch)
-    converse_stub.always_fail_with = "AccessDeniedException"
+    converse_stub.hold_answers(signal_provisional_records(monkeypatch))
+    converse_stub.always_fail("AccessDeniedException")
     context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
 
     result = cold_handler().lambda_handler(event(), context)
@@ -386,12 +387,13 @@ def test_timeout_record_takes_one_fast_attempt_then_stdout_during_a_logs_outage(
 ) -> None:
     fail_operation(monkeypatch, "cloudwatch-logs", "PutLogEvents")
     provisional_out = signal_provisional_records(monkeypatch)
-    gate = converse_stub.gate = threading.Event()
+    gate = threading.Event()
+    converse_stub.hold_answers(gate)
     attempts_at_provisional: list[int] = []
 
     def release_after_provisional() -> None:
         # Count the provisional write's attempts before the model answers.
-        provisional_out.wait(timeout=GATE_SAFETY_SECONDS)
+        provisional_out.wait(timeout=HOLD_SAFETY_SECONDS)
         attempts_at_provisional.append(api_calls.attempts["cloudwatch-logs:PutLogEvents"])
         gate.set()
 
@@ -440,7 +442,7 @@ def test_timeout_record_is_written_with_the_functions_own_credentials(
     converse_stub: ConverseStub,
     cold_handler: Handler,
 ) -> None:
-    converse_stub.gate = signal_provisional_records(monkeypatch)
+    converse_stub.hold_answers(signal_provisional_records(monkeypatch))
     context = FakeLambdaContext(remaining_ms=TIMEOUT_RECORD_MARGIN_MS)
 
     cold_handler().lambda_handler(event(), context)
@@ -532,7 +534,7 @@ def test_redacted_content_mode_masks_the_prompt_in_the_record_but_not_the_answer
     lambda_context: FakeLambdaContext,
 ) -> None:
     monkeypatch.setenv("LOG_CONTENT", "redacted")
-    converse_stub.answer = "Reply to bob@example.com"
+    converse_stub.answer_with("Reply to bob@example.com")
 
     result = cold_handler().lambda_handler(event(prompt="I am bob@example.com"), lambda_context)
 

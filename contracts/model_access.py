@@ -1,0 +1,247 @@
+"""Which ARNs a Bedrock call needs: model id or inference profile -> IAM resources.
+
+One definition for the stacks (which grant these resources to a tenant's invoker
+role) and the embedded cloud's Bedrock emulator (which checks a caller's policy
+on exactly these resources), partition-aware for both.
+
+Converse is authorized as ``bedrock:InvokeModel`` and ConverseStream as
+``bedrock:InvokeModelWithResponseStream``; there is no separate Converse action.
+
+- A foundation model id needs that model in the calling region.
+- A geographic profile (``us.``, ``eu.`` ...) needs the profile ARN plus the
+  foundation model in every destination region, the latter with
+  ``bedrock:InferenceProfileArn`` set to the profile.
+- A ``global.`` profile needs the profile ARN, the model in the calling region and
+  the region-less foundation-model ARN, which Bedrock evaluates with
+  ``aws:RequestedRegion = unspecified``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
+# Bedrock model providers whose ids this product knows how to scope IAM for.
+MODEL_PROVIDERS = frozenset(
+    {
+        "amazon",
+        "anthropic",
+        "ai21",
+        "cohere",
+        "meta",
+        "mistral",
+        "stability",
+        "deepseek",
+        "writer",
+        "qwen",
+        "openai",
+        "twelvelabs",
+        "luma",
+        "minimax",
+        "moonshot",
+    }
+)
+
+# Destination regions of Bedrock's geographic cross-region inference profiles.
+# A profile routes a call to any of these regions, so the invoker role must be
+# allowed to use the foundation model in each. The registry can override them
+# (operations.inference_profile_regions) when AWS adds regions.
+DEFAULT_INFERENCE_PROFILE_REGIONS: dict[str, tuple[str, ...]] = {
+    "us": ("us-east-1", "us-east-2", "us-west-2"),
+    "us-gov": ("us-gov-east-1", "us-gov-west-1"),
+    "eu": ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"),
+    "apac": ("ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2"),
+    "ca": ("ca-central-1", "us-east-1", "us-east-2", "us-west-2"),
+    "jp": ("ap-northeast-1", "ap-northeast-3"),
+    "au": ("ap-southeast-2", "ap-southeast-4"),
+}
+GLOBAL_PROFILE_PREFIX = "global"
+
+MODEL_ID_RE = re.compile(
+    r"(?:(?P<profile>[a-z]{2,6}(?:-gov)?)\.)?"
+    r"(?P<provider>[a-z0-9]+)\.(?P<name>[a-z0-9][a-zA-Z0-9._-]*(?::\d+)?(?::[a-z0-9]+)?)",
+    re.ASCII,
+)
+
+ProfileRegions = Callable[[str], Sequence[str]]
+
+
+def parse_model_id(value: str) -> tuple[str | None, str]:
+    """Split a model id into (inference-profile prefix or None, foundation model id).
+
+    Raises ValueError with a message fit for the user.
+    """
+    match = MODEL_ID_RE.fullmatch(value)
+    if not match:
+        raise ValueError(
+            f"'{value}' is not a Bedrock model id (like anthropic.claude-3-haiku-20240307-v1:0 "
+            "or us.anthropic.claude-3-5-haiku-20241022-v1:0)"
+        )
+    profile, provider = match.group("profile"), match.group("provider")
+    if provider not in MODEL_PROVIDERS:
+        raise ValueError(f"'{value}': unknown model provider '{provider}'")
+    if (
+        profile is not None
+        and profile != GLOBAL_PROFILE_PREFIX
+        and (profile not in DEFAULT_INFERENCE_PROFILE_REGIONS)
+    ):
+        raise ValueError(f"'{value}': unknown inference profile prefix '{profile}'")
+    foundation = value.split(".", 1)[1] if profile else value
+    return profile, foundation
+
+
+def default_profile_regions(
+    overrides: Mapping[str, Sequence[str]] | None = None,
+) -> ProfileRegions:
+    """Destination regions per profile prefix: the registry's overrides, else AWS's."""
+
+    def regions(prefix: str) -> Sequence[str]:
+        if overrides and prefix in overrides:
+            return overrides[prefix]
+        return DEFAULT_INFERENCE_PROFILE_REGIONS[prefix]
+
+    return regions
+
+
+def foundation_model_arn(partition: str, region: str, model: str) -> str:
+    """Foundation models are AWS-owned: their ARNs carry no account."""
+    return f"arn:{partition}:bedrock:{region}::foundation-model/{model}"
+
+
+def inference_profile_arn(partition: str, region: str, account: str, profile_id: str) -> str:
+    """System inference profiles live in the calling account."""
+    return f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{profile_id}"
+
+
+class NeedKind(StrEnum):
+    """Why a call needs a resource; each kind is one IAM statement."""
+
+    FOUNDATION_MODEL = "FoundationModels"
+    INFERENCE_PROFILE = "InferenceProfiles"
+    ROUTED_BY_PROFILE = "ModelsRoutedByInferenceProfiles"
+    ROUTED_BY_GLOBAL_PROFILE = "ModelsRoutedByGlobalProfiles"
+
+
+@dataclass(frozen=True)
+class ResourceNeed:
+    """One resource a call is authorized on, and the request context it carries there."""
+
+    arn: str
+    kind: NeedKind
+    via_profile: str | None = None  # bedrock:InferenceProfileArn
+
+    @property
+    def context(self) -> dict[str, str]:
+        """The condition keys Bedrock sets when it checks this resource."""
+        context: dict[str, str] = {}
+        if self.via_profile is not None:
+            context["bedrock:InferenceProfileArn"] = self.via_profile
+        if self.kind is NeedKind.ROUTED_BY_GLOBAL_PROFILE:
+            context["aws:RequestedRegion"] = "unspecified"
+        return context
+
+
+def resources_needed(
+    model_id: str,
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    profile_regions: ProfileRegions,
+) -> list[ResourceNeed]:
+    """Every resource a call to ``model_id`` from ``account``/``region`` is checked on.
+
+    Raises ValueError for an id that is not a Bedrock model id.
+    """
+    prefix, foundation = parse_model_id(model_id)
+    if prefix is None:
+        return [
+            ResourceNeed(
+                foundation_model_arn(partition, region, foundation), NeedKind.FOUNDATION_MODEL
+            )
+        ]
+    profile = inference_profile_arn(partition, region, account, model_id)
+    needs = [ResourceNeed(profile, NeedKind.INFERENCE_PROFILE)]
+    if prefix == GLOBAL_PROFILE_PREFIX:
+        needs.append(
+            ResourceNeed(
+                foundation_model_arn(partition, region, foundation),
+                NeedKind.ROUTED_BY_PROFILE,
+                profile,
+            )
+        )
+        needs.append(
+            ResourceNeed(
+                foundation_model_arn(partition, "", foundation),
+                NeedKind.ROUTED_BY_GLOBAL_PROFILE,
+                profile,
+            )
+        )
+        return needs
+    needs += [
+        ResourceNeed(
+            foundation_model_arn(partition, dest, foundation), NeedKind.ROUTED_BY_PROFILE, profile
+        )
+        for dest in profile_regions(prefix)
+    ]
+    return needs
+
+
+@dataclass(frozen=True)
+class ModelGrant:
+    """One IAM statement's worth of access: invoke ``resources`` under ``conditions``."""
+
+    sid: str
+    resources: tuple[str, ...]
+    conditions: dict[str, dict[str, str | list[str]]] = field(default_factory=dict)
+    actions: tuple[str, ...] = INVOKE_ACTIONS
+
+
+def model_grants(
+    models: Iterable[str],
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    profile_regions: ProfileRegions,
+) -> list[ModelGrant]:
+    """Least-privilege grants for calling ``models`` from ``account``/``region``.
+
+    Foundation-model statements reached through a profile hold only when the call
+    goes through one of the tenant's profiles (``bedrock:InferenceProfileArn``).
+    """
+    by_kind: dict[NeedKind, list[str]] = {kind: [] for kind in NeedKind}
+    for model in models:
+        for need in resources_needed(
+            model,
+            partition=partition,
+            region=region,
+            account=account,
+            profile_regions=profile_regions,
+        ):
+            by_kind[need.kind].append(need.arn)
+    profiles = _dedupe(by_kind[NeedKind.INFERENCE_PROFILE])
+    conditions: dict[NeedKind, dict[str, dict[str, str | list[str]]]] = {
+        NeedKind.FOUNDATION_MODEL: {},
+        NeedKind.INFERENCE_PROFILE: {},
+        NeedKind.ROUTED_BY_PROFILE: {"StringEquals": {"bedrock:InferenceProfileArn": profiles}},
+        NeedKind.ROUTED_BY_GLOBAL_PROFILE: {
+            "StringEquals": {
+                "aws:RequestedRegion": "unspecified",
+                "bedrock:InferenceProfileArn": profiles,
+            }
+        },
+    }
+    return [
+        ModelGrant(sid=kind.value, resources=tuple(_dedupe(arns)), conditions=conditions[kind])
+        for kind, arns in by_kind.items()
+        if arns
+    ]
+
+
+def _dedupe(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))

@@ -1,0 +1,110 @@
+"""Deterministic names derived from a tenant id.
+
+Every physical name the product creates for a tenant comes from here, so the
+operations stack, the customer stack, the CLI, the embedded cloud and the
+function itself agree on them without looking anything up. The tenant-id rule
+lives here too: the registry and the function's settings both check ids with
+:func:`tenant_id_problem`, against the longest of these names.
+"""
+
+from __future__ import annotations
+
+import re
+
+OPERATIONS_STACK_NAME = "BedrockOperations"
+CUSTOMER_STACK_PREFIX = "BedrockCustomer-"
+DEFAULT_USAGE_LOG_GROUP = "/aws/bedrock/langchain/logs"
+
+# Prefixes are short on purpose: IAM role names and Lambda function names are
+# limited to 64 characters, and these prefixes leave room for a 40-char id.
+INVOKER_ROLE_PREFIX = "bedrock-invoker-"  # ops account, one per tenant
+CALLER_ROLE_PREFIX = "bedrock-caller-"  # tenant account, the Lambda's role
+FUNCTION_PREFIX = "bedrock-invoker-"  # tenant account
+
+IAM_ROLE_NAME_MAX = 64
+LAMBDA_FUNCTION_NAME_MAX = 64
+STACK_NAME_MAX = 128
+TENANT_ID_MAX = 40
+# fullmatch with re.ASCII: `$` alone would accept a trailing newline, and \d or
+# \w non-ASCII digits and letters, which AWS refuses.
+TENANT_ID_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.ASCII)
+
+
+def tenant_id_problem(tenant_id: str) -> str | None:
+    """Why ``tenant_id`` cannot be a tenant id, or None when it can.
+
+    The id becomes the STS session name, IAM role names, the function name and
+    the stack name, so it must fit every one of them.
+    """
+    if not TENANT_ID_RE.fullmatch(tenant_id):
+        return (
+            "must be lowercase letters, digits and hyphens, starting and ending with a "
+            "letter or digit"
+        )
+    if len(tenant_id) > TENANT_ID_MAX:
+        return f"must be at most {TENANT_ID_MAX} characters"
+    for what, (length, limit) in longest_derived_name_lengths(tenant_id).items():
+        if length > limit:
+            return f"too long: the {what} would be {length} characters (max {limit})"
+    if "--" in tenant_id:
+        return "must not contain consecutive hyphens"
+    return None
+
+
+def customer_stack_name(tenant_id: str) -> str:
+    """CloudFormation stack name of a tenant's customer stack."""
+    return f"{CUSTOMER_STACK_PREFIX}{tenant_id}"
+
+
+def invoker_role_name(tenant_id: str) -> str:
+    """Name of the Bedrock-invoker role in the operations account."""
+    return f"{INVOKER_ROLE_PREFIX}{tenant_id}"
+
+
+def caller_role_name(tenant_id: str) -> str:
+    """Name of the assuming role (the Lambda's execution role) in the tenant account."""
+    return f"{CALLER_ROLE_PREFIX}{tenant_id}"
+
+
+def function_name(tenant_id: str) -> str:
+    """Name of the tenant's invoker Lambda function."""
+    return f"{FUNCTION_PREFIX}{tenant_id}"
+
+
+def function_log_group_name(function_name: str) -> str:
+    """Lambda's conventional log group name for a function."""
+    return f"/aws/lambda/{function_name}"
+
+
+def partition_for_region(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
+def role_arn(account_id: str, role_name: str, partition: str = "aws") -> str:
+    """ARN of a role without a path."""
+    return f"arn:{partition}:iam::{account_id}:role/{role_name}"
+
+
+def invoker_role_arn(ops_account_id: str, tenant_id: str, *, region: str) -> str:
+    """ARN of a tenant's Bedrock-invoker role in the operations account (in ``region``)."""
+    return role_arn(ops_account_id, invoker_role_name(tenant_id), partition_for_region(region))
+
+
+def caller_role_arn(tenant_account_id: str, tenant_id: str, *, region: str) -> str:
+    """ARN of a tenant's assuming role in its own account (in ``region``)."""
+    return role_arn(tenant_account_id, caller_role_name(tenant_id), partition_for_region(region))
+
+
+def longest_derived_name_lengths(tenant_id: str) -> dict[str, tuple[int, int]]:
+    """Each derived name's (length, limit), for validation messages."""
+    return {
+        "invoker role name": (len(invoker_role_name(tenant_id)), IAM_ROLE_NAME_MAX),
+        "caller role name": (len(caller_role_name(tenant_id)), IAM_ROLE_NAME_MAX),
+        "function name": (len(function_name(tenant_id)), LAMBDA_FUNCTION_NAME_MAX),
+        "stack name": (len(customer_stack_name(tenant_id)), STACK_NAME_MAX),
+    }

@@ -1,0 +1,214 @@
+"""The usage record: one JSON log event per invocation, in the tenant's own account.
+
+The invoker Lambda writes records with :func:`new_record`; ``tenantctl usage`` and
+``logs``, the demo and the tests read them with :func:`parse_record`. Both sides
+import this module, so the event name, the fields, the stream naming, the
+content modes and the retention values have one definition.
+
+Every record carries ``invocation_id`` (the Lambda request id). Normally there is
+one record per invocation. When the timeout watchdog fires first, it writes a
+record with ``"provisional": true``; if the call then ends after all, its real
+record follows with ``"supersedes": "<provisional error_type>"``, and readers
+count that one and drop the provisional record of the same ``invocation_id``.
+A record the function could not put into the usage log group is printed to its
+own log group with ``"delivery": "fallback"``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+USAGE_EVENT = "bedrock.invocation"
+
+Record = dict[str, Any]
+Status = Literal["success", "error"]
+Delivery = Literal["cloudwatch", "fallback"]
+FALLBACK_DELIVERY: Delivery = "fallback"
+
+# Values CloudWatch Logs accepts for a log group's retentionInDays.
+LOG_RETENTION_DAYS = frozenset(
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
+)
+
+
+class LogContent(StrEnum):
+    """How much of a prompt and response a usage record may hold."""
+
+    METADATA = "metadata"  # no content at all (default)
+    REDACTED = "redacted"  # content with personal data and secrets masked
+    FULL = "full"  # content as sent and received
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+MAX_STREAM_NAME_CHARS = 512
+UNKNOWN_STREAM = "unknown"
+# CloudWatch forbids ':' and '*' in stream names; control characters make them unreadable.
+_STREAM_NAME_FORBIDDEN = re.compile(r"[:*\x00-\x1f\x7f]")
+
+
+def stream_name_for(user_id: str) -> str:
+    """The log stream holding ``user_id``'s records: ':' and '*' replaced, <= 512 chars."""
+    name = _STREAM_NAME_FORBIDDEN.sub("_", user_id)[:MAX_STREAM_NAME_CHARS]
+    return name if name.strip() else UNKNOWN_STREAM
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def utc_timestamp(now: datetime.datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a ``Z``, e.g. ``2025-01-31T12:00:00.123Z``."""
+    return now.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_record(
+    *,
+    status: Status,
+    invocation_id: str | None,
+    tenant_id: str,
+    application_id: str,
+    user_id: str,
+    model_id: str,
+    latency_ms: int | None,
+    timestamp: datetime.datetime,
+) -> Record:
+    """A record with every field in its place and no usage yet.
+
+    The key order is the record's order on the wire; callers fill the usage or
+    error fields in afterwards and append the optional ones (``prompt``,
+    ``response``, ``error_type``, ``error_message``, ``provisional``, ``supersedes``).
+    """
+    return {
+        "event": USAGE_EVENT,
+        "invocation_id": invocation_id,
+        "status": status,
+        "tenant_id": tenant_id,
+        "application_id": application_id,
+        "user_id": user_id,
+        "model_id": model_id,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "total_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_write_input_tokens": 0,
+        "latency_ms": latency_ms,
+        "bedrock_latency_ms": None,
+        "stop_reason": None,
+        "request_id": None,
+        "timestamp": utc_timestamp(timestamp),
+    }
+
+
+def encode(record: Record) -> str:
+    """A record as its log event's message."""
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _none_as_zero(value: Any) -> Any:
+    # An error record may carry null token counts; they cost nothing.
+    return 0 if value is None else value
+
+
+TokenCount = Annotated[int, BeforeValidator(_none_as_zero)]
+
+
+def _none_as_false(value: Any) -> Any:
+    return False if value is None else value
+
+
+# A null flag means "not set": the record must still parse, not be skipped.
+Flag = Annotated[bool, BeforeValidator(_none_as_false)]
+
+
+class UsageRecord(BaseModel):
+    """One Bedrock invocation as the function wrote it (unknown keys are kept)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    event: str
+    status: str
+    tenant_id: str = ""
+    application_id: str = ""
+    user_id: str = ""
+    model_id: str = ""
+    input_tokens: TokenCount = 0
+    output_tokens: TokenCount = 0
+    total_tokens: TokenCount = 0
+    cache_read_input_tokens: TokenCount = 0
+    cache_write_input_tokens: TokenCount = 0
+    latency_ms: float | None = None
+    bedrock_latency_ms: float | None = None
+    stop_reason: str | None = None
+    request_id: str | None = None
+    timestamp: datetime.datetime | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    # Content fields, only when the tenant's log_content allows: a string or a
+    # list of conversation turns; never aggregated, so kept as written.
+    prompt: Any = None
+    response: Any = None
+    delivery: str | None = None
+    # Records written before the field existed have none.
+    invocation_id: str | None = None
+    provisional: Flag = False
+    supersedes: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the invocation failed."""
+        return self.status != "success"
+
+    @property
+    def is_fallback(self) -> bool:
+        """Whether the record was printed to the function's own log group instead."""
+        return self.delivery == FALLBACK_DELIVERY
+
+
+def parse_record(message: str) -> UsageRecord | None:
+    """A usage record from one log event's message, or None for any other event.
+
+    Log groups also hold other lines (Lambda's START/END/REPORT in the
+    function's group, hand-written test events); those are skipped, not errors.
+    """
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("event") != USAGE_EVENT:
+        return None
+    try:
+        return UsageRecord.model_validate(data)
+    except ValidationError:
+        return None

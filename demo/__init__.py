@@ -1,0 +1,1 @@
+"""``make demo``: scenario (``scenario``), isolation checks (``checks``), presentation."""

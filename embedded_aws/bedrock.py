@@ -1,0 +1,619 @@
+"""Bedrock runtime emulator: Converse and ConverseStream for the embedded cloud.
+
+moto's bedrock-runtime has no Converse, so the embedded cloud answers
+``POST /model/{modelId}/converse`` and ``/converse-stream`` itself:
+
+* answers are deterministic: the same model and conversation always get the
+  same text (derived from a SHA-256 of the request), so tests and demos can
+  compare runs;
+* ``usage`` counts tokens from the request and answer text (about one token
+  per 0.75 words, the rule of thumb AWS documents), ``metrics.latencyMs`` is
+  the time the emulator spent including injected latency;
+* prompt caching is emulated: text before a ``cachePoint`` block is written to
+  a per-account cache on first use and read from it afterwards;
+* every call is attributed to the account and role session behind its SigV4
+  access key and kept in an in-memory call log; no prompt or answer text is
+  stored there, mirroring an operations account with invocation logging off;
+* the caller's identity policies must allow ``bedrock:InvokeModel`` (Converse)
+  or ``bedrock:InvokeModelWithResponseStream`` (ConverseStream) on the model
+  ARN, and for a cross-region inference profile on the profile ARN and the
+  foundation model in every destination region, as Bedrock requires;
+* faults (throttling, latency, arbitrary errors) can be injected per test or
+  over the JSON admin endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from moto.core.eventstream import EventStreamEncoder
+from werkzeug.wrappers import Request, Response
+
+from contracts import naming
+from contracts.model_access import default_profile_regions, resources_needed
+from embedded_aws.iam_policy import Decision, evaluate
+from embedded_aws.iam_policy import Request as PolicyRequest
+from embedded_aws.identity import (
+    CallerIdentity,
+    identity_policies,
+    parse_authorization,
+    resolve_access_key,
+)
+
+CONVERSE = "Converse"
+CONVERSE_STREAM = "ConverseStream"
+_ACTIONS = {
+    CONVERSE: "bedrock:InvokeModel",
+    CONVERSE_STREAM: "bedrock:InvokeModelWithResponseStream",
+}
+_PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream)/?$")
+
+# Words the deterministic answers are made of: plain, so a demo reads well.
+_VOCABULARY_TEXT = (
+    "the tenant usage record stays in its own account while the operations account "
+    "holds model access and quota each call is attributed logged and counted with "
+    "tokens latency and a request id so billing matches what bedrock reports answers "
+    "are deterministic for a given prompt which keeps tests and demos repeatable"
+)
+_VOCABULARY = tuple(_VOCABULARY_TEXT.split())
+
+
+class BedrockError(Exception):
+    """An error Bedrock returns as JSON ``{"message": ...}`` with ``x-amzn-ErrorType``."""
+
+    def __init__(self, code: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class BedrockCall:
+    """One Converse/ConverseStream call as the operations account would see it."""
+
+    request_id: str
+    timestamp: str
+    operation: str
+    model_id: str
+    region: str
+    account_id: str | None
+    principal_arn: str | None
+    role_arn: str | None
+    session_name: str | None
+    request_metadata: dict[str, str] | None
+    access_key_id: str | None
+    outcome: str  # "success" or the error code returned
+    http_status: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: int = 0
+    # The request as sent, for in-process tests; kept out of the admin log (content).
+    body: dict[str, Any] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as served by the admin endpoint (without the request body)."""
+        return {k: v for k, v in asdict(self).items() if k != "body"}
+
+
+@dataclass
+class Fault:
+    """An injected failure for the next ``remaining`` matching calls."""
+
+    code: str
+    status: int
+    message: str
+    remaining: int
+    account_id: str | None = None
+    model_id: str | None = None
+
+    def matches(self, account_id: str | None, model_id: str) -> bool:
+        """Does this fault apply to a call from ``account_id`` to ``model_id``?"""
+        return (
+            self.remaining > 0
+            and (self.account_id is None or self.account_id == account_id)
+            and (self.model_id is None or self.model_id == model_id)
+        )
+
+
+@dataclass
+class _FaultState:
+    faults: list[Fault] = field(default_factory=list)
+    latency_ms: int = 0
+    # Answers wait for this event (a model still working until a test says so).
+    hold: threading.Event | None = None
+
+
+# Status and message Bedrock answers these errors with; ``fail`` defaults to them.
+KNOWN_ERRORS: dict[str, tuple[int, str]] = {
+    "ThrottlingException": (429, "Too many requests, please wait before trying again."),
+    "AccessDeniedException": (
+        403,
+        "You don't have access to the model with the specified model ID.",
+    ),
+    "ValidationException": (400, "The provided model identifier is invalid."),
+    "ServiceUnavailableException": (503, "Bedrock is unable to process your request."),
+    "ModelTimeoutException": (408, "The request took too long to process."),
+}
+# How long a held answer waits at most: a safety net against a hung test, not a timing.
+HOLD_SAFETY_SECONDS = 30.0
+
+
+def count_tokens(text: str) -> int:
+    """Approximate a model tokenizer: one token per 0.75 words, at least one."""
+    words = len(re.findall(r"\S+", text))
+    return max(1, math.ceil(words / 0.75)) if words else 0
+
+
+def _block_text(block: Mapping[str, Any]) -> str:
+    if "text" in block and isinstance(block["text"], str):
+        return block["text"]
+    if "toolResult" in block:
+        return json.dumps(block["toolResult"].get("content", []), sort_keys=True)
+    if "toolUse" in block:
+        return json.dumps(block["toolUse"].get("input", {}), sort_keys=True)
+    return ""
+
+
+def _segments(body: Mapping[str, Any]) -> tuple[list[str], int | None]:
+    """All request text in order, and the index after the last cachePoint (if any)."""
+    texts: list[str] = []
+    cache_upto: int | None = None
+    blocks: list[Mapping[str, Any]] = list(body.get("system") or [])
+    for message in body.get("messages") or []:
+        blocks.extend(message.get("content") or [])
+    for block in blocks:
+        if "cachePoint" in block:
+            cache_upto = len(texts)
+        else:
+            texts.append(_block_text(block))
+    return texts, cache_upto
+
+
+def deterministic_answer(model_id: str, body: Mapping[str, Any]) -> str:
+    """The answer text for a request: a pure function of the model and conversation."""
+    digest = hashlib.sha256(
+        json.dumps(
+            {"model": model_id, "system": body.get("system"), "messages": body.get("messages")},
+            sort_keys=True,
+        ).encode()
+    ).digest()
+    n_words = 8 + digest[0] % 25
+    words = [_VOCABULARY[digest[(i % 31) + 1] * (i + 1) % len(_VOCABULARY)] for i in range(n_words)]
+    return f"{' '.join(words).capitalize()}. (ref {digest.hex()[:8]})"
+
+
+def _truncate(answer: str, max_tokens: int | None) -> tuple[str, str]:
+    if max_tokens is None or count_tokens(answer) <= max_tokens:
+        return answer, "end_turn"
+    words = answer.split()
+    while words and count_tokens(" ".join(words)) > max_tokens:
+        words.pop()
+    return " ".join(words), "max_tokens"
+
+
+def required_resources(
+    model_id: str,
+    region: str,
+    account_id: str,
+    profile_regions: Mapping[str, Sequence[str]] | None = None,
+) -> list[tuple[str, dict[str, str]]]:
+    """Every (resource ARN, extra condition context) a call to ``model_id`` is checked on.
+
+    The same resources the stacks grant (``contracts.model_access``), in the
+    region's partition. A full ARN as model id is checked on itself.
+    """
+    if model_id.startswith("arn:"):
+        return [(model_id, {})]
+    try:
+        needs = resources_needed(
+            model_id,
+            partition=naming.partition_for_region(region),
+            region=region,
+            account=account_id,
+            profile_regions=default_profile_regions(profile_regions),
+        )
+    except (ValueError, KeyError):
+        raise BedrockError(
+            "ValidationException", 400, "The provided model identifier is invalid."
+        ) from None
+    return [(need.arn, need.context) for need in needs]
+
+
+def _error_response(err: BedrockError, request_id: str) -> Response:
+    return Response(
+        json.dumps({"message": err.message}),
+        status=err.status,
+        headers={
+            "Content-Type": "application/json",
+            "x-amzn-ErrorType": err.code,
+            "x-amzn-RequestId": request_id,
+        },
+    )
+
+
+class BedrockEmulator:
+    """Answers Converse/ConverseStream requests; keeps the call log and the fault plan.
+
+    ``handle(request)`` serves one runtime request; ``handle_admin(request)``
+    serves the JSON admin endpoint (``/_embedded/bedrock/calls`` and
+    ``/_embedded/bedrock/faults``).
+    """
+
+    def __init__(self, *, profile_regions: Mapping[str, Sequence[str]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[BedrockCall] = []
+        self._faults = _FaultState()
+        self._cache: set[tuple[str | None, str, str]] = set()
+        self._profile_regions = profile_regions
+        self._encoder = EventStreamEncoder()
+        self._script: tuple[str, dict[str, int], int | None] | None = None
+
+    # -- call log -------------------------------------------------------------------------
+
+    def calls(self) -> list[BedrockCall]:
+        """A snapshot of every call so far, oldest first."""
+        with self._lock:
+            return list(self._calls)
+
+    def clear_calls(self) -> None:
+        """Forget the calls logged so far."""
+        with self._lock:
+            self._calls.clear()
+
+    # -- fault injection --------------------------------------------------------------------
+
+    def throttle(
+        self, count: int = 1, *, account_id: str | None = None, model_id: str | None = None
+    ) -> None:
+        """Answer the next ``count`` matching calls with ThrottlingException (HTTP 429)."""
+        self.fail(
+            "ThrottlingException",
+            status=429,
+            message="Too many requests, please wait before trying again.",
+            count=count,
+            account_id=account_id,
+            model_id=model_id,
+        )
+
+    def fail(
+        self,
+        code: str,
+        *,
+        status: int = 500,
+        message: str | None = None,
+        count: int = 1,
+        account_id: str | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` matching calls with the given error.
+
+        ``status`` and ``message`` default to Bedrock's own for a known error code.
+        """
+        known_status, known_message = KNOWN_ERRORS.get(code, (status, f"Injected {code}"))
+        if status == 500 and code in KNOWN_ERRORS:
+            status = known_status
+        fault = Fault(code, status, message or known_message, count, account_id, model_id)
+        with self._lock:
+            self._faults.faults.append(fault)
+
+    def set_latency(self, latency_ms: int) -> None:
+        """Add ``latency_ms`` to every call from now on (0 turns it off)."""
+        with self._lock:
+            self._faults.latency_ms = max(0, int(latency_ms))
+
+    def hold_answers(self, until: threading.Event | None) -> None:
+        """Make every call wait for ``until`` before it is answered (None: answer at once)."""
+        with self._lock:
+            self._faults.hold = until
+
+    def script_answer(
+        self, text: str, usage: Mapping[str, int], *, latency_ms: int | None = None
+    ) -> None:
+        """Answer every successful call with ``text``, Bedrock ``usage`` counts and
+        ``latency_ms`` as given. For tests that pin exact figures; the deterministic
+        answer is the default."""
+        with self._lock:
+            self._script = (text, dict(usage), latency_ms)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault and extra latency."""
+        with self._lock:
+            self._faults = _FaultState()
+
+    def fault_state(self) -> dict[str, Any]:
+        """The pending faults and latency, JSON-ready."""
+        with self._lock:
+            return {
+                "latency_ms": self._faults.latency_ms,
+                "faults": [asdict(f) for f in self._faults.faults if f.remaining > 0],
+            }
+
+    def _take_fault(self, account_id: str | None, model_id: str) -> tuple[Fault | None, int]:
+        with self._lock:
+            for fault in self._faults.faults:
+                if fault.matches(account_id, model_id):
+                    fault.remaining -= 1
+                    return fault, self._faults.latency_ms
+            return None, self._faults.latency_ms
+
+    # -- runtime API ----------------------------------------------------------------------
+
+    @staticmethod
+    def matches(request: Request) -> bool:
+        """Is this a Converse/ConverseStream request (path and SigV4 service ``bedrock``)?"""
+        scope = parse_authorization(request.headers.get("Authorization"))
+        return (
+            request.method == "POST"
+            and scope is not None
+            and scope.service == "bedrock"
+            and _PATH_RE.match(_raw_path(request)) is not None
+        )
+
+    def handle(self, request: Request) -> Response:
+        """Serve one Converse or ConverseStream request."""
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        match = _PATH_RE.match(_raw_path(request))
+        assert match is not None  # matches() was checked by the dispatcher
+        model_id = unquote(match.group("model"))
+        operation = CONVERSE_STREAM if match.group("op") == "converse-stream" else CONVERSE
+        scope = parse_authorization(request.headers.get("Authorization"))
+        region = scope.region if scope else "us-east-1"
+        identity = resolve_access_key(scope.access_key_id) if scope else None
+        call = BedrockCall(
+            request_id=request_id,
+            timestamp=datetime.now(UTC).isoformat(),
+            operation=operation,
+            model_id=model_id,
+            region=region,
+            account_id=identity.account_id if identity else None,
+            principal_arn=identity.arn if identity else None,
+            role_arn=identity.role_arn if identity else None,
+            session_name=identity.session_name if identity else None,
+            request_metadata=None,
+            access_key_id=scope.access_key_id if scope else None,
+            outcome="success",
+            http_status=200,
+        )
+        try:
+            body = self._parse_body(request)
+            call.body = body
+            metadata = body.get("requestMetadata")
+            call.request_metadata = dict(metadata) if isinstance(metadata, dict) else None
+            self._authorize(identity, operation, model_id, region)
+            hold = self._faults.hold
+            if hold is not None:
+                hold.wait(timeout=HOLD_SAFETY_SECONDS)
+            fault, latency_ms = self._take_fault(call.account_id, model_id)
+            if latency_ms:
+                time.sleep(latency_ms / 1000)
+            if fault is not None:
+                raise BedrockError(fault.code, fault.status, fault.message)
+            result = self._answer(call, model_id, body, started)
+        except BedrockError as err:
+            call.outcome, call.http_status = err.code, err.status
+            call.latency_ms = int((time.perf_counter() - started) * 1000)
+            self._log(call)
+            return _error_response(err, request_id)
+        call.input_tokens = result["usage"]["inputTokens"]
+        call.output_tokens = result["usage"]["outputTokens"]
+        call.latency_ms = result["metrics"]["latencyMs"]
+        self._log(call)
+        if operation == CONVERSE:
+            return Response(
+                json.dumps(result),
+                headers={"Content-Type": "application/json", "x-amzn-RequestId": request_id},
+            )
+        return Response(
+            self._event_stream(result),
+            headers={
+                "Content-Type": "application/vnd.amazon.eventstream",
+                "x-amzn-RequestId": request_id,
+            },
+        )
+
+    def _log(self, call: BedrockCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    @staticmethod
+    def _parse_body(request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            raise BedrockError("ValidationException", 400, "Malformed input request.") from None
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages:
+            raise BedrockError(
+                "ValidationException",
+                400,
+                "The model returned the following errors: "
+                "messages: at least one message is required",
+            )
+        if messages[0].get("role") != "user":
+            raise BedrockError(
+                "ValidationException",
+                400,
+                "A conversation must start with a user message. "
+                "Try again with a conversation that starts with a user message.",
+            )
+        return dict(body)
+
+    def _authorize(
+        self, identity: CallerIdentity | None, operation: str, model_id: str, region: str
+    ) -> None:
+        if identity is None:
+            raise BedrockError(
+                "UnrecognizedClientException",
+                403,
+                "The security token included in the request is invalid.",
+            )
+        if identity.expired():
+            raise BedrockError(
+                "ExpiredTokenException",
+                403,
+                "The security token included in the request is expired",
+            )
+        action = _ACTIONS[operation]
+        documents = identity_policies(identity)
+        base_context = {
+            "aws:RequestedRegion": region,
+            "aws:PrincipalArn": identity.principal_arn,
+            "aws:PrincipalAccount": identity.account_id,
+        }
+        resources = required_resources(model_id, region, identity.account_id, self._profile_regions)
+        for resource, extra in resources:
+            context = {**base_context, **extra}
+            verdict = evaluate(
+                documents, PolicyRequest(action, resource, identity.principal, context)
+            )
+            if verdict.decision is not Decision.ALLOW:
+                kind = (
+                    "an explicit deny in an identity-based policy"
+                    if verdict.decision is Decision.EXPLICIT_DENY
+                    else f"no identity-based policy allows the {action} action"
+                )
+                raise BedrockError(
+                    "AccessDeniedException",
+                    403,
+                    f"User: {identity.arn} is not authorized to perform: {action} on resource: "
+                    f"{resource} because {kind}",
+                )
+
+    def _answer(
+        self, call: BedrockCall, model_id: str, body: Mapping[str, Any], started: float
+    ) -> dict[str, Any]:
+        latency = max(1, int((time.perf_counter() - started) * 1000))
+        if self._script is not None:
+            text, scripted_usage, scripted_latency = self._script
+            return {
+                "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+                "stopReason": "end_turn",
+                "usage": dict(scripted_usage),
+                "metrics": {"latencyMs": scripted_latency or latency},
+            }
+        inference = body.get("inferenceConfig") or {}
+        max_tokens = inference.get("maxTokens")
+        text, stop_reason = _truncate(deterministic_answer(model_id, body), max_tokens)
+        texts, cache_upto = _segments(body)
+        total_in = count_tokens(" ".join(texts))
+        usage: dict[str, int] = {}
+        if cache_upto:
+            prefix = " ".join(texts[:cache_upto])
+            cached = count_tokens(prefix)
+            key = (call.account_id, model_id, hashlib.sha256(prefix.encode()).hexdigest())
+            with self._lock:
+                hit = key in self._cache
+                self._cache.add(key)
+            usage["cacheReadInputTokens" if hit else "cacheWriteInputTokens"] = cached
+            usage["cacheReadInputTokens" if not hit else "cacheWriteInputTokens"] = 0
+            total_in = max(0, total_in - cached)
+        out = count_tokens(text)
+        cached_total = usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
+        usage = {
+            "inputTokens": total_in,
+            "outputTokens": out,
+            "totalTokens": total_in + out + cached_total,
+            **usage,
+        }
+        latency = max(1, int((time.perf_counter() - started) * 1000))
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": stop_reason,
+            "usage": usage,
+            "metrics": {"latencyMs": latency},
+        }
+
+    def _event(self, event_type: str, payload: Mapping[str, Any]) -> bytes:
+        headers = {
+            ":event-type": event_type,
+            ":content-type": "application/json",
+            ":message-type": "event",
+        }
+        return self._encoder.encode_message(headers, json.dumps(payload).encode())
+
+    def _event_stream(self, result: Mapping[str, Any]) -> bytes:
+        """ConverseStream's events for a finished answer, in Bedrock's order."""
+        text = result["output"]["message"]["content"][0]["text"]
+        words = text.split(" ")
+        # A few words per delta, as a model streams sub-word chunks.
+        chunks = [
+            " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
+            for i in range(0, len(words), 3)
+        ]
+        parts = [self._event("messageStart", {"role": "assistant"})]
+        parts += [
+            self._event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": chunk}})
+            for chunk in chunks
+        ]
+        parts.append(self._event("contentBlockStop", {"contentBlockIndex": 0}))
+        parts.append(self._event("messageStop", {"stopReason": result["stopReason"]}))
+        parts.append(
+            self._event("metadata", {"usage": result["usage"], "metrics": result["metrics"]})
+        )
+        return b"".join(parts)
+
+    # -- admin endpoint -------------------------------------------------------------------
+
+    def handle_admin(self, request: Request, subpath: str) -> Response:
+        """``GET/DELETE calls``; ``GET/POST/DELETE faults`` (JSON)."""
+        if subpath == "calls":
+            if request.method == "DELETE":
+                self.clear_calls()
+                return _json({"cleared": True})
+            return _json({"calls": [c.to_dict() for c in self.calls()]})
+        if subpath == "faults":
+            if request.method == "DELETE":
+                self.clear_faults()
+                return _json(self.fault_state())
+            if request.method == "POST":
+                return self._admin_post_faults(request)
+            return _json(self.fault_state())
+        return _json({"message": f"unknown admin path {subpath}"}, status=404)
+
+    def _admin_post_faults(self, request: Request) -> Response:
+        try:
+            spec = json.loads(request.get_data() or b"{}")
+            if not isinstance(spec, dict):
+                raise ValueError("body must be a JSON object")
+            scope = {"account_id": spec.get("account_id"), "model_id": spec.get("model_id")}
+            if "latency_ms" in spec:
+                self.set_latency(int(spec["latency_ms"]))
+            if "throttle" in spec:
+                self.throttle(int(spec["throttle"]), **scope)
+            if "error" in spec:
+                err = spec["error"]
+                self.fail(
+                    str(err["code"]),
+                    status=int(err.get("status", 500)),
+                    message=err.get("message"),
+                    count=int(err.get("count", 1)),
+                    **scope,
+                )
+        except (ValueError, KeyError, TypeError) as exc:
+            return _json({"message": f"bad fault spec: {exc}"}, status=400)
+        return _json(self.fault_state())
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, content_type="application/json")
+
+
+def _raw_path(request: Request) -> str:
+    """The path as sent, before percent-decoding: model ARNs contain encoded slashes."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if isinstance(raw, str) and raw:
+        return raw.split("?", 1)[0]
+    return str(request.path)

@@ -1,0 +1,154 @@
+"""Delivers usage records to the tenant's usage log group, one stream per user.
+
+The logs clients must be built from the Lambda's own credentials: a client on
+the assumed operations-account credentials would write the tenant's records
+into the operations account. A record CloudWatch Logs will not take is printed
+to stdout (the function's own log group, still the tenant's account) with
+``"delivery": "fallback"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from contracts.usage_record import FALLBACK_DELIVERY, Delivery, Record, encode, stream_name_for
+from invoker.settings import DEFAULT_MAX_RECORD_BYTES
+from invoker.usage.truncation import fit_record
+
+# Plain logging: handler.py hands these loggers the Powertools JSON formatter.
+logger = logging.getLogger(__name__)
+
+# An urgent write (the timeout watchdog's) makes at most this many Logs API calls:
+# CreateLogStream for a stream this container has not used yet, then PutLogEvents.
+URGENT_WRITE_MAX_CALLS = 2
+
+
+class LogsClient(Protocol):
+    """The two CloudWatch Logs calls the writer makes (a boto3 ``logs`` client)."""
+
+    def create_log_stream(self, *, logGroupName: str, logStreamName: str) -> Any:
+        """Create a stream in a log group."""
+
+    def put_log_events(
+        self, *, logGroupName: str, logStreamName: str, logEvents: Sequence[Mapping[str, Any]]
+    ) -> Any:
+        """Append events to a stream."""
+
+
+class UsageLogWriter:
+    """Delivers usage records to one log group, one stream per (sanitized) user id.
+
+    Streams are created on first use and remembered for the life of the container;
+    another container creating the same stream first is fine.
+    """
+
+    def __init__(
+        self,
+        *,
+        logs_client: LogsClient,
+        log_group: str,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        print_line: Callable[[str], None] | None = None,
+        urgent_logs_client: LogsClient | None = None,
+    ) -> None:
+        """``urgent_logs_client`` serves ``write(..., urgent=True)``: a client with short
+        timeouts and no retries, so a write racing the function timeout ends in time.
+        Both clients must be on the Lambda's own credentials."""
+        self._client = logs_client
+        self._urgent_client = urgent_logs_client or logs_client
+        self._log_group = log_group
+        self._max_record_bytes = max_record_bytes
+        self._print_line = print_line or _print_line
+        self._known_streams: set[str] = set()
+
+    def write(self, record: Record, *, urgent: bool = False) -> Delivery:
+        """Write one record; print it to stdout if CloudWatch Logs will not take it.
+
+        ``urgent`` takes the fast path: the urgent client, at most
+        ``URGENT_WRITE_MAX_CALLS`` calls and no recreate-and-retry, then stdout.
+        """
+        try:
+            record = fit_record(record, self._max_record_bytes)
+            stream = stream_name_for(str(record.get("user_id") or ""))
+            if urgent:
+                self._put_urgent(stream, record)
+            else:
+                self._put(stream, record)
+            return "cloudwatch"
+        except Exception as error:  # the caller's answer matters more than this record
+            logger.warning(
+                "usage record not delivered to CloudWatch Logs; printed instead",
+                extra={"error_type": _error_code(error)},
+            )
+            self._fallback(record)
+            return "fallback"
+
+    def _put(self, stream: str, record: Record) -> None:
+        event = _log_event(record)
+        self._ensure_stream(self._client, stream)
+        try:
+            response = self._client.put_log_events(
+                logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
+            )
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+            # The stream was deleted behind this container's back: recreate it once.
+            self._known_streams.discard(stream)
+            self._ensure_stream(self._client, stream)
+            response = self._client.put_log_events(
+                logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
+            )
+        _check_accepted(response)
+
+    def _put_urgent(self, stream: str, record: Record) -> None:
+        # At most URGENT_WRITE_MAX_CALLS calls: the time budget is counted in calls.
+        event = _log_event(record)
+        self._ensure_stream(self._urgent_client, stream)
+        response = self._urgent_client.put_log_events(
+            logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
+        )
+        _check_accepted(response)
+
+    def _ensure_stream(self, client: LogsClient, stream: str) -> None:
+        if stream in self._known_streams:
+            return
+        try:
+            client.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
+        except ClientError as error:
+            if _error_code(error) != "ResourceAlreadyExistsException":
+                raise
+        self._known_streams.add(stream)
+
+    def _fallback(self, record: Record) -> None:
+        try:
+            self._print_line(encode({**record, "delivery": FALLBACK_DELIVERY}))
+        except Exception:  # stdout itself failing leaves nothing else to try
+            logger.error("usage record could not be printed either")
+
+
+def _log_event(record: Record) -> dict[str, Any]:
+    return {"timestamp": int(time.time() * 1000), "message": encode(record)}
+
+
+def _check_accepted(response: Any) -> None:
+    rejected = (response or {}).get("rejectedLogEventsInfo")
+    if rejected:
+        raise RuntimeError(f"PutLogEvents rejected the event: {sorted(rejected)}")
+
+
+def _print_line(line: str) -> None:
+    # print, not logging: under Lambda's JSON log format a printed JSON line stays a
+    # top-level object, while a logging record would be wrapped in "message".
+    print(line, flush=True)
+
+
+def _error_code(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
+    return type(error).__name__

@@ -1,0 +1,44 @@
+"""The real CDK CLI bootstraps and deploys into the embedded cloud, one account each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from embedded_aws import EmbeddedCloud
+from tenantctl.cdk_runner import StackTarget, deploy_stacks
+from tests.embedded.conftest import ACME, OPS
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded-deploy")]
+APP_DIR = Path(__file__).parent / "cdk_app"
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[EmbeddedCloud]:
+    with EmbeddedCloud(accounts=[OPS, ACME]) as embedded:
+        yield embedded
+
+
+def test_each_stack_deploys_into_its_own_account_with_its_custom_resource(
+    cloud: EmbeddedCloud,
+) -> None:
+    lines: list[str] = []
+    targets = [StackTarget(f"Seam-{a}", a, "us-east-1") for a in (OPS, ACME)]
+    deploy_stacks(
+        cloud,
+        targets,
+        app_dir=APP_DIR,
+        context={"accounts": f"{OPS},{ACME}"},
+        progress=lines.append,
+    )
+    for account in (OPS, ACME):
+        cfn = cloud.client("cloudformation", account)
+        names = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+        assert sorted(names) == ["CDKToolkit", f"Seam-{account}"]
+        stack = cfn.describe_stacks(StackName=f"Seam-{account}")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        assert outputs["GreetingOut"] == "hello embedded"
+    assert any("Seam-" in line and "CREATE_COMPLETE" in line for line in lines)
