@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The CDK app: one operations stack and one customer stack per tenant.
+"""The CDK app: one operations stack per shard and one customer stack per tenant.
 
 This is the only module that reads CDK context. Context keys:
   registry         path of the tenant registry (default config/tenants.yaml)
@@ -18,6 +18,7 @@ from contracts import naming
 from contracts.registry import RegistryError, TenantRegistry, load_registry
 from stacks.customer_stack import CustomerStack
 from stacks.lambda_bundling import LambdaPlatform
+from stacks.limits import check_templates
 from stacks.operations_stack import OperationsStack
 
 PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
@@ -26,14 +27,21 @@ PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
 def compose(app: cdk.App, registry: TenantRegistry, *, platform: LambdaPlatform) -> None:
     """Add the operations stack and every tenant's customer stack to ``app``."""
     ops = registry.operations
-    OperationsStack(
-        app,
-        naming.OPERATIONS_STACK_NAME,
-        registry=registry,
-        platform=platform,
-        env=cdk.Environment(account=ops.account_id, region=ops.region),
-        description="Bedrock invoker roles, one per tenant (operations account)",
-    )
+    for shard, tenants in registry.shards().items():
+        OperationsStack(
+            app,
+            naming.operations_stack_name(shard),
+            operations=ops,
+            tenants=tenants,
+            shard=shard,
+            platform=platform,
+            env=cdk.Environment(account=ops.account_id, region=ops.region),
+            description=(
+                "Bedrock invoker roles, one per tenant (operations account)"
+                if shard == 0
+                else f"Bedrock invoker roles, one per tenant (operations account, shard {shard})"
+            ),
+        )
     for tenant in registry.resolved_tenants():
         CustomerStack(
             app,
@@ -77,7 +85,14 @@ def main() -> None:
             print(f"error: {registry_path}: {issue}", file=sys.stderr)
         sys.exit(2)
     compose(app, registry, platform=PLATFORMS[platform_name]())
-    app.synth()
+    assembly = app.synth()
+    report = check_templates({s.stack_name: s.template for s in assembly.stacks}, registry)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if report.errors:
+        for error in report.errors:
+            print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+# Shard 0 of the operations side keeps the single stack's name (and its logical
+# ids), so a deployment from before sharding upgrades without replacing a role.
 OPERATIONS_STACK_NAME = "BedrockOperations"
 CUSTOMER_STACK_PREFIX = "BedrockCustomer-"
 DEFAULT_USAGE_LOG_GROUP = "/aws/bedrock/langchain/logs"
@@ -49,6 +51,19 @@ def tenant_id_problem(tenant_id: str) -> str | None:
     if "--" in tenant_id:
         return "must not contain consecutive hyphens"
     return None
+
+
+def valid_tenant_id(tenant_id: str) -> str:
+    """``tenant_id`` itself, or ValueError saying why it cannot be one (a pydantic validator)."""
+    problem = tenant_id_problem(tenant_id)
+    if problem is not None:
+        raise ValueError(problem)
+    return tenant_id
+
+
+def operations_stack_name(shard: int) -> str:
+    """CloudFormation stack name of one shard of the operations account's invoker roles."""
+    return OPERATIONS_STACK_NAME if shard == 0 else f"{OPERATIONS_STACK_NAME}-{shard}"
 
 
 def customer_stack_name(tenant_id: str) -> str:

@@ -42,12 +42,18 @@ EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]+", re.ASCII)
 LOG_GROUP_NAME_RE = re.compile(r"[\w\-/.#]{1,512}", re.ASCII)
 EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 2, 1224
 
-# One operations stack holds every tenant's invoker role. CloudFormation allows
-# 500 resources and 200 outputs per stack; each tenant costs two resources and
-# one output and the guard and alert about ten resources. Refuse with room to
-# spare, before the deploy fails (and below IAM's default 1,000 roles per
-# account). Past this, shard: one registry per operations account or stack.
-MAX_TENANTS = 150
+# The operations account's invoker roles are spread over shards, one stack each.
+# CloudFormation allows 500 resources and 200 outputs per stack; each tenant costs
+# two resources and one output, and a shard's guard (and shard 0's alert) about
+# ten resources. 150 leaves room on both counts; 190 is the most the outputs allow.
+DEFAULT_SHARD_CAPACITY = 150
+MAX_SHARD_CAPACITY = 190
+# IAM: 1,000 roles per account by default, 5,000 with a quota increase.
+DEFAULT_IAM_ROLE_QUOTA = 1000
+MAX_IAM_ROLE_QUOTA = 5000
+# IAM: trust policies are 2,048 characters by default, 4,096 with a quota increase.
+DEFAULT_TRUST_POLICY_MAX_CHARS = 2048
+MAX_TRUST_POLICY_MAX_CHARS = 4096
 
 
 class RegistryIssue(BaseModel):
@@ -79,13 +85,6 @@ def _account_id(value: str) -> str:
 def _region(value: str) -> str:
     if not REGION_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not an AWS region name (like us-east-1)")
-    return value
-
-
-def _tenant_id(value: str) -> str:
-    problem = naming.tenant_id_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
     return value
 
 
@@ -132,7 +131,7 @@ def _non_empty_unique(values: tuple[str, ...]) -> tuple[str, ...]:
 
 AccountId = Annotated[StrictStr, AfterValidator(_account_id)]
 Region = Annotated[StrictStr, AfterValidator(_region)]
-TenantId = Annotated[StrictStr, AfterValidator(_tenant_id)]
+TenantId = Annotated[StrictStr, AfterValidator(naming.valid_tenant_id)]
 ExternalId = Annotated[StrictStr, AfterValidator(_external_id)]
 ModelId = Annotated[StrictStr, AfterValidator(_model_id)]
 ModelList = Annotated[tuple[ModelId, ...], AfterValidator(_non_empty_unique)]
@@ -155,6 +154,19 @@ class Operations(_Frozen):
     allow_ops_invocation_logging: bool = False
     alert_email: Annotated[StrictStr, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     inference_profile_regions: dict[str, tuple[Region, ...]] | None = None
+    # How many tenants' invoker roles one operations stack (shard) holds.
+    shard_capacity: Annotated[int, Field(strict=True, ge=1, le=MAX_SHARD_CAPACITY)] = (
+        DEFAULT_SHARD_CAPACITY
+    )
+    # The account's IAM role quota, to warn before it is reached (80%) and refuse past it.
+    iam_role_quota: Annotated[int, Field(strict=True, ge=1, le=MAX_IAM_ROLE_QUOTA)] = (
+        DEFAULT_IAM_ROLE_QUOTA
+    )
+    # The account's trust-policy size quota (characters), checked at synth.
+    trust_policy_max_chars: Annotated[
+        int,
+        Field(strict=True, ge=DEFAULT_TRUST_POLICY_MAX_CHARS, le=MAX_TRUST_POLICY_MAX_CHARS),
+    ] = DEFAULT_TRUST_POLICY_MAX_CHARS
 
     def profile_regions(self, prefix: str) -> Sequence[str]:
         """Destination regions of a geographic inference profile prefix."""
@@ -186,6 +198,11 @@ class TenantSpec(_Frozen):
     reserved_concurrency: ReservedConcurrency | None = None
     xray_tracing: Annotated[bool, Field(strict=True)] | None = None
     display_name: StrictStr | None = None
+    # The operations stack (shard) holding this tenant's invoker role. Recorded at
+    # onboarding and never changed: moving a role to another stack deletes and
+    # recreates it, an outage for the tenant. Unset means shard 0, where every
+    # tenant of a registry from before sharding is.
+    shard: Annotated[int, Field(strict=True, ge=0)] | None = None
 
 
 class Tenant(_Frozen):
@@ -202,6 +219,7 @@ class Tenant(_Frozen):
     reserved_concurrency: int | None
     display_name: str | None = None
     xray_tracing: bool = False
+    shard: int = 0
 
     @property
     def default_model(self) -> str:
@@ -211,6 +229,11 @@ class Tenant(_Frozen):
     @property
     def stack_name(self) -> str:
         return naming.customer_stack_name(self.id)
+
+    @property
+    def operations_stack_name(self) -> str:
+        """The operations stack (shard) that holds this tenant's invoker role."""
+        return naming.operations_stack_name(self.shard)
 
     @property
     def function_name(self) -> str:
@@ -255,6 +278,7 @@ class TenantRegistry(_Frozen):
             reserved_concurrency=spec.reserved_concurrency or d.reserved_concurrency,
             display_name=spec.display_name,
             xray_tracing=d.xray_tracing if spec.xray_tracing is None else spec.xray_tracing,
+            shard=spec.shard or 0,
         )
 
     def tenant(self, tenant_id: str) -> Tenant:
@@ -264,6 +288,27 @@ class TenantRegistry(_Frozen):
                 return self.resolve(spec)
         known = ", ".join(t.id for t in self.tenants) or "none"
         raise KeyError(f"unknown tenant '{tenant_id}' (known: {known})")
+
+    def shards(self) -> dict[int, tuple[Tenant, ...]]:
+        """Each shard's tenants, shards in ascending order, tenants in registry order."""
+        by_shard: dict[int, list[Tenant]] = {}
+        for tenant in self.resolved_tenants():
+            by_shard.setdefault(tenant.shard, []).append(tenant)
+        if not by_shard:
+            by_shard[0] = []  # the guard and alert deploy before the first tenant
+        return {shard: tuple(by_shard[shard]) for shard in sorted(by_shard)}
+
+    def shard_for_new_tenant(self) -> int:
+        """Where onboarding puts the next tenant: the lowest shard with room.
+
+        Filling gaps left by offboarded tenants keeps the shard count low; no
+        existing tenant moves, because the choice is recorded in the new entry.
+        """
+        counts = {shard: len(tenants) for shard, tenants in self.shards().items()}
+        shard = 0
+        while counts.get(shard, 0) >= self.operations.shard_capacity:
+            shard += 1
+        return shard
 
     def invoker_role_arn(self, tenant_id: str) -> str:
         return naming.invoker_role_arn(
@@ -276,12 +321,31 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
     accounts: dict[str, int] = {}
     external_ids: dict[str, int] = {}
     ops_account = registry.operations.account_id
-    if len(registry.tenants) > MAX_TENANTS:
+    capacity = registry.operations.shard_capacity
+    per_shard: dict[int, int] = {}
+    for i, t in enumerate(registry.tenants):
+        shard = t.shard or 0
+        per_shard[shard] = per_shard.get(shard, 0) + 1
+        if per_shard[shard] == capacity + 1:
+            yield RegistryIssue(
+                path=f"tenants[{i}].shard",
+                message=(
+                    f"tenant '{t.id}' is the {capacity + 1}th in operations stack "
+                    f"{naming.operations_stack_name(shard)} (shard {shard}), over "
+                    f"operations.shard_capacity {capacity}; give it a shard with room "
+                    "(tenantctl onboard records one)"
+                ),
+            )
+    roles = len(registry.tenants) + len(per_shard or {0: 0})  # + one guard role per shard
+    quota = registry.operations.iam_role_quota
+    if roles > quota:
         yield RegistryIssue(
             path="tenants",
             message=(
-                f"{len(registry.tenants)} tenants exceed {MAX_TENANTS} per operations stack "
-                "(CloudFormation's 500-resource and 200-output limits); shard the registry"
+                f"{roles} IAM roles ({len(registry.tenants)} invoker roles and "
+                f"{len(per_shard or {0: 0})} guard roles) exceed operations.iam_role_quota "
+                f"{quota} of account {registry.operations.account_id}; raise the quota "
+                "(up to 5,000) or move tenants to another operations account"
             ),
         )
     for i, t in enumerate(registry.tenants):

@@ -55,26 +55,29 @@ class CheckResult:
 
 
 def ops_own_log_groups(cloud: EmbeddedCloud, registry: TenantRegistry) -> set[str]:
-    """Log groups the operations stack itself declares for its own functions (``/aws/lambda/``).
+    """Log groups the operations stacks themselves declare for its own functions (``/aws/lambda/``).
 
     The deploy-time invocation-logging guard is a Lambda in the operations
     account with an explicit log group; it holds the guard's own decisions.
     """
     ops = registry.operations
     cfn = cloud.client("cloudformation", ops.account_id, ops.region)
-    try:
-        pages = cfn.get_paginator("list_stack_resources").paginate(
-            StackName=naming.OPERATIONS_STACK_NAME
-        )
-        return {
-            str(r["PhysicalResourceId"])
-            for page in pages
-            for r in page.get("StackResourceSummaries", [])
-            if r.get("ResourceType") == "AWS::Logs::LogGroup"
-            and str(r.get("PhysicalResourceId", "")).startswith("/aws/lambda/")
-        }
-    except ClientError:
-        return set()
+    groups: set[str] = set()
+    for shard in registry.shards():
+        try:
+            pages = cfn.get_paginator("list_stack_resources").paginate(
+                StackName=naming.operations_stack_name(shard)
+            )
+            groups |= {
+                str(r["PhysicalResourceId"])
+                for page in pages
+                for r in page.get("StackResourceSummaries", [])
+                if r.get("ResourceType") == "AWS::Logs::LogGroup"
+                and str(r.get("PhysicalResourceId", "")).startswith("/aws/lambda/")
+            }
+        except ClientError:
+            continue
+    return groups
 
 
 def check_ops_account_holds_no_logs(

@@ -21,6 +21,13 @@ from stacks.lambda_bundling import LambdaPlatform, python_function_code
 GUARD_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "invocation_logging_guard"
 GUARD_FUNCTION_NAME = "bedrock-ops-invocation-logging-guard"
 GUARD_RESOURCE_TYPE = "Custom::OpsInvocationLoggingGuard"
+
+
+def guard_function_name(shard: int) -> str:
+    """Each operations shard has its own guard; shard 0's keeps the original name."""
+    return GUARD_FUNCTION_NAME if shard == 0 else f"{GUARD_FUNCTION_NAME}-{shard}"
+
+
 # The only action the guard needs; Bedrock offers no resource-level scoping for it,
 # so its statement is the one Resource "*" the least-privilege tests allow, by Sid.
 READ_LOGGING_CONFIG = "bedrock:GetModelInvocationLoggingConfiguration"
@@ -47,6 +54,7 @@ class InvocationLoggingGuard(Construct):
         allow_ops_invocation_logging: bool,
         recheck_token: str,
         platform: LambdaPlatform,
+        function_name: str = GUARD_FUNCTION_NAME,
         code: lambda_.Code | None = None,
         log_retention_days: int = 365,
     ) -> None:
@@ -66,7 +74,7 @@ class InvocationLoggingGuard(Construct):
             )
         )
         self.log_group = FunctionLogGroup(
-            self, "LogGroup", function_name=GUARD_FUNCTION_NAME, retention_days=log_retention_days
+            self, "LogGroup", function_name=function_name, retention_days=log_retention_days
         )
         self.log_group.grant_write(self.role)
         Validations.of(default_policy(self.role)).acknowledge(
@@ -82,7 +90,7 @@ class InvocationLoggingGuard(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            function_name=GUARD_FUNCTION_NAME,
+            function_name=function_name,
             description="Fails the deployment if Bedrock invocation logging copies prompts here",
             runtime=platform.runtime,
             architecture=platform.architecture,

@@ -14,16 +14,18 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from contracts.registry import Tenant, TenantRegistry
+from contracts.registry import Operations, Tenant
 from stacks.bedrock_invoker_role import BedrockInvokerRole
 from stacks.invocation_logging_alert import InvocationLoggingAlert
-from stacks.invocation_logging_guard import InvocationLoggingGuard
+from stacks.invocation_logging_guard import InvocationLoggingGuard, guard_function_name
 from stacks.lambda_bundling import LambdaPlatform
 
 
 class OperationsStack(Stack):
-    """Deploys a ``BedrockInvokerRole`` for every tenant in the registry.
+    """One shard of the operations account: a ``BedrockInvokerRole`` for each of its tenants.
 
+    Every shard has its own invocation-logging guard, so deploying any shard
+    re-checks the account's setting; shard 0 also holds the account's alert.
     ``platform`` is what the guard Lambda runs on, as for the customer stacks'
     invoker (the embedded cloud deploys with the host's Python).
     """
@@ -33,20 +35,22 @@ class OperationsStack(Stack):
         scope: Construct,
         id: str,
         *,
-        registry: TenantRegistry,
+        operations: Operations,
+        tenants: Sequence[Tenant],
         platform: LambdaPlatform,
+        shard: int = 0,
         guard_code: lambda_.Code | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        # The registry caps the tenant count (MAX_TENANTS) below CloudFormation's limits.
-        tenants = registry.resolved_tenants()
+        # The registry holds each shard to operations.shard_capacity, below
+        # CloudFormation's limits; stacks.limits checks the synthesized templates.
         self.invoker_roles: dict[str, BedrockInvokerRole] = {}
         for tenant in tenants:
             # The logical id comes from the tenant id so that onboarding or
             # offboarding one tenant never replaces another tenant's role.
             invoker = BedrockInvokerRole(
-                self, f"Invoker-{tenant.id}", tenant=tenant, operations=registry.operations
+                self, f"Invoker-{tenant.id}", tenant=tenant, operations=operations
             )
             self.invoker_roles[tenant.id] = invoker
             CfnOutput(
@@ -55,17 +59,22 @@ class OperationsStack(Stack):
                 value=invoker.role.role_arn,
                 description=f"Bedrock-invoker role of tenant {tenant.id}",
             )
-        operations = registry.operations
         self.invocation_logging_guard = InvocationLoggingGuard(
             self,
             "InvocationLoggingGuard",
             allow_ops_invocation_logging=operations.allow_ops_invocation_logging,
             recheck_token=tenant_set_digest(tenants),
             platform=platform,
+            function_name=guard_function_name(shard),
             code=guard_code,
         )
-        self.invocation_logging_alert = InvocationLoggingAlert(
-            self, "InvocationLoggingAlert", alert_email=operations.alert_email
+        # One rule per account: a second would alert twice for one change.
+        self.invocation_logging_alert = (
+            InvocationLoggingAlert(
+                self, "InvocationLoggingAlert", alert_email=operations.alert_email
+            )
+            if shard == 0
+            else None
         )
 
 

@@ -138,10 +138,13 @@ def run_cdk(
 
 
 def registry_targets(registry_path: str | Path) -> list[StackTarget]:
-    """The operations stack first, then one customer stack per tenant."""
+    """The operations stacks (one per shard) first, then one customer stack per tenant."""
     registry = load_registry(registry_path)
     ops = registry.operations
-    targets = [StackTarget(naming.OPERATIONS_STACK_NAME, ops.account_id, ops.region)]
+    targets = [
+        StackTarget(naming.operations_stack_name(shard), ops.account_id, ops.region)
+        for shard in registry.shards()
+    ]
     targets += [
         StackTarget(naming.customer_stack_name(t.id), t.account_id, t.region)
         for t in registry.resolved_tenants()

@@ -219,6 +219,8 @@ def onboard(
             "account_id": account,
             "region": region,
             "external_id": new_external_id(tenant_id, taken),
+            # Recorded once: the tenant's invoker role stays in this stack for good.
+            "shard": registry.shard_for_new_tenant(),
         }
         for key in ("models", "log_content", "log_retention_days"):
             if key in asked:
@@ -252,7 +254,7 @@ def onboard(
         )
 
     steps = [
-        _cdk("deploy", naming.OPERATIONS_STACK_NAME, ops_profile, "<ops-profile>", st),
+        _cdk("deploy", tenant.operations_stack_name, ops_profile, "<ops-profile>", st),
         _cdk("deploy", tenant.stack_name, profile, f"<{tenant.id}-profile>", st),
     ]
     if deploy:
@@ -315,7 +317,7 @@ def offboard(
     write_atomic(st.registry_path, edit.text, expected_current=doc.text)
     say(f"removed tenant '{tenant.id}' from {st.registry_path}")
 
-    ops_deploy = _cdk("deploy", naming.OPERATIONS_STACK_NAME, ops_profile, "<ops-profile>", st)
+    ops_deploy = _cdk("deploy", tenant.operations_stack_name, ops_profile, "<ops-profile>", st)
     role = naming.invoker_role_name(tenant.id)
     if deploy:
         _run_steps([ops_deploy], "re-run it to delete the operations role")

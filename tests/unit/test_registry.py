@@ -213,21 +213,60 @@ def test_longest_valid_tenant_id_fits_every_derived_name() -> None:
     assert len(registry.invoker_role_arn(tenant.id).split("/")[-1]) <= 64
 
 
-def test_too_many_tenants_for_one_operations_stack_is_refused() -> None:
-    data = copy.deepcopy(VALID)
-    data["tenants"] = [
+def _tenants(count: int, shard_of: Any = None) -> list[dict[str, Any]]:
+    return [
         {
             "id": f"t{i}",
             "account_id": f"{200000000000 + i}",
             "region": "us-east-1",
             "external_id": f"ext-{i}",
+            **({} if shard_of is None else {"shard": shard_of(i)}),
         }
-        for i in range(151)
+        for i in range(count)
     ]
+
+
+def test_a_full_shard_refuses_one_more_tenant_naming_it() -> None:
+    data = copy.deepcopy(VALID)
+    data["tenants"] = _tenants(151)  # no shard recorded: all in shard 0
     assert _issues(data) == [
-        "tenants: 151 tenants exceed 150 per operations stack (CloudFormation's 500-resource "
-        "and 200-output limits); shard the registry"
+        "tenants[150].shard: tenant 't150' is the 151th in operations stack BedrockOperations "
+        "(shard 0), over operations.shard_capacity 150; give it a shard with room "
+        "(tenantctl onboard records one)"
     ]
+
+
+def test_a_thousand_tenants_spread_over_shards_validate() -> None:
+    data = copy.deepcopy(VALID)
+    data["operations"]["iam_role_quota"] = 2000
+    data["tenants"] = _tenants(1000, shard_of=lambda i: i // 150)
+    registry = parse_registry(data)
+    shards = registry.shards()
+    assert sorted(shards) == [0, 1, 2, 3, 4, 5, 6]
+    assert [len(t) for t in shards.values()] == [150] * 6 + [100]
+    assert registry.shard_for_new_tenant() == 6
+    assert registry.tenant("t999").operations_stack_name == "BedrockOperations-6"
+
+
+def test_shard_capacity_is_configurable_and_bounded() -> None:
+    data = copy.deepcopy(VALID)
+    data["operations"]["shard_capacity"] = 2
+    data["tenants"] = _tenants(3)
+    assert _issues(data)[0].startswith("tenants[2].shard: tenant 't2' is the 3th in operations")
+    data["operations"]["shard_capacity"] = 191
+    assert _issues(data) == ["operations.shard_capacity: Input should be less than or equal to 190"]
+
+
+def test_roles_over_the_accounts_iam_quota_are_refused() -> None:
+    data = copy.deepcopy(VALID)
+    data["tenants"] = _tenants(1000, shard_of=lambda i: i // 150)  # the default quota: 1,000
+    assert _issues(data) == [
+        "tenants: 1007 IAM roles (1000 invoker roles and 7 guard roles) exceed "
+        "operations.iam_role_quota 1000 of account 111111111111; raise the quota (up to "
+        "5,000) or move tenants to another operations account"
+    ]
+    data["operations"]["iam_role_quota"] = 5000
+    parse_registry(data)
 
 
 def test_role_arns_use_the_regions_partition() -> None:

@@ -36,14 +36,6 @@ DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 PUT_LOG_EVENTS_MAX_EVENT_BYTES = 1_048_576 - 26
 
 
-def _tenant_id(value: str) -> str:
-    # The registry's rule: the id is also the STS RoleSessionName and part of names.
-    problem = naming.tenant_id_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
 def _split_models(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -59,7 +51,8 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    tenant_id: Annotated[str, AfterValidator(_tenant_id)]
+    # The registry's rule: the id is also the STS RoleSessionName and part of names.
+    tenant_id: Annotated[str, AfterValidator(naming.valid_tenant_id)]
     ops_role_arn: str = Field(pattern=ROLE_ARN_PATTERN)
     ops_external_id: str = Field(pattern=EXTERNAL_ID_PATTERN, repr=False)
     bedrock_region: str = Field(pattern=REGION_PATTERN)

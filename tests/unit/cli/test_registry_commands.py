@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.registry import MAX_TENANTS, RegistryIssue, load_registry
+from contracts.registry import RegistryIssue, load_registry
 from tenantctl.cli.registry_commands import _onboard_issue
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.unit.cli.conftest import Cli
@@ -39,7 +39,7 @@ def test_onboard_appends_the_tenant_and_keeps_every_comment_and_key_order(
     added = after[len(before) :]
     assert re.fullmatch(
         r'  - id: initech\n    account_id: "444444444444"\n    region: eu-west-1\n'
-        r"    external_id: initech-[0-9a-f]{16}\n"
+        r"    external_id: initech-[0-9a-f]{16}\n    shard: 0\n"
         r"    models:\n      - anthropic\.claude-3-haiku-20240307-v1:0\n"
         r"    log_content: full\n    log_retention_days: 30\n",
         added,
@@ -190,49 +190,54 @@ def test_onboard_invalid_input_names_the_option_and_leaves_the_file_untouched(
 def test_onboard_issue_outside_the_new_entry_keeps_its_registry_path(
     cli: Cli, registry_path: Path
 ) -> None:
-    # A registry at the tenant limit is valid; one more tenant is an issue of
-    # the list as a whole, not of anything the user typed.
-    extra = "".join(
-        f"  - id: t{i}\n"
-        f'    account_id: "{500000000000 + i}"\n'
-        "    region: us-east-1\n"
-        f"    external_id: t{i}-0123456789abcdef\n"
-        for i in range(MAX_TENANTS - 2)
+    # A registry at the account's role quota is valid; one more tenant is an issue
+    # of the list as a whole, not of anything the user typed.
+    text = registry_path.read_text().replace(
+        "  region: us-east-1            # Bedrock is called here\n",
+        "  region: us-east-1            # Bedrock is called here\n  iam_role_quota: 3\n",
     )
-    registry_path.write_text(registry_path.read_text() + extra)
-    assert len(load_registry(registry_path).tenants) == MAX_TENANTS
+    registry_path.write_text(text)
+    assert len(load_registry(registry_path).tenants) == 2  # + one guard role = 3
     before = registry_path.read_bytes()
 
     result = cli(*INITECH)
 
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines() == [
-        f"error: tenants: {MAX_TENANTS + 1} tenants exceed {MAX_TENANTS} per operations stack "
-        "(CloudFormation's 500-resource and 200-output limits); shard the registry"
+        "error: tenants: 4 IAM roles (3 invoker roles and 1 guard roles) exceed "
+        "operations.iam_role_quota 3 of account 111111111111; raise the quota (up to 5,000) "
+        "or move tenants to another operations account"
     ]
     assert registry_path.read_bytes() == before
 
 
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("tenants[2].account_id", "--account: bad"),
-        ("tenants[2].models[1]", "--models m2: bad"),
-        ("tenants[2].models[7]", "--models: bad"),  # no such item: no value to name
-        ("tenants[2].external_id", "tenants[2].external_id: bad"),  # not an option
-        ("tenants[2].account_id.x", "tenants[2].account_id.x: bad"),
-        ("tenants[2]", "tenants[2]: bad"),
-        ("tenants[20].region", "tenants[20].region: bad"),
-        ("tenants[0].region", "tenants[0].region: bad"),
-        ("defaults.models[0]", "defaults.models[0]: bad"),
-        ("", "bad"),
-    ],
-)
-def test_onboard_issue_mapping(path: str, expected: str) -> None:
-    registry = load_registry(EXAMPLE_REGISTRY)
-    entry = {"id": "initech", "models": ["m1", "m2"]}
+def test_onboard_records_the_first_shard_with_room_and_never_moves_a_tenant(
+    cli: Cli, registry_path: Path
+) -> None:
+    text = registry_path.read_text().replace(
+        "  region: us-east-1            # Bedrock is called here\n",
+        "  region: us-east-1            # Bedrock is called here\n  shard_capacity: 2\n",
+    )
+    registry_path.write_text(text)  # shard 0 holds acme and globex: full
 
-    assert _onboard_issue(RegistryIssue(path=path, message="bad"), 2, entry, registry) == expected
+    result = cli(*INITECH)
+
+    assert result.exit_code == 0, result.output
+    registry = load_registry(registry_path)
+    assert {t.id: t.shard for t in registry.resolved_tenants()} == {
+        "acme": 0,
+        "globex": 0,
+        "initech": 1,
+    }
+    assert "npx cdk deploy BedrockOperations-1" in result.stdout
+    # Offboarding acme frees a place in shard 0; the next tenant takes it and
+    # initech stays in shard 1.
+    assert cli("offboard", "acme", "--yes").exit_code == 0
+    assert (
+        cli("onboard", "hooli", "--account", "555555555555", "--region", "us-east-1").exit_code == 0
+    )
+    shards = {t.id: t.shard for t in load_registry(registry_path).resolved_tenants()}
+    assert shards == {"globex": 0, "initech": 1, "hooli": 0}
 
 
 def test_onboard_issue_names_the_tenant_a_clash_is_with() -> None:

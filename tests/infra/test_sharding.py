@@ -1,0 +1,185 @@
+"""Thousands of tenants: stable shards of the operations side, and synth-time limit checks."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from app import build_app
+from contracts import naming
+from contracts.registry import TenantRegistry, load_registry, parse_registry
+from stacks.limits import check_templates
+from tests.conftest import EXAMPLE_REGISTRY
+
+NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+def fleet(count: int, **operations: Any) -> dict[str, Any]:
+    """A generated registry: ``count`` tenants, shards recorded as onboarding would."""
+    return {
+        "operations": {
+            "account_id": "111111111111",
+            "region": "us-east-1",
+            "iam_role_quota": 2000,
+            **operations,
+        },
+        "tenants": [
+            {
+                "id": f"tenant-{i:05d}",
+                "account_id": f"{300000000000 + i}",
+                "region": "us-east-1",
+                "external_id": f"tenant-{i:05d}-ext",
+                "shard": i // 150,
+            }
+            for i in range(count)
+        ],
+    }
+
+
+def templates(registry: TenantRegistry) -> dict[str, dict[str, Any]]:
+    assembly = build_app(registry, context=NO_BUNDLING).synth()
+    return {stack.stack_name: stack.template for stack in assembly.stacks}
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any], section: str) -> set[str]:
+    old, new = before.get(section) or {}, after.get(section) or {}
+    return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+
+
+@pytest.mark.slow
+def test_onboarding_and_offboarding_mid_fleet_changes_only_that_tenants_resources() -> None:
+    data = fleet(1000)
+    registry = parse_registry(data)
+    before = templates(registry)
+
+    # Offboard a tenant in the middle (shard 3) and onboard one where onboard puts it.
+    changed = copy.deepcopy(data)
+    gone = changed["tenants"].pop(500)["id"]
+    new_shard = parse_registry(changed).shard_for_new_tenant()
+    changed["tenants"].insert(
+        700,
+        {
+            "id": "newcomer",
+            "account_id": "399999999999",
+            "region": "us-east-1",
+            "external_id": "newcomer-ext",
+            "shard": new_shard,
+        },
+    )
+    after = templates(parse_registry(changed))
+
+    assert new_shard == 3  # the gap the offboarded tenant left
+    assert set(before) - set(after) == {naming.customer_stack_name(gone)}
+    assert set(after) - set(before) == {naming.customer_stack_name("newcomer")}
+    for stack in set(before) & set(after):
+        if stack == naming.operations_stack_name(3):
+            continue
+        assert before[stack] == after[stack], f"{stack} changed"
+
+    shard = naming.operations_stack_name(3)
+    resources = _changed(before[shard], after[shard], "Resources")
+    guard = {k for k in resources if k.startswith("InvocationLoggingGuardCheck")}
+    # The guard re-checks invocation logging whenever the shard's tenants change.
+    assert len(guard) == 1
+    gone_id = gone.replace("-", "")
+    assert all(("newcomer" in k) or (gone_id in k) for k in resources - guard), resources
+    outputs = _changed(before[shard], after[shard], "Outputs")
+    assert all(("newcomer" in k) or (gone_id in k) for k in outputs), outputs
+    # Nobody else's role moved: every other tenant's role keeps its stack and logical id.
+    for stack, template in before.items():
+        if stack == naming.customer_stack_name(gone):
+            continue
+        for logical_id, resource in template.get("Resources", {}).items():
+            if resource["Type"] == "AWS::IAM::Role" and gone_id not in logical_id:
+                assert logical_id in after[stack]["Resources"], (stack, logical_id)
+
+
+def test_a_single_stack_registry_keeps_its_stack_and_logical_ids() -> None:
+    """Upgrading a registry from before sharding replaces no role."""
+    registry = load_registry(EXAMPLE_REGISTRY)
+    names = templates(registry)
+    ops = names[naming.OPERATIONS_STACK_NAME]
+    assert [s for s in names if s.startswith(naming.OPERATIONS_STACK_NAME)] == [
+        naming.OPERATIONS_STACK_NAME
+    ]
+    roles = {k for k, v in ops["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+    assert {k for k in roles if k.startswith("Invoker")} == {
+        next(k for k in roles if k.startswith("Invokeracme")),
+        next(k for k in roles if k.startswith("Invokerglobex")),
+    }
+
+
+def test_each_shard_has_its_own_guard_and_only_shard_0_the_alert() -> None:
+    names = templates(parse_registry(fleet(160)))
+    shard0, shard1 = names["BedrockOperations"], names["BedrockOperations-1"]
+
+    def of_type(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+        return [r for r in template["Resources"].values() if r["Type"] == kind]
+
+    assert len(of_type(shard0, "Custom::OpsInvocationLoggingGuard")) == 1
+    assert len(of_type(shard1, "Custom::OpsInvocationLoggingGuard")) == 1
+    assert len(of_type(shard0, "AWS::Events::Rule")) == 1
+    assert of_type(shard1, "AWS::Events::Rule") == []
+    functions = {
+        f["Properties"]["FunctionName"]
+        for t in (shard0, shard1)
+        for f in of_type(t, "AWS::Lambda::Function")
+    }
+    assert functions == {
+        "bedrock-ops-invocation-logging-guard",
+        "bedrock-ops-invocation-logging-guard-1",
+    }
+    assert len(of_type(shard1, "AWS::IAM::Role")) == 10 + 1  # ten tenants + the guard
+
+
+# --- limit checks ----------------------------------------------------------------------------
+
+
+def test_limits_name_the_stack_over_resources_outputs_and_template_size() -> None:
+    registry = parse_registry(fleet(20))
+    names = templates(registry)
+    assert check_templates(names, registry).errors == ()
+
+    report = check_templates(
+        names, registry, max_resources=40, max_outputs=19, max_template_bytes=20_000
+    )
+    ops = naming.OPERATIONS_STACK_NAME
+    assert (
+        f"stack {ops}: 20 outputs exceed CloudFormation's 19; lower operations.shard_capacity"
+        in report.errors
+    )
+    assert any(
+        e.startswith(f"stack {ops}: ") and "resources exceed CloudFormation's 40" in e
+        for e in report.errors
+    )
+    assert any(
+        e.startswith(f"stack {ops}: the template is ") and "over CloudFormation's 20000" in e
+        for e in report.errors
+    )
+    # The customer stacks are small: only the operations stack is named.
+    assert all(e.startswith(f"stack {ops}:") for e in report.errors)
+
+
+def test_a_trust_policy_over_the_accounts_quota_names_the_tenants_role() -> None:
+    data = fleet(2)
+    data["tenants"][1]["external_id"] = "x" * 1224  # IAM's longest ExternalId
+    registry = parse_registry(data)
+    names = templates(registry)
+    # The longest trust policy the registry allows still fits IAM's default quota ...
+    assert check_templates(names, registry).errors == ()
+    # ... and one over the account's quota is named with its tenant's role.
+    [error] = check_templates(names, registry, max_trust_policy_chars=1500).errors
+    assert error.startswith("stack BedrockOperations: the trust policy of Invokertenant00001")
+    assert "over operations.trust_policy_max_chars 1500" in error
+
+
+def test_roles_near_the_accounts_quota_warn_at_80_percent() -> None:
+    registry = parse_registry(fleet(10, iam_role_quota=14))  # 10 invoker + 1 guard = 11 roles
+    report = check_templates(templates(registry), registry)
+    assert report.errors == ()
+    assert report.warnings == ()
+    registry = parse_registry(fleet(11, iam_role_quota=14))  # 12 roles: 86%
+    [warning] = check_templates(templates(registry), registry).warnings
+    assert warning.startswith("operations account 111111111111: 12 IAM roles, 86% of")
