@@ -14,7 +14,6 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from contracts import naming
 from contracts.registry import RegistryError, TenantRegistry, load_registry
 from stacks.customer_stack import CustomerStack
 from stacks.lambda_bundling import LambdaPlatform
@@ -26,20 +25,21 @@ PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
 
 def compose(app: cdk.App, registry: TenantRegistry, *, platform: LambdaPlatform) -> None:
     """Add the operations stack and every tenant's customer stack to ``app``."""
-    ops = registry.operations
-    for shard, tenants in registry.shards().items():
+    for stack in registry.operations_stacks():
+        ops = stack.operations
+        where = "operations account" if ops == registry.operations else f"operations {ops.name}"
         OperationsStack(
             app,
-            naming.operations_stack_name(shard),
+            stack.stack_name,
             operations=ops,
-            tenants=tenants,
-            shard=shard,
+            tenants=stack.tenants,
+            shard=stack.shard,
             platform=platform,
             env=cdk.Environment(account=ops.account_id, region=ops.region),
             description=(
-                "Bedrock invoker roles, one per tenant (operations account)"
-                if shard == 0
-                else f"Bedrock invoker roles, one per tenant (operations account, shard {shard})"
+                f"Bedrock invoker roles, one per tenant ({where})"
+                if stack.shard == 0
+                else f"Bedrock invoker roles, one per tenant ({where}, shard {stack.shard})"
             ),
         )
     for tenant in registry.resolved_tenants():
@@ -47,7 +47,6 @@ def compose(app: cdk.App, registry: TenantRegistry, *, platform: LambdaPlatform)
             app,
             tenant.stack_name,
             tenant=tenant,
-            operations=ops,
             platform=platform,
             env=cdk.Environment(account=tenant.account_id, region=tenant.region),
             description=f"Bedrock invoker and usage logs of tenant {tenant.id}",

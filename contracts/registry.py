@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,9 +145,28 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Operations(_Frozen):
-    """The operations account that owns Bedrock access and quota."""
+OPERATIONS_NAME_RE = re.compile(r"[a-z][a-z0-9]{0,19}", re.ASCII)
+PRIMARY_OPERATIONS_NAME = "primary"
 
+
+def _operations_name(value: str) -> str:
+    if not OPERATIONS_NAME_RE.fullmatch(value):
+        raise ValueError("must be 1-20 lowercase letters and digits, starting with a letter")
+    return value
+
+
+OperationsName = Annotated[StrictStr, AfterValidator(_operations_name)]
+
+
+class Operations(_Frozen):
+    """An operations account that owns Bedrock access and quota for its tenants.
+
+    ``name`` tells several apart (``additional_operations``); the stacks of the
+    first account (``operations``) keep the names they had before there could be
+    several.
+    """
+
+    name: OperationsName = PRIMARY_OPERATIONS_NAME
     account_id: AccountId
     region: Region
     # Bedrock's own invocation logging here would copy every tenant's prompts
@@ -203,6 +223,9 @@ class TenantSpec(_Frozen):
     # recreates it, an outage for the tenant. Unset means shard 0, where every
     # tenant of a registry from before sharding is.
     shard: Annotated[int, Field(strict=True, ge=0)] | None = None
+    # The operations account (its ``name``) whose roles and quota serve this
+    # tenant; unset means the first one, ``operations``. Recorded at onboarding.
+    operations_account: OperationsName | None = None
 
 
 class Tenant(_Frozen):
@@ -220,6 +243,13 @@ class Tenant(_Frozen):
     display_name: str | None = None
     xray_tracing: bool = False
     shard: int = 0
+    operations_account: str = PRIMARY_OPERATIONS_NAME
+    # The operations account's id and region, where its invoker role lives and
+    # Bedrock is called.
+    operations_account_id: str = ""
+    bedrock_region: str = ""
+    # The operations stack (account and shard) that holds this tenant's invoker role.
+    operations_stack_name: str = ""
 
     @property
     def default_model(self) -> str:
@@ -231,9 +261,11 @@ class Tenant(_Frozen):
         return naming.customer_stack_name(self.id)
 
     @property
-    def operations_stack_name(self) -> str:
-        """The operations stack (shard) that holds this tenant's invoker role."""
-        return naming.operations_stack_name(self.shard)
+    def invoker_role_arn(self) -> str:
+        """The tenant's Bedrock-invoker role in its operations account."""
+        return naming.invoker_role_arn(
+            self.operations_account_id, self.id, region=self.bedrock_region
+        )
 
     @property
     def function_name(self) -> str:
@@ -249,12 +281,16 @@ class TenantRegistry(_Frozen):
 
     version: Annotated[int, Field(strict=True, ge=1, le=1)] = 1
     operations: Operations
+    # More operations accounts, each with a name: one account holds at most its
+    # IAM role quota of tenants (1,000 by default, 5,000 raised) and all of them
+    # share its Bedrock quota.
+    additional_operations: tuple[Operations, ...] = ()
     defaults: Defaults = Defaults()
     tenants: tuple[TenantSpec, ...] = ()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> TenantRegistry:
-        issues = list(_cross_tenant_issues(self))
+        issues = list(dict.fromkeys(_cross_tenant_issues(self)))
         if issues:
             # Not a ValueError: pydantic would flatten the field paths away.
             raise RegistryError(issues)
@@ -264,8 +300,21 @@ class TenantRegistry(_Frozen):
         """Every tenant with defaults applied, in registry order."""
         return tuple(self.resolve(spec) for spec in self.tenants)
 
+    def operations_accounts(self) -> tuple[Operations, ...]:
+        """Every operations account, the first (``operations``) first."""
+        return (self.operations, *self.additional_operations)
+
+    def operations_account(self, name: str) -> Operations:
+        """An operations account by name; KeyError names the known ones."""
+        for ops in self.operations_accounts():
+            if ops.name == name:
+                return ops
+        known = ", ".join(o.name for o in self.operations_accounts())
+        raise KeyError(f"unknown operations account '{name}' (known: {known})")
+
     def resolve(self, spec: TenantSpec) -> Tenant:
         d = self.defaults
+        ops = self.operations_account(spec.operations_account or self.operations.name)
         return Tenant(
             id=spec.id,
             account_id=spec.account_id,
@@ -279,6 +328,10 @@ class TenantRegistry(_Frozen):
             display_name=spec.display_name,
             xray_tracing=d.xray_tracing if spec.xray_tracing is None else spec.xray_tracing,
             shard=spec.shard or 0,
+            operations_account=ops.name,
+            operations_account_id=ops.account_id,
+            bedrock_region=ops.region,
+            operations_stack_name=self.operations_stack_name(ops, spec.shard or 0),
         )
 
     def tenant(self, tenant_id: str) -> Tenant:
@@ -289,65 +342,149 @@ class TenantRegistry(_Frozen):
         known = ", ".join(t.id for t in self.tenants) or "none"
         raise KeyError(f"unknown tenant '{tenant_id}' (known: {known})")
 
-    def shards(self) -> dict[int, tuple[Tenant, ...]]:
-        """Each shard's tenants, shards in ascending order, tenants in registry order."""
-        by_shard: dict[int, list[Tenant]] = {}
+    def shards(self, account: str | None = None) -> dict[int, tuple[Tenant, ...]]:
+        """One operations account's shards and their tenants (default: the first account).
+
+        Shards ascend, tenants keep registry order; shard 0 is always there (its
+        guard and alert deploy before the first tenant).
+        """
+        name = account or self.operations.name
+        by_shard: dict[int, list[Tenant]] = {0: []}
         for tenant in self.resolved_tenants():
-            by_shard.setdefault(tenant.shard, []).append(tenant)
-        if not by_shard:
-            by_shard[0] = []  # the guard and alert deploy before the first tenant
+            if tenant.operations_account == name:
+                by_shard.setdefault(tenant.shard, []).append(tenant)
         return {shard: tuple(by_shard[shard]) for shard in sorted(by_shard)}
 
-    def shard_for_new_tenant(self) -> int:
-        """Where onboarding puts the next tenant: the lowest shard with room.
+    def operations_stacks(self) -> list[OperationsShard]:
+        """Every operations stack to deploy: per account, per shard."""
+        return [
+            OperationsShard(ops, shard, tenants, self.operations_stack_name(ops, shard))
+            for ops in self.operations_accounts()
+            for shard, tenants in self.shards(ops.name).items()
+        ]
+
+    def operations_stack_name(self, ops: Operations, shard: int) -> str:
+        """The stack of one shard of one operations account.
+
+        The first account's stacks keep their names from before there could be
+        several (``BedrockOperations``, ``BedrockOperations-1`` ...); another
+        account's carry its name (``BedrockOperations-eu``, ``BedrockOperations-eu-1``).
+        """
+        if ops.name == self.operations.name:
+            return naming.operations_stack_name(shard)
+        base = f"{naming.OPERATIONS_STACK_NAME}-{ops.name}"
+        return base if shard == 0 else f"{base}-{shard}"
+
+    def roles_in(self, account: str) -> int:
+        """IAM roles the product creates in an operations account (invokers + guards)."""
+        shards = self.shards(account)
+        return sum(len(t) for t in shards.values()) + len(shards)
+
+    def operations_for_new_tenant(self) -> Operations:
+        """Where onboarding puts the next tenant: the first account with a role to spare."""
+        for ops in self.operations_accounts():
+            new_shard = self.shard_for_new_tenant(ops.name) not in self.shards(ops.name)
+            if self.roles_in(ops.name) + 1 + int(new_shard) <= ops.iam_role_quota:
+                return ops
+        return self.operations_accounts()[-1]  # validation then names the full account
+
+    def shard_for_new_tenant(self, account: str | None = None) -> int:
+        """Where onboarding puts the next tenant in an account: the lowest shard with room.
 
         Filling gaps left by offboarded tenants keeps the shard count low; no
         existing tenant moves, because the choice is recorded in the new entry.
         """
-        counts = {shard: len(tenants) for shard, tenants in self.shards().items()}
+        ops = self.operations_account(account or self.operations.name)
+        counts = {shard: len(tenants) for shard, tenants in self.shards(ops.name).items()}
         shard = 0
-        while counts.get(shard, 0) >= self.operations.shard_capacity:
+        while counts.get(shard, 0) >= ops.shard_capacity:
             shard += 1
         return shard
 
     def invoker_role_arn(self, tenant_id: str) -> str:
-        return naming.invoker_role_arn(
-            self.operations.account_id, tenant_id, region=self.operations.region
-        )
+        """A tenant's invoker role, in its own operations account."""
+        return self.tenant(tenant_id).invoker_role_arn
+
+
+@dataclass(frozen=True)
+class OperationsShard:
+    """One operations stack: an account's shard and the tenants whose roles it holds."""
+
+    operations: Operations
+    shard: int
+    tenants: tuple[Tenant, ...]
+    stack_name: str
+
+
+def _operations_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
+    names: dict[str, str] = {}
+    accounts: dict[str, str] = {}
+    for path, ops in _operations_paths(registry):
+        if ops.name in names:
+            yield RegistryIssue(
+                path=f"{path}.name",
+                message=f"'{ops.name}' is already the name of {names[ops.name]}",
+            )
+        names.setdefault(ops.name, path)
+        if ops.account_id in accounts:
+            yield RegistryIssue(
+                path=f"{path}.account_id",
+                message=f"account {ops.account_id} is already {accounts[ops.account_id]}",
+            )
+        accounts.setdefault(ops.account_id, path)
+
+
+def _operations_paths(registry: TenantRegistry) -> Iterable[tuple[str, Operations]]:
+    yield "operations", registry.operations
+    for k, ops in enumerate(registry.additional_operations):
+        yield f"additional_operations[{k}]", ops
+
+
+def _capacity_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
+    """Shards over their capacity, accounts over their IAM role quota."""
+    paths = {ops.name: path for path, ops in _operations_paths(registry)}
+    per_shard: dict[tuple[str, int], int] = {}
+    for i, t in enumerate(registry.tenants):
+        try:
+            ops = registry.operations_account(t.operations_account or registry.operations.name)
+        except KeyError as exc:
+            yield RegistryIssue(path=f"tenants[{i}].operations_account", message=exc.args[0])
+            continue
+        key = (ops.name, t.shard or 0)
+        per_shard[key] = per_shard.get(key, 0) + 1
+        if per_shard[key] == ops.shard_capacity + 1:
+            yield RegistryIssue(
+                path=f"tenants[{i}].shard",
+                message=(
+                    f"tenant '{t.id}' is the {ops.shard_capacity + 1}th in operations stack "
+                    f"{registry.operations_stack_name(ops, key[1])} (shard {key[1]}), over "
+                    f"{paths[ops.name]}.shard_capacity {ops.shard_capacity}; give it a shard "
+                    "with room (tenantctl onboard records one)"
+                ),
+            )
+    for path, ops in _operations_paths(registry):
+        shards = {0} | {shard for (name, shard) in per_shard if name == ops.name}
+        invokers = sum(n for (name, _), n in per_shard.items() if name == ops.name)
+        roles = invokers + len(shards)  # + one guard role per shard
+        if roles > ops.iam_role_quota:
+            yield RegistryIssue(
+                path="tenants",
+                message=(
+                    f"{roles} IAM roles ({invokers} invoker roles and {len(shards)} guard "
+                    f"roles) exceed {path}.iam_role_quota {ops.iam_role_quota} of account "
+                    f"{ops.account_id}; raise the quota (up to 5,000) or move tenants to "
+                    "another operations account"
+                ),
+            )
 
 
 def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
     ids: dict[str, int] = {}
     accounts: dict[str, int] = {}
     external_ids: dict[str, int] = {}
-    ops_account = registry.operations.account_id
-    capacity = registry.operations.shard_capacity
-    per_shard: dict[int, int] = {}
-    for i, t in enumerate(registry.tenants):
-        shard = t.shard or 0
-        per_shard[shard] = per_shard.get(shard, 0) + 1
-        if per_shard[shard] == capacity + 1:
-            yield RegistryIssue(
-                path=f"tenants[{i}].shard",
-                message=(
-                    f"tenant '{t.id}' is the {capacity + 1}th in operations stack "
-                    f"{naming.operations_stack_name(shard)} (shard {shard}), over "
-                    f"operations.shard_capacity {capacity}; give it a shard with room "
-                    "(tenantctl onboard records one)"
-                ),
-            )
-    roles = len(registry.tenants) + len(per_shard or {0: 0})  # + one guard role per shard
-    quota = registry.operations.iam_role_quota
-    if roles > quota:
-        yield RegistryIssue(
-            path="tenants",
-            message=(
-                f"{roles} IAM roles ({len(registry.tenants)} invoker roles and "
-                f"{len(per_shard or {0: 0})} guard roles) exceed operations.iam_role_quota "
-                f"{quota} of account {registry.operations.account_id}; raise the quota "
-                "(up to 5,000) or move tenants to another operations account"
-            ),
-        )
+    ops_accounts = {ops.account_id for ops in registry.operations_accounts()}
+    yield from _operations_issues(registry)
+    yield from _capacity_issues(registry)
     for i, t in enumerate(registry.tenants):
         if t.id in ids:
             yield RegistryIssue(
@@ -355,10 +492,10 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
                 message=f"duplicate tenant id '{t.id}' (also tenants[{ids[t.id]}])",
             )
         ids.setdefault(t.id, i)
-        if t.account_id == ops_account:
+        if t.account_id in ops_accounts:
             yield RegistryIssue(
                 path=f"tenants[{i}].account_id",
-                message="is the operations account; a tenant needs its own account",
+                message="is an operations account; a tenant needs its own account",
             )
         if t.account_id in accounts:
             yield RegistryIssue(
@@ -377,22 +514,30 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
                 ),
             )
         external_ids.setdefault(t.external_id, i)
-        for j, model in enumerate(t.models or ()):
-            yield from _profile_issues(registry, model, f"tenants[{i}].models[{j}]")
+        try:
+            ops = registry.operations_account(t.operations_account or registry.operations.name)
+        except KeyError:
+            continue  # reported by _capacity_issues
+        for j, model in enumerate(t.models or registry.defaults.models):
+            path = f"tenants[{i}].models[{j}]" if t.models else f"defaults.models[{j}]"
+            yield from _profile_issues(ops, model, path, registry)
     for j, model in enumerate(registry.defaults.models):
-        yield from _profile_issues(registry, model, f"defaults.models[{j}]")
+        yield from _profile_issues(registry.operations, model, f"defaults.models[{j}]", registry)
 
 
-def _profile_issues(registry: TenantRegistry, model: str, path: str) -> Iterable[RegistryIssue]:
+def _profile_issues(
+    ops: Operations, model: str, path: str, registry: TenantRegistry
+) -> Iterable[RegistryIssue]:
     profile, _ = parse_model_id(model)
     if profile and profile != GLOBAL_PROFILE_PREFIX:
-        regions = registry.operations.profile_regions(profile)
-        if registry.operations.region not in regions:
+        regions = ops.profile_regions(profile)
+        if ops.region not in regions:
+            where = "" if ops.name == registry.operations.name else f" of '{ops.name}'"
             yield RegistryIssue(
                 path=path,
                 message=(
                     f"inference profile '{profile}.' is not offered in the operations region "
-                    f"{registry.operations.region} (its regions: {', '.join(regions)})"
+                    f"{ops.region}{where} (its regions: {', '.join(regions)})"
                 ),
             )
 

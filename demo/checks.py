@@ -16,8 +16,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from contracts import naming
-from contracts.registry import TenantRegistry
+from contracts.registry import Operations, TenantRegistry
 from demo.scenario import (
     ACCESS_DENIED,
     Scenario,
@@ -54,20 +53,23 @@ class CheckResult:
 # --- checks ----------------------------------------------------------------------------------
 
 
-def ops_own_log_groups(cloud: EmbeddedCloud, registry: TenantRegistry) -> set[str]:
-    """Log groups the operations stacks themselves declare for its own functions (``/aws/lambda/``).
+def ops_own_log_groups(
+    cloud: EmbeddedCloud, registry: TenantRegistry, ops: Operations | None = None
+) -> set[str]:
+    """Log groups an operations account's stacks declare for their own functions.
 
-    The deploy-time invocation-logging guard is a Lambda in the operations
-    account with an explicit log group; it holds the guard's own decisions.
+    The deploy-time invocation-logging guard is a Lambda in each operations
+    stack with an explicit ``/aws/lambda/`` log group; it holds the guard's own
+    decisions. ``ops`` defaults to the first operations account.
     """
-    ops = registry.operations
+    ops = ops or registry.operations
     cfn = cloud.client("cloudformation", ops.account_id, ops.region)
     groups: set[str] = set()
-    for shard in registry.shards():
+    for stack in registry.operations_stacks():
+        if stack.operations != ops:
+            continue
         try:
-            pages = cfn.get_paginator("list_stack_resources").paginate(
-                StackName=naming.operations_stack_name(shard)
-            )
+            pages = cfn.get_paginator("list_stack_resources").paginate(StackName=stack.stack_name)
             groups |= {
                 str(r["PhysicalResourceId"])
                 for page in pages
@@ -83,16 +85,28 @@ def ops_own_log_groups(cloud: EmbeddedCloud, registry: TenantRegistry) -> set[st
 def check_ops_account_holds_no_logs(
     cloud: EmbeddedCloud, registry: TenantRegistry, user_ids: Sequence[str] = ()
 ) -> CheckResult:
-    """The operations account holds no usage log group and no usage record or user id.
+    """No operations account holds a usage log group, a usage record or a user id.
 
-    The only log groups tolerated there are the operations stack's own function
-    log groups (the invocation-logging guard's); they are scanned too: not one
+    The only log groups tolerated there are the operations stacks' own function
+    log groups (the invocation-logging guards'); they are scanned too: not one
     usage record, tenant id field or user id may appear in them.
     """
-    name = "operations account holds no tenant logs"
-    ops = registry.operations
+    name = "operations accounts hold no tenant logs"
+    results = [
+        _ops_account_holds_no_logs(cloud, registry, ops, user_ids)
+        for ops in registry.operations_accounts()
+    ]
+    failed = [reason for passed, reason in results if not passed]
+    if failed:
+        return CheckResult(name, False, "; ".join(failed))
+    return CheckResult(name, True, "; ".join(reason for _, reason in results))
+
+
+def _ops_account_holds_no_logs(
+    cloud: EmbeddedCloud, registry: TenantRegistry, ops: Operations, user_ids: Sequence[str]
+) -> tuple[bool, str]:
     groups = log_group_names(cloud, ops.account_id, ops.region)
-    own = ops_own_log_groups(cloud, registry)
+    own = ops_own_log_groups(cloud, registry, ops)
     problems: list[str] = []
     foreign = [g for g in groups if g not in own]
     if foreign:
@@ -113,14 +127,12 @@ def check_ops_account_holds_no_logs(
     if mentioned:
         problems.append(f"user or tenant fields in {', '.join(sorted(mentioned))}")
     if problems:
-        return CheckResult(name, False, f"{ops.account_id} holds " + "; ".join(problems))
+        return False, f"{ops.account_id} holds " + "; ".join(problems)
     if not groups:
-        return CheckResult(name, True, f"{ops.account_id} has no log group at all, no record")
-    return CheckResult(
-        name,
-        True,
+        return True, f"{ops.account_id} has no log group at all, no record"
+    return True, (
         f"{ops.account_id}: no usage log group, no record; only its own guard log "
-        f"({', '.join(sorted(groups))}), free of user ids",
+        f"({', '.join(sorted(groups))}), free of user ids"
     )
 
 
@@ -131,25 +143,30 @@ def check_ops_invocation_logging_off(cloud: EmbeddedCloud, registry: TenantRegis
     and answers ``"loggingConfig": null`` instead, which botocore parses as an
     empty dict. Both count as off; any configured destination does not.
     """
-    name = "Bedrock invocation logging off in operations account"
-    ops = registry.operations
-    try:
-        response = cloud.client(
-            "bedrock", ops.account_id, ops.region
-        ).get_model_invocation_logging_configuration()
-    except ClientError as error:
-        return CheckResult(
-            name, False, f"cannot read the setting ({error_code(error)}): not verified"
-        )
-    config = response.get("loggingConfig")
-    if config:
-        return CheckResult(name, False, f"loggingConfig is set: {json.dumps(config)[:120]}")
-    shape = "absent" if "loggingConfig" not in response else "empty (moto's null)"
+    name = "Bedrock invocation logging off in every operations account"
+    seen: list[str] = []
+    for ops in registry.operations_accounts():
+        try:
+            response = cloud.client(
+                "bedrock", ops.account_id, ops.region
+            ).get_model_invocation_logging_configuration()
+        except ClientError as error:
+            return CheckResult(
+                name,
+                False,
+                f"{ops.account_id}: cannot read the setting ({error_code(error)}): not verified",
+            )
+        config = response.get("loggingConfig")
+        if config:
+            return CheckResult(
+                name, False, f"{ops.account_id}: loggingConfig is set: {json.dumps(config)[:120]}"
+            )
+        shape = "absent" if "loggingConfig" not in response else "empty (moto's null)"
+        seen.append(f"{ops.account_id}: loggingConfig {shape}")
     return CheckResult(
         name,
         True,
-        f"GetModelInvocationLoggingConfiguration in {ops.account_id}: loggingConfig {shape} "
-        "(moto-emulated API)",
+        f"GetModelInvocationLoggingConfiguration {'; '.join(seen)} (moto-emulated API)",
     )
 
 
@@ -166,7 +183,10 @@ def check_records_in_own_accounts(
     name = "every usage record in its own tenant's account, none lost"
     tenants = registry.resolved_tenants()
     account_of = {t.id: t.account_id for t in tenants}
-    all_accounts = [registry.operations.account_id, *account_of.values()]
+    all_accounts = [
+        *(ops.account_id for ops in registry.operations_accounts()),
+        *account_of.values(),
+    ]
     misplaced = [
         r
         for r in scan_usage_records(cloud, list(dict.fromkeys(all_accounts)))
@@ -217,28 +237,28 @@ def check_records_in_own_accounts(
 def check_bedrock_calls_attributed(
     cloud: EmbeddedCloud, registry: TenantRegistry, user_ids: Sequence[str] = ()
 ) -> CheckResult:
-    """Every Bedrock call came from the operations account as the right tenant's invoker role.
+    """Every Bedrock call came from a tenant's own operations account as its invoker role.
 
-    Each call: account = operations, role = ``bedrock-invoker-<tenant>`` of a
-    registered tenant, session name = that tenant id, no user id in the session
-    name or the request metadata. Each usage record's request id must match a
-    call made as its own tenant's role.
+    Each call: account = the tenant's operations account, role =
+    ``bedrock-invoker-<tenant>`` of a registered tenant, session name = that
+    tenant id, no user id in the session name or the request metadata. Each usage
+    record's request id must match a call made as its own tenant's role.
     """
-    name = "every Bedrock call from the ops account as the right tenant's invoker role"
-    ops = registry.operations.account_id
+    name = "every Bedrock call from the tenant's ops account as its invoker role"
     tenants = registry.resolved_tenants()
-    role_tenant = {registry.invoker_role_arn(t.id): t.id for t in tenants}
+    role_tenant = {t.invoker_role_arn: t.id for t in tenants}
+    ops_of = {t.id: t.operations_account_id for t in tenants}
     calls = cloud.bedrock.calls()
     if not calls:
         return CheckResult(name, False, "the emulator saw no Bedrock call at all")
     for call in calls:
         tenant_id = role_tenant.get(call.role_arn or "")
-        if call.account_id != ops:
+        if tenant_id is None:
+            return CheckResult(name, False, f"call {call.request_id} as {call.principal_arn}")
+        if call.account_id != ops_of[tenant_id]:
             return CheckResult(
                 name, False, f"call {call.request_id} from account {call.account_id}"
             )
-        if tenant_id is None:
-            return CheckResult(name, False, f"call {call.request_id} as {call.principal_arn}")
         if call.session_name != tenant_id:
             return CheckResult(
                 name, False, f"call as {tenant_id}'s role with session '{call.session_name}'"
@@ -265,8 +285,9 @@ def check_bedrock_calls_attributed(
     return CheckResult(
         name,
         True,
-        f"{len(calls)} calls, all from {ops} as bedrock-invoker-<tenant> with session = tenant "
-        f"id; {matched} records matched to their own tenant's call; no user id seen",
+        f"{len(calls)} calls, each from its tenant's ops account "
+        f"({', '.join(sorted(set(ops_of.values())))}) as bedrock-invoker-<tenant> with session "
+        f"= tenant id; {matched} records matched to their own tenant's call; no user id seen",
     )
 
 

@@ -188,9 +188,10 @@ def run_demo(registry_path: Path, console: Console) -> int:
     try:
         steps.begin("start the embedded AWS")
         with EmbeddedCloud(registry=registry) as cloud:
-            accounts = [f"{registry.operations.account_id} (operations)"] + [
-                f"{t.account_id} ({t.id})" for t in registry.resolved_tenants()
-            ]
+            accounts = [
+                f"{ops.account_id} (operations {ops.name})"
+                for ops in registry.operations_accounts()
+            ] + [f"{t.account_id} ({t.id})" for t in registry.resolved_tenants()]
             steps.end(f"{cloud.endpoint_url}; accounts {', '.join(accounts)}")
             try:
                 deploy_registry(cloud, registry_path, progress=steps.deploy_progress)

@@ -426,7 +426,7 @@ class EmbeddedCloud:
     ) -> None:
         ids = list(accounts)
         if registry is not None:
-            ids += [registry.operations.account_id]
+            ids += [ops.account_id for ops in registry.operations_accounts()]
             ids += [t.account_id for t in registry.resolved_tenants()]
             region = registry.operations.region
         self.account_ids: list[str] = list(dict.fromkeys(ids))

@@ -9,7 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from contracts import naming
-from contracts.registry import Operations, Tenant
+from contracts.registry import Tenant
 from stacks.invoker_function import InvokerFunction
 from stacks.lambda_bundling import LambdaPlatform
 from stacks.usage_log_group import UsageLogGroup, UsageLogKey
@@ -24,7 +24,6 @@ class CustomerStack(Stack):
         id: str,
         *,
         tenant: Tenant,
-        operations: Operations,
         platform: LambdaPlatform,
         invoker_code: lambda_.Code | None = None,
         **kwargs: Any,
@@ -45,15 +44,13 @@ class CustomerStack(Stack):
             retention_days=tenant.log_retention_days,
             encryption_key=key.key,
         )
-        ops_role_arn = naming.invoker_role_arn(
-            operations.account_id, tenant.id, region=operations.region
-        )
         self.invoker = InvokerFunction(
             self,
             "Invoker",
             tenant=tenant,
-            ops_role_arn=ops_role_arn,
-            bedrock_region=operations.region,
+            # The tenant's own operations account: its invoker role, Bedrock's region.
+            ops_role_arn=tenant.invoker_role_arn,
+            bedrock_region=tenant.bedrock_region,
             usage_log_group=self.usage_log_group,
             encryption_key=key.key,
             platform=platform,

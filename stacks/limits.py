@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import naming
-from contracts.registry import TenantRegistry
+from contracts.registry import DEFAULT_TRUST_POLICY_MAX_CHARS, TenantRegistry
 
 # CloudFormation quotas (per stack): resources, outputs, and the template body
 # read from S3 (the CDK CLI uploads any template over 50 KB there).
@@ -48,10 +48,23 @@ def check_templates(
     """
     errors: list[str] = []
     warnings: list[str] = []
-    ops = registry.operations
-    partition = naming.partition_for_region(ops.region)
-    trust_limit = max_trust_policy_chars or ops.trust_policy_max_chars
+    ops_of_stack = {s.stack_name: s.operations for s in registry.operations_stacks()}
+    tenant_of_stack = {t.stack_name: t for t in registry.resolved_tenants()}
     for stack_name, template in templates.items():
+        ops = ops_of_stack.get(stack_name)
+        tenant = tenant_of_stack.get(stack_name)
+        account, region = (
+            (ops.account_id, ops.region)
+            if ops is not None
+            else (tenant.account_id, tenant.region)
+            if tenant is not None
+            else ("123456789012", "us-east-1")
+        )
+        # A tenant account's quota is not in the registry: IAM's default there.
+        trust_limit = max_trust_policy_chars or (
+            ops.trust_policy_max_chars if ops is not None else DEFAULT_TRUST_POLICY_MAX_CHARS
+        )
+        partition = naming.partition_for_region(region)
         resources = template.get("Resources") or {}
         outputs = template.get("Outputs") or {}
         if len(resources) > max_resources:
@@ -76,21 +89,22 @@ def check_templates(
             document = (resource.get("Properties") or {}).get("AssumeRolePolicyDocument")
             if document is None:
                 continue
-            chars = trust_policy_chars(document, partition=partition, account=ops.account_id)
+            chars = trust_policy_chars(document, partition=partition, account=account)
             if chars > trust_limit:
                 errors.append(
                     f"stack {stack_name}: the trust policy of {logical_id} is {chars} "
-                    f"characters, over operations.trust_policy_max_chars {trust_limit} "
+                    f"characters, over the trust-policy quota {trust_limit} "
                     "(IAM allows up to 4,096 with a quota increase)"
                 )
-    shards = registry.shards()
-    roles = len(registry.tenants) + len(shards)  # one guard role per shard
-    if roles >= ROLE_QUOTA_WARNING * ops.iam_role_quota:
-        warnings.append(
-            f"operations account {ops.account_id}: {roles} IAM roles, "
-            f"{roles / ops.iam_role_quota:.0%} of operations.iam_role_quota {ops.iam_role_quota}; "
-            "ask for a higher quota (up to 5,000) before onboarding many more tenants"
-        )
+    for ops in registry.operations_accounts():
+        roles = registry.roles_in(ops.name)
+        if roles >= ROLE_QUOTA_WARNING * ops.iam_role_quota:
+            warnings.append(
+                f"operations account {ops.account_id} ({ops.name}): {roles} IAM roles, "
+                f"{roles / ops.iam_role_quota:.0%} of its iam_role_quota {ops.iam_role_quota}; "
+                "ask for a higher quota (up to 5,000) or onboard new tenants into another "
+                "operations account"
+            )
     return LimitReport(tuple(errors), tuple(warnings))
 
 

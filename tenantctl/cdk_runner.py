@@ -140,10 +140,9 @@ def run_cdk(
 def registry_targets(registry_path: str | Path) -> list[StackTarget]:
     """The operations stacks (one per shard) first, then one customer stack per tenant."""
     registry = load_registry(registry_path)
-    ops = registry.operations
     targets = [
-        StackTarget(naming.operations_stack_name(shard), ops.account_id, ops.region)
-        for shard in registry.shards()
+        StackTarget(stack.stack_name, stack.operations.account_id, stack.operations.region)
+        for stack in registry.operations_stacks()
     ]
     targets += [
         StackTarget(naming.customer_stack_name(t.id), t.account_id, t.region)

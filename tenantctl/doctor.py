@@ -72,13 +72,23 @@ def doctor_command(
     local: Annotated[
         bool, typer.Option("--local", help="Use the embedded cloud (`tenantctl local up`).")
     ] = False,
+    operations_account: Annotated[
+        str | None,
+        typer.Option(
+            "--operations-account", help="Which operations account (its name); default: the first."
+        ),
+    ] = None,
 ) -> None:
-    """Check the operations account: Bedrock invocation logging must not copy prompts there."""
+    """Check an operations account: Bedrock invocation logging must not copy prompts there."""
     from tenantctl.cli.app import state
+    from tenantctl.cli.errors import BadInput
     from tenantctl.cli.targets import target_for
 
     registry = state(ctx).load_registry()
-    ops = registry.operations
+    try:
+        ops = registry.operations_account(operations_account or registry.operations.name)
+    except KeyError as exc:
+        raise BadInput(f"--operations-account: {exc.args[0]}") from None
     target = target_for(ops.account_id, ops.region, profile=profile, local=local)
     target.check_account()
     result = check_ops_invocation_logging(

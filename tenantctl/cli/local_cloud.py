@@ -88,7 +88,10 @@ def down() -> bool:
 def missing_accounts(registry_path: Path) -> list[str]:
     """Accounts of the registry the running cloud does not have (onboarded after ``up``)."""
     registry = load_registry(registry_path)
-    wanted = [registry.operations.account_id, *(t.account_id for t in registry.tenants)]
+    wanted = [
+        *(ops.account_id for ops in registry.operations_accounts()),
+        *(t.account_id for t in registry.tenants),
+    ]
     have = _running().accounts
     return [a for a in dict.fromkeys(wanted) if a not in have]
 

@@ -108,6 +108,7 @@ def _conflicts(existing: Tenant, asked: Mapping[str, Any]) -> list[tuple[str, An
         "models": list(existing.models),
         "log_content": existing.log_content.value,
         "log_retention_days": existing.log_retention_days,
+        "operations_account": existing.operations_account,
     }
     return [(k, have[k], v) for k, v in asked.items() if k in have and have[k] != v]
 
@@ -120,6 +121,7 @@ _OPTION_FOR_FIELD = {
     "models": "--models",
     "log_content": "--log-content",
     "log_retention_days": "--retention-days",
+    "operations_account": "--operations-account",
 }
 _FIELD_PATH_RE = re.compile(r"^(?P<field>\w+)(?:\[(?P<item>\d+)\])?$")
 _TENANT_REF_RE = re.compile(r"tenants\[(\d+)\]")
@@ -177,6 +179,14 @@ def onboard(
         int | None,
         typer.Option("--retention-days", help="Usage log retention; default: registry defaults."),
     ] = None,
+    operations_account: Annotated[
+        str | None,
+        typer.Option(
+            "--operations-account",
+            help="Operations account (its name) to serve the tenant; default: the first "
+            "with a role to spare.",
+        ),
+    ] = None,
     deploy: Annotated[bool, typer.Option("--deploy", help="Run the CDK deploys too.")] = False,
     ops_profile: OpsProfileOption = None,
     profile: TenantProfileOption = None,
@@ -193,6 +203,8 @@ def onboard(
         asked["log_content"] = log_content
     if retention_days is not None:
         asked["log_retention_days"] = retention_days
+    if operations_account is not None:
+        asked["operations_account"] = operations_account
 
     index = doc.index_of(tenant_id)
     if index is not None:
@@ -214,14 +226,24 @@ def onboard(
         tenant = existing
     else:
         taken = {t.external_id for t in registry.tenants}
+        try:
+            ops = (
+                registry.operations_account(operations_account)
+                if operations_account is not None
+                else registry.operations_for_new_tenant()
+            )
+        except KeyError as exc:
+            raise BadInput(f"--operations-account: {exc.args[0]}") from None
         entry: dict[str, Any] = {
             "id": tenant_id,
             "account_id": account,
             "region": region,
             "external_id": new_external_id(tenant_id, taken),
-            # Recorded once: the tenant's invoker role stays in this stack for good.
-            "shard": registry.shard_for_new_tenant(),
         }
+        if registry.additional_operations:
+            entry["operations_account"] = ops.name
+        # Recorded once: the tenant's invoker role stays in this stack for good.
+        entry["shard"] = registry.shard_for_new_tenant(ops.name)
         for key in ("models", "log_content", "log_retention_days"):
             if key in asked:
                 entry[key] = asked[key]

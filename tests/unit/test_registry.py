@@ -185,7 +185,7 @@ def test_duplicate_tenant_account_is_refused() -> None:
 
 def test_tenant_in_the_operations_account_is_refused() -> None:
     assert (
-        "tenants[0].account_id: is the operations account; a tenant needs its own account"
+        "tenants[0].account_id: is an operations account; a tenant needs its own account"
         in _issues(_with("tenants.0.account_id", "111111111111"))
     )
 

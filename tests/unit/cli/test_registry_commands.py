@@ -158,7 +158,7 @@ OK = ("--account", "444444444444", "--region", "eu-west-1")
         (("initech", "--account", "222222222222", "--region", "eu-west-1"),
          ["--account: account 222222222222 is already used by tenant 'acme' (tenants[0])"]),
         (("initech", "--account", "111111111111", "--region", "eu-west-1"),
-         ["--account: is the operations account; a tenant needs its own account"]),
+         ["--account: is an operations account; a tenant needs its own account"]),
         (("initech", "--account", "12", "--region", "Europe", "--retention-days", "42"),
          ["--account: must be 12 digits",
           "--region: 'Europe' is not an AWS region name (like us-east-1)",

@@ -9,7 +9,7 @@ import pytest
 
 from app import build_app
 from contracts import naming
-from contracts.registry import TenantRegistry, load_registry, parse_registry
+from contracts.registry import RegistryError, TenantRegistry, load_registry, parse_registry
 from stacks.limits import check_templates
 from tests.conftest import EXAMPLE_REGISTRY
 
@@ -172,7 +172,7 @@ def test_a_trust_policy_over_the_accounts_quota_names_the_tenants_role() -> None
     # ... and one over the account's quota is named with its tenant's role.
     [error] = check_templates(names, registry, max_trust_policy_chars=1500).errors
     assert error.startswith("stack BedrockOperations: the trust policy of Invokertenant00001")
-    assert "over operations.trust_policy_max_chars 1500" in error
+    assert "over the trust-policy quota 1500" in error
 
 
 def test_roles_near_the_accounts_quota_warn_at_80_percent() -> None:
@@ -182,4 +182,92 @@ def test_roles_near_the_accounts_quota_warn_at_80_percent() -> None:
     assert report.warnings == ()
     registry = parse_registry(fleet(11, iam_role_quota=14))  # 12 roles: 86%
     [warning] = check_templates(templates(registry), registry).warnings
-    assert warning.startswith("operations account 111111111111: 12 IAM roles, 86% of")
+    assert warning.startswith("operations account 111111111111 (primary): 12 IAM roles, 86% of")
+
+
+# --- several operations accounts -------------------------------------------------------------
+
+
+def two_accounts() -> dict[str, Any]:
+    data = fleet(4)
+    data["additional_operations"] = [
+        {"name": "eu", "account_id": "888888888888", "region": "eu-west-1"}
+    ]
+    for tenant in data["tenants"][2:]:
+        tenant["operations_account"] = "eu"
+    return data
+
+
+def test_each_operations_account_has_its_own_stacks_guard_and_alert() -> None:
+    registry = parse_registry(two_accounts())
+    names = templates(registry)
+    assert [s.stack_name for s in registry.operations_stacks()] == [
+        "BedrockOperations",
+        "BedrockOperations-eu",
+    ]
+    for stack in ("BedrockOperations", "BedrockOperations-eu"):
+        kinds = [r["Type"] for r in names[stack]["Resources"].values()]
+        assert kinds.count("Custom::OpsInvocationLoggingGuard") == 1
+        assert kinds.count("AWS::Events::Rule") == 1  # shard 0 of each account
+    eu_roles = {
+        r["Properties"]["RoleName"]
+        for r in names["BedrockOperations-eu"]["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role" and "RoleName" in r["Properties"]
+    }
+    assert eu_roles == {"bedrock-invoker-tenant-00002", "bedrock-invoker-tenant-00003"}
+
+
+def test_a_tenants_function_assumes_the_role_in_its_own_operations_account() -> None:
+    names = templates(parse_registry(two_accounts()))
+
+    def function_env(tenant_id: str) -> dict[str, str]:
+        template = names[naming.customer_stack_name(tenant_id)]
+        [function] = [
+            r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+        ]
+        return dict(function["Properties"]["Environment"]["Variables"])
+
+    first, second = function_env("tenant-00000"), function_env("tenant-00003")
+    assert first["OPS_ROLE_ARN"] == "arn:aws:iam::111111111111:role/bedrock-invoker-tenant-00000"
+    assert first["BEDROCK_REGION"] == "us-east-1"
+    assert second["OPS_ROLE_ARN"] == "arn:aws:iam::888888888888:role/bedrock-invoker-tenant-00003"
+    assert second["BEDROCK_REGION"] == "eu-west-1"
+
+
+def test_operations_accounts_are_validated_by_name_and_account() -> None:
+    def issues(data: dict[str, Any]) -> list[str]:
+        with pytest.raises(RegistryError) as exc:
+            parse_registry(data)
+        return [str(i) for i in exc.value.issues]
+
+    data = two_accounts()
+    data["tenants"][3]["operations_account"] = "apac"
+    assert issues(data) == [
+        "tenants[3].operations_account: unknown operations account 'apac' (known: primary, eu)"
+    ]
+    data = two_accounts()
+    data["additional_operations"][0]["account_id"] = "111111111111"
+    assert issues(data) == [
+        "additional_operations[0].account_id: account 111111111111 is already operations"
+    ]
+    data = two_accounts()
+    data["tenants"][0]["account_id"] = "888888888888"
+    assert issues(data) == [
+        "tenants[0].account_id: is an operations account; a tenant needs its own account"
+    ]
+    data = two_accounts()
+    data["additional_operations"][0]["iam_role_quota"] = 2
+    assert issues(data) == [
+        "tenants: 3 IAM roles (2 invoker roles and 1 guard roles) exceed "
+        "additional_operations[0].iam_role_quota 2 of account 888888888888; raise the quota "
+        "(up to 5,000) or move tenants to another operations account"
+    ]
+
+
+def test_new_tenants_go_to_the_first_operations_account_with_a_role_to_spare() -> None:
+    data = two_accounts()
+    data["operations"]["iam_role_quota"] = 3  # 2 invoker roles + 1 guard: full
+    registry = parse_registry(data)
+    assert registry.operations_for_new_tenant().name == "eu"
+    data["operations"]["iam_role_quota"] = 4
+    assert parse_registry(data).operations_for_new_tenant().name == "primary"
