@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test test-fast lint synth demo bench pr clean
+.PHONY: setup test test-fast lint synth demo bench bench-synth bench-fleet pr clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 
@@ -49,6 +49,14 @@ demo: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Synthesis of generated 10/100/1,000-tenant fleets beside a bare CDK baseline.
+bench-synth: setup
+	$(PY) -m bench.synth
+
+# A 20-tenant fleet deployed into the embedded cloud, sequentially and 4 at a time.
+bench-fleet: setup
+	$(PY) -m bench.fleet
 
 pr: test synth
 

@@ -5,6 +5,9 @@ This is the only module that reads CDK context. Context keys:
   registry         path of the tenant registry (default config/tenants.yaml)
   lambda_platform  "aws" (arm64, Python 3.12: what AWS runs) or "host" (this
                    machine's arch and Python, for the embedded cloud's runner)
+  customer_stack_set
+                   "true" adds BedrockCustomerStackSet: the customer stack as one
+                   StackSet template for every tenant account (docs/SCALING.md)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import aws_cdk as cdk
 
 from contracts.registry import RegistryError, TenantRegistry, load_registry
 from stacks.customer_stack import CustomerStack
+from stacks.customer_stack_set import STACK_SET_TEMPLATE_NAME, CustomerStackSetTemplate
 from stacks.lambda_bundling import LambdaPlatform
 from stacks.limits import check_templates
 from stacks.operations_stack import OperationsStack
@@ -23,7 +27,13 @@ from stacks.operations_stack import OperationsStack
 PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
 
 
-def compose(app: cdk.App, registry: TenantRegistry, *, platform: LambdaPlatform) -> None:
+def compose(
+    app: cdk.App,
+    registry: TenantRegistry,
+    *,
+    platform: LambdaPlatform,
+    customer_stack_set: bool = False,
+) -> None:
     """Add the operations stack and every tenant's customer stack to ``app``."""
     for stack in registry.operations_stacks():
         ops = stack.operations
@@ -51,6 +61,14 @@ def compose(app: cdk.App, registry: TenantRegistry, *, platform: LambdaPlatform)
             env=cdk.Environment(account=tenant.account_id, region=tenant.region),
             description=f"Bedrock invoker and usage logs of tenant {tenant.id}",
         )
+    if customer_stack_set:
+        CustomerStackSetTemplate(
+            app,
+            STACK_SET_TEMPLATE_NAME,
+            defaults=registry.defaults,
+            platform=platform,
+            description="Bedrock invoker and usage logs of one tenant (StackSet template)",
+        )
 
 
 def build_app(
@@ -59,10 +77,16 @@ def build_app(
     context: dict[str, Any] | None = None,
     platform: LambdaPlatform | None = None,
     outdir: str | None = None,
+    customer_stack_set: bool = False,
 ) -> cdk.App:
     """An app for ``registry``; tests pass ``{"aws:cdk:bundling-stacks": []}`` to skip bundling."""
     app = cdk.App(context=context, outdir=outdir)
-    compose(app, registry, platform=platform or LambdaPlatform.aws_lambda())
+    compose(
+        app,
+        registry,
+        platform=platform or LambdaPlatform.aws_lambda(),
+        customer_stack_set=customer_stack_set,
+    )
     return app
 
 
@@ -83,7 +107,12 @@ def main() -> None:
         for issue in exc.issues:
             print(f"error: {registry_path}: {issue}", file=sys.stderr)
         sys.exit(2)
-    compose(app, registry, platform=PLATFORMS[platform_name]())
+    stack_set = str(app.node.try_get_context("customer_stack_set") or "false").lower()
+    if stack_set not in {"true", "false"}:
+        _fail("context customer_stack_set: must be true or false")
+    compose(
+        app, registry, platform=PLATFORMS[platform_name](), customer_stack_set=stack_set == "true"
+    )
     assembly = app.synth()
     report = check_templates({s.stack_name: s.template for s in assembly.stacks}, registry)
     for warning in report.warnings:

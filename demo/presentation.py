@@ -3,8 +3,9 @@
 Run as ``python -m demo [--registry config/tenants.local.yaml]``:
 
 1. start the embedded AWS with one account per registry entry;
-2. ``deploy_registry``: the real CDK CLI bootstraps every account and deploys
-   every stack with that account's own credentials;
+2. ``tenantctl.fleet.deploy_registry``: the real CDK CLI synthesizes the app once,
+   bootstraps every account and deploys every stack (operations stacks first,
+   then four at a time) with that account's own credentials;
 3. invoke each tenant's *deployed* function through ``lambda.invoke`` (two
    users, two applications, plus one model outside the tenant's allowlist);
 4. print each tenant's usage records as read back from its own log group with
@@ -40,7 +41,8 @@ from demo.scenario import (
     usage_records,
 )
 from embedded_aws.cloud import EmbeddedCloud
-from tenantctl.cdk_runner import DeployError, deploy_registry
+from tenantctl.cdk_runner import DeployError
+from tenantctl.fleet import StackResult, deploy_registry
 
 # --- presentation ----------------------------------------------------------------------------
 
@@ -88,13 +90,34 @@ class _Steps:
             self.console.print(f"{self._stamp()} [red]✗[/red] {escape(self._step)}")
             self._step = None
 
-    def deploy_progress(self, line: str) -> None:
-        """The ``progress`` callback of ``deploy_registry``: one step per ``==>`` line."""
-        if line.startswith("==> "):
-            step = line.removeprefix("==> ")
-            self.begin(f"cdk {step}")
-        elif line.strip():
+    def synth_line(self, line: str) -> None:
+        """The CDK CLI's output while it synthesizes: shown beside the spinner."""
+        if line.strip():
             self.update(line.strip())
+
+
+class _FleetSteps:
+    """The fleet's progress (``tenantctl.fleet.Progress``): one line per finished stack."""
+
+    def __init__(self, steps: _Steps) -> None:
+        self._steps = steps
+        self._total = 0
+        self._done = 0
+
+    def started(self, total: int) -> None:
+        self._steps.end()
+        self._total = total
+        self._steps.begin(f"cdk bootstrap + deploy {total} stacks (operations first, 4 at a time)")
+
+    def finished(self, result: StackResult) -> None:
+        self._done += 1
+        stack = result.target.stack
+        self._steps.console.print(
+            f"    {escape(stack.stack_name)} into {stack.account_id}: "
+            f"{result.status} [dim]({result.seconds:.1f}s)[/dim]"
+            + (f" [red]{escape(result.error)}[/red]" if result.error else "")
+        )
+        self._steps.update(f"{self._done}/{self._total}")
 
 
 def _short(text: str, width: int) -> str:
@@ -193,11 +216,18 @@ def run_demo(registry_path: Path, console: Console) -> int:
                 for ops in registry.operations_accounts()
             ] + [f"{t.account_id} ({t.id})" for t in registry.resolved_tenants()]
             steps.end(f"{cloud.endpoint_url}; accounts {', '.join(accounts)}")
+            steps.begin("cdk synth, once for every stack")
             try:
-                deploy_registry(cloud, registry_path, progress=steps.deploy_progress)
+                report = deploy_registry(
+                    cloud, registry_path, progress=_FleetSteps(steps), on_line=steps.synth_line
+                )
             except DeployError as error:
                 steps.fail()
-                console.print(f"[red]deploy failed:[/red] {escape(str(error))}")
+                console.print(f"[red]synth failed:[/red] {escape(str(error))}")
+                return 1
+            if report.failed:
+                steps.fail()
+                console.print(f"[red]deploy failed: {len(report.failed)} stack(s)[/red]")
                 return 1
             steps.end()
             ok = _after_deploy(cloud, registry, console, steps)

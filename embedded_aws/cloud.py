@@ -20,6 +20,7 @@ moto picks the account from the access key.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import json
 import logging
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import boto3
 from moto.moto_server.werkzeug_app import (
@@ -134,6 +135,46 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return body
 
 
+_CHANGE_SET_ACTIONS = frozenset({"DescribeChangeSet", "DeleteChangeSet", "ExecuteChangeSet"})
+
+
+def _scope_change_set_to_its_stack(
+    environ: dict[str, Any], access_key_id: str, region: str
+) -> None:
+    """Name a change set by its ARN when the request names it by stack and name.
+
+    On AWS a change-set name is unique per stack; moto looks a name up across the
+    whole account, so two stacks deployed at once by the CDK CLI (which calls every
+    change set ``cdk-deploy-change-set``) delete and execute each other's. The
+    request is rewritten to the ARN of that stack's change set, which moto looks up
+    exactly.
+    """
+    if environ.get("REQUEST_METHOD") != "POST":
+        return
+    body = _read_body(environ)
+    form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    action = form.get("Action", [""])[0]
+    name = form.get("ChangeSetName", [""])[0]
+    stack = form.get("StackName", [""])[0]
+    if action not in _CHANGE_SET_ACTIONS or not name or not stack or name.startswith("arn:"):
+        return
+    caller = resolve_access_key(access_key_id)
+    if caller is None:
+        return
+    from moto.cloudformation.models import cloudformation_backends
+
+    backend = cloudformation_backends[caller.account_id][region]
+    for change_set_id, change_set in list(backend.change_sets.items()):
+        owner = backend.stacks.get(change_set.stack_id)
+        stack_matches = stack == change_set.stack_id or (owner is not None and owner.name == stack)
+        if change_set.change_set_name == name and stack_matches:
+            form["ChangeSetName"] = [change_set_id]
+            rewritten = urlencode(form, doseq=True).encode()
+            environ["wsgi.input"] = io.BytesIO(rewritten)
+            environ["CONTENT_LENGTH"] = str(len(rewritten))
+            return
+
+
 def _sts_error(code: str, message: str, status: int) -> Response:
     request_id = str(uuid.uuid4())
     xml = (
@@ -208,10 +249,16 @@ def install_change_set_readiness() -> Callable[[], None]:
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
         with _STACK_READINESS_LOCK:
-            original(self, change_set_name, stack_name)
             change_set = self.change_sets.get(change_set_name) or next(
                 (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
             )
+            try:
+                original(self, change_set_name, stack_name)
+            except Exception as error:
+                if change_set is None or change_set.change_set_type != "CREATE":
+                    raise
+                _roll_back_failed_create(self.stacks[change_set.stack_id], change_set, error)
+                return
             if change_set is None:
                 return
             stack = self.stacks[change_set.stack_id]
@@ -233,6 +280,27 @@ def install_change_set_readiness() -> Callable[[], None]:
         CloudFormationBackend.execute_change_set = original  # type: ignore[method-assign]
 
     return uninstall
+
+
+def _roll_back_failed_create(stack: Any, change_set: Any, error: Exception) -> None:
+    """What CloudFormation does when a new stack's resource fails: roll back, then wait.
+
+    moto raises out of ExecuteChangeSet instead and leaves the stack in
+    REVIEW_IN_PROGRESS, where no deploy can touch it again. On AWS the call
+    succeeds, the failure shows in the stack events, the resources created so far
+    are deleted (those with ``DeletionPolicy: Retain`` kept) and the stack ends in
+    ROLLBACK_COMPLETE, which the CDK CLI deletes
+    and creates anew on the next deploy.
+    """
+    reason = f"{type(error).__name__}: {error}"[:500]
+    stack._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+    stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    # moto's own deletion, which keeps DeletionPolicy Retain resources as AWS does.
+    with contextlib.suppress(Exception):
+        stack.resource_map.delete()
+    stack._add_stack_event("ROLLBACK_COMPLETE")
+    stack.status = "ROLLBACK_COMPLETE"
+    change_set.execution_status = "EXECUTE_FAILED"
 
 
 def install_docker_host() -> Callable[[], None]:
@@ -285,6 +353,8 @@ class EmbeddedApp:
             denied = self._check_assume_role(environ, scope.access_key_id)
             if denied is not None:
                 return denied(environ, start_response)
+        if scope is not None and scope.service == "cloudformation":
+            _scope_change_set_to_its_stack(environ, scope.access_key_id, scope.region)
         if path.endswith("/cfnresponse") and path.startswith("/cloudformation_"):
             with _STACK_READINESS_LOCK:
                 answered = self._custom_resource_answer(environ)

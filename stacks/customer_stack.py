@@ -29,6 +29,15 @@ class CustomerStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        self._compose(tenant, platform, invoker_code)
+
+    def _compose(
+        self,
+        tenant: Tenant,
+        platform: LambdaPlatform,
+        invoker_code: lambda_.Code | None,
+        ops_role_arn: str | None = None,
+    ) -> None:
         key = UsageLogKey(
             self,
             "UsageLogKey",
@@ -49,7 +58,7 @@ class CustomerStack(Stack):
             "Invoker",
             tenant=tenant,
             # The tenant's own operations account: its invoker role, Bedrock's region.
-            ops_role_arn=tenant.invoker_role_arn,
+            ops_role_arn=ops_role_arn or tenant.invoker_role_arn,
             bedrock_region=tenant.bedrock_region,
             usage_log_group=self.usage_log_group,
             encryption_key=key.key,

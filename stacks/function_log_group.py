@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from aws_cdk import (
-    Acknowledgment,
     CfnElement,
     CfnResource,
     RemovalPolicy,
     Stack,
-    Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,7 +15,12 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from contracts import naming
-from stacks.usage_log_group import log_group_arn, set_retention_days, write_logs_statement
+from stacks.usage_log_group import (
+    acknowledge_log_stream_wildcard,
+    log_group_arn,
+    set_retention_days,
+    write_logs_statement,
+)
 
 
 class FunctionLogGroup(Construct):
@@ -53,14 +56,11 @@ class FunctionLogGroup(Construct):
     def grant_write(self, role: iam.Role) -> None:
         """Let the function's role write its own logs, and nothing else's."""
         role.add_to_principal_policy(write_logs_statement("WriteOwnLogs", self.arn))
-        Validations.of(default_policy(role)).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{self.arn}:log-stream:*]",
-                reason=(
-                    "Lambda names a new log stream per execution environment; the wildcard "
-                    "covers streams of the function's own log group only."
-                ),
-            )
+        acknowledge_log_stream_wildcard(
+            role,
+            self.arn,
+            "Lambda names a new log stream per execution environment; the wildcard "
+            "covers streams of the function's own log group only.",
         )
 
 

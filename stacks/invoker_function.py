@@ -104,7 +104,8 @@ class InvokerFunction(Construct):
                 "USAGE_LOG_GROUP": usage_log_group.log_group_name,
                 "ALLOWED_MODELS": ",".join(tenant.models),
                 "DEFAULT_MODEL_ID": tenant.default_model,
-                "LOG_CONTENT": tenant.log_content.value,
+                # str(): the StrEnum's value, or a StackSet parameter's token.
+                "LOG_CONTENT": str(tenant.log_content),
                 "BEDROCK_MAX_ATTEMPTS": str(bedrock_max_attempts),
                 "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
             },

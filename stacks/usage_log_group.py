@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import (
+    Acknowledgment,
+    CfnElement,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Token,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -21,7 +29,8 @@ def set_retention_days(log_group: logs.LogGroup, days: int) -> None:
     their names; the registry and CloudWatch speak days. The L1 property takes the
     days as they are, so the set of valid values has one definition (the contract).
     """
-    if days not in LOG_RETENTION_DAYS:
+    # A StackSet parameter (a token) is held to the same values by its AllowedValues.
+    if not Token.is_unresolved(days) and days not in LOG_RETENTION_DAYS:
         raise ValueError(f"{days} is not a CloudWatch Logs retention value")
     cfn = log_group.node.default_child
     assert isinstance(cfn, logs.CfnLogGroup)
@@ -116,17 +125,30 @@ class UsageLogGroup(Construct):
     def grant_write(self, role: iam.Role) -> None:
         """Create streams and put events in this group only, nothing else."""
         role.add_to_principal_policy(write_logs_statement("WriteUsageRecords", self.arn))
-        policy = role.node.find_child("DefaultPolicy").node.default_child
-        assert isinstance(policy, CfnElement)
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{self.arn}:log-stream:*]",
-                reason=(
-                    "Streams are created at run time (one per sanitized user id); the "
-                    "wildcard covers streams of this one log group only."
-                ),
-            )
+        acknowledge_log_stream_wildcard(
+            role,
+            self.arn,
+            "Streams are created at run time (one per sanitized user id); the "
+            "wildcard covers streams of this one log group only.",
         )
+
+
+def acknowledge_log_stream_wildcard(role: iam.Role, log_group_arn: str, reason: str) -> None:
+    """Accept cdk-nag's IAM5 for ``<log group>:log-stream:*`` on the role's policy, with why.
+
+    A template whose ARN is not known at synth (the StackSet template's account
+    and region are parameters) has no finding id to name; cdk-nag does not run
+    on it.
+    """
+    if Token.is_unresolved(log_group_arn):
+        return
+    policy = role.node.find_child("DefaultPolicy").node.default_child
+    assert isinstance(policy, CfnElement)
+    Validations.of(policy).acknowledge(
+        Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::{log_group_arn}:log-stream:*]", reason=reason
+        )
+    )
 
 
 def write_logs_statement(sid: str, log_group_arn: str) -> iam.PolicyStatement:

@@ -14,6 +14,11 @@ data with most comments kept.
 Nothing here validates tenants: callers run ``parse_registry`` on
 :attr:`RegistryEdit.data` before :func:`write_atomic`, so an invalid edit never
 reaches the disk.
+
+Concurrent edits: every read-validate-write runs under :func:`registry_lock`, a
+real lock file next to the registry, so two ``tenantctl onboard`` processes edit
+one after the other and neither loses the other's tenant. The stale-file check
+in :func:`write_atomic` stays for people editing the file by hand meanwhile.
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ from __future__ import annotations
 import copy
 import io
 import os
+import signal
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -102,6 +111,18 @@ class RegistryFile:
         rendered = _render_item(entry)
         spliced = _splice_append(self.text, rendered)
         return self._checked(spliced, expected, lambda doc: _rt_append(doc, entry))
+
+    def update_tenant(self, index: int, changes: Mapping[str, Any]) -> RegistryEdit:
+        """The file with ``changes`` set on ``tenants[index]``, comments and layout kept."""
+        expected = copy.deepcopy(self.data)
+        expected["tenants"][index].update(copy.deepcopy(dict(changes)))
+
+        def rt_edit(doc: CommentedMap) -> None:
+            item = doc["tenants"][index]
+            for key, value in yaml_ready(changes).items():
+                item[key] = value
+
+        return self._checked(None, expected, rt_edit)
 
     def remove_tenant(self, index: int) -> RegistryEdit:
         """The file without ``tenants[index]`` and the comment lines directly above it."""
@@ -250,6 +271,73 @@ class ConcurrentEditError(Exception):
     """The file changed on disk between reading and writing it."""
 
 
+class RegistryLockTimeout(Exception):
+    """Another process held the registry's lock for too long."""
+
+
+LOCK_TIMEOUT_SECONDS = 60.0
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of a registry: ``.<name>.lock`` beside it (git-ignored)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.lock"
+
+
+@contextmanager
+def registry_lock(path: str | Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold the registry's lock for one read-validate-write.
+
+    An OS-level lock (``flock`` through the ``filelock`` library): released by the
+    kernel if the process dies, so a crash never leaves the registry locked.
+    Temporary files an interrupted writer left behind are removed while it is held.
+    """
+    lock = FileLock(lock_path(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RegistryLockTimeout(
+            f"{path} is being edited by another tenantctl (lock {lock_path(path)} held for "
+            f"over {timeout:.0f}s); try again"
+        ) from None
+    try:
+        _remove_stale_temporaries(Path(path))
+        yield
+    finally:
+        lock.release()
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    # Only a writer holding the lock creates these, and this process holds it now:
+    # any that exist were left by a writer killed mid-write (SIGKILL, power loss).
+    for leftover in path.parent.glob(f"{_temporary_prefix(path)}*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done, then let them act.
+
+    Ctrl-C or a kill during the write would otherwise stop the process between
+    creating the temporary copy and renaming or removing it, leaving a full copy
+    of the registry behind. Deferred, the signal arrives when the file is whole
+    again (old or new) and the temporary copy is gone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    deferred = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def write_atomic(path: str | Path, text: str, *, expected_current: str | None = None) -> None:
     """Replace ``path`` with ``text`` so readers see the old file or the new one, never half.
 
@@ -266,18 +354,21 @@ def write_atomic(path: str | Path, text: str, *, expected_current: str | None = 
             f"{path} changed while it was being edited; run the command again"
         )
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as tmp:
-            tmp.write(text)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with _signals_deferred():
+        fd, tmp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as tmp:
+                tmp.write(text)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.chmod(tmp_name, mode)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 
 from contracts.registry import RegistryError, TenantRegistry, load_registry
 from tenantctl.cli.errors import CliError
+from tenantctl.registry_file import ConcurrentEditError, RegistryLockTimeout
 
 DEFAULT_REGISTRY = Path("config/tenants.yaml")
 
@@ -95,8 +96,8 @@ def _translate(exc: Exception) -> typer.Exit:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return _report(f"{exc.operation_name}: {err.get('Code')}: {err.get('Message')}", 1)
-    if isinstance(exc, KeyboardInterrupt):  # pragma: no cover - interactive only
-        return typer.Exit(130)
+    if isinstance(exc, (ConcurrentEditError, RegistryLockTimeout)):
+        return _report(str(exc), 1)
     return _report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
 
 
@@ -128,9 +129,16 @@ def _global_options(
     ctx.obj = replace(given, registry_path=registry, debug=debug)
 
 
+# Registry writes defer Ctrl-C until the file is whole, so it is old or new.
+INTERRUPTED = "error: interrupted: the registry is either as it was or fully written"
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except KeyboardInterrupt:  # pragma: no cover - interactive only
+    except KeyboardInterrupt:
+        print(
+            "error: interrupted: the registry is either as it was or fully written", file=sys.stderr
+        )
         sys.exit(130)

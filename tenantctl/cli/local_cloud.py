@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from contracts.registry import load_registry
-from tenantctl import cdk_runner
+from tenantctl import fleet
+from tenantctl.cdk_runner import DeployError
 from tenantctl.cli.errors import CliError
 
 STATE_DIR_ENV = "TENANTCTL_LOCAL_STATE_DIR"
@@ -43,6 +44,11 @@ def _process() -> Any:
             "`pip install -e '.[embedded]'` (make setup does)"
         ) from None
     return process
+
+
+def running_cloud() -> Any:
+    """The running embedded cloud (``RunningCloud``); CliError when none runs."""
+    return _running()
 
 
 def _running() -> Any:
@@ -105,10 +111,28 @@ def deployer_env(account_id: str) -> dict[str, str]:
     return dict(cloud.env(account_id))
 
 
-def deploy(registry_path: Path, progress: Callable[[str], None]) -> dict[str, float]:
-    """Deploy the CDK app for every registry account into the running cloud; step timings."""
+def deploy(registry_path: Path, progress: Callable[[str], None]) -> fleet.FleetReport:
+    """Deploy the registry's fleet into the running cloud (synthesized once, in parallel)."""
     try:
-        report = cdk_runner.deploy_registry(_running(), registry_path, progress=progress)
-    except cdk_runner.DeployError as exc:
-        raise CliError(str(exc)) from None
-    return dict(report.timings)
+        report = fleet.deploy_registry(_running(), registry_path, progress=_Lines(progress))
+    except DeployError as exc:
+        raise CliError(f"cdk synth failed: {exc}") from None
+    if report.failed:
+        raise CliError(
+            "not deployed: "
+            + "; ".join(f"{r.target.stack.stack_name}: {r.error}" for r in report.failed)
+        )
+    return report
+
+
+class _Lines:
+    """Fleet progress as one line per finished stack."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+
+    def started(self, total: int) -> None:
+        self._say(f"deploying {total} stack(s): operations stacks first, then customer stacks")
+
+    def finished(self, result: fleet.StackResult) -> None:
+        self._say(f"  {result.target.stack.stack_name}: {result.status} ({result.seconds:.0f}s)")

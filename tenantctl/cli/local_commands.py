@@ -64,9 +64,8 @@ def deploy(ctx: typer.Context) -> None:
         )
         local_cloud.down()
         local_cloud.up(registry_path)
-    timings = local_cloud.deploy(registry_path, progress=say)
-    total = sum(timings.values())
-    say(f"deployed {len(timings)} steps in {total:.0f}s")
+    report = local_cloud.deploy(registry_path, progress=say)
+    say(f"deployed {len(report.results)} stacks in {report.seconds:.0f}s")
 
 
 @local_app.command()

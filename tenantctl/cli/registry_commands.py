@@ -27,7 +27,7 @@ from contracts.registry import (
 )
 from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
-from tenantctl.registry_file import RegistryFile, write_atomic
+from tenantctl.registry_file import RegistryFile, registry_lock, write_atomic
 
 # Shared by the commands that can run the CDK deploys themselves.
 OpsProfileOption = Annotated[
@@ -193,9 +193,6 @@ def onboard(
 ) -> None:
     """Add a tenant to the registry (validated first, written atomically) and deploy it."""
     st = state(ctx)
-    doc = RegistryFile.read(st.registry_path)
-    registry = doc.validated()
-
     asked: dict[str, Any] = {"account_id": account, "region": region}
     if models:
         asked["models"] = list(models)
@@ -206,74 +203,79 @@ def onboard(
     if operations_account is not None:
         asked["operations_account"] = operations_account
 
-    index = doc.index_of(tenant_id)
-    if index is not None:
-        existing = registry.tenant(tenant_id)
-        conflicts = _conflicts(existing, asked)
-        if conflicts:
-            raise BadInput(
-                "\n".join(
-                    f"tenants[{index}].{key}: tenant '{tenant_id}' is already onboarded with "
-                    f"{key} {have} (asked for {want}); offboard it first or edit "
-                    f"{st.registry_path} by hand"
-                    for key, have, want in conflicts
+    # Read, validate and write as one step: two onboardings never lose a tenant.
+    with registry_lock(st.registry_path):
+        doc = RegistryFile.read(st.registry_path)
+        registry = doc.validated()
+
+        index = doc.index_of(tenant_id)
+        if index is not None:
+            existing = registry.tenant(tenant_id)
+            conflicts = _conflicts(existing, asked)
+            if conflicts:
+                raise BadInput(
+                    "\n".join(
+                        f"tenants[{index}].{key}: tenant '{tenant_id}' is already onboarded with "
+                        f"{key} {have} (asked for {want}); offboard it first or edit "
+                        f"{st.registry_path} by hand"
+                        for key, have, want in conflicts
+                    )
                 )
+            say(
+                f"tenant '{tenant_id}' is already onboarded with these settings: nothing changed "
+                f"(ExternalId {existing.external_id} kept)"
             )
-        say(
-            f"tenant '{tenant_id}' is already onboarded with these settings: nothing changed "
-            f"(ExternalId {existing.external_id} kept)"
-        )
-        tenant = existing
-    else:
-        taken = {t.external_id for t in registry.tenants}
-        try:
-            ops = (
-                registry.operations_account(operations_account)
-                if operations_account is not None
-                else registry.operations_for_new_tenant()
+            tenant = existing
+        else:
+            taken = {t.external_id for t in registry.tenants}
+            try:
+                ops = (
+                    registry.operations_account(operations_account)
+                    if operations_account is not None
+                    else registry.operations_for_new_tenant()
+                )
+            except KeyError as exc:
+                raise BadInput(f"--operations-account: {exc.args[0]}") from None
+            entry: dict[str, Any] = {
+                "id": tenant_id,
+                "account_id": account,
+                "region": region,
+                "external_id": new_external_id(tenant_id, taken),
+            }
+            if registry.additional_operations:
+                entry["operations_account"] = ops.name
+            # Recorded once: the tenant's invoker role stays in this stack for good.
+            entry["shard"] = registry.shard_for_new_tenant(ops.name)
+            for key in ("models", "log_content", "log_retention_days"):
+                if key in asked:
+                    entry[key] = asked[key]
+            edit = doc.add_tenant(entry)
+            # Validate the whole new registry before touching the file, so a bad
+            # argument is refused with the registry's own message, naming the option.
+            try:
+                new_registry = parse_registry(edit.data, str(st.registry_path))
+            except RegistryError as exc:
+                index = len(registry.tenants)  # the entry was appended
+                issues = exc.issues
+                if any(i.path == f"tenants[{index}].id" for i in issues):
+                    # The generated ExternalId starts with the tenant id, so a bad id
+                    # makes it bad too: report the id, not a value nobody typed.
+                    issues = [i for i in issues if i.path != f"tenants[{index}].external_id"]
+                raise BadInput(
+                    "\n".join(_onboard_issue(i, index, entry, registry) for i in issues)
+                ) from None
+            write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+            tenant = new_registry.tenant(tenant_id)
+            say(
+                f"onboarded tenant '{tenant.id}' (account {tenant.account_id}, {tenant.region}) "
+                f"into {st.registry_path}"
             )
-        except KeyError as exc:
-            raise BadInput(f"--operations-account: {exc.args[0]}") from None
-        entry: dict[str, Any] = {
-            "id": tenant_id,
-            "account_id": account,
-            "region": region,
-            "external_id": new_external_id(tenant_id, taken),
-        }
-        if registry.additional_operations:
-            entry["operations_account"] = ops.name
-        # Recorded once: the tenant's invoker role stays in this stack for good.
-        entry["shard"] = registry.shard_for_new_tenant(ops.name)
-        for key in ("models", "log_content", "log_retention_days"):
-            if key in asked:
-                entry[key] = asked[key]
-        edit = doc.add_tenant(entry)
-        # Validate the whole new registry before touching the file, so a bad
-        # argument is refused with the registry's own message, naming the option.
-        try:
-            new_registry = parse_registry(edit.data, str(st.registry_path))
-        except RegistryError as exc:
-            index = len(registry.tenants)  # the entry was appended
-            issues = exc.issues
-            if any(i.path == f"tenants[{index}].id" for i in issues):
-                # The generated ExternalId starts with the tenant id, so a bad id
-                # makes it bad too: report the id, not a value nobody typed.
-                issues = [i for i in issues if i.path != f"tenants[{index}].external_id"]
-            raise BadInput(
-                "\n".join(_onboard_issue(i, index, entry, registry) for i in issues)
-            ) from None
-        write_atomic(st.registry_path, edit.text, expected_current=doc.text)
-        tenant = new_registry.tenant(tenant_id)
-        say(
-            f"onboarded tenant '{tenant.id}' (account {tenant.account_id}, {tenant.region}) "
-            f"into {st.registry_path}"
-        )
-        say(f"  ExternalId: {tenant.external_id}")
-        say(f"  models: {', '.join(tenant.models)}")
-        say(
-            f"  usage logs: {tenant.usage_log_group} ({tenant.log_content.value}, "
-            f"{tenant.log_retention_days} days)"
-        )
+            say(f"  ExternalId: {tenant.external_id}")
+            say(f"  models: {', '.join(tenant.models)}")
+            say(
+                f"  usage logs: {tenant.usage_log_group} ({tenant.log_content.value}, "
+                f"{tenant.log_retention_days} days)"
+            )
 
     steps = [
         _cdk("deploy", tenant.operations_stack_name, ops_profile, "<ops-profile>", st),
@@ -291,6 +293,86 @@ def onboard(
     say("Next, deploy (operations account first, then the tenant's account):")
     for argv in steps:
         say(f"  {_show(argv)}")
+
+
+# --- update --------------------------------------------------------------------------------
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(help="The tenant to change.")],
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--models", help="Allowed model id (repeat): replaces the list."),
+    ] = None,
+    log_content: Annotated[
+        str | None, typer.Option("--log-content", help="metadata | redacted | full.")
+    ] = None,
+    retention_days: Annotated[
+        int | None, typer.Option("--retention-days", help="Usage log retention in days.")
+    ] = None,
+    ops_profile: OpsProfileOption = None,
+    profile: TenantProfileOption = None,
+) -> None:
+    """Change a tenant's models, log content or retention; print what to redeploy.
+
+    Validated like onboard and written atomically. The tenant's shard, operations
+    account and ExternalId never change here: moving a role is an outage.
+    """
+    st = state(ctx)
+    with registry_lock(st.registry_path):
+        doc = RegistryFile.read(st.registry_path)
+        registry = doc.validated()
+        index = doc.index_of(tenant_id)
+        if index is None:
+            known = ", ".join(t.id for t in registry.tenants) or "none"
+            raise BadInput(f"tenant-id: unknown tenant '{tenant_id}' (known: {known})")
+        before = registry.tenant(tenant_id)
+        changes: dict[str, Any] = {}
+        if models:
+            changes["models"] = list(models)
+        if log_content is not None:
+            changes["log_content"] = log_content
+        if retention_days is not None:
+            changes["log_retention_days"] = retention_days
+        if not changes:
+            raise BadInput("--models / --log-content / --retention-days: give at least one")
+        edit = doc.update_tenant(index, changes)
+        try:
+            new_registry = parse_registry(edit.data, str(st.registry_path))
+        except RegistryError as exc:
+            raise BadInput(
+                "\n".join(_onboard_issue(i, index, changes, registry) for i in exc.issues)
+            ) from None
+        after = new_registry.tenant(tenant_id)
+        changed = [
+            field
+            for field in ("models", "log_content", "log_retention_days")
+            if getattr(before, field) != getattr(after, field)
+        ]
+        if not changed:
+            say(f"tenant '{tenant_id}' already has these settings: nothing changed")
+            return
+        write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+    for field in changed:
+        say(f"  {field}: {_shown(getattr(before, field))} -> {_shown(getattr(after, field))}")
+    # Models are in the invoker role's policy (operations) and the function's
+    # allowlist (customer); content mode and retention only in the customer stack.
+    steps = []
+    if "models" in changed:
+        steps.append(_cdk("deploy", after.operations_stack_name, ops_profile, "<ops-profile>", st))
+    steps.append(_cdk("deploy", after.stack_name, profile, f"<{after.id}-profile>", st))
+    stacks = " and ".join(step[3] for step in steps)
+    say(f"updated tenant '{tenant_id}' in {st.registry_path}; redeploy {stacks}, in this order:")
+    for argv in steps:
+        say(f"  {_show(argv)}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return str(getattr(value, "value", value))
 
 
 # --- offboard ------------------------------------------------------------------------------
@@ -334,9 +416,15 @@ def offboard(
         # so the customer stack goes first, then the registry entry.
         _run_steps([destroy], "the tenant is still in the registry")
 
-    edit = doc.remove_tenant(index)
-    parse_registry(edit.data, str(st.registry_path))
-    write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+    with registry_lock(st.registry_path):
+        # Read again under the lock: another tenantctl may have edited it meanwhile.
+        doc = RegistryFile.read(st.registry_path)
+        index = doc.index_of(tenant_id)
+        if index is None:
+            raise CliError(f"tenant '{tenant_id}' was removed meanwhile: nothing changed")
+        edit = doc.remove_tenant(index)
+        parse_registry(edit.data, str(st.registry_path))
+        write_atomic(st.registry_path, edit.text, expected_current=doc.text)
     say(f"removed tenant '{tenant.id}' from {st.registry_path}")
 
     ops_deploy = _cdk("deploy", tenant.operations_stack_name, ops_profile, "<ops-profile>", st)

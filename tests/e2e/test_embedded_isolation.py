@@ -42,7 +42,7 @@ from demo.scenario import (
     usage_records,
 )
 from embedded_aws import EmbeddedCloud
-from tenantctl.cdk_runner import deploy_registry
+from tenantctl.fleet import deploy_registry
 from tests.conftest import LOCAL_REGISTRY
 
 pytestmark = [
@@ -71,7 +71,8 @@ class Deployment:
 def deployment() -> Iterator[Deployment]:
     registry = load_registry(LOCAL_REGISTRY)
     with EmbeddedCloud(registry=registry) as cloud:
-        deploy_registry(cloud, LOCAL_REGISTRY)
+        report = deploy_registry(cloud, LOCAL_REGISTRY)
+        assert not report.failed, report.failed
         scenario = run_scenario(cloud, registry)
         yield Deployment(cloud, registry, scenario)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from embedded_aws import EmbeddedCloud
-from tenantctl.cdk_runner import StackTarget, deploy_stacks
+from tenantctl import fleet
+from tenantctl.cdk_runner import StackTarget
+from tenantctl.fleet import FleetTarget
 from tests.embedded.conftest import ACME, OPS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded-deploy")]
@@ -24,15 +27,12 @@ def cloud() -> Iterator[EmbeddedCloud]:
 def test_each_stack_deploys_into_its_own_account_with_its_custom_resource(
     cloud: EmbeddedCloud,
 ) -> None:
-    lines: list[str] = []
-    targets = [StackTarget(f"Seam-{a}", a, "us-east-1") for a in (OPS, ACME)]
-    deploy_stacks(
-        cloud,
-        targets,
-        app_dir=APP_DIR,
-        context={"accounts": f"{OPS},{ACME}"},
-        progress=lines.append,
-    )
+    targets = [FleetTarget(StackTarget(f"Seam-{a}", a, "us-east-1")) for a in (OPS, ACME)]
+    with tempfile.TemporaryDirectory() as tmp:
+        assembly = Path(tmp) / "cdk.out"
+        fleet.synthesize(cloud, assembly, context={"accounts": f"{OPS},{ACME}"}, app_dir=APP_DIR)
+        report = fleet.deploy(cloud, targets, assembly, app_dir=APP_DIR)
+    assert [r.status for r in report.results] == ["deployed", "deployed"], report.results
     for account in (OPS, ACME):
         cfn = cloud.client("cloudformation", account)
         names = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
@@ -41,4 +41,3 @@ def test_each_stack_deploys_into_its_own_account_with_its_custom_resource(
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         assert outputs["GreetingOut"] == "hello embedded"
-    assert any("Seam-" in line and "CREATE_COMPLETE" in line for line in lines)

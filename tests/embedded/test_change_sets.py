@@ -1,0 +1,37 @@
+"""Change sets are per stack, as on AWS: the CDK CLI names every one ``cdk-deploy-change-set``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from embedded_aws import EmbeddedCloud
+from tests.embedded.conftest import OPS
+
+pytestmark = pytest.mark.xdist_group("embedded-change-sets")
+TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}})
+NAME = "cdk-deploy-change-set"
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[EmbeddedCloud]:
+    with EmbeddedCloud(accounts=[OPS]) as embedded:
+        yield embedded
+
+
+def test_two_stacks_change_sets_of_one_name_stay_apart(cloud: EmbeddedCloud) -> None:
+    cfn = cloud.client("cloudformation", OPS)
+    for stack in ("First", "Second"):
+        cfn.create_change_set(
+            StackName=stack, ChangeSetName=NAME, ChangeSetType="CREATE", TemplateBody=TEMPLATE
+        )
+    # The CDK CLI deletes a leftover change set of its stack before making a new one.
+    cfn.delete_change_set(StackName="Second", ChangeSetName=NAME)
+
+    assert cfn.describe_change_set(StackName="First", ChangeSetName=NAME)["StackName"] == "First"
+    cfn.execute_change_set(StackName="First", ChangeSetName=NAME)
+    statuses = {s["StackName"]: s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]}
+    assert statuses["First"] == "CREATE_COMPLETE"
+    assert statuses["Second"] == "REVIEW_IN_PROGRESS"  # its change set is gone, not First's

@@ -1,0 +1,163 @@
+"""The customer StackSet template rolled out to tenant accounts with CloudFormation StackSets.
+
+What moto's StackSets let us show (moto/cloudformation/models.py):
+- SELF_MANAGED instances really create the stack in each target account, so the
+  test checks each tenant's resources and its per-account parameters there;
+- SERVICE_MANAGED (AWS Organizations) calls are validated and answered, but moto
+  does not resolve an OU to its accounts, so no instance is created: the test
+  shows the calls' shape is accepted, one per account, and nothing more.
+The template itself is the one the app synthesizes with ``-c customer_stack_set=true``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from app import build_app
+from contracts.registry import TenantRegistry, load_registry
+from embedded_aws import EmbeddedCloud
+from stacks.customer_stack_set import STACK_SET_TEMPLATE_NAME, stack_set_parameters
+from tests.conftest import EXAMPLE_REGISTRY
+
+pytestmark = [
+    pytest.mark.xdist_group("embedded-stack-set"),
+    pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning"),
+]
+ADMIN = "999999999999"  # the delegated StackSet administrator (management) account
+CODE_BUCKET = "org-bedrock-invoker-code"
+TENANTS_OU = "ou-ab12-tenants01"
+
+
+@pytest.fixture(scope="module")
+def registry() -> TenantRegistry:
+    return load_registry(EXAMPLE_REGISTRY)
+
+
+@pytest.fixture(scope="module")
+def template(registry: TenantRegistry) -> dict[str, Any]:
+    app = build_app(registry, context={"aws:cdk:bundling-stacks": []}, customer_stack_set=True)
+    return dict(app.synth().get_stack_by_name(STACK_SET_TEMPLATE_NAME).template)
+
+
+@pytest.fixture(scope="module")
+def cloud(registry: TenantRegistry) -> Iterator[EmbeddedCloud]:
+    accounts = [ADMIN, *(t.account_id for t in registry.resolved_tenants())]
+    with EmbeddedCloud(accounts=accounts) as embedded:
+        yield embedded
+
+
+def _code_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return {}\n")
+    return buffer.getvalue()
+
+
+def test_the_template_has_no_bootstrap_rule_and_takes_code_from_the_org_bucket(
+    template: dict[str, Any],
+) -> None:
+    assert "Rules" not in template
+    assert "BootstrapVersion" not in template.get("Parameters", {})
+    [function] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Properties"]["Code"] == {
+        "S3Bucket": {"Ref": "CodeBucket"},
+        "S3Key": {"Ref": "CodeKey"},
+    }
+    assert "cdk-hnb659fds" not in json.dumps(template)
+    parameters = template["Parameters"]
+    assert parameters["LogContent"]["AllowedValues"] == ["metadata", "redacted", "full"]
+    assert "90" in parameters["LogRetentionDays"]["AllowedValues"]
+    assert parameters["TenantId"]["MaxLength"] == 40
+
+
+def test_self_managed_instances_create_each_tenants_stack_with_its_own_parameters(
+    cloud: EmbeddedCloud, registry: TenantRegistry, template: dict[str, Any]
+) -> None:
+    s3 = cloud.client("s3", ADMIN)
+    s3.create_bucket(Bucket=CODE_BUCKET)
+    key = template["Parameters"]["CodeKey"]["Default"]
+    s3.put_object(Bucket=CODE_BUCKET, Key=key, Body=_code_zip())
+    admin = cloud.client("cloudformation", ADMIN)
+    admin.create_stack_set(
+        StackSetName="bedrock-customer",
+        TemplateBody=json.dumps(template),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SELF_MANAGED",
+    )
+    for tenant in registry.resolved_tenants():
+        admin.create_stack_instances(
+            StackSetName="bedrock-customer",
+            Accounts=[tenant.account_id],
+            Regions=[tenant.region],
+            ParameterOverrides=stack_set_parameters(tenant, CODE_BUCKET),
+        )
+
+    for tenant in registry.resolved_tenants():
+        function = cloud.client("lambda", tenant.account_id, tenant.region).get_function(
+            FunctionName=tenant.function_name
+        )["Configuration"]
+        env = function["Environment"]["Variables"]
+        assert env["TENANT_ID"] == tenant.id
+        assert env["OPS_ROLE_ARN"] == tenant.invoker_role_arn
+        assert env["OPS_EXTERNAL_ID"] == tenant.external_id
+        assert env["ALLOWED_MODELS"] == ",".join(tenant.models)
+        assert env["LOG_CONTENT"] == tenant.log_content.value
+        groups = cloud.client("logs", tenant.account_id, tenant.region).describe_log_groups()
+        assert tenant.usage_log_group in {g["logGroupName"] for g in groups["logGroups"]}
+        roles = cloud.client("iam", tenant.account_id).list_roles()["Roles"]
+        assert f"bedrock-caller-{tenant.id}" in {r["RoleName"] for r in roles}
+
+
+def test_service_managed_stack_set_takes_one_ou_scoped_call_per_account(
+    cloud: EmbeddedCloud, registry: TenantRegistry, template: dict[str, Any]
+) -> None:
+    """As far as moto goes: it validates the service-managed calls but creates no instance.
+
+    With AWS Organizations, per-account parameters are one ``create-stack-instances``
+    per tenant: the tenants' OU intersected with that one account. moto checks the
+    permission model, the OU id and the targets, answers each call with a
+    SUCCEEDED operation; it does not
+    resolve OUs to accounts, so no instance appears (the SELF_MANAGED test above
+    shows the stacks themselves).
+    """
+    admin = cloud.client("cloudformation", ADMIN)
+    admin.create_stack_set(
+        StackSetName="bedrock-customer-org",
+        TemplateBody=json.dumps(template),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": True},
+    )
+    operations = []
+    for tenant in registry.resolved_tenants():
+        operations.append(
+            admin.create_stack_instances(
+                StackSetName="bedrock-customer-org",
+                DeploymentTargets={
+                    "OrganizationalUnitIds": [TENANTS_OU],
+                    "Accounts": [tenant.account_id],
+                    "AccountFilterType": "INTERSECTION",
+                },
+                Regions=[tenant.region],
+                ParameterOverrides=stack_set_parameters(tenant, CODE_BUCKET),
+            )["OperationId"]
+        )
+    for operation in operations:
+        status = admin.describe_stack_set_operation(
+            StackSetName="bedrock-customer-org", OperationId=operation
+        )["StackSetOperation"]["Status"]
+        assert status == "SUCCEEDED"
+    stack_set = admin.describe_stack_set(StackSetName="bedrock-customer-org")["StackSet"]
+    assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
+    # A self-managed-style call (accounts, no OU) is refused, as AWS refuses it.
+    with pytest.raises(ClientError, match="OrganizationalUnit"):
+        admin.create_stack_instances(
+            StackSetName="bedrock-customer-org", Accounts=["222222222222"], Regions=["us-east-1"]
+        )
