@@ -47,7 +47,7 @@ from werkzeug.wrappers import Request, Response
 
 from contracts.registry import TenantRegistry, load_registry
 from embedded_aws.bedrock import BedrockEmulator
-from embedded_aws.identity import parse_authorization, resolve_access_key
+from embedded_aws.identity import SigV4Scope, parse_authorization, resolve_access_key
 from embedded_aws.lambda_runner import CDK_CONTEXT, LambdaRunner, install_moto_executor
 from embedded_aws.trust import AssumeRoleCall, AssumeRoleDenied, authorize_assume_role
 
@@ -136,6 +136,41 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 
 _CHANGE_SET_ACTIONS = frozenset({"DescribeChangeSet", "DeleteChangeSet", "ExecuteChangeSet"})
+
+# STS actions that return credentials. AssumeRole is evaluated against the trust
+# policy; GetSessionToken and GetFederationToken return credentials of the signed
+# caller itself (no other principal involved); the rest need identity providers
+# or root sessions the embedded cloud cannot verify, so they are refused.
+_CREDENTIAL_ACTIONS = frozenset(
+    {
+        "AssumeRole",
+        "AssumeRoleWithWebIdentity",
+        "AssumeRoleWithSAML",
+        "AssumeRoot",
+        "GetSessionToken",
+        "GetFederationToken",
+    }
+)
+_OWN_IDENTITY_ACTIONS = frozenset({"GetSessionToken", "GetFederationToken"})
+_EVALUATED_ACTIONS = frozenset({"AssumeRole"}) | _OWN_IDENTITY_ACTIONS
+
+
+def _request_params(environ: dict[str, Any]) -> dict[str, str]:
+    """A Query-protocol request's parameters: the query string, then a form body's."""
+    params = {k: v[0] for k, v in parse_qs(str(environ.get("QUERY_STRING", ""))).items()}
+    content_type = str(environ.get("CONTENT_TYPE", ""))
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    # A form body, or a small body without a type (moto reads those as forms too);
+    # never an upload's megabytes.
+    if environ.get("REQUEST_METHOD") == "POST" and (
+        "x-www-form-urlencoded" in content_type or (not content_type and length <= 65536)
+    ):
+        body = _read_body(environ).decode("utf-8", "replace")
+        params.update({k: v[0] for k, v in parse_qs(body).items()})
+    return params
 
 
 def _scope_change_set_to_its_stack(
@@ -349,10 +384,9 @@ class EmbeddedApp:
             request = Request(environ)
             if BedrockEmulator.matches(request):
                 return self.bedrock.handle(request)(environ, start_response)
-        if scope is not None and scope.service == "sts" and environ.get("REQUEST_METHOD") == "POST":
-            denied = self._check_assume_role(environ, scope.access_key_id)
-            if denied is not None:
-                return denied(environ, start_response)
+        denied = self._check_sts(environ, scope)
+        if denied is not None:
+            return denied(environ, start_response)
         if scope is not None and scope.service == "cloudformation":
             _scope_change_set_to_its_stack(environ, scope.access_key_id, scope.region)
         if path.endswith("/cfnresponse") and path.startswith("/cloudformation_"):
@@ -365,27 +399,41 @@ class EmbeddedApp:
                 return body
         return self.moto_app(environ, start_response)
 
-    def _check_assume_role(self, environ: dict[str, Any], access_key_id: str) -> Response | None:
-        form = {
-            k: v[0] for k, v in parse_qs(_read_body(environ).decode("utf-8", "replace")).items()
-        }
-        if form.get("Action") != "AssumeRole":
+    def _check_sts(self, environ: dict[str, Any], scope: SigV4Scope | None) -> Response | None:
+        """Evaluate every STS call that issues credentials, whatever its shape, or refuse it.
+
+        The action can arrive in a form body (POST), in the query string (GET, or
+        POST with the action in the URL), signed or not. moto answers all of them
+        and hands out credentials for any role, so the check looks at every shape:
+        AssumeRole is evaluated against the target's trust policy; the federated
+        and root variants, which the embedded cloud cannot verify, are refused.
+        """
+        params = _request_params(environ)
+        action = params.get("Action", "")
+        if action not in _CREDENTIAL_ACTIONS and not (
+            scope is not None and scope.service == "sts" and action.startswith("Assume")
+        ):
             return None
-        role_arn = form.get("RoleArn", "")
         call = AssumeRoleCall(
-            role_arn=role_arn,
-            role_session_name=form.get("RoleSessionName"),
-            external_id=form.get("ExternalId"),
-            source_identity=form.get("SourceIdentity"),
+            role_arn=params.get("RoleArn", ""),
+            role_session_name=params.get("RoleSessionName"),
+            external_id=params.get("ExternalId"),
+            source_identity=params.get("SourceIdentity"),
         )
-        caller = resolve_access_key(access_key_id)
+        if action not in _EVALUATED_ACTIONS:
+            reason = f"{action or 'an STS action'} is not supported by the embedded cloud"
+            self._record("unverified", call, allowed=False, reason=reason)
+            return _sts_error("AccessDenied", f"{reason}: refused", 403)
+        caller = resolve_access_key(scope.access_key_id) if scope is not None else None
         if caller is None:
-            self._record("unknown", call, allowed=False, reason="unknown access key")
+            self._record("unknown", call, allowed=False, reason="unsigned or unknown access key")
             return _sts_error(
                 "InvalidClientTokenId",
                 "The security token included in the request is invalid.",
                 403,
             )
+        if action in _OWN_IDENTITY_ACTIONS:
+            return None  # credentials for the caller itself: no other principal's trust
         try:
             authorize_assume_role(caller, call)
         except AssumeRoleDenied as denied:
