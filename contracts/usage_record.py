@@ -17,6 +17,7 @@ own log group with ``"delivery": "fallback"``.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import re
 from enum import StrEnum
@@ -71,15 +72,36 @@ class LogContent(StrEnum):
 # --- streams ---------------------------------------------------------------------------------
 
 MAX_STREAM_NAME_CHARS = 512
-UNKNOWN_STREAM = "unknown"
-# CloudWatch forbids ':' and '*' in stream names; control characters make them unreadable.
-_STREAM_NAME_FORBIDDEN = re.compile(r"[:*\x00-\x1f\x7f]")
+# CloudWatch forbids ':' and '*' in stream names; control characters make them
+# unreadable. They are percent-encoded, and so is '%' itself, which keeps the
+# mapping injective: two user ids never share a stream.
+_ESCAPED = re.compile(r"[:*%\x00-\x1f\x7f]")
+# Marks a name shortened to fit 512 characters; never produced by escaping,
+# whose every '%' is followed by two hex digits.
+_SHORTENED = "%~"
+_DIGEST_CHARS = 16
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
 
 
 def stream_name_for(user_id: str) -> str:
-    """The log stream holding ``user_id``'s records: ':' and '*' replaced, <= 512 chars."""
-    name = _STREAM_NAME_FORBIDDEN.sub("_", user_id)[:MAX_STREAM_NAME_CHARS]
-    return name if name.strip() else UNKNOWN_STREAM
+    """The log stream holding ``user_id``'s records: one per user, never shared.
+
+    Characters CloudWatch forbids (``:`` ``*``), control characters and ``%`` are
+    percent-encoded, so ``a:b`` is ``a%3Ab`` and ``a_b`` stays ``a_b``. A name of
+    blanks only (or none) is encoded whole. A name over 512 characters keeps its
+    beginning and ends with ``%~`` and 16 hex digits of the id's SHA-256.
+    """
+    name = _ESCAPED.sub(_percent, user_id)
+    if not name.strip():
+        name = "".join(f"%{byte:02X}" for byte in user_id.encode("utf-8")) or "%"
+    if len(name) > MAX_STREAM_NAME_CHARS:
+        digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
+        keep = MAX_STREAM_NAME_CHARS - len(_SHORTENED) - _DIGEST_CHARS
+        name = name[:keep] + _SHORTENED + digest
+    return name
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner, Result
 
+from contracts.usage_record import stream_name_for
 from tenantctl.cli import app
 from tenantctl.cli.app import State
 from tests.conftest import EXAMPLE_REGISTRY
@@ -127,7 +128,7 @@ def put_records(
     by_stream: dict[str, list[tuple[int, str]]] = {}
     for rec in records:
         ts = int(datetime.fromisoformat(rec["timestamp"]).timestamp() * 1000)
-        by_stream.setdefault(rec["user_id"].replace(":", "_"), []).append((ts, json.dumps(rec)))
+        by_stream.setdefault(stream_name_for(rec["user_id"]), []).append((ts, json.dumps(rec)))
     now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
     for stream, message in extra_messages:
         by_stream.setdefault(stream, []).append((now_ms, message))

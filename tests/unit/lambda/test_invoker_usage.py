@@ -381,24 +381,36 @@ def test_truncation_leaves_small_records_untouched() -> None:
     ("user_id", "stream"),
     [
         ("alice@example.com", "alice@example.com"),
-        ("us-east-1:1234-abcd", "us-east-1_1234-abcd"),
-        ("a*b:c", "a_b_c"),
-        ("", "unknown"),
-        ("x" * 600, "x" * 512),
+        ("us-east-1:1234-abcd", "us-east-1%3A1234-abcd"),
+        ("a*b:c", "a%2Ab%3Ac"),
+        ("100%", "100%25"),
+        ("tab\there", "tab%09here"),
+        ("  ", "%20%20"),
+        ("", "%"),
     ],
 )
 def test_stream_name_is_a_valid_cloudwatch_name_for_any_user_id(user_id: str, stream: str) -> None:
     assert stream_name_for(user_id) == stream
 
 
-def test_user_with_colon_in_id_gets_records_in_sanitized_stream(
+def test_two_users_never_share_a_stream() -> None:
+    # Before: ':' and '*' became '_', so these were all one stream.
+    ids = ["a:b", "a_b", "a*b", "a%3Ab", "a%b", " ", "%20", "", "%"]
+    assert len({stream_name_for(u) for u in ids}) == len(ids)
+    long_a, long_b = "x" * 600 + "a", "x" * 600 + "b"
+    assert len(stream_name_for(long_a)) == 512
+    assert stream_name_for(long_a) != stream_name_for(long_b)
+    assert stream_name_for(long_a).startswith("x" * 400)
+
+
+def test_user_with_colon_in_id_gets_records_in_its_own_stream(
     logs: FakeLogsClient, printed: Printed
 ) -> None:
     identity = CallIdentity("acme", "app", "us-east-1:42", "m")
     _run_call(_logger(logs, printed, identity=identity))
 
     [(stream, record)] = logs.events
-    assert stream == "us-east-1_42"
+    assert stream == "us-east-1%3A42"
     assert record["user_id"] == "us-east-1:42"  # the record keeps the real id
 
 
