@@ -171,7 +171,8 @@ class Operations(_Frozen):
     region: Region
     # Bedrock's own invocation logging here would copy every tenant's prompts
     # into this account; the deploy-time guard refuses it unless this is set.
-    allow_ops_invocation_logging: bool = False
+    # Strict: "yes", 1 or "true" would switch on what keeps tenant content out of here.
+    allow_ops_invocation_logging: Annotated[bool, Field(strict=True)] = False
     alert_email: Annotated[StrictStr, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     inference_profile_regions: dict[str, tuple[Region, ...]] | None = None
     # How many tenants' invoker roles one operations stack (shard) holds.

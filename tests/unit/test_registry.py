@@ -312,3 +312,19 @@ def test_file_errors_are_clean(tmp_path: Path) -> None:
 def test_unknown_tenant_lookup_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="unknown tenant 'initech' \\(known: acme, globex\\)"):
         parse_registry(VALID).tenant("initech")
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, "on", None])
+def test_allow_ops_invocation_logging_is_a_strict_boolean(value: Any) -> None:
+    # This flag lets tenant content be logged in the operations account.
+    data = copy.deepcopy(VALID)
+    data["operations"]["allow_ops_invocation_logging"] = value
+    [issue] = _issues(data)
+    assert issue.startswith("operations.allow_ops_invocation_logging: Input should be a valid bool")
+
+
+def test_allow_ops_invocation_logging_takes_true_and_false() -> None:
+    for value in (True, False):
+        data = copy.deepcopy(VALID)
+        data["operations"]["allow_ops_invocation_logging"] = value
+        assert parse_registry(data).operations.allow_ops_invocation_logging is value
