@@ -34,9 +34,17 @@ Result = dict[str, Any]
 FUNCTION_TIMEOUT = "FunctionTimeout"
 
 # PutLogEvents sits on the answer's path: a few quick attempts, then stdout.
+LOGS_MAX_ATTEMPTS = 3
+LOGS_CONNECT_TIMEOUT_S = 2
+LOGS_READ_TIMEOUT_S = 5
 _LOGS_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5
+    retries={"mode": "standard", "total_max_attempts": LOGS_MAX_ATTEMPTS},
+    connect_timeout=LOGS_CONNECT_TIMEOUT_S,
+    read_timeout=LOGS_READ_TIMEOUT_S,
 )
+# The longest one call can take on each client; a write bounded by the function's
+# remaining time uses a client only while this much time is left (writer.py).
+LOGS_CALL_WORST_CASE_MS = LOGS_MAX_ATTEMPTS * (LOGS_CONNECT_TIMEOUT_S + LOGS_READ_TIMEOUT_S) * 1000
 
 # The watchdog's record has its own fast path: one attempt, short timeouts.
 URGENT_LOGS_MAX_ATTEMPTS = 1
@@ -62,11 +70,11 @@ _URGENT_LOGS_CLIENT_CONFIG = Config(
 # A bigger margin costs nothing but more provisional records: the call keeps
 # running and its real record still follows (``supersedes``).
 TIMEOUT_RECORD_MARGIN_MS = 5000
+URGENT_LOGS_CALL_WORST_CASE_MS = (
+    URGENT_LOGS_MAX_ATTEMPTS * (URGENT_LOGS_CONNECT_TIMEOUT_S + URGENT_LOGS_READ_TIMEOUT_S) * 1000
+)
 URGENT_WRITE_WORST_CASE_MS = (
-    URGENT_WRITE_MAX_CALLS
-    * URGENT_LOGS_MAX_ATTEMPTS
-    * (URGENT_LOGS_CONNECT_TIMEOUT_S + URGENT_LOGS_READ_TIMEOUT_S)
-    * 1000
+    URGENT_WRITE_MAX_CALLS * URGENT_LOGS_CALL_WORST_CASE_MS
 )  # the unit tests hold this below TIMEOUT_RECORD_MARGIN_MS
 
 
@@ -136,6 +144,8 @@ class BedrockInvoker:
         writer = UsageLogWriter(
             logs_client=own.client("logs", config=_LOGS_CLIENT_CONFIG),
             urgent_logs_client=own.client("logs", config=_URGENT_LOGS_CLIENT_CONFIG),
+            call_worst_case_ms=LOGS_CALL_WORST_CASE_MS,
+            urgent_call_worst_case_ms=URGENT_LOGS_CALL_WORST_CASE_MS,
             log_group=settings.usage_log_group,
             max_record_bytes=settings.usage_log_max_record_bytes,
         )
@@ -175,6 +185,7 @@ class BedrockInvoker:
             ),
             log_content=self._settings.log_content,
             invocation_id=invocation_id,
+            remaining_ms=remaining_time_ms,
         )
         try:
             resolve_model(model_id, allowed_models=self._settings.allowed_models)

@@ -215,8 +215,8 @@ def signal_provisional_records(monkeypatch: pytest.MonkeyPatch) -> threading.Eve
     written = threading.Event()
     original = UsageLogWriter.write
 
-    def write(self: UsageLogWriter, record: dict[str, Any], *, urgent: bool = False) -> Any:
-        delivery = original(self, record, urgent=urgent)
+    def write(self: UsageLogWriter, record: dict[str, Any], **options: Any) -> Any:
+        delivery = original(self, record, **options)
         if record.get("provisional"):
             written.set()
         return delivery

@@ -693,3 +693,133 @@ def test_real_record_does_not_wait_for_a_slow_timeout_record(
     [(_, final)] = written_before_release
     assert final["supersedes"] == "FunctionTimeout"
     assert [r["provisional"] for _, r in urgent.events] == [True]
+
+
+# --- writes bounded by the function's remaining time (a scaled timeline) ---------------------
+
+# One second of the function's life is one millisecond here; the figures are the
+# invoker's own (invocation.py): a normal call can take 21 s, an urgent one 2 s.
+CALL_WORST_CASE_MS = 21
+URGENT_CALL_WORST_CASE_MS = 2
+RESERVE_MS = 1
+
+
+class Timeline:
+    """The function's remaining time, which each Logs call spends."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def __call__(self) -> int:
+        return self.remaining_ms
+
+
+class HangingLogsClient(FakeLogsClient):
+    """CloudWatch Logs that never answers: every call runs out its client's worst case."""
+
+    def __init__(self, timeline: Timeline, worst_case_ms: int) -> None:
+        super().__init__()
+        self.timeline = timeline
+        self.worst_case_ms = worst_case_ms
+        self.calls = 0
+
+    def _hang(self) -> None:
+        self.calls += 1
+        self.timeline.remaining_ms -= self.worst_case_ms
+        assert self.timeline.remaining_ms >= 0, "a Logs call ran past the function's timeout"
+        raise _client_error("RequestTimeout", "PutLogEvents")
+
+    def create_log_stream(self, *, logGroupName: str, logStreamName: str) -> Any:
+        self._hang()
+
+    def put_log_events(self, *, logGroupName: str, logStreamName: str, logEvents: Any) -> Any:
+        self._hang()
+
+
+def _bounded_writer(
+    logs: FakeLogsClient, urgent: FakeLogsClient, printed: Printed
+) -> UsageLogWriter:
+    return UsageLogWriter(
+        logs_client=logs,
+        urgent_logs_client=urgent,
+        log_group=LOG_GROUP,
+        print_line=printed,
+        call_worst_case_ms=CALL_WORST_CASE_MS,
+        urgent_call_worst_case_ms=URGENT_CALL_WORST_CASE_MS,
+        reserve_ms=RESERVE_MS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "normal_calls", "urgent_calls", "delivery"),
+    [
+        (60, 1, 0, "fallback"),  # time for the normal client: it hangs, then stdout
+        (10, 0, 1, "fallback"),  # only the fast client's worst case fits
+        (2, 0, 0, "fallback"),  # no call fits: stdout at once
+    ],
+)
+def test_a_slow_logs_service_never_holds_the_answer_past_the_deadline(
+    printed: Printed, remaining_ms: int, normal_calls: int, urgent_calls: int, delivery: str
+) -> None:
+    timeline = Timeline(remaining_ms)
+    normal = HangingLogsClient(timeline, CALL_WORST_CASE_MS)
+    urgent = HangingLogsClient(timeline, URGENT_CALL_WORST_CASE_MS)
+    writer = _bounded_writer(normal, urgent, printed)
+
+    result = writer.write({"user_id": "alice", "status": "success"}, remaining_ms=timeline)
+
+    assert result == delivery
+    assert (normal.calls, urgent.calls) == (normal_calls, urgent_calls)
+    assert timeline.remaining_ms >= RESERVE_MS  # time left to answer the caller
+    [line] = printed.lines
+    assert json.loads(line)["delivery"] == "fallback"
+
+
+def test_a_healthy_logs_service_near_the_deadline_takes_the_fast_client(printed: Printed) -> None:
+    normal, urgent = FakeLogsClient(), FakeLogsClient()
+    writer = _bounded_writer(normal, urgent, printed)
+
+    assert writer.write({"user_id": "alice"}, remaining_ms=Timeline(10)) == "cloudwatch"
+
+    assert normal.events == [] and len(urgent.events) == 1
+    assert printed.lines == []
+
+
+def test_the_watchdog_prints_a_record_whose_write_is_still_in_flight(printed: Printed) -> None:
+    # The model answered near the deadline and PutLogEvents hangs: the watchdog
+    # must not stand down just because the record is built.
+    released = threading.Event()
+    entered = threading.Event()
+
+    class StuckLogsClient(FakeLogsClient):
+        def put_log_events(self, **kwargs: Any) -> Any:
+            entered.set()
+            released.wait(timeout=30)
+            return super().put_log_events(**kwargs)
+
+    logs = StuckLogsClient()
+    callback = _logger(logs, printed)
+    recorder = callback.recorder
+    run_id = _start(callback)
+    writer_thread = threading.Thread(target=_end, args=(callback, run_id))
+    writer_thread.start()
+    assert entered.wait(timeout=30)
+
+    recorder.provisional_failure("FunctionTimeout", "the function timed out")
+
+    [line] = printed.lines  # printed at once, while the write is still stuck
+    printed_record = json.loads(line)
+    assert printed_record["status"] == "success" and printed_record["delivery"] == "fallback"
+    assert printed_record["input_tokens"] == 25
+    assert recorder.provisional_record is None  # no timeout record: the real one exists
+    released.set()
+    writer_thread.join(timeout=30)
+    [(_, delivered)] = logs.events
+    assert {**delivered, "delivery": "fallback"} == printed_record
+    # Readers count it once: the usage log group's copy wins over the printed one.
+    from contracts.usage_record import parse_record
+    from tenantctl.usage import merge_fallback
+
+    primary = [parse_record(json.dumps(delivered))]
+    fallback = [parse_record(line)]
+    assert len(merge_fallback([r for r in primary if r], [r for r in fallback if r])) == 1

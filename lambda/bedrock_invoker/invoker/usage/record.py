@@ -141,6 +141,7 @@ class UsageRecorder:
         invocation_id: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+        remaining_ms: Callable[[], int] | None = None,
     ) -> None:
         self._writer = writer
         self._identity = identity
@@ -148,6 +149,8 @@ class UsageRecorder:
         self._invocation_id = invocation_id
         self._monotonic = monotonic
         self._now = now
+        # The function's remaining time: every write of the real record fits in it.
+        self._remaining_ms = remaining_ms
         self._started: float | None = None
         self._prompt: list[dict[str, str]] | None = None
         self._emit_lock = threading.Lock()
@@ -221,10 +224,19 @@ class UsageRecorder:
         chance to log, so this record is written first, on the writer's urgent path.
         It is marked ``"provisional": true``; should the call end after all, its
         real record is still written and says ``"supersedes": error_type``. Does
-        nothing once the real record exists, or a provisional one was written.
+        nothing once the real record is delivered, or a provisional one was written.
+
+        A real record that is built but not yet delivered (its write still in
+        flight when the deadline nears) is printed to stdout at once instead: the
+        write may never finish before Lambda stops the function. Should it land
+        after all, readers keep the usage log group's copy and drop the printed one.
         """
         try:
             with self._emit_lock:
+                in_flight = self.record if self.delivery is None else None
+                if in_flight is not None:
+                    self.provisional_delivery = self._writer.fallback(in_flight)
+                    return
                 if self.record is not None or self.provisional_record is not None:
                     return
                 record = self._base_record("error")
@@ -269,7 +281,7 @@ class UsageRecorder:
             if self.provisional_record is not None:
                 record["supersedes"] = self.provisional_record["error_type"]
             self.record = record
-        self.delivery = self._writer.write(record)
+        self.delivery = self._writer.write(record, remaining_ms=self._remaining_ms)
 
 
 def _role(message: BaseMessage) -> str:

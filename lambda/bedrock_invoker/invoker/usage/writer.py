@@ -26,6 +26,15 @@ logger = logging.getLogger(__name__)
 # An urgent write (the timeout watchdog's) makes at most this many Logs API calls:
 # CreateLogStream for a stream this container has not used yet, then PutLogEvents.
 URGENT_WRITE_MAX_CALLS = 2
+# Time kept back, when a write is bounded by the function's remaining time, for
+# what follows the write: printing a fallback and returning the answer.
+DEFAULT_RESERVE_MS = 1000
+
+RemainingTime = Callable[[], int]
+
+
+class _OutOfTime(Exception):
+    """Not enough time left for another Logs API call on any client."""
 
 
 class LogsClient(Protocol):
@@ -55,22 +64,43 @@ class UsageLogWriter:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         print_line: Callable[[str], None] | None = None,
         urgent_logs_client: LogsClient | None = None,
+        call_worst_case_ms: int = 0,
+        urgent_call_worst_case_ms: int = 0,
+        reserve_ms: int = DEFAULT_RESERVE_MS,
     ) -> None:
         """``urgent_logs_client`` serves ``write(..., urgent=True)``: a client with short
         timeouts and no retries, so a write racing the function timeout ends in time.
-        Both clients must be on the Lambda's own credentials."""
+        Both clients must be on the Lambda's own credentials.
+
+        ``call_worst_case_ms`` and ``urgent_call_worst_case_ms`` are the longest one
+        API call can take on each client (attempts x timeouts); a write bounded by
+        the remaining time uses a client only while that much time, plus
+        ``reserve_ms``, is left."""
         self._client = logs_client
         self._urgent_client = urgent_logs_client or logs_client
+        self._call_worst_case_ms = call_worst_case_ms
+        self._urgent_call_worst_case_ms = urgent_call_worst_case_ms
+        self._reserve_ms = reserve_ms
         self._log_group = log_group
         self._max_record_bytes = max_record_bytes
         self._print_line = print_line or _print_line
         self._known_streams: set[str] = set()
 
-    def write(self, record: Record, *, urgent: bool = False) -> Delivery:
+    def write(
+        self,
+        record: Record,
+        *,
+        urgent: bool = False,
+        remaining_ms: RemainingTime | None = None,
+    ) -> Delivery:
         """Write one record; print it to stdout if CloudWatch Logs will not take it.
 
         ``urgent`` takes the fast path: the urgent client, at most
         ``URGENT_WRITE_MAX_CALLS`` calls and no recreate-and-retry, then stdout.
+        With ``remaining_ms`` (the function's remaining time), every API call is
+        made on a client that ends in time: the normal one while its worst case
+        fits, then the urgent one, then none (stdout), so a slow CloudWatch Logs
+        can never hold the answer past the function's timeout.
         """
         try:
             record = fit_record(record, self._max_record_bytes)
@@ -78,7 +108,7 @@ class UsageLogWriter:
             if urgent:
                 self._put_urgent(stream, record)
             else:
-                self._put(stream, record)
+                self._put(stream, record, remaining_ms)
             return "cloudwatch"
         except Exception as error:  # the caller's answer matters more than this record
             logger.warning(
@@ -88,11 +118,27 @@ class UsageLogWriter:
             self._fallback(record)
             return "fallback"
 
-    def _put(self, stream: str, record: Record) -> None:
+    def fallback(self, record: Record) -> Delivery:
+        """Print ``record`` to stdout at once, without any API call (the fallback sink)."""
+        self._fallback(fit_record(record, self._max_record_bytes))
+        return "fallback"
+
+    def _client_for_next_call(self, remaining_ms: RemainingTime | None) -> LogsClient:
+        """The client whose worst case still fits in the time left (or _OutOfTime)."""
+        if remaining_ms is None:
+            return self._client
+        spare = remaining_ms() - self._reserve_ms
+        if spare >= self._call_worst_case_ms:
+            return self._client
+        if spare >= self._urgent_call_worst_case_ms:
+            return self._urgent_client
+        raise _OutOfTime(f"{spare} ms left for the usage record")
+
+    def _put(self, stream: str, record: Record, remaining_ms: RemainingTime | None) -> None:
         event = _log_event(record)
-        self._ensure_stream(self._client, stream)
+        self._ensure_stream(self._client_for_next_call(remaining_ms), stream)
         try:
-            response = self._client.put_log_events(
+            response = self._client_for_next_call(remaining_ms).put_log_events(
                 logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
             )
         except ClientError as error:
@@ -100,8 +146,8 @@ class UsageLogWriter:
                 raise
             # The stream was deleted behind this container's back: recreate it once.
             self._known_streams.discard(stream)
-            self._ensure_stream(self._client, stream)
-            response = self._client.put_log_events(
+            self._ensure_stream(self._client_for_next_call(remaining_ms), stream)
+            response = self._client_for_next_call(remaining_ms).put_log_events(
                 logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
             )
         _check_accepted(response)
