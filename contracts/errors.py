@@ -10,13 +10,18 @@ from collections.abc import Sequence
 _TYPE_LABELS = frozenset({"int", "float", "str", "bool", "list", "dict", "none"})
 
 
-def field_path(loc: Sequence[int | str]) -> str:
-    """A pydantic error location as a path: ``("tenants", 2, "id")`` -> ``tenants[2].id``."""
+def field_path(loc: Sequence[int | str], *, key_last: bool = False) -> str:
+    """A pydantic error location as a path: ``("tenants", 2, "id")`` -> ``tenants[2].id``.
+
+    ``key_last``: the last element is a key as written (an unknown key), never a
+    label, even if it reads ``int`` or ``function-x``.
+    """
     path = ""
-    for part in loc:
+    for n, part in enumerate(loc):
+        last_key = key_last and n == len(loc) - 1
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in _TYPE_LABELS or part.startswith("function-") or "[" in part:
+        elif not last_key and (part in _TYPE_LABELS or part.startswith("function-") or "[" in part):
             continue
         else:
             path += f".{part}" if path else part

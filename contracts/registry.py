@@ -562,7 +562,10 @@ def _friendly(err: dict[str, Any]) -> str:
 def issues_from_validation_error(exc: ValidationError) -> list[RegistryIssue]:
     """Turn pydantic's errors into field-path issues."""
     return [
-        RegistryIssue(path=field_path(tuple(e["loc"])), message=_friendly(dict(e)))
+        RegistryIssue(
+            path=field_path(tuple(e["loc"]), key_last=e["type"] == "extra_forbidden"),
+            message=_friendly(dict(e)),
+        )
         for e in exc.errors()
     ]
 
@@ -590,6 +593,11 @@ def read_registry_text(path: str | Path) -> str:
         raise RegistryError(
             [RegistryIssue(path="", message=f"cannot read {path}: {exc.strerror}")], str(path)
         ) from None
+    except UnicodeDecodeError as exc:
+        raise RegistryError(
+            [RegistryIssue(path="", message=f"{path} is not UTF-8 text (byte {exc.start})")],
+            str(path),
+        ) from None
 
 
 def parse_registry_yaml(text: str, source: str | None = None) -> Any:
@@ -599,6 +607,17 @@ def parse_registry_yaml(text: str, source: str | None = None) -> Any:
     except YAMLError as exc:
         raise RegistryError(
             [RegistryIssue(path="", message=f"not valid YAML: {exc}")], source
+        ) from None
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        # The loader's own conversions: an impossible date (2021-02-30), an integer
+        # past Python's 4,300 digits, a !!bool or !!int tag on text that is neither.
+        raise RegistryError(
+            [RegistryIssue(path="", message=f"not valid YAML: {type(exc).__name__}: {exc}")],
+            source,
+        ) from None
+    except RecursionError:
+        raise RegistryError(
+            [RegistryIssue(path="", message="not valid YAML: nested too deeply")], source
         ) from None
 
 

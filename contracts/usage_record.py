@@ -72,10 +72,11 @@ class LogContent(StrEnum):
 # --- streams ---------------------------------------------------------------------------------
 
 MAX_STREAM_NAME_CHARS = 512
-# CloudWatch forbids ':' and '*' in stream names; control characters make them
-# unreadable. They are percent-encoded, and so is '%' itself, which keeps the
-# mapping injective: two user ids never share a stream.
-_ESCAPED = re.compile(r"[:*%\x00-\x1f\x7f]")
+# CloudWatch forbids ':' and '*' in stream names; control characters (C0, DEL and
+# C1, terminal escapes among them) make them unreadable. They are percent-encoded,
+# and so is '%' itself, which keeps the mapping injective: two user ids never
+# share a stream.
+_ESCAPED = re.compile(r"[:*%\x00-\x1f\x7f-\x9f]")
 # Marks a name shortened to fit 512 characters; never produced by escaping,
 # whose every '%' is followed by two hex digits.
 _SHORTENED = "%~"
@@ -194,6 +195,8 @@ class UsageRecord(BaseModel):
     bedrock_latency_ms: float | None = None
     stop_reason: str | None = None
     request_id: str | None = None
+    # botocore's RetryAttempts for the Bedrock call (throttling, 5xx), when known.
+    bedrock_retries: int | None = None
     timestamp: datetime.datetime | None = None
     error_type: str | None = None
     error_message: str | None = None

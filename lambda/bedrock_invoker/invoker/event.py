@@ -86,7 +86,7 @@ def _first_error(exc: PydanticValidationError) -> InvalidRequestError:
     # A missing required field is the clearest thing to report first.
     errors.sort(key=lambda err: err["type"] != "missing")
     err = errors[0]
-    field = field_path(err["loc"]) or "event"
+    field = field_path(err["loc"], key_last=err["type"] == "extra_forbidden") or "event"
     if err["type"] == "extra_forbidden":
         message = "unknown field"
     elif err["type"] == "string_pattern_mismatch":
