@@ -212,6 +212,7 @@ def test_success_record_carries_every_schema_field(logs: FakeLogsClient, printed
         "stop_reason": "end_turn",
         "request_id": "9ef1e313-a4c1-4f79-b631-171f658d3c0e",
         "timestamp": "2025-03-01T12:30:45.123Z",
+        "bedrock_retries": 0,
     }
     assert printed.lines == []
 

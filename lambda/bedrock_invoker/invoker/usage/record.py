@@ -112,6 +112,15 @@ def request_id_from(metadata: Mapping[str, Any]) -> str | None:
     return None
 
 
+def retries_from(response_metadata: Any) -> int | None:
+    """How many times botocore retried the Bedrock call (throttling, 5xx), if known."""
+    if isinstance(response_metadata, Mapping):
+        value = response_metadata.get("RetryAttempts")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def _message_text(message: BaseMessage) -> str:
     # .text joins the text blocks and skips reasoning or tool-use blocks.
     return message.text
@@ -190,6 +199,7 @@ class UsageRecorder:
                 bedrock_latency_ms=_bedrock_latency_ms(metadata),
                 stop_reason=metadata.get("stopReason"),
                 request_id=request_id_from(metadata),
+                bedrock_retries=retries_from(metadata.get("ResponseMetadata")),
             )
             if self._log_content is not LogContent.METADATA:
                 record["response"] = self._content(_message_text(message))
@@ -201,18 +211,29 @@ class UsageRecorder:
     def failed(self, error: BaseException) -> None:
         """Write the error record for a failed model call (once per invocation)."""
         error_type, message = describe_model_error(error)
-        request_id = None
+        request_id = retries = None
         if isinstance(error, ClientError):
-            request_id = error.response.get("ResponseMetadata", {}).get("RequestId") or None
-        self.refused(error_type, message, request_id=request_id)
+            response_metadata = error.response.get("ResponseMetadata", {})
+            request_id = response_metadata.get("RequestId") or None
+            retries = retries_from(response_metadata)
+        self.refused(error_type, message, request_id=request_id, retries=retries)
 
-    def refused(self, error_type: str, message: str, *, request_id: str | None = None) -> None:
+    def refused(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        retries: int | None = None,
+    ) -> None:
         """Write an error record with the given type and (already safe) message."""
         if self.record is not None:
             return
         try:
             record = self._base_record("error")
             record.update(request_id=request_id, error_type=error_type, error_message=message)
+            if retries is not None:
+                record["bedrock_retries"] = retries
             self._emit(record)
         except Exception:
             logger.exception("could not write the usage error record")
