@@ -7,6 +7,8 @@ the cached models and the usage log writer.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import logging
 import threading
 import time
@@ -78,6 +80,17 @@ URGENT_WRITE_WORST_CASE_MS = (
 )  # the unit tests hold this below TIMEOUT_RECORD_MARGIN_MS
 
 
+# How long before the function's end a model call still running is given up: after
+# the watchdog's record (TIMEOUT_RECORD_MARGIN_MS), with time left to write the
+# final record on the urgent path (one call, 2 s: the watchdog created the stream)
+# plus the writer's 1 s reserve, and to answer. Less, and the record goes to stdout.
+DEADLINE_MARGIN_MS = 4000
+
+
+class _ModelOutlivedTheFunction(Exception):
+    """The model call did not end before the function's deadline."""
+
+
 def error_result(error_type: str, message: str) -> Result:
     """The result shape for any refused or failed invocation."""
     return {"error": {"type": error_type, "message": message}}
@@ -112,6 +125,12 @@ class BedrockInvoker:
         self._settings = settings
         self._chat = chat
         self._writer = writer
+        # Model calls run here so a call can be given up at the deadline; a Lambda
+        # environment serves one invocation at a time, the spare workers are for
+        # calls given up and still running.
+        self._model_calls = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="model-call"
+        )
 
     @classmethod
     def from_settings(
@@ -150,6 +169,33 @@ class BedrockInvoker:
             max_record_bytes=settings.usage_log_max_record_bytes,
         )
         return cls(settings, chat=chat, writer=writer)
+
+    def _converse_by_deadline(
+        self,
+        model_id: str,
+        request: Any,
+        recorder: UsageRecorder,
+        remaining_time_ms: Callable[[], int] | None,
+    ) -> AIMessage:
+        """The model's answer, or _ModelOutlivedTheFunction shortly before the timeout.
+
+        Bedrock reads may take minutes (botocore's read timeout is 300 s), far past
+        a function timeout; without a deadline Lambda would kill the call and the
+        caller would get a bare timeout. The call runs on a worker thread and is
+        waited for until DEADLINE_MARGIN_MS before the function's end, which leaves
+        the time to write the final record and answer.
+        """
+        call = functools.partial(
+            self._chat.converse, model_id, request, callbacks=[UsageCallback(recorder)]
+        )
+        if remaining_time_ms is None:
+            return call()
+        future = self._model_calls.submit(call)
+        wait_s = max(0.0, (remaining_time_ms() - DEADLINE_MARGIN_MS) / 1000)
+        try:
+            return future.result(timeout=wait_s)
+        except concurrent.futures.TimeoutError:
+            raise _ModelOutlivedTheFunction() from None
 
     @property
     def chat(self) -> BedrockChat:
@@ -198,7 +244,14 @@ class BedrockInvoker:
         started = time.monotonic()
         watchdog = _start_timeout_watchdog(recorder, remaining_time_ms)
         try:
-            answer = self._chat.converse(model_id, request, callbacks=[UsageCallback(recorder)])
+            answer = self._converse_by_deadline(model_id, request, recorder, remaining_time_ms)
+        except _ModelOutlivedTheFunction:
+            message = "Bedrock did not answer before the function's timeout"
+            # The final record: it supersedes the watchdog's provisional one. Should the
+            # call end later in a thawed container, its callback finds a record and stops.
+            recorder.refused(FUNCTION_TIMEOUT, message)
+            logger.warning("model call outlived the function", extra={"model_id": model_id})
+            return error_result(FUNCTION_TIMEOUT, message)
         except Exception as error:
             error_type, message = describe_model_error(error)
             # LangChain reports most failures through on_llm_error; this covers the rest.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -583,3 +584,38 @@ def test_missing_configuration_fails_the_cold_start_naming_the_variable(
     monkeypatch.delenv("OPS_ROLE_ARN")
     with pytest.raises(Exception, match="OPS_ROLE_ARN: Field required"):
         cold_handler()
+
+
+def test_a_model_that_never_answers_gets_a_clean_timeout_before_lambda_kills_the_call(
+    accounts: Accounts, converse_stub: ConverseStub, cold_handler: Handler
+) -> None:
+    # A 6 s budget: the watchdog writes at 5 s before the end, the call is given up
+    # at 4 s before it; without the deadline the caller would wait for
+    # botocore's 300 s read timeout and Lambda would kill the function first.
+    never = threading.Event()
+    converse_stub.hold_answers(never)
+    deadline_s = 6.0
+    started = time.monotonic()
+
+    class Context(FakeLambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return int((deadline_s - (time.monotonic() - started)) * 1000)
+
+    context = Context()
+    try:
+        result = cold_handler().lambda_handler(event(), context)
+        elapsed = time.monotonic() - started
+    finally:
+        never.set()  # let the abandoned call end
+
+    assert result == {
+        "error": {
+            "type": "FunctionTimeout",
+            "message": "Bedrock did not answer before the function's timeout",
+        }
+    }
+    assert elapsed < deadline_s  # answered before Lambda's own timeout
+    provisional, final = _provisional_and_final(accounts.usage_records())
+    assert final["status"] == "error" and final["error_type"] == "FunctionTimeout"
+    assert final["supersedes"] == "FunctionTimeout"
+    assert final["invocation_id"] == provisional["invocation_id"] == context.aws_request_id
