@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test test-fast lint synth demo bench bench-synth bench-fleet pr clean
+.PHONY: setup test test-fast lint synth demo bench bench-synth bench-fleet soak pr clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 
@@ -53,6 +53,10 @@ bench: setup
 # Synthesis of generated 10/100/1,000-tenant fleets beside a bare CDK baseline.
 bench-synth: setup
 	$(PY) -m bench.synth
+
+# The full load: 1,000 invocations over 3 tenants from 16 threads (make test sends 60).
+soak: setup
+	LOAD_INVOCATIONS=1000 $(BIN)/pytest -q -s -p no:cacheprovider tests/e2e/test_load.py
 
 # A 20-tenant fleet deployed into the embedded cloud, sequentially and 4 at a time.
 bench-fleet: setup
