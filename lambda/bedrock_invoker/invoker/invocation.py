@@ -195,6 +195,8 @@ class BedrockInvoker:
         try:
             return future.result(timeout=wait_s)
         except concurrent.futures.TimeoutError:
+            if future.done():  # answered in the last instant after all
+                return future.result()
             raise _ModelOutlivedTheFunction() from None
 
     @property
@@ -254,7 +256,6 @@ class BedrockInvoker:
             return error_result(FUNCTION_TIMEOUT, message)
         except Exception as error:
             error_type, message = describe_model_error(error)
-            # LangChain reports most failures through on_llm_error; this covers the rest.
             recorder.failed(error)
             logger.warning(
                 "model call failed", extra={"model_id": model_id, "error_type": error_type}
@@ -266,7 +267,7 @@ class BedrockInvoker:
             if watchdog is not None:
                 watchdog.cancel()
 
-        recorder.succeeded(answer)  # no-op when the callback already did it
+        recorder.succeeded(answer)
         # The real record, never the watchdog's provisional one (0 tokens, no request id).
         record = recorder.record or {}
         latency_ms = record.get("latency_ms")

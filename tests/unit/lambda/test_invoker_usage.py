@@ -127,16 +127,18 @@ def _run_call(
     error: BaseException | None = None,
     prompt: str = "Translate 'good morning' to French.",
 ) -> None:
-    """Drive the callback the way LangChain does for one chat model run."""
+    """Drive one chat model run: LangChain's callbacks, then the invocation's outcome."""
     run_id = uuid.uuid4()
     messages = [[SystemMessage(content="You translate."), HumanMessage(content=prompt)]]
     logger.on_chat_model_start({}, messages, run_id=run_id)
     if error is not None:
         logger.on_llm_error(error, run_id=run_id)
+        logger.recorder.failed(error)
     else:
         assert answer is not None
         result = LLMResult(generations=[[ChatGeneration(message=answer)]], llm_output=None)
         logger.on_llm_end(result, run_id=run_id)
+        logger.recorder.succeeded(answer)
 
 
 @pytest.fixture
@@ -514,6 +516,7 @@ def _start(logger: UsageCallback) -> uuid.UUID:
 def _end(logger: UsageCallback, run_id: uuid.UUID, answer: AIMessage = CONVERSE_ANSWER) -> None:
     result = LLMResult(generations=[[ChatGeneration(message=answer)]], llm_output=None)
     logger.on_llm_end(result, run_id=run_id)
+    logger.recorder.succeeded(answer)
 
 
 def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
@@ -572,6 +575,7 @@ def test_bedrock_error_after_the_timeout_record_supersedes_it(
     logger.recorder.provisional_failure("FunctionTimeout", "the function timed out")
     throttled = _client_error("ThrottlingException", "Converse", "Too many requests")
     logger.on_llm_error(throttled, run_id=run_id)
+    logger.recorder.failed(throttled)
 
     [(_, provisional), (_, final)] = logs.events
     assert provisional["provisional"] is True

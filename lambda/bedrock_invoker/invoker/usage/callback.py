@@ -7,16 +7,18 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.outputs import LLMResult
 
 from invoker.usage.record import UsageRecorder
 
 
 class UsageCallback(BaseCallbackHandler):
-    """Hands the prompt, the answer (its usage and response metadata) or the error over.
+    """Hands what LangChain sees to the recorder: the prompt, when the call starts and ends.
 
-    ``ChatBedrockConverse`` returns no ``llm_output``: the usage is on the
-    generation's message. Pass one per invocation through
+    It writes nothing: the invocation records the answer (``ChatBedrockConverse``
+    puts the usage and response metadata on the returned message; it has no
+    ``llm_output``) or the error once the call has returned, on its own thread,
+    within the function's remaining time. Pass one per invocation through
     ``config={"callbacks": [...]}``.
     """
 
@@ -47,12 +49,8 @@ class UsageCallback(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        """The answer, with the usage and response metadata ChatBedrockConverse put on it."""
-        generation = response.generations[0][0] if response.generations else None
-        if isinstance(generation, ChatGeneration):
-            self.recorder.succeeded(generation.message)
-        else:
-            self.recorder.refused("InternalError", "the model returned no chat generation")
+        """The answer is in: the call's latency ends (the invocation records the answer)."""
+        self.recorder.ended()
 
     def on_llm_error(
         self,
@@ -63,5 +61,5 @@ class UsageCallback(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        """A failed call (throttling, access denied, validation ...)."""
-        self.recorder.failed(error)
+        """The call failed: its latency ends (the invocation records the error)."""
+        self.recorder.ended()

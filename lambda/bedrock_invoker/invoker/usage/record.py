@@ -130,9 +130,10 @@ class UsageRecorder:
     """Builds and writes exactly one usage record for one invocation.
 
     Create one per invocation. The invocation reports the outcome (``succeeded``
-    with the answer, ``failed`` with the exception, ``refused`` before any call,
-    ``provisional_failure`` from the timeout watchdog); ``UsageCallback`` reports
-    the same from inside LangChain, and whichever comes first is the record.
+    with the answer, ``failed`` with the exception, ``refused`` before any call or
+    at the deadline, ``provisional_failure`` from the timeout watchdog);
+    ``UsageCallback`` only hands over what LangChain sees (the prompt, when the
+    call started and ended).
     ``record`` holds the invocation's real record once written (never the
     provisional one, which is in ``provisional_record``). Nothing here raises: a
     failure to log must not fail the call.
@@ -161,6 +162,7 @@ class UsageRecorder:
         # The function's remaining time: every write of the real record fits in it.
         self._remaining_ms = remaining_ms
         self._started: float | None = None
+        self._ended: float | None = None
         self._prompt: list[dict[str, str]] | None = None
         self._emit_lock = threading.Lock()
         self.record: Record | None = None
@@ -181,6 +183,15 @@ class UsageRecorder:
                 ]
         except Exception:
             logger.warning("could not capture the prompt for the usage record")
+
+    def ended(self) -> None:
+        """The model call is over (answer or error): the record's latency ends here.
+
+        Only the time: the invocation writes the record once the call has returned
+        to it, so a slow write never counts against the model's deadline.
+        """
+        if self._ended is None:
+            self._ended = self._monotonic()
 
     def succeeded(self, message: BaseMessage) -> None:
         """Write the success record for ``message`` (once per invocation)."""
@@ -274,7 +285,8 @@ class UsageRecorder:
     def _base_record(self, status: Status) -> Record:
         latency_ms = None
         if self._started is not None:
-            latency_ms = max(0, round((self._monotonic() - self._started) * 1000))
+            ended = self._ended if self._ended is not None else self._monotonic()
+            latency_ms = max(0, round((ended - self._started) * 1000))
         record = new_record(
             status=status,
             invocation_id=self._invocation_id,
