@@ -191,11 +191,11 @@ def test_operations_account_holds_no_usage_log_group_and_no_record(deployment: D
         deployment.cloud, deployment.registry, deployment.scenario.user_ids
     )
     assert result.passed, result.reason
-    ops = deployment.registry.operations.account_id
-    groups = log_group_names(deployment.cloud, ops)
-    assert "/aws/bedrock/langchain/logs" not in groups
-    # Only the operations stack's own function logs (the invocation-logging guard).
-    assert set(groups) <= ops_own_log_groups(deployment.cloud, deployment.registry)
+    for ops in deployment.registry.operations_accounts():
+        groups = log_group_names(deployment.cloud, ops.account_id)
+        assert "/aws/bedrock/langchain/logs" not in groups
+        # Only the operations stacks' own function logs (the invocation-logging guards).
+        assert set(groups) <= ops_own_log_groups(deployment.cloud, deployment.registry, ops)
 
 
 def test_bedrock_invocation_logging_is_off_in_the_operations_account(
@@ -304,7 +304,8 @@ def test_cross_tenant_check_fails_when_the_invoker_trust_policy_regresses(
     failure: str | None,
 ) -> None:
     """The check is not vacuous: a trust policy that admits more than its function role fails it."""
-    ops = deployment.registry.operations.account_id
+    # globex's invoker role lives in its own operations account (the demo's second).
+    ops = deployment.tenant("globex").operations_account_id
     iam = deployment.cloud.client("iam", ops)
     role_name = deployment.registry.invoker_role_arn("globex").rsplit("/", 1)[-1]
     original = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]

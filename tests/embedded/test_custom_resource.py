@@ -1,4 +1,4 @@
-"""The seam DESIGN.md asks for: a Python Lambda custom resource gets its answer.
+"""The seam the embedded cloud depends on: a Python Lambda custom resource gets its answer.
 
 moto runs Lambda code only through Docker; the embedded cloud installs its
 local runner as moto's executor, so a stack with a custom resource completes.

@@ -186,7 +186,7 @@ def test_key_policies_admit_services_only_for_this_products_log_groups_or_rule(
 
 
 def _expected_model_arns(registry: TenantRegistry, models: tuple[str, ...]) -> set[str]:
-    """Written out independently of stacks.bedrock_model_access, from DESIGN.md §4."""
+    """Written out independently of contracts.model_access, from Bedrock's documented rules."""
     ops = registry.operations
     arns: set[str] = set()
     for model in models:

@@ -61,7 +61,7 @@ class ChatTurn(BaseModel):
 
 
 class InvocationRequest(BaseModel):
-    """A validated event (DESIGN.md §3). Exactly one of ``prompt`` and ``messages`` is set."""
+    """A validated event: exactly one of ``prompt`` and ``messages`` is set."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

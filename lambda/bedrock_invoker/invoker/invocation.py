@@ -139,11 +139,13 @@ class BedrockInvoker:
         *,
         source_session: botocore.session.Session | None = None,
         clock: Clock = utc_now,
+        credential_cache: dict[str, Any] | None = None,
     ) -> BedrockInvoker:
         """Wire the container: ops credentials for Bedrock, own credentials for logs.
 
         ``source_session`` is the Lambda's own botocore session (default: from the
-        environment). ``clock`` drives credential refresh; tests move it forward.
+        environment). ``clock`` drives credential refresh; tests move it forward,
+        with a ``credential_cache`` that never hits (see ``create_ops_session``).
         """
         source = source_session or botocore.session.get_session()
         ops_session = create_ops_session(
@@ -152,6 +154,7 @@ class BedrockInvoker:
             tenant_id=settings.tenant_id,
             source_session=source,
             clock=clock,
+            credential_cache=credential_cache,
         )
         chat = BedrockChat.from_session(
             ops_session,

@@ -27,21 +27,6 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class _NoCache(dict[str, Any]):
-    """Disables the fetcher's own credential cache.
-
-    The refreshable credentials already hold the current set; the fetcher's cache
-    would answer a refresh from memory using the wall clock, which would defeat an
-    injected clock and could hand back the very credentials being replaced.
-    """
-
-    def __contains__(self, key: object) -> bool:
-        return False
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        return None
-
-
 def create_ops_session(
     *,
     role_arn: str,
@@ -50,12 +35,16 @@ def create_ops_session(
     source_session: botocore.session.Session | None = None,
     clock: Clock = utc_now,
     duration_seconds: int = MAX_CHAINED_SESSION_SECONDS,
+    credential_cache: dict[str, Any] | None = None,
 ) -> botocore.session.Session:
     """Build a botocore session acting as ``role_arn`` in the operations account.
 
     ``source_session`` supplies the credentials that call AssumeRole (default: the
     Lambda's own, from the environment). The session name is the tenant id because
     the operations account's CloudTrail shows it; a user id must never appear there.
+    ``credential_cache`` is the fetcher's own cache (botocore's in-memory default);
+    a caller driving ``clock`` passes one that never hits, as the fetcher checks
+    its entries against the wall clock.
     """
     source = source_session or botocore.session.get_session()
     source_credentials = source.get_credentials()
@@ -79,7 +68,7 @@ def create_ops_session(
             "ExternalId": external_id,
             "DurationSeconds": min(duration_seconds, MAX_CHAINED_SESSION_SECONDS),
         },
-        cache=_NoCache(),
+        cache=credential_cache,
     )
     credentials = DeferredRefreshableCredentials(
         refresh_using=fetcher.fetch_credentials,

@@ -347,6 +347,21 @@ def two_accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
         yield Accounts(key["AccessKeyId"], tenant_logs, ops_logs)
 
 
+class NoCredentialCache(dict[str, Any]):
+    """A credential-fetcher cache that never hits.
+
+    botocore's fetcher checks its cached entries against the wall clock, which a
+    moved ``MovableClock`` would contradict; the refreshable credentials already
+    hold the current set.
+    """
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        return None
+
+
 class MovableClock:
     """Wall-clock time plus an offset the test moves forward.
 

@@ -50,6 +50,7 @@ from invoker_testkit import (
     ConverseStub,
     FakeLambdaContext,
     MovableClock,
+    NoCredentialCache,
     assumed_role_sessions,
     event,
     fail_operation,
@@ -592,7 +593,11 @@ def test_credentials_expiring_mid_container_are_refreshed_once_and_no_call_fails
     handler = cold_handler()
     # The container's invoker on the movable clock (handler.py builds it on the wall clock).
     monkeypatch.setattr(
-        handler, "_invoker", BedrockInvoker.from_settings(handler.SETTINGS, clock=clock.now)
+        handler,
+        "_invoker",
+        BedrockInvoker.from_settings(
+            handler.SETTINGS, clock=clock.now, credential_cache=NoCredentialCache()
+        ),
     )
     contexts = [FakeLambdaContext(), FakeLambdaContext()]
 

@@ -40,6 +40,7 @@ from invoker_testkit import (
     ConverseStub,
     FakeLambdaContext,
     MovableClock,
+    NoCredentialCache,
     assumed_role_sessions,
     event,
     fail_operation,
@@ -217,7 +218,9 @@ def test_expired_credentials_are_refreshed_exactly_once(
 ) -> None:
     clock = MovableClock()
     monkeypatch.setattr("moto.sts.models.utcnow", clock.moto_utcnow)
-    invoker = BedrockInvoker.from_settings(Settings.from_env(), clock=clock.now)
+    invoker = BedrockInvoker.from_settings(
+        Settings.from_env(), clock=clock.now, credential_cache=NoCredentialCache()
+    )
 
     for _ in range(3):
         invoker.handle(event())
