@@ -38,10 +38,25 @@ TenantProfileOption = Annotated[
 ]
 
 
-def unknown_tenant(registry: TenantRegistry, tenant_id: str) -> BadInput:
-    """The error for a tenant id the registry does not list."""
+def unknown_tenant(registry: TenantRegistry, tenant_id: str, *, field: str = "") -> BadInput:
+    """The error for a tenant id the registry does not list (``field``: the argument's name)."""
     known = ", ".join(t.id for t in registry.tenants) or "none"
-    return BadInput(f"unknown tenant '{tenant_id}' (known: {known})")
+    prefix = f"{field}: " if field else ""
+    return BadInput(f"{prefix}unknown tenant '{tenant_id}' (known: {known})")
+
+
+def _settings_asked(
+    models: list[str] | None, log_content: str | None, retention_days: int | None
+) -> dict[str, Any]:
+    """The tenant settings an onboard or update names, as registry fields."""
+    asked: dict[str, Any] = {}
+    if models:
+        asked["models"] = list(models)
+    if log_content is not None:
+        asked["log_content"] = log_content
+    if retention_days is not None:
+        asked["log_retention_days"] = retention_days
+    return asked
 
 
 def find_tenant(st: State, tenant_id: str) -> tuple[TenantRegistry, Tenant]:
@@ -193,13 +208,11 @@ def onboard(
 ) -> None:
     """Add a tenant to the registry (validated first, written atomically) and deploy it."""
     st = state(ctx)
-    asked: dict[str, Any] = {"account_id": account, "region": region}
-    if models:
-        asked["models"] = list(models)
-    if log_content is not None:
-        asked["log_content"] = log_content
-    if retention_days is not None:
-        asked["log_retention_days"] = retention_days
+    asked: dict[str, Any] = {
+        "account_id": account,
+        "region": region,
+        **_settings_asked(models, log_content, retention_days),
+    }
     if operations_account is not None:
         asked["operations_account"] = operations_account
 
@@ -326,16 +339,9 @@ def update(
         registry = doc.validated()
         index = doc.index_of(tenant_id)
         if index is None:
-            known = ", ".join(t.id for t in registry.tenants) or "none"
-            raise BadInput(f"tenant-id: unknown tenant '{tenant_id}' (known: {known})")
+            raise unknown_tenant(registry, tenant_id, field="tenant-id")
         before = registry.tenant(tenant_id)
-        changes: dict[str, Any] = {}
-        if models:
-            changes["models"] = list(models)
-        if log_content is not None:
-            changes["log_content"] = log_content
-        if retention_days is not None:
-            changes["log_retention_days"] = retention_days
+        changes = _settings_asked(models, log_content, retention_days)
         if not changes:
             raise BadInput("--models / --log-content / --retention-days: give at least one")
         edit = doc.update_tenant(index, changes)
