@@ -16,6 +16,9 @@ import re
 OPERATIONS_STACK_NAME = "BedrockOperations"
 CUSTOMER_STACK_PREFIX = "BedrockCustomer-"
 DEFAULT_USAGE_LOG_GROUP = "/aws/bedrock/langchain/logs"
+# Every caller invokes the function through this alias, which points at the
+# latest published version (the one SnapStart snapshots, when it is on).
+INVOKER_ALIAS = "live"
 
 # Prefixes are short on purpose: IAM role names and Lambda function names are
 # limited to 64 characters, and these prefixes leave room for a 40-char id.

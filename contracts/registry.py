@@ -32,7 +32,8 @@ from contracts.model_access import (
     default_profile_regions,
     parse_model_id,
 )
-from contracts.usage_record import LOG_RETENTION_DAYS, LogContent
+from contracts.pricing import ModelPrice
+from contracts.usage_record import LOG_RETENTION_DAYS, LogContent, UsageSink
 
 # Every pattern is used with fullmatch and re.ASCII: `$` alone would accept a
 # trailing newline, and \d or \w non-ASCII digits and letters, which AWS refuses.
@@ -139,6 +140,21 @@ ModelList = Annotated[tuple[ModelId, ...], AfterValidator(_non_empty_unique)]
 RetentionDays = Annotated[int, Field(strict=True), AfterValidator(_retention)]
 LogGroupName = Annotated[StrictStr, AfterValidator(_log_group_name)]
 ReservedConcurrency = Annotated[int, Field(strict=True, ge=1, le=1000)]
+StrictBool = Annotated[bool, Field(strict=True)]
+# IAM and Bedrock tag values: up to 256 letters, digits, spaces and _ . : / = + - @.
+TAG_VALUE_RE = re.compile(r"[\w .:/=+\-@]{1,256}", re.ASCII)
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+SNS_TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+
+
+def _tag_value(value: str) -> str:
+    if not TAG_VALUE_RE.fullmatch(value):
+        raise ValueError("must be 1-256 letters, digits, spaces and _ . : / = + - @")
+    return value
+
+
+TagValue = Annotated[StrictStr, AfterValidator(_tag_value)]
+PriceOverrides = dict[ModelId, ModelPrice]
 
 
 class _Frozen(BaseModel):
@@ -173,7 +189,7 @@ class Operations(_Frozen):
     # into this account; the deploy-time guard refuses it unless this is set.
     # Strict: "yes", 1 or "true" would switch on what keeps tenant content out of here.
     allow_ops_invocation_logging: Annotated[bool, Field(strict=True)] = False
-    alert_email: Annotated[StrictStr, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    alert_email: Annotated[StrictStr, Field(pattern=EMAIL_PATTERN)] | None = None
     inference_profile_regions: dict[str, tuple[Region, ...]] | None = None
     # How many tenants' invoker roles one operations stack (shard) holds.
     shard_capacity: Annotated[int, Field(strict=True, ge=1, le=MAX_SHARD_CAPACITY)] = (
@@ -194,6 +210,31 @@ class Operations(_Frozen):
         return default_profile_regions(self.inference_profile_regions)(prefix)
 
 
+class AlarmSettings(_Frozen):
+    """The tenant's CloudWatch alarms (in its own account) and where they notify.
+
+    A tenant's ``alarms`` block changes only the fields it sets; the rest come
+    from ``defaults.alarms``. Each alarm costs a few cents a month.
+    """
+
+    enabled: StrictBool = True
+    # Failed invocations as a share of all, over 5 minutes.
+    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
+    # Calls Bedrock refused for quota, per 5 minutes.
+    throttles_per_5_minutes: Annotated[int, Field(strict=True, ge=1)] = 10
+    # Invocations that crashed the function (Lambda's Errors metric), per 5 minutes.
+    function_errors_per_5_minutes: Annotated[int, Field(strict=True, ge=1)] = 1
+    # The function's maximum duration as a share of its timeout, over 5 minutes.
+    duration_percent_of_timeout: Annotated[float, Field(gt=0, le=100)] = 80.0
+    # Budgets for the calendar month so far (CloudWatch sums the month's metric).
+    monthly_token_budget: Annotated[int, Field(strict=True, ge=1)] | None = None
+    monthly_cost_budget_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # Notify an e-mail address (a new SNS topic in the tenant's account), an
+    # existing topic, both, or nobody (the alarms still show on the dashboard).
+    email: Annotated[StrictStr, Field(pattern=EMAIL_PATTERN)] | None = None
+    sns_topic_arn: Annotated[StrictStr, Field(pattern=SNS_TOPIC_ARN_PATTERN)] | None = None
+
+
 class Defaults(_Frozen):
     """Settings a tenant inherits unless it sets its own."""
 
@@ -204,6 +245,18 @@ class Defaults(_Frozen):
     reserved_concurrency: ReservedConcurrency | None = None
     # X-Ray active tracing of the invoker Lambda (off: traces cost money per call).
     xray_tracing: Annotated[bool, Field(strict=True)] = False
+    # Where the function puts usage records: "api" (PutLogEvents, one stream per
+    # user) or "stdout" (printed; Lambda's log delivery puts them in the group).
+    usage_sink: UsageSink = UsageSink.API
+    # Lambda SnapStart on the published version the "live" alias points at.
+    snap_start: StrictBool = False
+    # One Bedrock application inference profile per tenant and model, tagged for
+    # cost allocation; the tenant's role may then invoke only through them.
+    application_inference_profiles: StrictBool = False
+    alarms: AlarmSettings = AlarmSettings()
+    # Negotiated prices per model (foundation model or profile id), replacing the
+    # price table's entry; a tenant's own entries win per model.
+    price_overrides: PriceOverrides = Field(default_factory=dict)
 
 
 class TenantSpec(_Frozen):
@@ -218,6 +271,13 @@ class TenantSpec(_Frozen):
     log_content: LogContent | None = None
     reserved_concurrency: ReservedConcurrency | None = None
     xray_tracing: Annotated[bool, Field(strict=True)] | None = None
+    usage_sink: UsageSink | None = None
+    snap_start: StrictBool | None = None
+    application_inference_profiles: StrictBool | None = None
+    alarms: AlarmSettings | None = None
+    price_overrides: PriceOverrides | None = None
+    # Tagged on the tenant's invoker role (and profiles) for cost allocation.
+    cost_centre: TagValue | None = None
     display_name: StrictStr | None = None
     # The operations stack (shard) holding this tenant's invoker role. Recorded at
     # onboarding and never changed: moving a role to another stack deletes and
@@ -243,6 +303,12 @@ class Tenant(_Frozen):
     reserved_concurrency: int | None
     display_name: str | None = None
     xray_tracing: bool = False
+    usage_sink: UsageSink = UsageSink.API
+    snap_start: bool = False
+    application_inference_profiles: bool = False
+    alarms: AlarmSettings = AlarmSettings()
+    price_overrides: PriceOverrides = Field(default_factory=dict)
+    cost_centre: str | None = None
     shard: int = 0
     operations_account: str = PRIMARY_OPERATIONS_NAME
     # The operations account's id and region, where its invoker role lives and
@@ -328,6 +394,21 @@ class TenantRegistry(_Frozen):
             reserved_concurrency=spec.reserved_concurrency or d.reserved_concurrency,
             display_name=spec.display_name,
             xray_tracing=d.xray_tracing if spec.xray_tracing is None else spec.xray_tracing,
+            usage_sink=spec.usage_sink or d.usage_sink,
+            snap_start=d.snap_start if spec.snap_start is None else spec.snap_start,
+            application_inference_profiles=(
+                d.application_inference_profiles
+                if spec.application_inference_profiles is None
+                else spec.application_inference_profiles
+            ),
+            # A tenant's alarms block changes only the fields it sets.
+            alarms=(
+                d.alarms
+                if spec.alarms is None
+                else d.alarms.model_copy(update=spec.alarms.model_dump(exclude_unset=True))
+            ),
+            price_overrides={**d.price_overrides, **(spec.price_overrides or {})},
+            cost_centre=spec.cost_centre,
             shard=spec.shard or 0,
             operations_account=ops.name,
             operations_account_id=ops.account_id,

@@ -61,6 +61,18 @@ LOG_RETENTION_DAYS = frozenset(
 )
 
 
+class UsageSink(StrEnum):
+    """How the function delivers usage records to the tenant's usage log group."""
+
+    # PutLogEvents from the function, one stream per user: the record is in the
+    # group before the answer returns (one API call on the answer's path).
+    API = "api"
+    # One JSON line on stdout; the function's LoggingConfig routes its output to
+    # the usage log group and Lambda delivers it (no call on the answer's path,
+    # streams named by Lambda, at-least-once).
+    STDOUT = "stdout"
+
+
 class LogContent(StrEnum):
     """How much of a prompt and response a usage record may hold."""
 

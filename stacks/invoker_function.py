@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import (
@@ -106,6 +107,13 @@ class InvokerFunction(Construct):
                 "DEFAULT_MODEL_ID": tenant.default_model,
                 # str(): the StrEnum's value, or a StackSet parameter's token.
                 "LOG_CONTENT": str(tenant.log_content),
+                "USAGE_SINK": str(tenant.usage_sink),
+                # Sorted keys: the same registry always synthesizes the same template.
+                "PRICE_OVERRIDES": json.dumps(
+                    {m: p.model_dump(exclude_none=True) for m, p in tenant.price_overrides.items()},
+                    sort_keys=True,
+                    separators=(",", ":"),
+                ),
                 "BEDROCK_MAX_ATTEMPTS": str(bedrock_max_attempts),
                 "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
             },

@@ -6,6 +6,7 @@ fails the cold start loudly instead of surfacing as a confusing invocation error
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Annotated
@@ -22,7 +23,8 @@ from pydantic import (
 
 from contracts import naming
 from contracts.errors import field_path
-from contracts.usage_record import LogContent
+from contracts.pricing import ModelPrice
+from contracts.usage_record import LogContent, UsageSink
 
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 # IAM's documented character set and length for sts:ExternalId.
@@ -34,6 +36,16 @@ LOG_GROUP_PATTERN = r"^[A-Za-z0-9_#/.-]{1,512}$"
 # below so a record never comes near the hard limit.
 DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 PUT_LOG_EVENTS_MAX_EVENT_BYTES = 1_048_576 - 26
+
+
+def _json_object(value: object) -> object:
+    # The stack passes mappings as one JSON environment variable.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON: {exc}") from None
+    return value
 
 
 def _split_models(value: object) -> object:
@@ -60,6 +72,12 @@ class Settings(BaseModel):
     allowed_models: Annotated[tuple[str, ...], BeforeValidator(_split_models)] = Field(min_length=1)
     default_model_id: str = Field(min_length=1)
     log_content: LogContent = LogContent.METADATA
+    usage_sink: UsageSink = UsageSink.API
+    # The registry's negotiated prices per model, as JSON; the rest come from the
+    # price table bundled with the contracts.
+    price_overrides: Annotated[dict[str, ModelPrice], BeforeValidator(_json_object)] = Field(
+        default_factory=dict
+    )
     bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
     # Not set by the stack today; an escape hatch should a tenant need bigger records.
     usage_log_max_record_bytes: int = Field(
