@@ -155,6 +155,10 @@ def new_record(
         "total_tokens": 0,
         "cache_read_input_tokens": 0,
         "cache_write_input_tokens": 0,
+        # What the call cost at the price table's version (or the registry's price).
+        "cost_usd": None,
+        "price_table_version": None,
+        "price_source": None,
         "latency_ms": latency_ms,
         "bedrock_latency_ms": None,
         "stop_reason": None,
@@ -203,6 +207,11 @@ class UsageRecord(BaseModel):
     total_tokens: TokenCount = 0
     cache_read_input_tokens: TokenCount = 0
     cache_write_input_tokens: TokenCount = 0
+    # US dollars at ``price_table_version`` ("registry" in ``price_source`` when a
+    # negotiated price applied); null when the model was not priced.
+    cost_usd: float | None = None
+    price_table_version: str | None = None
+    price_source: str | None = None
     latency_ms: float | None = None
     bedrock_latency_ms: float | None = None
     stop_reason: str | None = None
