@@ -9,7 +9,8 @@ Run as ``python -m demo [--registry config/tenants.local.yaml]``:
 3. invoke each tenant's *deployed* function through ``lambda.invoke`` (two
    users, two applications, plus one model outside the tenant's allowlist);
 4. print each tenant's usage records as read back from its own log group with
-   its own credentials;
+   its own credentials, then each tenant's cost (what the function priced its
+   calls at) and the path of its usage chart (``tenantctl usage --chart``);
 5. run the isolation checks, print PASS/FAIL with a reason each, and exit 1 if
    any failed. The cloud is stopped in every case, Ctrl-C included.
 """
@@ -42,7 +43,12 @@ from demo.scenario import (
 )
 from embedded_aws.cloud import EmbeddedCloud
 from tenantctl.cdk_runner import DeployError
+from tenantctl.chart import format_usd, render_usage_chart
 from tenantctl.fleet import StackResult, deploy_registry
+from tenantctl.usage import GroupBy, Pricing, summarize, summarize_daily
+
+# Where the demo writes each tenant's usage chart (git-ignored, beside the local cloud's state).
+DEFAULT_CHARTS_DIR = Path(".local-cloud/demo")
 
 # --- presentation ----------------------------------------------------------------------------
 
@@ -162,7 +168,9 @@ def usage_table(tenant: Tenant, records: Sequence[FoundRecord]) -> Table:
         title_justify="left",
     )
     streams = Counter(found.stream for found in records)
-    table.caption = "log streams (one per user): " + ", ".join(
+    # The api sink puts one stream per user; with stdout, Lambda names them.
+    per = "one per user" if tenant.usage_sink == "api" else "Lambda's, one per environment"
+    table.caption = f"log streams ({per}): " + ", ".join(
         f"{stream} ({count})" for stream, count in sorted(streams.items())
     )
     table.caption_justify = "left"
@@ -188,6 +196,56 @@ def usage_table(tenant: Tenant, records: Sequence[FoundRecord]) -> Table:
     return table
 
 
+def cost_table(
+    tenants: Sequence[Tenant], records: dict[str, list[UsageRecord]], charts_dir: Path
+) -> Table:
+    """Each tenant's cost from its own records, and its usage chart written to ``charts_dir``."""
+    table = Table(
+        title="cost per tenant: what the function priced each call at (cost_usd in the record)",
+        title_justify="left",
+    )
+    for column in ("tenant", "calls", "tokens", "cost", "price table", "chart"):
+        numeric = column in {"calls", "tokens", "cost"}
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            no_wrap=column != "chart",
+            overflow="fold",
+        )
+    estimated = 0
+    for tenant in tenants:
+        pricing = Pricing(region=tenant.bedrock_region, overrides=tenant.price_overrides)
+        mine = records.get(tenant.id, [])
+        total = summarize(mine, None, pricing)[0]
+        chart = render_usage_chart(
+            summarize_daily(mine, GroupBy.APPLICATION, pricing),
+            charts_dir / f"usage-{tenant.id}.png",
+            title=f"Usage of tenant {tenant.id} (embedded demo)",
+            note=f"cost at price table {', '.join(total.price_table_versions) or 'none'}; "
+            f"Bedrock region {tenant.bedrock_region}",
+        )
+        if total.cost_estimated:
+            estimated += total.estimated_cost_records
+        table.add_row(
+            escape(tenant.id),
+            str(total.invocations),
+            f"{total.total_tokens:,}",
+            ("~" if total.cost_estimated else "") + format_usd(total.cost_usd),
+            ", ".join(total.price_table_versions) or "—",
+            escape(str(chart)),
+        )
+    table.caption = (
+        "In AWS the bill's own split per tenant comes from Cost Explorer in the operations "
+        "account: tenantctl cost (docs/COST.md)."
+    )
+    if estimated:
+        table.caption = (
+            f"~ : {estimated} record(s) carried no cost and were priced now. " + table.caption
+        )
+    table.caption_justify = "left"
+    return table
+
+
 def _quiet_moto() -> None:
     # moto logs a warning per template resource it skips (CDK metadata, bucket and
     # topic policies); that is the embedded cloud's business, not the demo's.
@@ -195,7 +253,7 @@ def _quiet_moto() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
 
 
-def run_demo(registry_path: Path, console: Console) -> int:
+def run_demo(registry_path: Path, console: Console, charts_dir: Path = DEFAULT_CHARTS_DIR) -> int:
     """The whole demo; returns the process exit code."""
     started = time.perf_counter()
     try:
@@ -230,7 +288,7 @@ def run_demo(registry_path: Path, console: Console) -> int:
                 console.print(f"[red]deploy failed: {len(report.failed)} stack(s)[/red]")
                 return 1
             steps.end()
-            ok = _after_deploy(cloud, registry, console, steps)
+            ok = _after_deploy(cloud, registry, console, steps, charts_dir)
     except KeyboardInterrupt:
         steps.fail()
         console.print("[red]interrupted: the embedded cloud was stopped[/red]")
@@ -242,7 +300,11 @@ def run_demo(registry_path: Path, console: Console) -> int:
 
 
 def _after_deploy(
-    cloud: EmbeddedCloud, registry: TenantRegistry, console: Console, steps: _Steps
+    cloud: EmbeddedCloud,
+    registry: TenantRegistry,
+    console: Console,
+    steps: _Steps,
+    charts_dir: Path,
 ) -> bool:
     console.rule(f"lambda.invoke on {cloud.endpoint_url}, each tenant's deployed function")
     steps.begin("invoke every tenant's function")
@@ -258,8 +320,10 @@ def _after_deploy(
         _print_outcome(console, outcome)
 
     console.rule("usage records, read from each tenant's own log group with its own credentials")
+    by_tenant: dict[str, list[UsageRecord]] = {}
     for tenant in registry.resolved_tenants():
         records = usage_records(cloud, tenant)
+        by_tenant[tenant.id] = [found.record for found in records]
         if records:
             console.print(usage_table(tenant, records))
         else:
@@ -267,6 +331,12 @@ def _after_deploy(
                 f"[red]{escape(tenant.id)} ({tenant.account_id}): no usage record in "
                 f"{escape(tenant.usage_log_group)}[/red]"
             )
+
+    console.rule("cost and usage charts, from each tenant's own records")
+    steps.begin("price and chart every tenant's usage")
+    costs = cost_table(registry.resolved_tenants(), by_tenant, charts_dir)
+    steps.end()
+    console.print(costs)
 
     console.rule("isolation checks")
     steps.begin("run the checks")
@@ -287,11 +357,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m demo``: parse arguments, run, return the exit code."""
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    parser.add_argument(
+        "--charts-dir", type=Path, default=DEFAULT_CHARTS_DIR, help="where the usage charts go"
+    )
     args = parser.parse_args(argv)
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or logged: wide enough for the tables
         console = Console(highlight=False, width=150)
-    return run_demo(args.registry, console)
+    return run_demo(args.registry, console, args.charts_dir)
 
 
 if __name__ == "__main__":

@@ -18,17 +18,30 @@ count once.
 Aggregating here rather than with Insights ``stats`` also keeps the
 percentiles exact (Insights' ``pct`` is approximate) and identical on both
 backends.
+
+Cost: a record carries the cost it was priced at (``cost_usd``, with
+``price_table_version``); a record without one (written before the function
+priced calls, or of a model the table lacked then) is priced now by
+:class:`Pricing` and counted as estimated, so a figure says which it is.
+
+Records are attributed to users by their ``user_id`` field, never by stream
+name: with the ``stdout`` sink Lambda names the streams
+(``YYYY/MM/DD/<function>[<version>]<guid>``) and they mix users and the
+function's own log lines.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
+from contracts.pricing import PriceOverrides, PriceTable, price_table
 from contracts.usage_record import USAGE_EVENT, UsageRecord, parse_record
 
 # Insights returns at most this many rows per query; bigger windows are split.
@@ -117,12 +130,26 @@ def settle_provisional(records: Iterable[UsageRecord]) -> list[UsageRecord]:
 # --- aggregation ---------------------------------------------------------------------------
 
 
+NO_DAY = "(no timestamp)"
+
+
+def day_of(record: UsageRecord) -> str:
+    """The record's UTC day, ``YYYY-MM-DD``."""
+    if record.timestamp is None:
+        return NO_DAY
+    moment = record.timestamp
+    if moment.tzinfo is None:  # a naive timestamp is taken as UTC, as the function writes it
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).date().isoformat()
+
+
 class GroupBy(StrEnum):
     """The dimension ``tenantctl usage --by`` groups records on."""
 
     APPLICATION = "application"
     USER = "user"
     MODEL = "model"
+    DAY = "day"
 
     def key(self, record: UsageRecord) -> str:
         """The record's value for this dimension."""
@@ -130,7 +157,73 @@ class GroupBy(StrEnum):
             return record.application_id
         if self is GroupBy.USER:
             return record.user_id
+        if self is GroupBy.DAY:
+            return day_of(record)
         return record.model_id
+
+
+# --- cost ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordCost:
+    """What one record cost and where the figure came from.
+
+    ``usd`` None: nobody priced the model. ``estimated``: the record carried no
+    cost and was priced now; ``version`` is the price table's version either way.
+    """
+
+    usd: float | None
+    estimated: bool
+    version: str | None
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """How records without a recorded cost are priced now.
+
+    ``region`` is where Bedrock is called (the tenant's ``bedrock_region``),
+    which is what prices depend on; ``overrides`` are the registry's
+    negotiated prices, exactly as the function applies them.
+    """
+
+    region: str
+    overrides: PriceOverrides = field(default_factory=dict)
+    table: PriceTable = field(default_factory=price_table)
+
+    def cost(self, record: UsageRecord) -> RecordCost:
+        """The record's own ``cost_usd`` when present, else its tokens priced now."""
+        if record.cost_usd is not None:
+            return RecordCost(record.cost_usd, False, record.price_table_version)
+        if _no_tokens(record):
+            return RecordCost(0.0, False, None)
+        price = self.table.price(record.model_id, self.region, self.overrides)
+        if price is None:
+            return RecordCost(None, False, None)
+        usd = price.cost_usd(
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cache_read_input_tokens=record.cache_read_input_tokens,
+            cache_write_input_tokens=record.cache_write_input_tokens,
+        )
+        return RecordCost(usd, True, self.table.version)
+
+
+def _no_tokens(record: UsageRecord) -> bool:
+    # A call that used no tokens (most errors) cost nothing, priced or not.
+    return not (
+        record.input_tokens
+        or record.output_tokens
+        or record.cache_read_input_tokens
+        or record.cache_write_input_tokens
+    )
+
+
+def _recorded_cost(record: UsageRecord) -> RecordCost:
+    # Without a Pricing, only the cost the function recorded counts.
+    if record.cost_usd is None:
+        return RecordCost(0.0, False, None) if _no_tokens(record) else RecordCost(None, False, None)
+    return RecordCost(record.cost_usd, False, record.price_table_version)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -151,7 +244,12 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 @dataclass(frozen=True)
 class UsageSummary:
-    """Totals for one group of records (``key`` None: all records)."""
+    """Totals for one group of records (``key`` None: all records).
+
+    ``cost_usd`` adds up every priced record; ``estimated_cost_records`` of them
+    were priced now rather than at the time of the call, and
+    ``unpriced_records`` (models missing from the price table) are not in it.
+    """
 
     key: str | None
     invocations: int
@@ -163,16 +261,32 @@ class UsageSummary:
     cache_write_input_tokens: int
     latency_p50_ms: float | None
     latency_p90_ms: float | None
+    latency_p99_ms: float | None = None
+    cost_usd: float = 0.0
+    estimated_cost_records: int = 0
+    unpriced_records: int = 0
+    price_table_versions: tuple[str, ...] = ()
+
+    @property
+    def cost_estimated(self) -> bool:
+        """Whether any part of ``cost_usd`` was priced now instead of recorded."""
+        return self.estimated_cost_records > 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON and CSV output."""
-        return asdict(self)
+        data = asdict(self)
+        data["price_table_versions"] = list(self.price_table_versions)
+        return data
 
 
-def _summary(key: str | None, records: Sequence[UsageRecord]) -> UsageSummary:
+def _summary(
+    key: str | None, records: Sequence[UsageRecord], pricing: Pricing | None
+) -> UsageSummary:
     # Latency only of successful calls: a throttled call fails in a few ms and
     # would make a struggling model look fast.
     latencies = [r.latency_ms for r in records if not r.is_error and r.latency_ms is not None]
+    costs = [pricing.cost(r) if pricing is not None else _recorded_cost(r) for r in records]
+    priced = [c for c in costs if c.usd is not None]
     return UsageSummary(
         key=key,
         invocations=len(records),
@@ -184,23 +298,100 @@ def _summary(key: str | None, records: Sequence[UsageRecord]) -> UsageSummary:
         cache_write_input_tokens=sum(r.cache_write_input_tokens for r in records),
         latency_p50_ms=percentile(latencies, 50),
         latency_p90_ms=percentile(latencies, 90),
+        latency_p99_ms=percentile(latencies, 99),
+        # Summed in micro-dollars' worth of precision, then rounded once.
+        cost_usd=round(math.fsum(c.usd for c in priced if c.usd is not None), 10),
+        estimated_cost_records=sum(1 for c in priced if c.estimated),
+        unpriced_records=len(costs) - len(priced),
+        price_table_versions=tuple(sorted({c.version for c in priced if c.version})),
     )
 
 
-def summarize(records: Iterable[UsageRecord], by: GroupBy | None = None) -> list[UsageSummary]:
+def summarize(
+    records: Iterable[UsageRecord],
+    by: GroupBy | None = None,
+    pricing: Pricing | None = None,
+) -> list[UsageSummary]:
     """Aggregate records: one summary per group sorted by key, or one for all when ``by`` is None.
 
     Invocations count successes and errors; token sums include both (an error
-    usually carries zero tokens); p50/p90 latency are over successful calls.
+    usually carries zero tokens); p50/p90/p99 latency are over successful calls.
     A superseded provisional record is not counted (:func:`settle_provisional`).
+    Cost is each record's recorded ``cost_usd``; with ``pricing``, records
+    without one are priced now and counted as estimated.
     """
     records = settle_provisional(records)
     if by is None:
-        return [_summary(None, records)]
+        return [_summary(None, records, pricing)]
     groups: dict[str, list[UsageRecord]] = {}
     for record in records:
         groups.setdefault(by.key(record), []).append(record)
-    return [_summary(key, groups[key]) for key in sorted(groups)]
+    return [_summary(key, groups[key], pricing) for key in sorted(groups)]
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """Records summarized per UTC day and ``by`` key: what ``tenantctl usage --chart`` draws.
+
+    ``groups`` and ``total`` are exactly what ``summarize`` gives the table for
+    the same records; ``cells[(day, key)]`` splits them by day.
+    """
+
+    by: GroupBy
+    days: tuple[str, ...]
+    keys: tuple[str, ...]
+    cells: Mapping[tuple[str, str], UsageSummary]
+    groups: tuple[UsageSummary, ...]
+    total: UsageSummary
+
+
+def summarize_daily(
+    records: Iterable[UsageRecord],
+    by: GroupBy = GroupBy.APPLICATION,
+    pricing: Pricing | None = None,
+) -> DailyUsage:
+    """The records per day and ``by`` key, plus the per-key and overall summaries."""
+    if by is GroupBy.DAY:
+        raise ValueError("summarize_daily splits by day already; group by another dimension")
+    records = settle_provisional(records)
+    by_day: dict[str, list[UsageRecord]] = {}
+    for record in records:
+        by_day.setdefault(day_of(record), []).append(record)
+    cells = {
+        (day, group.key or ""): group
+        for day, day_records in by_day.items()
+        for group in summarize(day_records, by, pricing)
+    }
+    groups = summarize(records, by, pricing)
+    return DailyUsage(
+        by=by,
+        days=tuple(sorted(by_day)),
+        keys=tuple(g.key or "" for g in groups),
+        cells=cells,
+        groups=tuple(groups),
+        total=summarize(records, None, pricing)[0],
+    )
+
+
+# --- reading a user's records --------------------------------------------------------------
+
+# Ids made only of these need no quoting rules: CloudWatch's JSON filter
+# patterns treat ``*`` as a wildcard and document no escape for ``"`` or ``\``.
+_PATTERN_SAFE_ID = re.compile(r"[A-Za-z0-9._@+=,/-]+")
+
+
+def user_filter_pattern(user_id: str) -> str | None:
+    """A FilterLogEvents pattern selecting ``user_id``'s records, or None to read everything.
+
+    The pattern matches the record's ``user_id`` field, so it works whatever the
+    streams are called (one per user with the ``api`` sink, Lambda's own with
+    ``stdout``). It only narrows what is sent back: callers still compare
+    ``user_id`` exactly, so an id the pattern cannot express safely (None)
+    just reads the whole window.
+    """
+    if not _PATTERN_SAFE_ID.fullmatch(user_id):
+        return None
+    return f'{{ $.user_id = "{user_id}" }}'
 
 
 # --- readers -------------------------------------------------------------------------------

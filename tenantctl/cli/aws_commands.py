@@ -1,4 +1,4 @@
-"""Commands that call a tenant's account: invoke, logs, usage."""
+"""Commands that call AWS: invoke, logs and usage in a tenant's account; cost in operations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,16 +18,28 @@ from botocore.exceptions import ClientError, NoCredentialsError, PartialCredenti
 from rich.table import Table
 from rich.text import Text
 
-from contracts.registry import Tenant
-from contracts.usage_record import UsageRecord, parse_record, stream_name_for
+from contracts.naming import INVOKER_ALIAS
+from contracts.registry import Operations, Tenant
+from contracts.usage_record import UsageRecord, parse_record
 from tenantctl.cli.app import app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.cli.registry_commands import find_tenant
 from tenantctl.cli.targets import AwsTarget, no_credentials, target_for
+from tenantctl.cost import (
+    DEFAULT_METRIC,
+    METRICS,
+    CostDimension,
+    CostReport,
+    TagSource,
+    bedrock_cost,
+    cost_explorer_region,
+    cost_tag_key,
+)
 from tenantctl.usage import (
     GroupBy,
     InsightsQueryError,
     LogEvent,
+    Pricing,
     UsageSummary,
     filter_events,
     insights_messages,
@@ -33,6 +47,8 @@ from tenantctl.usage import (
     parse_records,
     settle_provisional,
     summarize,
+    summarize_daily,
+    user_filter_pattern,
 )
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -151,6 +167,8 @@ def invoke(
         try:
             response = target.client("lambda").invoke(
                 FunctionName=_function_arn(tenant, target),
+                # The alias: the published version (SnapStart's, when on).
+                Qualifier=INVOKER_ALIAS,
                 InvocationType="RequestResponse",
                 Payload=json.dumps(event).encode(),
             )
@@ -224,26 +242,22 @@ def _events(
     start_ms: int,
     user: str | None,
 ) -> list[LogEvent]:
-    # A user's records are in the stream named after them, so --user reads one
-    # stream; the user_id check in _matching still runs, because sanitizing
-    # can map two user ids to the same stream name.
-    streams = [stream_name_for(user)] if user is not None else None
+    # A user is selected by the record's user_id field, not by stream: with the
+    # stdout sink Lambda names the streams and each holds many users' records
+    # and the function's own lines. The pattern narrows what FilterLogEvents
+    # returns; _matching still compares user_id exactly.
+    pattern = user_filter_pattern(user) if user is not None else None
     client = target.client("logs")
     with aws_errors(target, tenant):
         try:
-            events = list(filter_events(client, log_group, start_ms=start_ms, stream_names=streams))
+            events = list(
+                filter_events(client, log_group, start_ms=start_ms, filter_pattern=pattern)
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
-            if streams and _log_group_exists(client, log_group):
-                return []  # the user has no stream yet: no records
             raise _log_group_missing(tenant, target, log_group) from None
     return sorted(events, key=lambda e: (e.timestamp_ms, e.event_id))
-
-
-def _log_group_exists(client: Any, log_group: str) -> bool:
-    groups = client.describe_log_groups(logGroupNamePrefix=log_group).get("logGroups", [])
-    return any(g.get("logGroupName") == log_group for g in groups)
 
 
 def _matching(
@@ -353,19 +367,6 @@ def logs(
 # --- usage ---------------------------------------------------------------------------------
 
 
-_SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("invocations", "invocations"),
-    ("errors", "errors"),
-    ("input_tokens", "input"),
-    ("output_tokens", "output"),
-    ("cache_read_input_tokens", "cache read"),
-    ("cache_write_input_tokens", "cache write"),
-    ("total_tokens", "total"),
-    ("latency_p50_ms", "p50 ms"),
-    ("latency_p90_ms", "p90 ms"),
-)
-
-
 def _function_log_group(target: AwsTarget, tenant: Tenant) -> str:
     """The function's own log group, where fallback records are printed.
 
@@ -393,6 +394,10 @@ def _fallback_records(
     """The function's log group and the records in it (none if it does not exist yet)."""
     with aws_errors(target, tenant):
         group = _function_log_group(target, tenant)
+    if group == tenant.usage_log_group:
+        # The stdout sink routes the function's output to the usage log group:
+        # its fallback records, if any, were read with the usage records.
+        return group, []
     try:
         return group, _read_records(target, tenant, group, start, end)
     except LogGroupMissing:
@@ -442,15 +447,99 @@ def _fmt_number(value: Any) -> str:
     return f"{value:,}"
 
 
+def _cost_cell(summary: UsageSummary) -> str:
+    from tenantctl.chart import format_usd  # chart.py imports matplotlib only when drawing
+
+    if summary.unpriced_records == summary.invocations and summary.invocations:
+        return "n/a"  # no record of this group could be priced
+    return ("~" if summary.cost_estimated else "") + format_usd(summary.cost_usd)
+
+
+@dataclass(frozen=True)
+class _SummaryColumn:
+    field: str
+    title: str
+    # Lower drops first when the terminal is too narrow for every column.
+    keep: int
+
+
+# Table order. At 80 columns a table keeps its key column plus calls, errors,
+# input, output, cost and p50; the rest are dropped (and named) rather than
+# squeezing the key column to nothing, as rich does when nothing else can give.
+_SUMMARY_COLUMNS: tuple[_SummaryColumn, ...] = (
+    _SummaryColumn("invocations", "calls", 11),
+    _SummaryColumn("errors", "errors", 10),
+    _SummaryColumn("input_tokens", "input", 9),
+    _SummaryColumn("output_tokens", "output", 8),
+    _SummaryColumn("cache_read_input_tokens", "cache read", 2),
+    _SummaryColumn("cache_write_input_tokens", "cache write", 1),
+    _SummaryColumn("total_tokens", "total", 3),
+    _SummaryColumn("cost_usd", "cost", 7),
+    _SummaryColumn("latency_p50_ms", "p50 ms", 6),
+    _SummaryColumn("latency_p90_ms", "p90 ms", 5),
+    _SummaryColumn("latency_p99_ms", "p99 ms", 4),
+)
+# The key column keeps at least this many characters (long ids fold onto more lines).
+KEY_COLUMN_MIN_WIDTH = 16
+# rich's default table: one space of padding each side plus one rule per column,
+# and the closing rule.
+_CELL_OVERHEAD = 3
+_TABLE_EDGE = 1
+
+
+def _cell(summary: UsageSummary, column: _SummaryColumn) -> str:
+    if column.field == "cost_usd":
+        return _cost_cell(summary)
+    return _fmt_number(getattr(summary, column.field))
+
+
+def fit_summary_columns(
+    width: int, key_title: str | None, keys: list[str], rows: list[list[str]]
+) -> tuple[int, list[int]]:
+    """The key column's minimum width and the indexes of the columns that fit in ``width``.
+
+    ``rows`` holds the metric cells of every row in ``_SUMMARY_COLUMNS`` order.
+    Columns are dropped lowest ``keep`` first until the table fits, so the key
+    column always keeps ``KEY_COLUMN_MIN_WIDTH`` characters (or its longest key).
+    """
+    key_width = 0
+    if key_title is not None:
+        natural = max([len(key_title), *(len(k) for k in keys)])
+        key_width = min(natural, KEY_COLUMN_MIN_WIDTH)
+    widths = [
+        max([len(c.title), *(len(row[i]) for row in rows)]) for i, c in enumerate(_SUMMARY_COLUMNS)
+    ]
+    shown = list(range(len(_SUMMARY_COLUMNS)))
+
+    def needed() -> int:
+        key = key_width + _CELL_OVERHEAD if key_title is not None else 0
+        return _TABLE_EDGE + key + sum(widths[i] + _CELL_OVERHEAD for i in shown)
+
+    for i in sorted(shown, key=lambda i: _SUMMARY_COLUMNS[i].keep):
+        if needed() <= width or len(shown) == 1:
+            break
+        shown.remove(i)
+    return key_width, shown
+
+
 @app.command()
 def usage(
     ctx: typer.Context,
     tenant_id: TenantOption,
     since: Annotated[str, typer.Option("--since", help="How far back: 15m, 1h, 7d.")] = "7d",
     by: Annotated[
-        str | None, typer.Option("--by", help="Group by application | user | model.")
+        str | None, typer.Option("--by", help="Group by application | user | model | day.")
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart",
+            help="Also draw a PNG: tokens and cost per day by application (or by --by user "
+            "or model) and p50/p90/p99 latency, from the same records as the table.",
+            dir_okay=False,
+        ),
+    ] = None,
     include_fallback: Annotated[
         bool,
         typer.Option(
@@ -462,17 +551,24 @@ def usage(
     profile: ProfileOption = None,
     local: LocalOption = False,
 ) -> None:
-    """Aggregate the tenant's usage: invocations, errors, tokens, p50/p90 latency."""
+    """Aggregate the tenant's usage: invocations, errors, tokens, cost, p50/p90/p99 latency.
+
+    Cost is what each record says it cost (priced by the function at the price
+    table's version); a record without a cost is priced now from the price table
+    with the registry's overrides and marked ~ (estimated). See docs/COST.md.
+    """
     window = parse_duration(since)
     group_by: GroupBy | None = None
     if by is not None:
         try:
             group_by = GroupBy(by.lower())
         except ValueError:
-            raise BadInput(f"--by: '{by}' is not one of application, user, model") from None
+            raise BadInput(f"--by: '{by}' is not one of application, user, model, day") from None
     fmt = output_format.lower()
     if fmt not in {"table", "json", "csv"}:
         raise BadInput(f"--format: '{output_format}' is not one of table, json, csv")
+    if chart is not None and chart.suffix.lower() != ".png":
+        raise BadInput(f"--chart: '{chart}' must end in .png (the chart is a PNG)")
     _, tenant = find_tenant(state(ctx), tenant_id)
     target = _connect(tenant, profile, local)
 
@@ -485,14 +581,20 @@ def usage(
         records = merge_fallback(records, fallback)
     counted = settle_provisional(records)
 
-    groups = summarize(counted, group_by)
-    total = summarize(counted)[0]
+    pricing = Pricing(region=tenant.bedrock_region, overrides=tenant.price_overrides)
+    groups = summarize(counted, group_by, pricing)
+    total = summarize(counted, None, pricing)[0]
     fallback_count = sum(1 for r in counted if r.is_fallback) if include_fallback else None
-    _print_usage(tenant, since, group_by, groups, total, fmt, fallback_count)
+    chart_path = None
+    if chart is not None:
+        chart_path = _draw_chart(tenant, since, counted, group_by, pricing, chart)
+    _print_usage(tenant, since, group_by, groups, total, fmt, fallback_count, chart_path)
     if fmt == "json":
         return
     # The footer goes to stderr with CSV so the output stays one table.
     footer = _say_to_stderr if fmt == "csv" else say
+    for line in _cost_notes(total, pricing, counted):
+        footer(line)
     if fallback_count is None:
         footer("fallback records not counted (--no-fallback)")
     else:
@@ -501,6 +603,72 @@ def usage(
             f"(from {fallback_group}; printed there when the usage log group could not be "
             "written)"
         )
+    if chart_path is not None:
+        footer(f"chart written to {chart_path}")
+
+
+def _draw_chart(
+    tenant: Tenant,
+    since: str,
+    records: list[UsageRecord],
+    by: GroupBy | None,
+    pricing: Pricing,
+    path: Path,
+) -> Path:
+    # Per day already: --by day still splits each day by application.
+    chart_by = by if by in {GroupBy.USER, GroupBy.MODEL} else GroupBy.APPLICATION
+    daily = summarize_daily(records, chart_by, pricing)
+    versions = ", ".join(daily.total.price_table_versions) or "none"
+    note = (
+        f"{daily.total.invocations} invocations; cost at price table {versions}"
+        + (
+            f"; ~ {daily.total.estimated_cost_records} records priced now (hatched)"
+            if daily.total.cost_estimated
+            else ""
+        )
+        + f"; Bedrock region {tenant.bedrock_region}"
+    )
+    try:
+        from tenantctl.chart import render_usage_chart
+
+        return render_usage_chart(
+            daily, path, title=f"Usage of tenant {tenant.id}, last {since}", note=note
+        )
+    except ImportError as exc:
+        raise CliError(
+            f"--chart needs matplotlib ({exc}): pip install -r requirements.txt"
+        ) from None
+    except OSError as exc:
+        raise CliError(f"--chart: cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _cost_notes(total: UsageSummary, pricing: Pricing, records: list[UsageRecord]) -> list[str]:
+    """What the cost column rests on: price table versions, estimates, unpriced models."""
+    notes = []
+    recorded = sorted(
+        {r.price_table_version for r in records if r.cost_usd is not None and r.price_table_version}
+    )
+    if recorded:
+        notes.append(f"cost as recorded by the function at price table {', '.join(recorded)}")
+    if total.cost_estimated:
+        overrides = ", ".join(sorted(pricing.overrides)) or "none"
+        notes.append(
+            f"~ estimated: {total.estimated_cost_records} record"
+            f"{'' if total.estimated_cost_records == 1 else 's'} carried no cost and "
+            f"{'was' if total.estimated_cost_records == 1 else 'were'} priced now with price "
+            f"table {pricing.table.version} (region {pricing.region}; registry overrides: "
+            f"{overrides})"
+        )
+    if total.unpriced_records:
+        unpriced = sorted(
+            {r.model_id for r in records if r.cost_usd is None and pricing.cost(r).usd is None}
+        )
+        notes.append(
+            f"{total.unpriced_records} record{'' if total.unpriced_records == 1 else 's'} of "
+            f"models missing from the price table are not in the cost: {', '.join(unpriced)} "
+            "(add a price_overrides entry to the registry)"
+        )
+    return notes
 
 
 def _print_usage(
@@ -511,6 +679,7 @@ def _print_usage(
     total: UsageSummary,
     fmt: str,
     fallback_records: int | None,
+    chart: Path | None,
 ) -> None:
     key_name = by.value if by else None
     if fmt == "json":
@@ -520,35 +689,358 @@ def _print_usage(
         doc["total"] = _metrics(total)
         # How many of the counted records are fallback records; null: not read.
         doc["fallback_records"] = fallback_records
+        doc["chart"] = None if chart is None else str(chart)
         typer.echo(json.dumps(doc, indent=2))
         return
     if fmt == "csv":
         buffer = io.StringIO()
-        header = ([key_name] if key_name else []) + [name for name, _ in _SUMMARY_COLUMNS]
+        fields = [c.field for c in _SUMMARY_COLUMNS] + [
+            "estimated_cost_records",
+            "unpriced_records",
+            "price_table_versions",
+        ]
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
+        writer.writerow(([key_name] if key_name else []) + fields)
         for g in groups if by is not None else [total]:
             metrics = _metrics(g)
-            writer.writerow(([g.key] if by is not None else []) + [metrics[n] for n in header[-9:]])
+            metrics["price_table_versions"] = " ".join(metrics["price_table_versions"])
+            writer.writerow(([g.key] if by is not None else []) + [metrics[f] for f in fields])
         typer.echo(buffer.getvalue(), nl=False)
         return
+    shown_rows = [*groups, total] if by is not None else [total]
+    keys = ["TOTAL" if by is not None and i == len(groups) else (g.key or "(none)")
+            for i, g in enumerate(shown_rows)]  # fmt: skip
+    cells = [[_cell(g, c) for c in _SUMMARY_COLUMNS] for g in shown_rows]
+    console = out()
+    key_width, shown = fit_summary_columns(console.width, key_name, keys, cells)
     table = Table(title=f"Usage of tenant {tenant.id}, last {since}")
     if key_name:
-        table.add_column(key_name, overflow="fold")
-    for _, title in _SUMMARY_COLUMNS:
-        # Headers stay whole; a narrow terminal wraps the key column instead.
+        table.add_column(key_name, overflow="fold", min_width=key_width, ratio=1)
+    for i in shown:
+        title = _SUMMARY_COLUMNS[i].title
+        # Headers stay whole; a narrow terminal folds the key column instead.
         table.add_column(title, justify="right", min_width=len(title), no_wrap=True)
-    for i, g in enumerate([*groups, total] if by is not None else [total]):
-        is_total = by is not None and i == len(groups)
-        metrics = _metrics(g)
-        cells = [_fmt_number(metrics[name]) for name, _ in _SUMMARY_COLUMNS]
+    for i, (key, row) in enumerate(zip(keys, cells, strict=True)):
+        shown_cells = [row[j] for j in shown]
         if by is not None:
-            cells.insert(0, "TOTAL" if is_total else (g.key or "(none)"))
-        table.add_row(*cells, end_section=i == len(groups) - 1 and by is not None)
-    out().print(table)
+            shown_cells.insert(0, key)
+        table.add_row(*shown_cells, end_section=by is not None and i == len(groups) - 1)
+    console.print(table)
+    hidden = [_SUMMARY_COLUMNS[i].title for i in range(len(_SUMMARY_COLUMNS)) if i not in shown]
+    if hidden:
+        say(
+            f"not shown at {console.width} columns: {', '.join(hidden)} "
+            "(widen the terminal, or use --format csv or json)"
+        )
 
 
 def _metrics(summary: UsageSummary) -> dict[str, Any]:
     data = summary.as_dict()
     data.pop("key")
     return data
+
+
+# --- cost ----------------------------------------------------------------------------------
+
+
+def _parse_day(value: str | None, option: str, default: date) -> date:
+    if value is None:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadInput(f"{option}: '{value}' is not a date; use YYYY-MM-DD") from None
+
+
+def _operations_target(ops: Operations, profile: str | None, local: bool) -> AwsTarget:
+    probe = target_for(ops.account_id, ops.region, profile=profile, local=local)
+    region = cost_explorer_region(probe.partition())
+    target = target_for(ops.account_id, region, profile=profile, local=local)
+    try:
+        target.check_account()
+    except (NoCredentialsError, PartialCredentialsError):
+        raise no_credentials(ops.account_id) from None
+    except CliError as exc:
+        raise CliError(exc.message.replace("--profile", "--ops-profile")) from None
+    return target
+
+
+def _recorded_cost(
+    tenant: Tenant, profile: str | None, local: bool, start: datetime, end: datetime
+) -> UsageSummary:
+    """What the tenant's own usage records say its calls cost in [start, end)."""
+    target = _connect(tenant, profile, local)
+    records = _read_records(target, tenant, tenant.usage_log_group, start, end)
+    _, fallback = _fallback_records(target, tenant, start, end)
+    inside = [
+        r
+        for r in merge_fallback(records, fallback)
+        if r.timestamp is None or start <= r.timestamp.astimezone(UTC) < end
+    ]
+    pricing = Pricing(region=tenant.bedrock_region, overrides=tenant.price_overrides)
+    return summarize(inside, None, pricing)[0]
+
+
+@app.command()
+def cost(
+    ctx: typer.Context,
+    start_day: Annotated[
+        str | None,
+        typer.Option("--from", help="First day, YYYY-MM-DD (default: the 1st of this month)."),
+    ] = None,
+    end_day: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Day after the last, YYYY-MM-DD, exclusive like Cost Explorer "
+            "(default: tomorrow, so today counts).",
+        ),
+    ] = None,
+    operations: Annotated[
+        str | None,
+        typer.Option(
+            "--operations", help="Operations account by registry name (default: the first)."
+        ),
+    ] = None,
+    ops_profile: Annotated[
+        str | None,
+        typer.Option("--ops-profile", help="AWS profile for the operations (or paying) account."),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help="Split by tenant (tag tenant-id) or cost-centre.")
+    ] = "tenant",
+    tag_source: Annotated[
+        str,
+        typer.Option(
+            "--tag-source",
+            help="principal: the invoker role's tag (every call; iamPrincipal/<key> in Cost "
+            "Explorer); resource: the application inference profile's tag.",
+        ),
+    ] = "principal",
+    tag_key_option: Annotated[
+        str | None,
+        typer.Option(
+            "--tag-key",
+            help="Group by this Cost Explorer tag key exactly, instead of the one --by and "
+            "--tag-source name (as Billing > Cost allocation tags lists it).",
+        ),
+    ] = None,
+    metric: Annotated[
+        str, typer.Option("--metric", help=f"Cost Explorer metric: {', '.join(METRICS)}.")
+    ] = DEFAULT_METRIC,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate",
+            help="Also add up each tenant's own usage records (cost_usd) for the same days, "
+            "read in the tenant's account: pass --tenant and its --profile, or --local.",
+        ),
+    ] = False,
+    tenant_ids: Annotated[
+        list[str] | None,
+        typer.Option("--tenant", help="Only this tenant (repeatable); needed for --estimate."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="AWS profile for the tenant's account (--estimate)."),
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    local: LocalOption = False,
+) -> None:
+    """Bedrock cost per tenant, from Cost Explorer in the operations account.
+
+    Bedrock bills each call to the IAM principal that made it: the tenant's
+    invoker role, tagged tenant-id (and cost-centre). This asks Cost Explorer
+    (GetCostAndUsage, $0.01 a request) for the operations account's Bedrock
+    spend grouped by that tag. No usage record, prompt or user id is read.
+
+    Reading the split in the console: activate tenant-id (and cost-centre) as
+    cost-allocation tags in Billing and Cost Management > Cost allocation tags
+    (a key is listed there about 24 hours after a tagged call; principal tags
+    show as iamPrincipal/tenant-id); figures then follow with a lag of about a
+    day. In Cost Explorer, filter Service to the Bedrock services ("Amazon
+    Bedrock" and the "... (Amazon Bedrock Edition)" ones) and group by Tag
+    iamPrincipal/tenant-id. In a CUR 2.0 export with caller identity (IAM
+    principal) data, line_item_iam_principal names each tenant's role. With
+    application inference profiles, their resource tag tenant-id splits the
+    same spend per profile, i.e. per tenant and model (--tag-source resource).
+    Details: docs/COST.md.
+    """
+    try:
+        dimension = CostDimension(by.lower())
+    except ValueError:
+        raise BadInput(f"--by: '{by}' is not one of tenant, cost-centre") from None
+    try:
+        source = TagSource(tag_source.lower())
+    except ValueError:
+        raise BadInput(f"--tag-source: '{tag_source}' is not one of principal, resource") from None
+    if metric not in METRICS:
+        raise BadInput(f"--metric: '{metric}' is not one of {', '.join(METRICS)}")
+    fmt = output_format.lower()
+    if fmt not in {"table", "json"}:
+        raise BadInput(f"--format: '{output_format}' is not one of table, json")
+    today = datetime.now(UTC).date()
+    start = _parse_day(start_day, "--from", today.replace(day=1))
+    end = _parse_day(end_day, "--to", today + timedelta(days=1))
+    if end <= start:
+        raise BadInput(f"--to: {end} must be after --from {start} (--to is exclusive)")
+    if local and (ops_profile or profile):
+        raise BadInput("--profile: not used with --local (the embedded cloud has its own keys)")
+    options = state(ctx)
+    registry = options.load_registry()
+    try:
+        ops = registry.operations_account(operations or registry.operations.name)
+    except KeyError as exc:
+        raise BadInput(f"--operations: {exc.args[0]}") from None
+    tenants = [t for t in registry.resolved_tenants() if t.operations_account == ops.name]
+    if tenant_ids:
+        wanted = {find_tenant(options, t)[1].id for t in tenant_ids}
+        tenants = [t for t in tenants if t.id in wanted]
+        missing = wanted - {t.id for t in tenants}
+        if missing:
+            raise BadInput(
+                f"--tenant: {', '.join(sorted(missing))} not served by operations account "
+                f"{ops.name} ({ops.account_id}); pass --operations"
+            )
+    if estimate and dimension is not CostDimension.TENANT:
+        raise BadInput("--estimate: only with --by tenant (records carry no cost centre)")
+    if estimate and not local and len(tenants) != 1:
+        raise BadInput(
+            "--estimate: reads each tenant's records in the tenant's own account; pass one "
+            "--tenant with its --profile (or use --local)"
+        )
+
+    target = _operations_target(ops, ops_profile, local)
+    tag_key = tag_key_option or cost_tag_key(dimension.tag, source)
+    try:
+        report = bedrock_cost(
+            target.client("ce"), start=start, end=end, tag_key=tag_key, metric=metric
+        )
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", ""), err.get("Message", "")
+        if code in {"AccessDenied", "AccessDeniedException"}:
+            raise CliError(
+                f"access denied in account {ops.account_id} (GetCostAndUsage): {message}; "
+                "the caller needs ce:GetCostAndUsage (in the paying account with consolidated "
+                "billing)"
+            ) from None
+        if code in {"DataUnavailableException", "BillExpirationException"}:
+            raise CliError(
+                f"Cost Explorer has no data for {start}..{end} ({code}): {message}"
+            ) from None
+        raise CliError(f"GetCostAndUsage: {code}: {message}") from None
+
+    recorded: dict[str, UsageSummary] = {}
+    if estimate:
+        window = (datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC))
+        for tenant in tenants:
+            recorded[tenant.id] = _recorded_cost(tenant, profile, local, *window)
+    _print_cost(report, dimension, ops, tenants, recorded, fmt)
+
+
+def _cost_rows(
+    report: CostReport, dimension: CostDimension, tenants: list[Tenant]
+) -> list[tuple[str, str, float]]:
+    """(tag value, who it is, cost) for every tenant or cost centre, then unknown values."""
+    rows: list[tuple[str, str, float]] = []
+    if dimension is CostDimension.TENANT:
+        known = {
+            t.id: ", ".join(
+                [t.display_name or f"account {t.account_id}"]
+                + ([f"cost centre {t.cost_centre}"] if t.cost_centre else [])
+            )
+            for t in tenants
+        }
+    else:
+        centres: dict[str, list[str]] = {}
+        for t in tenants:
+            if t.cost_centre:
+                centres.setdefault(t.cost_centre, []).append(t.id)
+        known = {centre: ", ".join(ids) for centre, ids in centres.items()}
+    for value in sorted(known):
+        rows.append((value, known[value], report.usd(value)))
+    for c in report.costs:
+        if c.value and c.value not in known:
+            rows.append((c.value, "(not in the registry)", c.usd))
+    untagged = report.usd("")
+    if untagged:
+        rows.append(("(untagged)", "Bedrock spend of other principals", untagged))
+    return rows
+
+
+def _print_cost(
+    report: CostReport,
+    dimension: CostDimension,
+    ops: Operations,
+    tenants: list[Tenant],
+    recorded: dict[str, UsageSummary],
+    fmt: str,
+) -> None:
+    from tenantctl.chart import format_usd
+
+    rows = _cost_rows(report, dimension, tenants)
+    if fmt == "json":
+        by_value = {c.value: c for c in report.costs}
+        doc = {
+            "operations_account": ops.account_id,
+            "from": report.start.isoformat(),
+            "to": report.end.isoformat(),
+            "metric": report.metric,
+            "unit": report.unit,
+            "tag_key": report.tag_key,
+            "estimated": report.estimated,
+            "groups": [
+                {
+                    dimension.value: value,
+                    "cost": usd,
+                    "by_service": dict(by_value[value].by_service) if value in by_value else {},
+                    **({"records_cost_usd": recorded[value].cost_usd} if value in recorded else {}),
+                }
+                for value, _, usd in rows
+                if value != "(untagged)"
+            ],
+            "untagged": report.usd(""),
+            "total": report.total_usd,
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    table = Table(
+        title=f"Bedrock cost by {report.tag_key}, {report.start} to {report.end} (exclusive), "
+        f"operations account {ops.account_id}"
+    )
+    table.add_column(dimension.value, overflow="fold", min_width=KEY_COLUMN_MIN_WIDTH)
+    table.add_column("who", overflow="fold")
+    table.add_column(f"Cost Explorer ({report.unit})", justify="right", no_wrap=True)
+    if recorded:
+        table.add_column("usage records", justify="right", no_wrap=True)
+    for value, who, usd in rows:
+        cells = [value, who, format_usd(usd)]
+        if recorded:
+            summary = recorded.get(value)
+            cells.append(
+                "" if summary is None
+                else ("~" if summary.cost_estimated else "") + format_usd(summary.cost_usd)
+            )  # fmt: skip
+        table.add_row(*cells)
+    table.add_row("TOTAL", "", format_usd(report.total_usd), *([""] if recorded else []),
+                  end_section=True)  # fmt: skip
+    out().print(table)
+    say(
+        f"{report.metric} of services named '*Bedrock*' (Anthropic and other third-party "
+        "models are billed as '... (Amazon Bedrock Edition)'); "
+        + ("not final yet (Cost Explorer: Estimated)" if report.estimated else "final")
+    )
+    if not any(c.value for c in report.costs):
+        say(
+            f"no Bedrock spend carries the tag {report.tag_key}: activate "
+            f"{dimension.tag} as a cost-allocation tag in Billing and Cost Management "
+            "(it is listed about 24 hours after the first tagged call) and allow a day for "
+            "figures; see docs/COST.md"
+        )
+    if recorded:
+        say(
+            "usage records: what the function priced each call at (price table, registry "
+            "overrides); ~ includes records priced now. Cost Explorer lags about a day and "
+            "rounds; it is the bill."
+        )

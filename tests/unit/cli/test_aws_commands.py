@@ -189,7 +189,7 @@ def test_logs_since_reaches_further_back(usage_records: None, cli: Cli) -> None:
     assert sorted(r["request_id"] for r in lines) == ["r1", "r2", "r3", "r4", "r5", "r6"]
 
 
-def test_logs_for_one_user_reads_their_stream(usage_records: None, cli: Cli) -> None:
+def test_logs_for_one_user_selects_their_records_by_user_id(usage_records: None, cli: Cli) -> None:
     result = cli("logs", "--tenant", "acme", "--user", "carol:x", "--since", "1d", "--json")
 
     assert result.exit_code == 0
@@ -265,6 +265,15 @@ def test_usage_totals_over_the_default_week(usage_records: None, cli: Cli) -> No
         "cache_write_input_tokens": 7,
         "latency_p50_ms": 250.0,  # successes only: 100, 200, 300, 400
         "latency_p90_ms": 370.0,
+        "latency_p99_ms": 397.0,
+        # None of the records carries a cost: the four with tokens are priced now
+        # (us-east-1, claude-3-haiku $0.25/$1.25 and 3.5-haiku $0.80/$4.00 per million;
+        # cache tokens at the input price for 3-haiku): 5 + 7.5 + 13 + 48 micro-dollars.
+        # The two errors used no tokens: they cost nothing, no estimate needed.
+        "cost_usd": 7.35e-05,
+        "estimated_cost_records": 4,
+        "unpriced_records": 0,
+        "price_table_versions": ["2026-11-15"],
     }
 
 
@@ -274,10 +283,14 @@ def test_usage_by_application(usage_records: None, cli: Cli) -> None:
     assert groups == [
         {"application": "chat", "invocations": 3, "errors": 0, "input_tokens": 60,
          "output_tokens": 6, "total_tokens": 66, "cache_read_input_tokens": 5,
-         "cache_write_input_tokens": 7, "latency_p50_ms": 200.0, "latency_p90_ms": 280.0},
+         "cache_write_input_tokens": 7, "latency_p50_ms": 200.0, "latency_p90_ms": 280.0,
+         "latency_p99_ms": 298.0, "cost_usd": 2.55e-05, "estimated_cost_records": 3,
+         "unpriced_records": 0, "price_table_versions": ["2026-11-15"]},
         {"application": "search", "invocations": 3, "errors": 2, "input_tokens": 40,
          "output_tokens": 4, "total_tokens": 44, "cache_read_input_tokens": 0,
-         "cache_write_input_tokens": 0, "latency_p50_ms": 400.0, "latency_p90_ms": 400.0},
+         "cache_write_input_tokens": 0, "latency_p50_ms": 400.0, "latency_p90_ms": 400.0,
+         "latency_p99_ms": 400.0, "cost_usd": 4.8e-05, "estimated_cost_records": 1,
+         "unpriced_records": 0, "price_table_versions": ["2026-11-15"]},
     ]  # fmt: skip
 
 
@@ -381,7 +394,9 @@ def test_usage_csv_keeps_the_footer_out_of_the_table(usage_records: None, cli: C
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["invocations"] for r in rows] == ["6"]
-    assert result.stderr.startswith("0 fallback records included")
+    assert [r["cost_usd"] for r in rows] == ["7.35e-05"]
+    assert result.stderr.startswith("~ estimated: 4 records carried no cost")
+    assert "0 fallback records included" in result.stderr
 
 
 def test_usage_without_function_or_function_log_group_counts_no_fallback_records(
