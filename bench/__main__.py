@@ -1,19 +1,23 @@
-"""Side-by-side latency of one Bedrock call five ways, in one run, on the embedded cloud.
+"""``make bench``: the invoker's cost, measured side by side in one run, beside its targets.
 
-1. raw boto3       ``bedrock-runtime.converse`` on assumed-role credentials
-2. minimal app     a cached ``ChatBedrockConverse`` on the same client, no callback
-   minimal + log   the same, then one hand-written PutLogEvents of its usage: the
-                   same network work as the product, none of its safeguards
-3. product         the invoker's ``BedrockInvoker.handle(event)``: event validation,
-                   refreshable ops credentials, LangChain, the usage recorder and its
-                   PutLogEvents into the tenant's log group
-4. naive app       ``ChatBedrockConverse`` built per call (what caching avoids)
+1. **Warm overhead** per usage sink (``api``, ``stdout``): the handler's median
+   latency over raw boto3 ``bedrock-runtime.converse``, interleaved call by call in
+   one warm process (plus a minimal LangChain app, for what LangChain alone costs).
+2. **Cold init**: a fresh process that imports the handler and serves its first
+   invocation, against a fresh process that runs ``import boto3`` and one raw
+   Converse; each the median of ``--cold-runs`` alternating runs.
+3. **Package size**: the arm64 package the bundler ships (trimmed) against the
+   naive ``pip install --target`` of the invoker's requirements, unzipped and zipped.
+4. **API calls** per 100 invocations of a fresh container, counted by the embedded
+   cloud's request log (``EmbeddedCloud.request_counts``), per sink.
 
-All four talk HTTP to the same local Converse endpoint, interleaved call by call
-so drift on the machine hits them alike. Absolute numbers are this machine's;
-the ratios are the result. The endpoint answers in about a millisecond, so the
-ratios show the client-side overhead, which a real Bedrock call (hundreds of
-milliseconds) dwarfs.
+Every process runs the trimmed host-architecture package with ``python -I -S``
+(nothing but it and the standard library; ``bench/lambda_process.py``) against the
+embedded cloud's endpoints. The Converse emulator answers in about a millisecond,
+so the ratios show the client-side overhead that a real Bedrock call (hundreds of
+milliseconds) dwarfs. Absolute numbers are this machine's; the ratios are the result.
+
+The table is printed and written to ``bench/results.json``.
 """
 
 from __future__ import annotations
@@ -21,253 +25,254 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
-import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.session
-from langchain_aws import ChatBedrockConverse
 from rich.console import Console
 from rich.table import Table
 
+from bench.package import BUILD, PackageSize, measure, naive_install, trimmed_package
+from bench.world import OPS, REGION, TENANT, BenchProcess, provision, sessions
+from contracts.usage_record import parse_record
 from embedded_aws import EmbeddedCloud
+from stacks.lambda_bundling import LambdaPlatform
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambda" / "bedrock_invoker"))
 
-from invoker.invocation import BedrockInvoker  # noqa: E402
-from invoker.settings import Settings  # noqa: E402
-
-OPS, TENANT, REGION = "111111111111", "222222222222", "us-east-1"
-TENANT_ID = "bench"
-EXTERNAL_ID = "bench-external-id"
-MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
-PROMPT = "Summarise the benefits of account-level isolation in two sentences."
-LOG_GROUP = "/aws/bedrock/langchain/logs"
-INVOKER_ROLE = f"arn:aws:iam::{OPS}:role/bedrock-invoker-{TENANT_ID}"
-CALLER_ROLE = f"arn:aws:iam::{TENANT}:role/bedrock-caller-{TENANT_ID}"
+RESULTS = Path(__file__).resolve().parent / "results.json"
+SINKS = ("api", "stdout")
+COUNTED = {
+    "AssumeRole": "sts:AssumeRole",
+    "CreateLogStream": "logs:CreateLogStream",
+    "PutLogEvents": "logs:PutLogEvents",
+}
 
 
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+# -- the four measurements ------------------------------------------------------------
 
 
-def provision(cloud: EmbeddedCloud) -> None:
-    """The product's roles and log group, made with boto3 (a CDK deploy would add a minute)."""
-    ops_iam = cloud.client("iam", OPS)
-    ops_iam.create_role(
-        RoleName=f"bedrock-invoker-{TENANT_ID}",
-        # The same trust the operations stack deploys.
-        AssumeRolePolicyDocument=_policy(
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{TENANT}:root"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {
-                        "sts:ExternalId": EXTERNAL_ID,
-                        "sts:RoleSessionName": TENANT_ID,
-                    },
-                    "ArnEquals": {"aws:PrincipalArn": CALLER_ROLE},
-                },
-            }
-        ),
-    )
-    ops_iam.put_role_policy(
-        RoleName=f"bedrock-invoker-{TENANT_ID}",
-        PolicyName="ModelAccess",
-        PolicyDocument=_policy(
-            {
-                "Effect": "Allow",
-                "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/{MODEL}",
-            }
-        ),
-    )
-    tenant_iam = cloud.client("iam", TENANT)
-    tenant_iam.create_role(
-        RoleName=f"bedrock-caller-{TENANT_ID}",
-        # Bench only: the deployer stands in for the Lambda service.
-        AssumeRolePolicyDocument=_policy(
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{TENANT}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ),
-    )
-    tenant_iam.put_role_policy(
-        RoleName=f"bedrock-caller-{TENANT_ID}",
-        PolicyName="Caller",
-        PolicyDocument=_policy(
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": INVOKER_ROLE},
-            {
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"arn:aws:logs:{REGION}:{TENANT}:log-group:{LOG_GROUP}:*",
-            },
-        ),
-    )
-    cloud.client("logs", TENANT).create_log_group(logGroupName=LOG_GROUP)
+def cold_init(runner: BenchProcess, runs: int) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {"cold-handler": [], "cold-boto3": []}
+    for i in range(runs):
+        for mode in sorted(samples, reverse=i % 2 == 1):
+            samples[mode].append(runner.run(mode)[0] * 1000)
+    handler = statistics.median(samples["cold-handler"])
+    raw = statistics.median(samples["cold-boto3"])
+    return {"handler_ms": handler, "boto3_ms": raw, "ratio": handler / raw, "runs": runs}
 
 
-def caller_session(cloud: EmbeddedCloud) -> botocore.session.Session:
-    """The Lambda's own credentials: a session of the tenant's caller role."""
-    creds = cloud.client("sts", TENANT).assume_role(
-        RoleArn=CALLER_ROLE, RoleSessionName="bench-lambda"
-    )["Credentials"]
-    session = botocore.session.get_session()
-    session.set_credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-    session.set_config_variable("region", REGION)
-    return session
-
-
-def ops_runtime_client(caller: botocore.session.Session) -> Any:
-    """bedrock-runtime on one AssumeRole into the ops account, as a hand-written app would."""
-    sts = boto3.Session(botocore_session=caller).client("sts")
-    creds = sts.assume_role(
-        RoleArn=INVOKER_ROLE, RoleSessionName=TENANT_ID, ExternalId=EXTERNAL_ID
-    )["Credentials"]
-    return boto3.client(
-        "bedrock-runtime",
-        region_name=REGION,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-
-
-def build_variants(cloud: EmbeddedCloud) -> dict[str, Callable[[], object]]:
-    caller = caller_session(cloud)
-    runtime = ops_runtime_client(caller)
-    minimal = ChatBedrockConverse(client=runtime, model=MODEL, region_name=REGION)
-    settings = Settings.from_env(
-        {
-            "TENANT_ID": TENANT_ID,
-            "OPS_ROLE_ARN": INVOKER_ROLE,
-            "OPS_EXTERNAL_ID": EXTERNAL_ID,
-            "BEDROCK_REGION": REGION,
-            "USAGE_LOG_GROUP": LOG_GROUP,
-            "ALLOWED_MODELS": MODEL,
-            "DEFAULT_MODEL_ID": MODEL,
-        }
-    )
-    product = BedrockInvoker.from_settings(settings, source_session=caller)
-    event = {"prompt": PROMPT, "user_id": "alice", "application_id": "bench"}
-
-    def raw_boto3() -> object:
-        return runtime.converse(
-            modelId=MODEL, messages=[{"role": "user", "content": [{"text": PROMPT}]}]
-        )
-
-    def minimal_app() -> object:
-        return minimal.invoke(PROMPT)
-
-    logs = boto3.Session(botocore_session=caller).client("logs")
-    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="minimal-app")
-
-    def minimal_app_with_log() -> object:
-        answer = minimal.invoke(PROMPT)
-        logs.put_log_events(
-            logGroupName=LOG_GROUP,
-            logStreamName="minimal-app",
-            logEvents=[
-                {
-                    "timestamp": int(time.time() * 1000),
-                    "message": json.dumps({"usage": answer.usage_metadata}),
-                }
-            ],
-        )
-        return answer
-
-    def product_handler() -> object:
-        result = product.handle(event)
-        if "error" in result:
-            raise RuntimeError(f"product call failed: {result['error']}")
-        return result
-
-    def naive_app() -> object:
-        return ChatBedrockConverse(client=runtime, model=MODEL, region_name=REGION).invoke(PROMPT)
-
+def warm_overhead(runner: BenchProcess, sink: str, rounds: int) -> dict[str, Any]:
+    _, report = runner.run("warm", sink=sink, config={"rounds": rounds, "warmup": 5})
+    medians = {name: v["median_ms"] for name, v in report["value"].items()}
     return {
-        "raw boto3 converse": raw_boto3,
-        "minimal LangChain app": minimal_app,
-        "minimal app + PutLogEvents": minimal_app_with_log,
-        "product handler (warm)": product_handler,
-        "naive app (model per call)": naive_app,
+        "raw_ms": medians["raw"],
+        "handler_ms": medians["handler"],
+        "langchain_ms": medians["langchain"],
+        "ratio": medians["handler"] / medians["raw"],
+        "rounds": rounds,
     }
 
 
-def measure(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Interleave the variants call by call; return each one's latencies in ms."""
-    for call in variants.values():  # warm every cache and connection first
-        for _ in range(3):
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for i in range(rounds):
-        # Rotate the order each round so no variant always runs right after another.
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            started = time.perf_counter()
-            variants[name]()
-            samples[name].append((time.perf_counter() - started) * 1000)
-    return samples
+def api_calls(
+    cloud: EmbeddedCloud, runner: BenchProcess, sink: str, invocations: int
+) -> dict[str, Any]:
+    """API calls of one fresh container serving ``invocations`` calls, by operation."""
+    before = cloud.request_counts()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        _, report = runner.run("count", sink=sink, config={"invocations": invocations}, stdout=out)
+        out.seek(0)
+        printed = sum(1 for line in out if parse_record(line.strip()) is not None)
+    delta = cloud.request_counts() - before
+    counts = {name: delta[key] for name, key in COUNTED.items()}
+    counts["Converse"] = sum(n for key, n in delta.items() if key.endswith("/converse"))
+    return {
+        "invocations": invocations,
+        "calls": counts,
+        "records_printed": printed,
+        "numpy_or_zstandard_imported": sorted(
+            {"numpy", "zstandard"} & set(report["value"]["modules"])
+        ),
+    }
 
 
-def report(samples: dict[str, list[float]], console: Console) -> None:
-    medians = {name: statistics.median(v) for name, v in samples.items()}
-    raw = medians["raw boto3 converse"]
-    minimal = medians["minimal LangChain app"]
-    table = Table(title=f"One Converse call, {len(next(iter(samples.values())))} rounds")
-    logged = medians["minimal app + PutLogEvents"]
-    columns = ("variant", "median ms", "p90 ms", "vs raw boto3", "vs minimal app", "vs minimal+log")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "variant" else "right")
-    for name, values in samples.items():
-        p90 = statistics.quantiles(values, n=10)[-1]
-        table.add_row(
-            name,
-            f"{medians[name]:.2f}",
-            f"{p90:.2f}",
-            f"{medians[name] / raw:.2f}",
-            f"{medians[name] / minimal:.2f}",
-            f"{medians[name] / logged:.2f}",
+def package_sizes(naive_dir: Path, trimmed_dir: Path) -> dict[str, Any]:
+    naive: PackageSize = measure(naive_dir)
+    trimmed: PackageSize = measure(trimmed_dir)
+    return {
+        "naive": {"unzipped": naive.unzipped, "zipped": naive.zipped},
+        "trimmed": {"unzipped": trimmed.unzipped, "zipped": trimmed.zipped},
+        "unzipped_ratio": trimmed.unzipped / naive.unzipped,
+        "zipped_ratio": trimmed.zipped / naive.zipped,
+    }
+
+
+# -- the table --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    value: str
+    target: str
+    met: bool | None  # None: no target, shown for context
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def rows(results: Mapping[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    warm = results["warm"]
+    for sink, limit in (("api", 3.0), ("stdout", 2.0)):
+        w = warm[sink]
+        out.append(
+            Row(
+                f"warm overhead, {sink} sink",
+                f"{w['ratio']:.2f}x ({w['handler_ms']:.2f} vs {w['raw_ms']:.2f} ms)",
+                f"<= {limit:.1f}x raw boto3",
+                w["ratio"] <= limit,
+            )
         )
+    for sink in SINKS:
+        w = warm[sink]
+        out.append(
+            Row(
+                f"  minimal LangChain app, same process ({sink})",
+                f"{w['langchain_ms'] / w['raw_ms']:.2f}x ({w['langchain_ms']:.2f} ms)",
+                "",
+                None,
+            )
+        )
+    cold = results["cold_init"]
+    out.append(
+        Row(
+            "cold init (import + first call)",
+            f"{cold['ratio']:.2f}x ({cold['handler_ms']:.0f} vs {cold['boto3_ms']:.0f} ms)",
+            "<= 4x boto3-only process",
+            cold["ratio"] <= 4.0,
+        )
+    )
+    size = results["package"]
+    for kind in ("unzipped", "zipped"):
+        ratio = size[f"{kind}_ratio"]
+        out.append(
+            Row(
+                f"arm64 package, {kind}",
+                f"{ratio:.0%} ({_mb(size['trimmed'][kind])} vs {_mb(size['naive'][kind])})",
+                "<= 60% of naive",
+                ratio <= 0.60,
+            )
+        )
+    for sink in SINKS:
+        c = results["api_calls"][sink]
+        calls, n = c["calls"], c["invocations"]
+        out.append(
+            Row(
+                f"AssumeRole per container ({sink})",
+                f"{calls['AssumeRole']} in {n} calls",
+                "exactly 1",
+                calls["AssumeRole"] == 1,
+            )
+        )
+        limit = 1 if sink == "api" else 0
+        out.append(
+            Row(
+                f"PutLogEvents per call ({sink})",
+                f"{calls['PutLogEvents'] / n:.2f} ({calls['PutLogEvents']} in {n})",
+                f"<= {limit}" if limit else "0",
+                calls["PutLogEvents"] <= limit * n,
+            )
+        )
+        out.append(
+            Row(
+                f"CreateLogStream, Converse ({sink})",
+                f"{calls['CreateLogStream']}, {calls['Converse']} in {n} calls",
+                "",
+                None,
+            )
+        )
+    return out
+
+
+def render(table_rows: list[Row], console: Console, title: str) -> None:
+    table = Table(title=title)
+    for column in ("figure", "value", "target", "met"):
+        table.add_column(column, justify="left")
+    for row in table_rows:
+        met = "" if row.met is None else ("met" if row.met else "NOT MET")
+        table.add_row(row.figure, row.value, row.target, met)
     console.print(table)
+
+
+def _step(console: Console, message: str) -> Callable[[], None]:
+    started = time.perf_counter()
+    console.print(f"[dim]{message}...[/dim]")
+    return lambda: console.print(f"[dim]  {time.perf_counter() - started:.1f} s[/dim]")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=150, help="calls per variant")
+    parser.add_argument("--rounds", type=int, default=150, help="warm calls per variant")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per variant")
+    parser.add_argument("--invocations", type=int, default=100, help="calls counted per sink")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
     console = Console(width=120)
+    started = time.perf_counter()
+    arm, host = LambdaPlatform.aws_lambda(), LambdaPlatform.host()
+
+    done = _step(console, "packages (pip runs only when build/bench/ has no install yet)")
+    arm_naive, host_naive = naive_install(arm), naive_install(host)
+    arm_trimmed = trimmed_package(arm, arm_naive, BUILD / "trimmed-arm64")
+    host_trimmed = trimmed_package(host, host_naive, BUILD / f"trimmed-{host.machine}")
+    package = package_sizes(arm_naive, arm_trimmed)
+    done()
+
+    results: dict[str, Any] = {"package": package, "warm": {}, "api_calls": {}}
     with EmbeddedCloud(accounts=(OPS, TENANT), region=REGION) as cloud:
         provision(cloud)
-        # Every client below, the product's included, finds the endpoint the
-        # standard way, as the deployed function does.
-        os.environ["AWS_ENDPOINT_URL"] = cloud.endpoint_url
-        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-        variants = build_variants(cloud)
-        assume_before = len(cloud.assume_role_decisions())
-        samples = measure(variants, args.rounds)
-        product_calls = args.rounds + 3
-        report(samples, console)
-        records = sum(
-            len(page["events"])
-            for page in cloud.client("logs", TENANT)
-            .get_paginator("filter_log_events")
-            .paginate(logGroupName=LOG_GROUP, logStreamNames=["alice"])
-        )
+        runner = BenchProcess(cloud, host_trimmed, sessions(cloud))
+        done = _step(console, f"cold init, {args.cold_runs} fresh processes each")
+        results["cold_init"] = cold_init(runner, args.cold_runs)
+        done()
+        for sink in SINKS:
+            done = _step(console, f"{sink} sink: {args.invocations} counted calls, warm rounds")
+            results["api_calls"][sink] = api_calls(cloud, runner, sink, args.invocations)
+            results["warm"][sink] = warm_overhead(runner, sink, args.rounds)
+            done()
+    table_rows = rows(results)
+    render(table_rows, console, "make bench: the invoker against its targets")
+    for sink in SINKS:
+        c = results["api_calls"][sink]
         console.print(
-            f"product: {product_calls} calls, "
-            f"{len(cloud.assume_role_decisions()) - assume_before} AssumeRole calls during them "
-            f"(credentials are refreshable and built once), "
-            f"{records} usage records in the tenant's log group"
+            f"{sink} sink: {c['records_printed']} usage records printed to stdout; "
+            f"numpy/zstandard imported: {c['numpy_or_zstandard_imported'] or 'neither'}"
         )
+    elapsed = time.perf_counter() - started
+    console.print(f"[dim]{elapsed:.0f} s in all, load average {os.getloadavg()[0]:.1f}[/dim]")
+    document = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            # Other work on the machine slows thread hand-offs and process starts alike.
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        },
+        "seconds": round(elapsed, 1),
+        "table": [row.__dict__ for row in table_rows],
+        "results": results,
+    }
+    args.json.write_text(json.dumps(document, indent=2) + "\n")
+    console.print(f"written to {args.json}")
     return 0
 
 

@@ -4,16 +4,25 @@
 built for the function's platform (``--platform``/``--python-version``/
 ``--only-binary``) straight into the asset folder, so the host's own
 architecture and interpreter do not matter.
+
+The installed dependencies are then trimmed (``PackageTrim``): what the function
+never imports goes, so every deploy uploads less and every cold start unpacks
+less. What is dropped, and why each entry is safe, is data in one place below
+(``COMMON_DROPS``, ``INVOKER_TRIM``); ``tests/infra/test_package_*.py`` prove
+the trimmed package still imports and serves a call.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import json
 import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -32,6 +41,131 @@ CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 LOCK_FILE = "requirements.lock"
 
 _SOURCE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", LOCK_FILE, ".*")
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Paths (a glob relative to the package root) deleted from installed dependencies."""
+
+    pattern: str
+    why: str
+
+
+@dataclass(frozen=True)
+class PackageTrim:
+    """What is deleted from a function's pip-installed dependencies after the install.
+
+    ``drops`` are path globs; ``distributions`` are whole distributions (every file
+    their ``RECORD`` lists) the function never imports; ``botocore_services``, when
+    set, are the only ``botocore/data/<service>`` folders kept (the top-level data
+    files, such as ``endpoints.json``, always stay). Every entry says why it is safe.
+    """
+
+    drops: tuple[Drop, ...]
+    distributions: Mapping[str, str] = field(default_factory=dict)
+    botocore_services: Mapping[str, str] | None = None
+
+    def describe(self) -> str:
+        """A stable text of the rules: part of the asset hash, so new rules mean a new asset."""
+        return json.dumps(
+            {
+                "drops": [d.pattern for d in self.drops],
+                "distributions": sorted(self.distributions),
+                "botocore_services": (
+                    None if self.botocore_services is None else sorted(self.botocore_services)
+                ),
+            }
+        )
+
+    def apply(self, root: Path) -> None:
+        """Delete what the rules name from the dependencies installed in ``root``."""
+        for name in self.distributions:
+            _remove_distribution(root, name)
+        if self.botocore_services is not None:
+            data = root / "botocore" / "data"
+            if data.is_dir():
+                for service in data.iterdir():
+                    if service.is_dir() and service.name not in self.botocore_services:
+                        shutil.rmtree(service)
+        for drop in self.drops:
+            for path in sorted(root.glob(drop.pattern), reverse=True):
+                # Licences and metadata stay: they are what the package is.
+                if any(part.endswith(".dist-info") for part in path.relative_to(root).parts):
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+
+
+def _remove_distribution(root: Path, name: str) -> None:
+    """Delete every file an installed distribution's RECORD lists, then its empty folders."""
+    wanted = name.lower().replace("-", "_")
+    for dist in importlib.metadata.distributions(path=[str(root)]):
+        if dist.metadata["Name"].lower().replace("-", "_") != wanted:
+            continue
+        folders: set[Path] = set()
+        for entry in dist.files or ():
+            path = (root / entry).resolve()
+            if root.resolve() not in path.parents:
+                continue  # a console script pip put outside the target (none here)
+            folders.update(p for p in path.parents if root.resolve() in p.parents)
+            path.unlink(missing_ok=True)
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+# Dropped from every function's dependencies: nothing here is imported at run time.
+COMMON_DROPS: tuple[Drop, ...] = (
+    Drop("**/tests", "dependencies' own test suites; only their test runners import them"),
+    Drop("**/__pycache__", "bytecode caches; Lambda compiles on import (pip runs --no-compile)"),
+    Drop("**/*.pyi", "type stubs: read by type checkers, never by the interpreter"),
+    Drop("*-stubs", "stub-only packages (PEP 561, e.g. jsonpatch-stubs): type checkers only"),
+    Drop("**/*.c", "C sources shipped beside their compiled extension (websockets)"),
+    Drop("**/*.pyx", "Cython sources shipped beside their compiled extension"),
+    Drop("**/*.rst", "documentation (boto3's examples)"),
+    Drop("**/*.md", "documentation; licences in *.dist-info are kept"),
+    Drop("bin", "console scripts pip writes; Lambda runs the handler, never a script"),
+)
+
+# The invoker's own trim. Its AWS calls (lambda/bedrock_invoker/invoker): sts
+# (AssumeRole into the operations account, ops_credentials.py), bedrock-runtime
+# (Converse, chat.py), logs (CreateLogStream/PutLogEvents, usage/writer.py) and
+# bedrock (the lazily built control-plane client ChatBedrockConverse asks for:
+# GetInferenceProfile for application inference profiles).
+INVOKER_TRIM = PackageTrim(
+    drops=(
+        *COMMON_DROPS,
+        Drop("boto3/data/*", "boto3 resource models: the function builds clients, never resources"),
+        Drop("boto3/examples", "documentation"),
+    ),
+    distributions={
+        # Pulled in by langchain-aws for embeddings and vector stores; ChatBedrockConverse
+        # never imports it (tests/infra/test_package_serves.py checks sys.modules after a call).
+        "numpy": "only langchain-aws' embeddings/vector stores import it, never Converse",
+        # langsmith imports it inside ``try/except ImportError`` and needs it only to
+        # compress traces it uploads to LangSmith; the function never traces.
+        "zstandard": "langsmith's optional trace compression; the import is guarded",
+    },
+    botocore_services={
+        "sts": "AssumeRole into the operations account",
+        "bedrock-runtime": "Converse",
+        "logs": "CreateLogStream and PutLogEvents of usage records",
+        "bedrock": "GetInferenceProfile (ChatBedrockConverse, application inference profiles)",
+    },
+)
+
+# Per function, by source folder name. A function not listed gets only the common
+# drops: the guard installs no dependencies (it uses the runtime's boto3), so for
+# it they match nothing and its asset is its source plus the contracts.
+FUNCTION_TRIMS: Mapping[str, PackageTrim] = {"bedrock_invoker": INVOKER_TRIM}
+DEFAULT_TRIM = PackageTrim(drops=COMMON_DROPS)
+
+
+def trim_for(source_dir: Path) -> PackageTrim:
+    """The trim rules of the function whose source is ``source_dir``."""
+    return FUNCTION_TRIMS.get(source_dir.name, DEFAULT_TRIM)
 
 
 @dataclass(frozen=True)
@@ -74,37 +208,52 @@ class LambdaPlatform:
 class PipInstallBundling:
     """Copies the function source and pip-installs its requirements for the target."""
 
-    def __init__(self, source_dir: Path, target: LambdaPlatform) -> None:
+    def __init__(
+        self, source_dir: Path, target: LambdaPlatform, *, trim: PackageTrim | None = None
+    ) -> None:
         self._source_dir = source_dir
         self._target = target
+        self._trim = trim if trim is not None else trim_for(source_dir)
 
-    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+    def install_dependencies(self, output_dir: str) -> None:
+        """pip-install the function's requirements under its lock, untrimmed."""
         requirements = self._source_dir / "requirements.txt"
         lock = self._source_dir / LOCK_FILE
-        if requirements.exists():
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "install",
-                    "-qq",
-                    "--disable-pip-version-check",
-                    "--no-compile",
-                    "--requirement",
-                    str(requirements),
-                    *(("--constraint", str(lock)) if lock.exists() else ()),
-                    "--target",
-                    output_dir,
-                    *(arg for tag in self._target.pip_platforms for arg in ("--platform", tag)),
-                    "--implementation",
-                    "cp",
-                    "--python-version",
-                    self._target.python_version,
-                    "--only-binary=:all:",
-                ],
-                check=True,
-            )
+        if not requirements.exists():
+            return
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-qq",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--requirement",
+                str(requirements),
+                *(("--constraint", str(lock)) if lock.exists() else ()),
+                "--target",
+                output_dir,
+                *(arg for tag in self._target.pip_platforms for arg in ("--platform", tag)),
+                "--implementation",
+                "cp",
+                "--python-version",
+                self._target.python_version,
+                "--only-binary=:all:",
+            ],
+            check=True,
+        )
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        self.install_dependencies(output_dir)
+        self.finish(output_dir)
+        return True
+
+    def finish(self, output_dir: str) -> None:
+        """Trim the installed dependencies, then add the function source and the contracts."""
+        # Before the source is copied in: the rules are for dependencies only.
+        self._trim.apply(Path(output_dir))
         shutil.copytree(self._source_dir, output_dir, dirs_exist_ok=True, ignore=_SOURCE_IGNORE)
         shutil.copytree(
             CONTRACTS_DIR,
@@ -112,14 +261,13 @@ class PipInstallBundling:
             dirs_exist_ok=True,
             ignore=_SOURCE_IGNORE,
         )
-        return True
 
 
 def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Code:
     """A function's code asset, bundled locally for ``target``.
 
     The asset hash covers the source (requirements and lock included), the
-    contracts package and the target, so an unchanged function is not re-bundled
+    contracts package, the target and the trim rules, so an unchanged function is not re-bundled
     on every synth, stacks that share the source share one bundle, and two
     platforms never share an asset.
     """
@@ -138,9 +286,11 @@ def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Co
 
 
 def source_fingerprint(source_dir: Path, target: LambdaPlatform) -> str:
-    """A stable hash of the function source, the contracts and the target platform."""
+    """A stable hash of the function source, the contracts, the target platform and the
+    function's trim rules (changed rules ship a new asset)."""
     digest = hashlib.sha256()
     digest.update(f"{target.machine}|{target.python_version}".encode())
+    digest.update(trim_for(source_dir).describe().encode())
     for root in (source_dir, CONTRACTS_DIR):
         for path in sorted(root.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":

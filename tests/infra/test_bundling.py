@@ -1,61 +1,28 @@
-"""The invoker Lambda really bundles without Docker, for arm64 / Python 3.12."""
+"""Docker-free bundling: the asset hash, and the trim rules on a package tree.
+
+The real bundles (arm64 and host, pip-installed under the lock) and the proof
+that the trimmed package still serves are in ``test_package_trim.py``.
+"""
 
 from __future__ import annotations
 
-import zipfile
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from stacks import lambda_bundling
+from stacks.invocation_logging_guard import GUARD_SOURCE
 from stacks.invoker_function import INVOKER_SOURCE
 from stacks.lambda_bundling import (
-    LOCK_FILE,
+    COMMON_DROPS,
+    DEFAULT_TRIM,
+    INVOKER_TRIM,
     LambdaPlatform,
-    PipInstallBundling,
+    PackageTrim,
     source_fingerprint,
+    trim_for,
 )
-
-
-@pytest.mark.slow
-def test_bundle_holds_aarch64_wheels_and_the_handler(tmp_path: Path) -> None:
-    out = tmp_path / "asset"
-    out.mkdir()
-    assert PipInstallBundling(INVOKER_SOURCE, LambdaPlatform.aws_lambda()).try_bundle(
-        str(out),
-        None,  # type: ignore[arg-type]
-    )
-    binaries = [p.name for p in (out / "pydantic_core").glob("_pydantic_core*.so")]
-    assert binaries and all("312" in b and "aarch64" in b for b in binaries), binaries
-    assert (out / "handler.py").is_file()
-    assert (out / "langchain_aws").is_dir()
-    assert not (out / "requirements.txt").exists()
-    assert not list(out.rglob("__pycache__"))
-    assert (out / "contracts" / "usage_record.py").is_file()
-    assert not (out / LOCK_FILE).exists()
-    # The function gets the versions its own lock pins, not whatever pip would
-    # resolve today.
-    locked = dict(
-        line.strip().split("==", 1)
-        for line in (INVOKER_SOURCE / LOCK_FILE).read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
-    bundled = {
-        d.name.removesuffix(".dist-info").rsplit("-", 1)[0]: d.name.removesuffix(
-            ".dist-info"
-        ).rsplit("-", 1)[1]
-        for d in out.glob("*.dist-info")
-    }
-    for package in ("langchain_core", "langchain_aws", "botocore", "pydantic_core", "numpy"):
-        wanted = next(v for k, v in locked.items() if k.lower().replace("-", "_") == package)
-        assert bundled[package] == wanted, (package, bundled[package], wanted)
-    # Sizes for the record (the issue notes quote them).
-    unzipped = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    archive = tmp_path / "asset.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in out.rglob("*"):
-            zf.write(p, p.relative_to(out))
-    print(f"asset: {unzipped / 1e6:.1f} MB unzipped, {archive.stat().st_size / 1e6:.1f} MB zipped")
-    assert unzipped < 250 * 1024 * 1024, "Lambda refuses packages over 250 MB unzipped"
 
 
 def test_asset_hash_depends_on_platform_and_source(tmp_path: Path) -> None:
@@ -66,3 +33,105 @@ def test_asset_hash_depends_on_platform_and_source(tmp_path: Path) -> None:
     assert before != source_fingerprint(tmp_path, host)
     (tmp_path / "handler.py").write_text("def lambda_handler(e, c): return 2\n")
     assert before != source_fingerprint(tmp_path, arm)
+
+
+def test_asset_hash_changes_when_the_trim_rules_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "bedrock_invoker"
+    source.mkdir()
+    (source / "handler.py").write_text("def lambda_handler(e, c): return 1\n")
+    arm = LambdaPlatform.aws_lambda()
+    before = source_fingerprint(source, arm)
+    fewer_services = dataclasses.replace(
+        INVOKER_TRIM, botocore_services={"sts": "", "bedrock-runtime": "", "logs": ""}
+    )
+    monkeypatch.setattr(lambda_bundling, "FUNCTION_TRIMS", {"bedrock_invoker": fewer_services})
+    assert source_fingerprint(source, arm) != before
+
+
+def test_each_function_gets_its_own_trim() -> None:
+    assert trim_for(INVOKER_SOURCE) is INVOKER_TRIM
+    # The guard installs nothing (the runtime's boto3): only the common drops apply.
+    assert not (GUARD_SOURCE / "requirements.txt").exists()
+    assert trim_for(GUARD_SOURCE) is DEFAULT_TRIM
+    assert DEFAULT_TRIM.botocore_services is None and not DEFAULT_TRIM.distributions
+
+
+def test_every_trim_entry_says_why_it_is_safe() -> None:
+    for trim in (INVOKER_TRIM, DEFAULT_TRIM):
+        assert all(d.why.strip() for d in trim.drops)
+        assert all(why.strip() for why in trim.distributions.values())
+        assert all(why.strip() for why in (trim.botocore_services or {}).values())
+
+
+def _write(root: Path, relative: str, text: str = "x") -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _fake_distribution(root: Path, name: str, files: list[str]) -> None:
+    for relative in files:
+        _write(root, relative)
+    info = f"{name}-1.0.dist-info"
+    _write(root, f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    record = [f"{f},," for f in files] + [f"{info}/METADATA,,", f"{info}/RECORD,,"]
+    _write(root, f"{info}/RECORD", "\n".join(record) + "\n")
+
+
+def test_trim_drops_tests_stubs_docs_unused_services_and_distributions(tmp_path: Path) -> None:
+    root = tmp_path
+    _fake_distribution(root, "numpy", ["numpy/__init__.py", "numpy/core/x.so", "numpy.libs/l.so"])
+    _fake_distribution(root, "pydantic", ["pydantic/__init__.py", "pydantic/py.typed"])
+    for relative in (
+        "pydantic/tests/test_x.py",
+        "pydantic/__init__.pyi",
+        "jsonpatch-stubs/__init__.pyi",
+        "websockets/speedups.c",
+        "boto3/examples/s3.rst",
+        "boto3/data/s3/2006-03-01/resources-1.json",
+        "bin/jsonpatch",
+        "langsmith/README.md",
+        "botocore/data/ec2/2016-11-15/service-2.json.gz",
+        "botocore/data/logs/2014-03-28/service-2.json.gz",
+        "botocore/data/sts/2011-06-15/service-2.json.gz",
+        "botocore/data/bedrock-runtime/2023-09-30/service-2.json.gz",
+        "botocore/data/bedrock/2023-04-20/service-2.json.gz",
+        "botocore/data/endpoints.json",
+        "botocore/data/partitions.json",
+        "botocore/data/sdk-default-configuration.json",
+        "botocore/data/_retry.json",
+        "pydantic-1.0.dist-info/licenses/LICENSE.md",
+    ):
+        _write(root, relative)
+    INVOKER_TRIM.apply(root)
+    left = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert left == {
+        "pydantic/__init__.py",
+        "pydantic/py.typed",
+        "pydantic-1.0.dist-info/METADATA",
+        "pydantic-1.0.dist-info/RECORD",
+        "pydantic-1.0.dist-info/licenses/LICENSE.md",
+        "botocore/data/logs/2014-03-28/service-2.json.gz",
+        "botocore/data/sts/2011-06-15/service-2.json.gz",
+        "botocore/data/bedrock-runtime/2023-09-30/service-2.json.gz",
+        "botocore/data/bedrock/2023-04-20/service-2.json.gz",
+        "botocore/data/endpoints.json",
+        "botocore/data/partitions.json",
+        "botocore/data/sdk-default-configuration.json",
+        "botocore/data/_retry.json",
+    }
+    # A removed distribution leaves no empty folders behind.
+    assert not (root / "numpy").exists() and not (root / "numpy.libs").exists()
+
+
+def test_the_default_trim_keeps_every_service_and_distribution(tmp_path: Path) -> None:
+    _fake_distribution(tmp_path, "numpy", ["numpy/__init__.py"])
+    _write(tmp_path, "botocore/data/ec2/2016-11-15/service-2.json.gz")
+    _write(tmp_path, "numpy/tests/test_x.py")
+    PackageTrim(drops=COMMON_DROPS).apply(tmp_path)
+    assert (tmp_path / "numpy" / "__init__.py").is_file()
+    assert (tmp_path / "botocore" / "data" / "ec2").is_dir()
+    assert not (tmp_path / "numpy" / "tests").exists()

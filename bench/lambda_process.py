@@ -1,0 +1,148 @@
+"""One bench process: the invoker package (or boto3 alone) in a fresh interpreter.
+
+Run by ``bench.__main__`` as ``python -I -S lambda_process.py MODE PACKAGE CONFIG``:
+no site-packages, nothing of the project, only the standard library and the
+package the bundler built, as in a Lambda environment. The process talks to the
+embedded cloud through ``AWS_ENDPOINT_URL`` and reports on stderr (stdout is the
+function's output: Powertools' log lines and, with the stdout sink, the records).
+
+Modes:
+
+* ``cold-handler``: import the handler (Lambda's init) and serve one invocation;
+* ``cold-boto3``: ``import boto3`` and one raw Converse (the baseline);
+* ``count``: init, then ``CONFIG["invocations"]`` invocations (API call counts);
+* ``warm``: init, then raw Converse and the handler interleaved call by call;
+* ``profile``: ``cold-handler`` under pyinstrument (``bench.profile_init``).
+
+Standard library only until the package is on ``sys.path``.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+
+MODE, PACKAGE, CONFIG = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path.insert(0, PACKAGE)
+
+
+def report(kind: str, value: object) -> None:
+    sys.stderr.write(f"{kind} {json.dumps(value)}\n")
+    sys.stderr.flush()
+
+
+class Context:
+    """The Lambda context attributes the handler and Powertools read."""
+
+    function_name = "bedrock-invoker-bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:222222222222:function:bedrock-invoker-bench"
+    memory_limit_in_mb = 1024
+    log_group_name = "/aws/lambda/bedrock-invoker-bench"
+    log_stream_name = "bench"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + 60
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+EVENT = CONFIG.get("event", {})
+MESSAGES = [{"role": "user", "content": [{"text": EVENT.get("prompt", "")}]}]
+
+
+def serve(handler: object) -> None:
+    result = handler.lambda_handler(EVENT, Context())  # type: ignore[attr-defined]
+    if "error" in result:
+        raise RuntimeError(f"the handler answered an error: {result['error']}")
+
+
+def raw_client() -> object:
+    """bedrock-runtime on the operations-role credentials the bench assumed once."""
+    import boto3
+
+    creds = CONFIG["raw_credentials"]
+    return boto3.client(
+        "bedrock-runtime",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+if MODE == "cold-handler":
+    import handler
+
+    serve(handler)
+    report("ANSWERED", True)
+elif MODE == "cold-boto3":
+    import boto3
+
+    boto3.client("bedrock-runtime").converse(modelId=CONFIG["model"], messages=MESSAGES)
+    report("ANSWERED", True)
+elif MODE == "count":
+    import handler
+
+    for _ in range(CONFIG["invocations"]):
+        serve(handler)
+    report("DONE", {"modules": sorted({name.split(".")[0] for name in sys.modules})})
+elif MODE == "warm":
+    import handler
+
+    raw = raw_client()
+
+    def call_raw() -> None:
+        raw.converse(modelId=CONFIG["model"], messages=MESSAGES)  # type: ignore[attr-defined]
+
+    def call_handler() -> None:
+        serve(handler)
+
+    from langchain_aws import ChatBedrockConverse
+
+    # What LangChain alone costs: a cached model on the raw client, no callback.
+    minimal = ChatBedrockConverse(
+        client=raw, model=CONFIG["model"], region_name=os.environ["AWS_REGION"]
+    )
+
+    def call_langchain() -> None:
+        minimal.invoke(EVENT.get("prompt", ""))
+
+    variants = {"raw": call_raw, "langchain": call_langchain, "handler": call_handler}
+    for call in variants.values():  # warm every cache and connection first
+        for _ in range(CONFIG["warmup"]):
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for i in range(CONFIG["rounds"]):
+        # Rotate the order each round so no variant always runs right after another.
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            started = time.perf_counter()
+            variants[name]()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    report(
+        "RESULT",
+        {
+            name: {"median_ms": statistics.median(v), "samples": len(v)}
+            for name, v in samples.items()
+        },
+    )
+elif MODE == "profile":
+    # pyinstrument comes from the venv, after the package: profiling only.
+    sys.path.append(CONFIG["profiler_path"])
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    import handler
+
+    serve(handler)
+    profiler.stop()
+    report("RESULT", profiler.output_text(unicode=False, color=False, show_all=False))
+else:
+    raise SystemExit(f"unknown mode {MODE!r}")
+sys.stdout.flush()
+os._exit(0)  # skip interpreter teardown: Lambda freezes, it does not exit

@@ -1,0 +1,434 @@
+"""The trimmed invoker package still imports and serves a call, on both architectures.
+
+1. Host architecture: the bundler's real output, zipped and deployed into the
+   embedded cloud, answers a Converse call through the embedded Lambda runner and
+   writes its usage record, while importing only from the package and the
+   standard library (the venv the runner's interpreter comes from is hidden, as
+   Lambda has no such fallback). numpy and zstandard, trimmed, are never imported.
+2. The same bundle with one needed thing trimmed on purpose (``botocore/data/logs``)
+   fails the call: the serve check can fail.
+3. arm64 (what deploys): every top-level module of the package's pure-Python
+   distributions imports in a fresh interpreter that sees nothing but the arm64
+   package, with the host's build of the same locked compiled distributions standing
+   in for the aarch64 ones; and every file the host call imported from its package
+   is in the arm64 package too (compiled modules as aarch64/CPython 3.12 builds).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embedded_aws import EmbeddedCloud
+from stacks.invoker_function import INVOKER_SOURCE
+from stacks.lambda_bundling import (
+    INVOKER_TRIM,
+    LOCK_FILE,
+    Drop,
+    LambdaPlatform,
+    PackageTrim,
+    PipInstallBundling,
+)
+from tests.embedded.conftest import ACME, HAIKU, OPS, REGION, allow, create_role, policy, trust
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package-trim")]
+
+TENANT_ID = "acme"
+EXTERNAL_ID = "package-trim-external-id"
+LOG_GROUP = "/aws/bedrock/langchain/logs"
+PROBE_MODULE = "package_probe"
+
+# Loaded in front of the real handler: it leaves importable only the package and
+# the standard library, then reports every module the call imported and its file.
+PROBE = textwrap.dedent(
+    '''
+    """Run the real handler with nothing but the package and the standard library."""
+    import os
+    import sys
+    import sysconfig
+
+    TASK_ROOT = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    # In a venv "platstdlib" is the venv itself: only the base interpreter's lib counts.
+    _STDLIB = os.path.realpath(sysconfig.get_paths()["stdlib"])
+
+
+    def _allowed(path):
+        real = os.path.realpath(path or ".")
+        if real == TASK_ROOT:
+            return True
+        parts = real.split(os.sep)
+        return real.startswith(_STDLIB) and not {"site-packages", "dist-packages"} & set(parts)
+
+
+    sys.path[:] = [TASK_ROOT] + [p for p in sys.path if p and _allowed(p)]
+    # Editable installs and setuptools' hacks add finders of their own.
+    sys.meta_path[:] = [
+        f for f in sys.meta_path
+        if getattr(f, "__module__", "") in {"_frozen_importlib", "_frozen_importlib_external"}
+    ]
+    sys.path_importer_cache.clear()
+    BEFORE = set(sys.modules)
+
+    import handler  # noqa: E402
+
+
+    def lambda_handler(event, context):
+        result = handler.lambda_handler(event, context)
+        files = {}
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if name in BEFORE:
+                continue
+            if path is None:
+                files[name] = None
+            elif os.path.realpath(path).startswith(TASK_ROOT + os.sep):
+                files[name] = "package:" + os.path.relpath(os.path.realpath(path), TASK_ROOT)
+            elif _allowed(os.path.dirname(path)):
+                files[name] = "stdlib"
+            else:
+                files[name] = "elsewhere:" + path
+        return {"result": result, "modules": files}
+    '''
+)
+
+
+def _bundle(target: LambdaPlatform, out: Path) -> Path:
+    out.mkdir(parents=True)
+    assert PipInstallBundling(INVOKER_SOURCE, target).try_bundle(
+        str(out),
+        None,  # type: ignore[arg-type]
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def host_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _bundle(LambdaPlatform.host(), tmp_path_factory.mktemp("host") / "asset")
+
+
+@pytest.fixture(scope="module")
+def arm_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _bundle(LambdaPlatform.aws_lambda(), tmp_path_factory.mktemp("arm") / "asset")
+
+
+def _zip(root: Path, extra: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(root).as_posix())
+        for name, text in extra.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[EmbeddedCloud]:
+    with EmbeddedCloud(accounts=[OPS, ACME]) as embedded:
+        caller = create_role(
+            embedded,
+            ACME,
+            f"bedrock-caller-{TENANT_ID}",
+            trust({"Service": "lambda.amazonaws.com"}),
+        )
+        invoker_role = f"arn:aws:iam::{OPS}:role/bedrock-invoker-{TENANT_ID}"
+        embedded.client("iam", ACME).put_role_policy(
+            RoleName=f"bedrock-caller-{TENANT_ID}",
+            PolicyName="Caller",
+            PolicyDocument=policy(
+                allow("sts:AssumeRole", invoker_role),
+                allow(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    f"arn:aws:logs:{REGION}:{ACME}:log-group:{LOG_GROUP}:*",
+                ),
+            ),
+        )
+        create_role(
+            embedded,
+            OPS,
+            f"bedrock-invoker-{TENANT_ID}",
+            trust(
+                {"AWS": f"arn:aws:iam::{ACME}:root"},
+                {
+                    "StringEquals": {
+                        "sts:ExternalId": EXTERNAL_ID,
+                        "sts:RoleSessionName": TENANT_ID,
+                    },
+                    "ArnEquals": {"aws:PrincipalArn": caller},
+                },
+            ),
+            policy(
+                allow(
+                    ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                    f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU}",
+                )
+            ),
+        )
+        embedded.client("logs", ACME).create_log_group(logGroupName=LOG_GROUP)
+        yield embedded
+
+
+def _deploy(cloud: EmbeddedCloud, name: str, package: Path) -> None:
+    cloud.client("lambda", ACME).create_function(
+        FunctionName=name,
+        Runtime=f"python{sys.version_info.major}.{sys.version_info.minor}",
+        Role=f"arn:aws:iam::{ACME}:role/bedrock-caller-{TENANT_ID}",
+        Handler=f"{PROBE_MODULE}.lambda_handler",
+        Code={"ZipFile": _zip(package, {f"{PROBE_MODULE}.py": PROBE})},
+        Timeout=60,
+        MemorySize=512,
+        Environment={
+            "Variables": {
+                "TENANT_ID": TENANT_ID,
+                "OPS_ROLE_ARN": f"arn:aws:iam::{OPS}:role/bedrock-invoker-{TENANT_ID}",
+                "OPS_EXTERNAL_ID": EXTERNAL_ID,
+                "BEDROCK_REGION": REGION,
+                "USAGE_LOG_GROUP": LOG_GROUP,
+                "ALLOWED_MODELS": HAIKU,
+                "DEFAULT_MODEL_ID": HAIKU,
+                "USAGE_SINK": "api",
+                "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
+            }
+        },
+    )
+
+
+def _call(cloud: EmbeddedCloud, name: str, user_id: str) -> dict[str, Any]:
+    """``lambda.invoke``'s answer: the payload, the function error and the log tail."""
+    return cloud.invoke(
+        ACME, name, {"prompt": "Say hello.", "user_id": user_id, "application_id": "trim-test"}
+    )
+
+
+@pytest.fixture(scope="module")
+def served(cloud: EmbeddedCloud, host_bundle: Path) -> dict[str, Any]:
+    """One call through the deployed trimmed package: the handler's result and its modules."""
+    _deploy(cloud, "trimmed", host_bundle)
+    answer = _call(cloud, "trimmed", "alice")
+    assert answer["function_error"] is None, (answer["payload"], answer["log_tail"])
+    payload: dict[str, Any] = answer["payload"]
+    return payload
+
+
+def test_trimmed_package_answers_and_writes_the_usage_record(
+    cloud: EmbeddedCloud, served: dict[str, Any]
+) -> None:
+    result = served["result"]
+    assert "error" not in result, result
+    assert result["output"]
+    events = cloud.client("logs", ACME).filter_log_events(
+        logGroupName=LOG_GROUP, logStreamNames=["alice"]
+    )["events"]
+    records = [json.loads(e["message"]) for e in events]
+    assert any(r.get("application_id") == "trim-test" for r in records), records
+
+
+def test_the_call_imports_only_the_package_and_the_standard_library(
+    served: dict[str, Any],
+) -> None:
+    modules: dict[str, str | None] = served["modules"]
+    elsewhere = {n: f for n, f in modules.items() if f is not None and f.startswith("elsewhere:")}
+    assert not elsewhere, elsewhere
+    # The package really served: its own LangChain and botocore, not a stand-in.
+    assert modules["langchain_aws"] == "package:langchain_aws/__init__.py"
+    assert modules["botocore"] == "package:botocore/__init__.py"
+
+
+def test_numpy_and_zstandard_are_never_imported_on_the_call_path(
+    host_bundle: Path, served: dict[str, Any]
+) -> None:
+    imported = {name.split(".")[0] for name in served["modules"]}
+    for trimmed in INVOKER_TRIM.distributions:
+        assert trimmed not in imported
+        assert not (host_bundle / trimmed).exists()
+        assert not list(host_bundle.glob(f"{trimmed}-*.dist-info"))
+    # Kept, and really on the path: a trim of these would be a bug.
+    assert {"boto3", "botocore", "langchain_core", "langsmith", "pydantic_core"} <= imported
+
+
+def test_a_needed_module_trimmed_on_purpose_fails_the_call(
+    cloud: EmbeddedCloud, host_bundle: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(host_bundle, broken)
+    PackageTrim(drops=(Drop("botocore/data/logs", "on purpose: the usage writer needs it"),)).apply(
+        broken
+    )
+    assert not (broken / "botocore" / "data" / "logs").exists()
+    _deploy(cloud, "over-trimmed", broken)
+    answer = _call(cloud, "over-trimmed", "bob")
+    # The logs client is built during init, so the function fails to initialise.
+    assert answer["function_error"] == "Unhandled", answer["payload"]
+    assert answer["payload"]["errorType"] == "Runtime.ImportModuleError"
+    assert "Unknown service: 'logs'" in answer["payload"]["errorMessage"]
+
+
+def test_bundle_holds_aarch64_wheels_under_the_lock_and_is_trimmed(arm_bundle: Path) -> None:
+    binaries = [p.name for p in (arm_bundle / "pydantic_core").glob("_pydantic_core*.so")]
+    assert binaries and all("312" in b and "aarch64" in b for b in binaries), binaries
+    assert (arm_bundle / "handler.py").is_file()
+    assert (arm_bundle / "contracts" / "usage_record.py").is_file()
+    assert not (arm_bundle / "requirements.txt").exists()
+    assert not (arm_bundle / LOCK_FILE).exists()
+    locked = dict(
+        line.strip().split("==", 1)
+        for line in (INVOKER_SOURCE / LOCK_FILE).read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    bundled = {
+        d.name.removesuffix(".dist-info").rsplit("-", 1)[0]: d.name.removesuffix(
+            ".dist-info"
+        ).rsplit("-", 1)[1]
+        for d in arm_bundle.glob("*.dist-info")
+    }
+    for package in ("langchain_core", "langchain_aws", "botocore", "boto3", "pydantic_core"):
+        wanted = next(v for k, v in locked.items() if k.lower().replace("-", "_") == package)
+        assert bundled[package] == wanted, (package, bundled[package], wanted)
+    assert not {"numpy", "zstandard"} & set(bundled)
+    services = {p.name for p in (arm_bundle / "botocore" / "data").iterdir() if p.is_dir()}
+    assert services == set(INVOKER_TRIM.botocore_services)
+    for data_file in ("endpoints.json", "partitions.json", "sdk-default-configuration.json"):
+        assert (arm_bundle / "botocore" / "data" / data_file).is_file()
+    assert not list(arm_bundle.rglob("tests")) and not list(arm_bundle.rglob("*.pyi"))
+    assert list(arm_bundle.glob("*.dist-info/licenses/*")) or list(
+        arm_bundle.glob("*.dist-info/LICENSE*")
+    ), "licences stay in the package"
+    unzipped = sum(p.stat().st_size for p in arm_bundle.rglob("*") if p.is_file())
+    assert unzipped < 250 * 1024 * 1024, "Lambda refuses packages over 250 MB unzipped"
+
+
+def _pure_distributions(root: Path) -> dict[str, bool]:
+    """Each installed distribution's dist-info folder name -> Root-Is-Purelib."""
+    pure = {}
+    for info in root.glob("*.dist-info"):
+        wheel = (info / "WHEEL").read_text()
+        pure[info.name] = "Root-Is-Purelib: true" in wheel
+    return pure
+
+
+def _top_level_modules(info: Path) -> set[str]:
+    """Top-level importable names a distribution installs, from its RECORD."""
+    names = set()
+    for line in (info / "RECORD").read_text().splitlines():
+        first = line.split(",", 1)[0].split("/", 1)
+        head = first[0]
+        if (
+            head.endswith((".dist-info", ".data"))
+            or head in {"..", "bin"}
+            or head.endswith("-stubs")
+        ):
+            continue
+        if len(first) == 1:
+            if head.endswith(".py"):
+                names.add(head.removesuffix(".py"))
+        elif not head.endswith(".libs"):
+            names.add(head)
+    return names
+
+
+IMPORT_CHECK = textwrap.dedent(
+    """
+    import importlib, json, sys
+    failures = {}
+    for name in json.loads(sys.argv[1]):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failures[name] = f"{type(exc).__name__}: {exc}"
+    json.dump({"failures": failures, "files": {
+        n: getattr(m, "__file__", None) for n, m in sys.modules.items()}}, sys.stdout)
+    """
+)
+
+
+def test_arm64_pure_python_modules_import(
+    arm_bundle: Path, host_bundle: Path, tmp_path: Path
+) -> None:
+    """Every top-level module of the arm64 package's pure-Python distributions imports.
+
+    The interpreter sees only the arm64 package (``-I -S``: no site-packages) and,
+    ahead of it, the host build of the compiled distributions alone (the same locked
+    versions), since this machine cannot load aarch64 extensions.
+    """
+    compiled_overlay = tmp_path / "host-compiled"
+    for info_name, pure in _pure_distributions(host_bundle).items():
+        if not pure:
+            for line in (host_bundle / info_name / "RECORD").read_text().splitlines():
+                relative = line.split(",", 1)[0]
+                if relative.startswith("..") or not (host_bundle / relative).is_file():
+                    continue  # outside the target, or trimmed
+                (compiled_overlay / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(host_bundle / relative, compiled_overlay / relative)
+    wanted: set[str] = set()
+    for info_name, pure in _pure_distributions(arm_bundle).items():
+        if pure:
+            wanted |= _top_level_modules(arm_bundle / info_name)
+    wanted |= {"handler", "invoker", "contracts"}
+    assert {
+        "langchain_aws",
+        "langchain_core",
+        "botocore",
+        "boto3",
+        "aws_lambda_powertools",
+    } <= wanted
+    script = (
+        f"import sys; sys.path[:0] = [{str(compiled_overlay)!r}, {str(arm_bundle)!r}]\n"
+        + IMPORT_CHECK
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        # handler.py validates its settings at import.
+        "TENANT_ID": TENANT_ID,
+        "OPS_ROLE_ARN": f"arn:aws:iam::{OPS}:role/bedrock-invoker-{TENANT_ID}",
+        "OPS_EXTERNAL_ID": EXTERNAL_ID,
+        "BEDROCK_REGION": REGION,
+        "USAGE_LOG_GROUP": LOG_GROUP,
+        "ALLOWED_MODELS": HAIKU,
+        "DEFAULT_MODEL_ID": HAIKU,
+        "AWS_DEFAULT_REGION": REGION,
+        # Init builds the clients (no network call): any credentials will do.
+        "AWS_ACCESS_KEY_ID": "AKIAIMPORTCHECK",
+        "AWS_SECRET_ACCESS_KEY": "import-check",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, json.dumps(sorted(wanted))],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    report = json.loads(done.stdout)
+    assert report["failures"] == {}, report["failures"]
+    for name in wanted:
+        path = report["files"].get(name)
+        assert path is None or path.startswith(str(arm_bundle)), (name, path)
+
+
+def test_arm64_package_holds_every_file_the_host_call_imported(
+    arm_bundle: Path, served: dict[str, Any]
+) -> None:
+    for name, where in served["modules"].items():
+        if where is None or not where.startswith("package:"):
+            continue
+        relative = Path(where.removeprefix("package:"))
+        if relative.suffix == ".py":
+            assert (arm_bundle / relative).is_file(), name
+        else:  # a compiled extension: the same module built for Lambda
+            stem = relative.name.split(".", 1)[0]
+            builds = list((arm_bundle / relative.parent).glob(f"{stem}.*.so"))
+            assert any("aarch64" in b.name or b.name.endswith(".abi3.so") for b in builds), (
+                name,
+                builds,
+            )
