@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from contracts.naming import INVOKER_ALIAS
 from contracts.registry import Tenant, TenantRegistry
 from contracts.usage_record import UsageRecord, parse_record
 from embedded_aws.cloud import EmbeddedCloud
@@ -134,8 +135,10 @@ def demo_events(tenant: Tenant) -> list[dict[str, Any]]:
 
 
 def invoke_tenant(cloud: EmbeddedCloud, tenant: Tenant, event: Mapping[str, Any]) -> Outcome:
-    """``lambda.invoke`` the tenant's deployed function as the tenant account's deployer."""
-    answer = cloud.invoke(tenant.account_id, tenant.function_name, event, region=tenant.region)
+    """``lambda.invoke`` the tenant's deployed function (its alias, as every caller does)
+    as the tenant account's deployer."""
+    target = f"{tenant.function_name}:{INVOKER_ALIAS}"
+    answer = cloud.invoke(tenant.account_id, target, event, region=tenant.region)
     return Outcome(
         tenant_id=tenant.id,
         account_id=tenant.account_id,

@@ -10,6 +10,7 @@ from aws_cdk import (
     CfnElement,
     CfnResource,
     Duration,
+    RemovalPolicy,
     Validations,
 )
 from aws_cdk import aws_iam as iam
@@ -19,20 +20,55 @@ from constructs import Construct
 
 from contracts import naming
 from contracts.registry import Tenant
+from contracts.usage_record import UsageSink
 from stacks.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
 from stacks.lambda_bundling import LambdaPlatform, python_function_code
 from stacks.usage_log_group import UsageLogGroup
 
 INVOKER_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "bedrock_invoker"
+# Lambda SnapStart supports Python from 3.12 on.
+SNAP_START_MIN_PYTHON = (3, 12)
+
+
+def function_runtime(platform: LambdaPlatform, *, snap_start: bool) -> lambda_.Runtime:
+    """The platform's runtime, marked as SnapStart-capable when the function uses it.
+
+    CDK refuses SnapStart on a runtime it does not know supports it, and the
+    platform's runtime is built from its version string. Python 3.12+ supports
+    it on AWS. The host platform may be older: its packages only ever run in the
+    embedded cloud's runner, which emulates the snapshot's hooks.
+    """
+    if not snap_start:
+        return platform.runtime
+    version = tuple(int(part) for part in platform.python_version.split("."))
+    host = LambdaPlatform.host()
+    on_host = (platform.machine, platform.python_version) == (host.machine, host.python_version)
+    if version < SNAP_START_MIN_PYTHON and not on_host:
+        minimum = ".".join(map(str, SNAP_START_MIN_PYTHON))
+        raise ValueError(
+            f"snap_start: Lambda SnapStart needs Python {minimum}+, not {platform.python_version}"
+        )
+    return lambda_.Runtime(
+        platform.runtime.name, lambda_.RuntimeFamily.PYTHON, supports_snap_start=True
+    )
 
 
 class InvokerFunction(Construct):
     """The invoker Lambda with its execution role (the "assuming role") and log group.
 
     The role may assume exactly one role, the tenant's invoker role in the
-    operations account, and write only to the usage log group and its own log
-    group. The function never receives secrets: the ExternalId guards against
-    confused deputies and is not a secret.
+    operations account, and write only to the usage log group and, with the
+    ``api`` usage sink, its own log group. The function never receives secrets:
+    the ExternalId guards against confused deputies and is not a secret.
+
+    Every caller invokes the alias ``naming.INVOKER_ALIAS``, which points at the
+    version published from the current configuration, with or without SnapStart
+    (registry ``snap_start``): one target whatever the setting.
+
+    With the ``stdout`` usage sink (registry ``usage_sink``) the function's
+    logging configuration names the usage log group, so Lambda delivers the
+    printed records there (with the function's other lines); with ``api`` the
+    function puts them itself and logs to its own group.
     """
 
     def __init__(
@@ -48,6 +84,7 @@ class InvokerFunction(Construct):
         platform: LambdaPlatform,
         code: lambda_.Code | None = None,
         bedrock_max_attempts: int = 4,
+        inference_profile_arns: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         fn_name = naming.function_name(tenant.id)
@@ -74,7 +111,14 @@ class InvokerFunction(Construct):
             retention_days=tenant.log_retention_days,
             encryption_key=encryption_key,
         )
-        self.log_group.grant_write(self.role)
+        stdout_sink = tenant.usage_sink == UsageSink.STDOUT
+        # Lambda delivers a function's logs with its execution role's permissions:
+        # with the stdout sink the role writes to the usage group through Lambda
+        # only, and its own group receives nothing. The own group is kept all the
+        # same (empty), so switching a tenant's sink back and forth never has to
+        # replace a retained log group.
+        if not stdout_sink:
+            self.log_group.grant_write(self.role)
         usage_log_group.grant_write(self.role)
 
         self.function = lambda_.Function(
@@ -82,16 +126,24 @@ class InvokerFunction(Construct):
             "Function",
             function_name=fn_name,
             description=f"Calls Bedrock for tenant {tenant.id}; logs usage in this account",
-            runtime=platform.runtime,
+            runtime=function_runtime(platform, snap_start=tenant.snap_start),
             architecture=platform.architecture,
             handler="handler.lambda_handler",
             code=code or python_function_code(INVOKER_SOURCE, platform),
             role=self.role,
             memory_size=1024,
             timeout=Duration.seconds(60),
-            log_group=self.log_group.log_group,
-            # Printed JSON (fallback usage records) stays a top-level object.
+            log_group=usage_log_group.log_group if stdout_sink else self.log_group.log_group,
+            # Printed JSON (usage records) stays a top-level object. The records
+            # say "level": "INFO"; a higher application level would drop them.
             logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if tenant.snap_start else None,
+            # A replaced version is deleted once the alias has moved on: nothing
+            # invokes it any more, and a retained one would keep a copy of the
+            # package against the Region's code storage quota (and, with SnapStart,
+            # its snapshot's cache charge while it stays active).
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
             reserved_concurrent_executions=tenant.reserved_concurrency,
             # Opt-in per tenant. The handler records no prompt, answer or user id
             # in trace annotations or metadata. Traces hold the Lambda service's own
@@ -118,10 +170,48 @@ class InvokerFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
             },
         )
+        if inference_profile_arns is not None:
+            # The tenant's application inference profiles (a JSON map model id -> ARN,
+            # from the ops stack's outputs): the function calls its models through them.
+            self.function.add_environment("APPLICATION_INFERENCE_PROFILES", "true")
+            self.function.add_environment("INFERENCE_PROFILE_ARNS", inference_profile_arns)
         depend_on_policy_only(self.function, self.role)
+        # The published version of this configuration (SnapStart's snapshot, when on)
+        # and the one name every caller uses for it.
+        self.version = self.function.current_version
+        self.alias = self.function.add_alias(
+            naming.INVOKER_ALIAS,
+            description=f"What every caller invokes: tenant {tenant.id}'s current version",
+        )
         function_resource = self.function.node.default_child
         assert isinstance(function_resource, CfnResource)
         self._acknowledge_findings(default_policy(self.role), function_resource, tenant)
+        if tenant.snap_start:
+            self._acknowledge_snap_start(function_resource, platform)
+
+    def _acknowledge_snap_start(self, function: CfnResource, platform: LambdaPlatform) -> None:
+        """What synthesis says about SnapStart that this design accepts."""
+        Validations.of(self.function).acknowledge(
+            Acknowledgment(
+                id="Annotation::@aws-cdk/aws-lambda:snapStartRequirePublish",
+                reason=(
+                    f"The {naming.INVOKER_ALIAS!r} alias points at the published current "
+                    "version, and every caller invokes the alias."
+                ),
+            )
+        )
+        if tuple(int(p) for p in platform.python_version.split(".")) < SNAP_START_MIN_PYTHON:
+            # function_runtime() allows this on the host platform only.
+            Validations.of(function).acknowledge(
+                Acknowledgment(
+                    id="CloudFormation-Validate::E2530",
+                    reason=(
+                        "Host-platform template for the embedded cloud, whose runner runs "
+                        "the package on this machine's Python and emulates SnapStart's "
+                        "hooks; the AWS platform is Python 3.12."
+                    ),
+                )
+            )
 
     @staticmethod
     def _acknowledge_findings(policy: CfnElement, function: CfnResource, tenant: Tenant) -> None:

@@ -123,13 +123,18 @@ class UsageLogGroup(Construct):
         self.arn = log_group_arn(stack, log_group_name)
 
     def grant_write(self, role: iam.Role) -> None:
-        """Create streams and put events in this group only, nothing else."""
+        """Create streams and put events in this group only, nothing else.
+
+        Also what Lambda needs to deliver a function's output here: it writes a
+        function's logs with the function's execution role."""
         role.add_to_principal_policy(write_logs_statement("WriteUsageRecords", self.arn))
         acknowledge_log_stream_wildcard(
             role,
             self.arn,
-            "Streams are created at run time (one per sanitized user id); the "
-            "wildcard covers streams of this one log group only.",
+            "Streams are created at run time (one per sanitized user id by the "
+            "function, or one per execution environment by Lambda's log delivery "
+            "with the stdout sink); the wildcard covers streams of this one log "
+            "group only.",
         )
 
 

@@ -1,7 +1,11 @@
 """Lambda entry point of the tenant's Bedrock invoker: parse, invoke, respond.
 
-Settings are validated at import (cold start), so a misconfigured function fails
-to initialise instead of failing every call. Everything else lives in ``invoker``.
+Everything a call reuses is built at import, during Lambda's init phase: the
+settings (a misconfigured function fails to initialise instead of failing every
+call), the imports, the clients and the usage sink. None of it makes a network
+call, so with SnapStart the snapshot holds no credentials for the operations
+account; the after-restore hook drops anything that would be shared between
+restored environments. Everything else lives in ``invoker``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from invoker.invocation import BedrockInvoker, error_result
 from invoker.settings import Settings
 
+# Lambda's Python managed runtimes ship snapshot_restore_py (SnapStart's runtime
+# hooks); elsewhere (unit tests, the bench) no snapshot is ever taken.
+try:
+    from snapshot_restore_py import register_after_restore as _register_after_restore
+except ImportError:
+    _register_after_restore = None
+
 SETTINGS = Settings.from_env()
 
 logger = Logger()
@@ -21,22 +32,24 @@ logger.append_keys(tenant_id=SETTINGS.tenant_id)
 # The invoker modules log through plain ``logging``; give them the same JSON output.
 copy_config_to_registered_loggers(source_logger=logger, include={"invoker"})
 
-# Built on the first invocation and reused while the container stays warm.
-_invoker: BedrockInvoker | None = None
+# Built during init and reused while the environment lives.
+_invoker: BedrockInvoker = BedrockInvoker.from_settings(SETTINGS)
 
 
-def _container_invoker() -> BedrockInvoker:
-    global _invoker
-    if _invoker is None:
-        _invoker = BedrockInvoker.from_settings(SETTINGS)
-    return _invoker
+def _after_restore() -> None:
+    # Looked up at call time: the environment's invoker, whichever it is then.
+    _invoker.after_restore()
+
+
+if _register_after_restore is not None:
+    _register_after_restore(_after_restore)
 
 
 @logger.inject_lambda_context(log_event=False)  # events carry prompts: never log them
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Answer one event with ``{"output", "usage", ...}`` or ``{"error": {...}}``."""
     try:
-        result: dict[str, Any] = _container_invoker().handle(
+        result: dict[str, Any] = _invoker.handle(
             event,
             remaining_time_ms=getattr(context, "get_remaining_time_in_millis", None),
             invocation_id=getattr(context, "aws_request_id", None) or None,

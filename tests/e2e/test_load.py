@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from contracts.naming import INVOKER_ALIAS
 from contracts.registry import Tenant, TenantRegistry, load_registry
 from contracts.usage_record import stream_name_for
 from demo.checks import ops_own_log_groups
@@ -79,7 +80,8 @@ def _invoke(cloud: EmbeddedCloud, tenant: Tenant, n: int) -> dict[str, Any]:
         "application_id": f"app-{n % 3}",
         "max_tokens": 40,
     }
-    answer = cloud.invoke(tenant.account_id, tenant.function_name, event, region=tenant.region)
+    target = f"{tenant.function_name}:{INVOKER_ALIAS}"  # the alias, as every caller
+    answer = cloud.invoke(tenant.account_id, target, event, region=tenant.region)
     return {"tenant": tenant.id, "n": n, **answer}
 
 

@@ -2,7 +2,9 @@
 
 ``BedrockInvoker`` is built once per container and holds everything worth
 reusing between invocations: the operations-account credentials and clients,
-the cached models and the usage log writer.
+the cached models and the usage sink. Building it makes no network call, so the
+handler builds it during init, which SnapStart then snapshots;
+``after_restore`` drops what must not be shared between restored environments.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +23,25 @@ import botocore.session
 from botocore.config import Config
 from langchain_core.messages import AIMessage
 
+from contracts.usage_record import UsageSink
 from invoker.chat import BedrockChat, describe_model_error
 from invoker.event import InvalidRequestError, parse_request, resolve_model
-from invoker.ops_credentials import Clock, create_ops_session, utc_now
+from invoker.ops_credentials import Clock, OpsCredentials, create_ops_session, utc_now
 from invoker.settings import Settings
 from invoker.usage.callback import UsageCallback
-from invoker.usage.record import CallIdentity, TokenUsage, UsageRecorder, request_id_from
-from invoker.usage.writer import URGENT_WRITE_MAX_CALLS, UsageLogWriter
+from invoker.usage.record import (
+    CallIdentity,
+    Pricing,
+    TokenUsage,
+    UsageRecorder,
+    request_id_from,
+)
+from invoker.usage.writer import (
+    URGENT_WRITE_MAX_CALLS,
+    RecordSink,
+    StdoutUsageSink,
+    UsageLogWriter,
+)
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
@@ -121,10 +136,19 @@ def _start_timeout_watchdog(
 class BedrockInvoker:
     """Answers events with Bedrock in the operations account; logs usage in the tenant's."""
 
-    def __init__(self, settings: Settings, *, chat: BedrockChat, writer: UsageLogWriter) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        chat: BedrockChat,
+        writer: RecordSink,
+        ops_credentials: OpsCredentials | None = None,
+    ) -> None:
+        """``writer`` is the usage sink; ``ops_credentials`` are dropped by ``after_restore``."""
         self._settings = settings
         self._chat = chat
         self._writer = writer
+        self._ops_credentials = ops_credentials
         # Model calls run here so a call can be given up at the deadline; a Lambda
         # environment serves one invocation at a time, the spare workers are for
         # calls given up and still running.
@@ -141,11 +165,12 @@ class BedrockInvoker:
         clock: Clock = utc_now,
         credential_cache: dict[str, Any] | None = None,
     ) -> BedrockInvoker:
-        """Wire the container: ops credentials for Bedrock, own credentials for logs.
+        """Wire the container: ops credentials for Bedrock, the tenant's usage sink.
 
         ``source_session`` is the Lambda's own botocore session (default: from the
         environment). ``clock`` drives credential refresh; tests move it forward,
         with a ``credential_cache`` that never hits (see ``create_ops_session``).
+        No network call is made here: AssumeRole waits for the first model call.
         """
         source = source_session or botocore.session.get_session()
         ops_session = create_ops_session(
@@ -160,18 +185,30 @@ class BedrockInvoker:
             ops_session,
             region_name=settings.bedrock_region,
             max_attempts=settings.bedrock_max_attempts,
+            inference_profiles=settings.inference_profile_arns,
+            require_inference_profiles=settings.application_inference_profiles,
         )
-        # The Lambda's own credentials, never ops_session: the records belong here.
-        own = boto3.Session(botocore_session=source)
-        writer = UsageLogWriter(
-            logs_client=own.client("logs", config=_LOGS_CLIENT_CONFIG),
-            urgent_logs_client=own.client("logs", config=_URGENT_LOGS_CLIENT_CONFIG),
-            call_worst_case_ms=LOGS_CALL_WORST_CASE_MS,
-            urgent_call_worst_case_ms=URGENT_LOGS_CALL_WORST_CASE_MS,
-            log_group=settings.usage_log_group,
-            max_record_bytes=settings.usage_log_max_record_bytes,
+        writer = usage_sink_for(settings, source)
+        credentials = ops_session.get_credentials()
+        return cls(
+            settings,
+            chat=chat,
+            writer=writer,
+            ops_credentials=credentials if isinstance(credentials, OpsCredentials) else None,
         )
-        return cls(settings, chat=chat, writer=writer)
+
+    def after_restore(self) -> None:
+        """Make a restored snapshot this environment's own (a SnapStart runtime hook).
+
+        Every environment restored from one snapshot starts with the same memory:
+        any operations-account credentials in it (none, unless something used
+        them during init) are dropped, so the first call assumes the role anew,
+        and ``random``, which botocore's retry jitter draws from, is reseeded
+        from the OS so restored environments do not back off in lockstep.
+        """
+        if self._ops_credentials is not None:
+            self._ops_credentials.drop()
+        random.seed()
 
     def _converse_by_deadline(
         self,
@@ -237,6 +274,9 @@ class BedrockInvoker:
             log_content=self._settings.log_content,
             invocation_id=invocation_id,
             remaining_ms=remaining_time_ms,
+            pricing=Pricing(
+                region=self._settings.bedrock_region, overrides=self._settings.price_overrides
+            ),
         )
         try:
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
@@ -297,6 +337,25 @@ class BedrockInvoker:
             "latency_ms": latency_ms,
             "request_id": request_id,
         }
+
+
+def usage_sink_for(settings: Settings, source: botocore.session.Session) -> RecordSink:
+    """The tenant's usage sink: PutLogEvents (``api``) or one printed line (``stdout``).
+
+    Only the ``api`` sink has logs clients; they are on ``source``, the Lambda's
+    own credentials, never the operations session: the records belong here.
+    """
+    if settings.usage_sink is UsageSink.STDOUT:
+        return StdoutUsageSink(max_record_bytes=settings.usage_log_max_record_bytes)
+    own = boto3.Session(botocore_session=source)
+    return UsageLogWriter(
+        logs_client=own.client("logs", config=_LOGS_CLIENT_CONFIG),
+        urgent_logs_client=own.client("logs", config=_URGENT_LOGS_CLIENT_CONFIG),
+        call_worst_case_ms=LOGS_CALL_WORST_CASE_MS,
+        urgent_call_worst_case_ms=URGENT_LOGS_CALL_WORST_CASE_MS,
+        log_group=settings.usage_log_group,
+        max_record_bytes=settings.usage_log_max_record_bytes,
+    )
 
 
 def _answer_usage(answer: AIMessage) -> tuple[TokenUsage, str | None]:

@@ -4,6 +4,11 @@ The Lambda's own (tenant) credentials are the source; the role lives in the
 operations account. botocore's refreshable credentials call AssumeRole on first
 use and again only inside the refresh window before expiry (15 minutes advisory,
 10 minutes mandatory), so warm invocations never pay for STS.
+
+Building the session makes no call: the first AssumeRole happens on the first
+use, in an invocation. So a SnapStart snapshot, taken after init, holds no
+operations-account credentials; ``OpsCredentials.drop`` returns them to that
+state (the after-restore hook calls it, in case anything used them before).
 """
 
 from __future__ import annotations
@@ -27,6 +32,38 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+class OpsCredentials(DeferredRefreshableCredentials):
+    """The operations-account credentials: fetched on first use, refreshed in place.
+
+    Every client built on the session shares this one object, so dropping it
+    here reaches all of them.
+    """
+
+    def __init__(
+        self, *, fetcher: AssumeRoleCredentialFetcher, cache: dict[str, Any], clock: Clock
+    ) -> None:
+        super().__init__(
+            refresh_using=fetcher.fetch_credentials, method="assume-role", time_fetcher=clock
+        )
+        self._cache = cache
+
+    def drop(self) -> None:
+        """Forget the current set and the fetcher's cached response.
+
+        The next signed request calls AssumeRole again. For an execution
+        environment restored from a snapshot: whatever it held belongs to the
+        environment the snapshot was taken in.
+        """
+        # The lock botocore's refresh holds: a refresh in flight finishes first.
+        with self._refresh_lock:  # type: ignore[attr-defined]
+            self._cache.clear()
+            # The state DeferredRefreshableCredentials starts in: "never fetched".
+            self._access_key = self._secret_key = self._token = None
+            self._account_id = None
+            self._expiry_time = None
+            self._frozen_credentials = None
+
+
 def create_ops_session(
     *,
     role_arn: str,
@@ -42,14 +79,17 @@ def create_ops_session(
     ``source_session`` supplies the credentials that call AssumeRole (default: the
     Lambda's own, from the environment). The session name is the tenant id because
     the operations account's CloudTrail shows it; a user id must never appear there.
-    ``credential_cache`` is the fetcher's own cache (botocore's in-memory default);
-    a caller driving ``clock`` passes one that never hits, as the fetcher checks
-    its entries against the wall clock.
+    ``credential_cache`` is the fetcher's own cache (default: a new in-memory
+    dict); a caller driving ``clock`` passes one that never hits, as the fetcher
+    checks its entries against the wall clock. The session's credentials are an
+    ``OpsCredentials`` (``session.get_credentials()``), which nothing fetches yet.
     """
     source = source_session or botocore.session.get_session()
     source_credentials = source.get_credentials()
     if source_credentials is None:
         raise RuntimeError("no source credentials to assume the operations role with")
+
+    cache: dict[str, Any] = {} if credential_cache is None else credential_cache
 
     def create_sts_client(service_name: str, **kwargs: Any) -> Any:
         # A bounded STS call: a stuck AssumeRole must not hold the invocation for long.
@@ -68,13 +108,9 @@ def create_ops_session(
             "ExternalId": external_id,
             "DurationSeconds": min(duration_seconds, MAX_CHAINED_SESSION_SECONDS),
         },
-        cache=credential_cache,
+        cache=cache,
     )
-    credentials = DeferredRefreshableCredentials(
-        refresh_using=fetcher.fetch_credentials,
-        method="assume-role",
-        time_fetcher=clock,
-    )
+    credentials = OpsCredentials(fetcher=fetcher, cache=cache, clock=clock)
     session = botocore.session.Session()
     # botocore has no public setter for refreshable credentials on a session;
     # this is the documented-by-usage way to install them.

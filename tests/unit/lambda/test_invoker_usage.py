@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from invoker.usage.callback import UsageCallback
-from invoker.usage.record import CallIdentity, UsageRecorder
+from invoker.usage.record import CallIdentity, Pricing, UsageRecorder
 from invoker.usage.truncation import fit_record
 from invoker.usage.writer import URGENT_WRITE_MAX_CALLS, UsageLogWriter
 from langchain_aws.chat_models.bedrock_converse import _parse_response
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from contracts.pricing import ModelPrice, PriceTable, price_table
+from contracts.usage_metrics import USAGE_METRICS
 from contracts.usage_record import LogContent, stream_name_for
 
 LOG_GROUP = "/aws/bedrock/langchain/logs"
@@ -29,6 +31,16 @@ IDENTITY = CallIdentity(
     user_id="alice@example.com",
     model_id="anthropic.claude-3-haiku-20240307-v1:0",
 )
+EMF_DIMENSIONS = ("TenantId", "ApplicationId", "ModelId")
+EMF_METRICS = tuple(metric.name for metric in USAGE_METRICS)
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without its EMF block and metric values (tested on their own)."""
+    emf_keys = {"_aws", *EMF_DIMENSIONS, *EMF_METRICS}
+    return {key: value for key, value in record.items() if key not in emf_keys}
+
+
 FIXED_NOW = datetime.datetime(2025, 3, 1, 12, 30, 45, 123000, tzinfo=datetime.UTC)
 INVOCATION_ID = "c6af9ac6-7b61-11e6-9a41-93e812345678"  # the Lambda context's aws_request_id
 
@@ -196,7 +208,7 @@ def test_success_record_carries_every_schema_field(logs: FakeLogsClient, printed
 
     [(stream, record)] = logs.events
     assert stream == "alice@example.com"
-    assert record == {
+    assert _plain(record) == {
         "event": "bedrock.invocation",
         "invocation_id": INVOCATION_ID,
         "status": "success",
@@ -215,7 +227,13 @@ def test_success_record_carries_every_schema_field(logs: FakeLogsClient, printed
         "request_id": "9ef1e313-a4c1-4f79-b631-171f658d3c0e",
         "timestamp": "2025-03-01T12:30:45.123Z",
         "bedrock_retries": 0,
+        # Claude 3 Haiku at $0.25/$1.25 per million; no cache prices, so cache
+        # tokens are priced as input: (25 + 80 + 20) x 0.25 + 11 x 1.25 = 45 micro-dollars.
+        "cost_usd": 0.000045,
+        "price_table_version": price_table().version,
+        "price_source": "table",
     }
+    assert record["InputTokens"] == [25] and record["CostUSD"] == [0.000045]
     assert printed.lines == []
 
 
@@ -530,7 +548,7 @@ def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
     _end(logger, run_id)
 
     [(_, provisional), (_, final)] = logs.events
-    assert provisional == {
+    assert _plain(provisional) == {
         "event": "bedrock.invocation",
         "invocation_id": INVOCATION_ID,
         "status": "error",
@@ -551,7 +569,14 @@ def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
         "error_type": "FunctionTimeout",
         "error_message": "the function timed out",
         "provisional": True,
+        "cost_usd": 0.0,
+        "price_table_version": price_table().version,
+        "price_source": "table",
     }
+    # The provisional record counts the invocation as an error; the real one adds
+    # its tokens without counting the invocation again.
+    assert (provisional["Invocations"], provisional["Errors"]) == ([1], [1])
+    assert (final["Invocations"], final["Errors"], final["InputTokens"]) == ([0], [0], [25])
     assert final["status"] == "success"
     assert final["supersedes"] == "FunctionTimeout"
     assert final["invocation_id"] == INVOCATION_ID
@@ -828,3 +853,58 @@ def test_the_watchdog_prints_a_record_whose_write_is_still_in_flight(printed: Pr
     primary = [parse_record(json.dumps(delivered))]
     fallback = [parse_record(line)]
     assert len(merge_fallback([r for r in primary if r], [r for r in fallback if r])) == 1
+
+
+# --- cost -------------------------------------------------------------------------------
+
+
+def _priced_logger(logs: FakeLogsClient, printed: Printed, pricing: Pricing) -> UsageCallback:
+    clock = iter([100.0, 100.250])
+    writer = UsageLogWriter(logs_client=logs, log_group=LOG_GROUP, print_line=printed)
+    return UsageCallback(
+        UsageRecorder(
+            writer=writer,
+            identity=IDENTITY,
+            invocation_id=INVOCATION_ID,
+            monotonic=lambda: next(clock),
+            now=lambda: FIXED_NOW,
+            pricing=pricing,
+        )
+    )
+
+
+def test_a_negotiated_price_from_the_registry_replaces_the_table(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    overrides = {IDENTITY.model_id: ModelPrice(input=0.2, output=1.0, cache_read=0.02)}
+    _run_call(_priced_logger(logs, printed, Pricing(region="us-east-1", overrides=overrides)))
+
+    [(_, record)] = logs.events
+    # 25 x 0.2 + 11 x 1.0 + 80 x 0.02 + 20 x 0.2 (no cache-write price: input's) = 21.6 µ$
+    assert record["cost_usd"] == pytest.approx(0.0000216)
+    assert record["price_source"] == "registry"
+    assert record["CostUSD"] == [pytest.approx(0.0000216)]
+
+
+def test_an_unpriced_model_is_recorded_with_no_cost_rather_than_zero(
+    logs: FakeLogsClient, printed: Printed
+) -> None:
+    table = PriceTable(version="test", taken="2026-01-01", models={})
+    _run_call(_priced_logger(logs, printed, Pricing(region="us-east-1", table=table)))
+
+    [(_, record)] = logs.events
+    assert (record["cost_usd"], record["price_table_version"]) == (None, "test")
+    assert "CostUSD" not in record
+
+
+def test_a_pricing_failure_still_writes_the_record(logs: FakeLogsClient, printed: Printed) -> None:
+    class BrokenTable(PriceTable):
+        def price(self, *args: Any, **kwargs: Any) -> ModelPrice | None:
+            raise RuntimeError("price table unreadable")
+
+    table = BrokenTable(version="broken", taken="2026-01-01", models={})
+    _run_call(_priced_logger(logs, printed, Pricing(region="us-east-1", table=table)))
+
+    [(_, record)] = logs.events
+    assert record["status"] == "success" and record["input_tokens"] == 25
+    assert record["cost_usd"] is None and record["Invocations"] == [1]

@@ -7,16 +7,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 from langchain_core.messages import BaseMessage
 
+from contracts.pricing import PriceOverrides, PriceTable, base_model_id, price_table
 from contracts.usage_record import Delivery, LogContent, Record, Status, new_record
 from invoker.chat import describe_model_error
 from invoker.redaction import redact
-from invoker.usage.writer import UsageLogWriter
+from invoker.usage.metrics import with_metrics
+from invoker.usage.writer import RecordSink
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
@@ -30,6 +32,36 @@ class CallIdentity:
     application_id: str
     user_id: str
     model_id: str
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """How a record is priced: the region Bedrock is called in and the registry's overrides."""
+
+    region: str
+    overrides: PriceOverrides = field(default_factory=dict)
+    table: PriceTable = field(default_factory=price_table)
+
+    def price(self, record: Record) -> None:
+        """Set ``cost_usd``, ``price_table_version`` and ``price_source`` on ``record``.
+
+        A model nobody priced gets ``cost_usd: null``; readers may price it later.
+        """
+        model_id = str(record.get("model_id") or "")
+        price = self.table.price(model_id, self.region, self.overrides)
+        record["price_table_version"] = self.table.version
+        if price is None:
+            record["cost_usd"] = None
+            record["price_source"] = None
+            return
+        overridden = model_id in self.overrides or base_model_id(model_id) in self.overrides
+        record["cost_usd"] = price.cost_usd(
+            input_tokens=_int(record.get("input_tokens")),
+            output_tokens=_int(record.get("output_tokens")),
+            cache_read_input_tokens=_int(record.get("cache_read_input_tokens")),
+            cache_write_input_tokens=_int(record.get("cache_write_input_tokens")),
+        )
+        record["price_source"] = "registry" if overridden else "table"
 
 
 @dataclass(frozen=True)
@@ -145,15 +177,18 @@ class UsageRecorder:
     def __init__(
         self,
         *,
-        writer: UsageLogWriter,
+        writer: RecordSink,
         identity: CallIdentity,
         log_content: LogContent = LogContent.METADATA,
         invocation_id: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
         remaining_ms: Callable[[], int] | None = None,
+        pricing: Pricing | None = None,
     ) -> None:
         self._writer = writer
+        # Unknown region: the price table's any-region entry.
+        self._pricing = pricing or Pricing(region="")
         self._identity = identity
         self._log_content = log_content
         self._invocation_id = invocation_id
@@ -275,6 +310,7 @@ class UsageRecorder:
                 record.update(
                     request_id=None, error_type=error_type, error_message=message, provisional=True
                 )
+                record = self._priced_with_metrics(record)
                 self.provisional_record = record
             self.provisional_delivery = self._writer.write(record, urgent=True)
         except Exception:
@@ -301,6 +337,22 @@ class UsageRecorder:
             record["prompt"] = self._prompt
         return record
 
+    def _priced_with_metrics(self, record: Record) -> Record:
+        """``record`` with its cost and EMF metrics; as it was should either fail.
+
+        A record without a price or metrics still counts the call; a record lost
+        to a pricing bug would not.
+        """
+        try:
+            self._pricing.price(record)
+        except Exception:
+            logger.exception("could not price the usage record")
+        try:
+            return with_metrics(record)
+        except Exception:
+            logger.exception("could not add metrics to the usage record")
+            return record
+
     def _content(self, text: str) -> str:
         return redact(text) if self._log_content is LogContent.REDACTED else text
 
@@ -313,6 +365,7 @@ class UsageRecorder:
                 return
             if self.provisional_record is not None:
                 record["supersedes"] = self.provisional_record["error_type"]
+            record = self._priced_with_metrics(record)
             self.record = record
         self.delivery = self._writer.write(record, remaining_ms=self._remaining_ms)
 

@@ -1,15 +1,26 @@
-"""Delivers usage records to the tenant's usage log group, one stream per user.
+"""Delivers usage records to the tenant's usage log group: two sinks, one protocol.
 
-The logs clients must be built from the Lambda's own credentials: a client on
-the assumed operations-account credentials would write the tenant's records
-into the operations account. A record CloudWatch Logs will not take is printed
-to stdout (the function's own log group, still the tenant's account) with
-``"delivery": "fallback"``.
+The tenant's registry entry chooses the sink (``usage_sink``):
+
+- ``api``: ``UsageLogWriter`` puts each record with PutLogEvents, one stream per
+  (sanitized) user id, before the answer returns. Its logs clients must be built
+  from the Lambda's own credentials: a client on the assumed operations-account
+  credentials would write the tenant's records into the operations account. A
+  record CloudWatch Logs will not take is printed to stdout (the function's own
+  log group, still the tenant's account) with ``"delivery": "fallback"``.
+- ``stdout``: ``StdoutUsageSink`` prints each record as one JSON line. The
+  function's ``LoggingConfig.LogGroup`` is then the usage log group, so Lambda's
+  own log delivery puts it there; no network call sits on the answer's path.
+
+Both deliver the record the recorder built, unchanged but for what the sink
+itself needs (``delivery`` on an api fallback, ``level`` on a printed line).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -49,8 +60,24 @@ class LogsClient(Protocol):
         """Append events to a stream."""
 
 
+class RecordSink(Protocol):
+    """What the recorder needs from a sink: ``UsageLogWriter`` or ``StdoutUsageSink``."""
+
+    def write(
+        self,
+        record: Record,
+        *,
+        urgent: bool = False,
+        remaining_ms: RemainingTime | None = None,
+    ) -> Delivery:
+        """Deliver one record; never raises (the answer matters more than the record)."""
+
+    def fallback(self, record: Record) -> Delivery:
+        """Deliver ``record`` at once, without any API call: the deadline is near."""
+
+
 class UsageLogWriter:
-    """Delivers usage records to one log group, one stream per (sanitized) user id.
+    """The ``api`` sink: PutLogEvents to one log group, one stream per (sanitized) user id.
 
     Streams are created on first use and remembered for the life of the container;
     another container creating the same stream first is fine.
@@ -198,3 +225,85 @@ def _error_code(error: BaseException) -> str:
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
     return type(error).__name__
+
+
+# Lambda's JSON log format filters application logs by their "level" field, and
+# an object without a valid one counts as INFO; the record says so explicitly, so
+# the function's ApplicationLogLevel (INFO, set by the stack) never drops it.
+STDOUT_RECORD_LEVEL = "INFO"
+# How many recently printed records the stdout sink remembers, to print each once.
+_RECENTLY_PRINTED = 64
+
+
+class StdoutUsageSink:
+    """The ``stdout`` sink: each record printed as one JSON line for Lambda to deliver.
+
+    The function's logging configuration routes its output to the usage log
+    group, so a printed record lands there without a call on the answer's path.
+    Lambda names the streams (one per execution environment, not per user) and
+    delivers at least once.
+
+    ``fallback`` is the same print: there is no second channel, and a record
+    printed twice would be counted twice (both copies land in the usage log
+    group). So a record this sink already printed is not printed again, and
+    neither call marks it ``"delivery": "fallback"``: the record takes the path
+    every record of this sink takes, and ``"cloudwatch"`` (the usage log group)
+    is what both return. A failing stdout is logged; nothing else is left to try.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        print_line: Callable[[str], None] | None = None,
+    ) -> None:
+        self._max_record_bytes = max_record_bytes
+        self._print_line = print_line or _print_line
+        # Held while printing: the watchdog's fallback of a record being written
+        # waits for that print and then finds the record printed.
+        self._lock = threading.Lock()
+        self._printed: collections.deque[tuple[Any, ...]] = collections.deque(
+            maxlen=_RECENTLY_PRINTED
+        )
+
+    def write(
+        self,
+        record: Record,
+        *,
+        urgent: bool = False,
+        remaining_ms: RemainingTime | None = None,
+    ) -> Delivery:
+        """Print ``record`` (once); ``urgent`` and ``remaining_ms`` change nothing here:
+        a print is over in microseconds."""
+        self._print_once(record)
+        return "cloudwatch"
+
+    def fallback(self, record: Record) -> Delivery:
+        """The same as ``write``: print ``record`` unless this sink already has."""
+        self._print_once(record)
+        return "cloudwatch"
+
+    def _print_once(self, record: Record) -> None:
+        key = _printed_key(record)
+        with self._lock:
+            if key is not None and key in self._printed:
+                return
+            try:
+                line = fit_record({**record, "level": STDOUT_RECORD_LEVEL}, self._max_record_bytes)
+                self._print_line(encode(line))
+            except Exception as error:  # stdout failing leaves nothing else to try
+                logger.error(
+                    "usage record could not be printed", extra={"error_type": _error_code(error)}
+                )
+                return
+            if key is not None:
+                self._printed.append(key)
+
+
+def _printed_key(record: Record) -> tuple[Any, ...] | None:
+    # The identity readers match copies of a record on: one invocation's
+    # provisional and final records differ in "provisional" and "timestamp".
+    invocation_id = record.get("invocation_id")
+    if not invocation_id:
+        return None
+    return (invocation_id, bool(record.get("provisional")), record.get("timestamp"))
