@@ -14,6 +14,12 @@ Converse is authorized as ``bedrock:InvokeModel`` and ConverseStream as
 - A ``global.`` profile needs the profile ARN, the model in the calling region and
   the region-less foundation-model ARN, which Bedrock evaluates with
   ``aws:RequestedRegion = unspecified``.
+- Through an *application* inference profile (one per tenant and model, for cost
+  allocation), a call needs that profile's ARN plus every foundation model the
+  profile routes to, each with ``bedrock:InferenceProfileArn`` set to the
+  application profile. The system profile it copies is not checked on its own
+  [UNVERIFIED: AWS documents the profile and the foundation models only]; the
+  tenant's role then reaches its models through its own profiles and no other way.
 """
 
 from __future__ import annotations
@@ -117,11 +123,54 @@ def inference_profile_arn(partition: str, region: str, account: str, profile_id:
     return f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{profile_id}"
 
 
+def application_profile_arn(partition: str, region: str, account: str, profile_id: str) -> str:
+    """Application inference profiles: an id Bedrock generates, in the creating account."""
+    return f"arn:{partition}:bedrock:{region}:{account}:application-inference-profile/{profile_id}"
+
+
+# Bedrock generates an application profile's id (12 lowercase letters and digits seen).
+APPLICATION_PROFILE_ARN_RE = re.compile(
+    r"arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:application-inference-profile/[a-z0-9]{1,64}",
+    re.ASCII,
+)
+_SOURCE_ARN_RE = re.compile(
+    r"arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:(?:foundation-model|inference-profile)/(?P<id>.+)",
+    re.ASCII,
+)
+
+
+def application_profile_source_arn(
+    model_id: str, *, partition: str, region: str, account: str
+) -> str:
+    """What an application profile for ``model_id`` copies (``ModelSource.CopyFrom``).
+
+    The foundation model in the calling region, or the system cross-region
+    profile for a ``us.``/``eu.``/``global.`` ... id, so the application profile
+    routes exactly as the model id would.
+    """
+    prefix, foundation = parse_model_id(model_id)
+    if prefix is None:
+        return foundation_model_arn(partition, region, foundation)
+    return inference_profile_arn(partition, region, account, model_id)
+
+
+def model_id_of_source_arn(arn: str) -> str:
+    """The model id behind a foundation-model or system-profile ARN (the inverse of
+    :func:`application_profile_source_arn`); ValueError for anything else."""
+    match = _SOURCE_ARN_RE.fullmatch(arn)
+    if not match:
+        raise ValueError(f"'{arn}' is not a foundation-model or inference-profile ARN")
+    model_id = match.group("id")
+    parse_model_id(model_id)
+    return model_id
+
+
 class NeedKind(StrEnum):
     """Why a call needs a resource; each kind is one IAM statement."""
 
     FOUNDATION_MODEL = "FoundationModels"
     INFERENCE_PROFILE = "InferenceProfiles"
+    APPLICATION_PROFILE = "ApplicationInferenceProfiles"
     ROUTED_BY_PROFILE = "ModelsRoutedByInferenceProfiles"
     ROUTED_BY_GLOBAL_PROFILE = "ModelsRoutedByGlobalProfiles"
 
@@ -152,20 +201,36 @@ def resources_needed(
     region: str,
     account: str,
     profile_regions: ProfileRegions,
+    application_profile: str | None = None,
 ) -> list[ResourceNeed]:
     """Every resource a call to ``model_id`` from ``account``/``region`` is checked on.
 
+    With ``application_profile`` (the ARN of an application inference profile
+    made for ``model_id``), the call goes through that profile instead.
     Raises ValueError for an id that is not a Bedrock model id.
     """
     prefix, foundation = parse_model_id(model_id)
-    if prefix is None:
-        return [
-            ResourceNeed(
-                foundation_model_arn(partition, region, foundation), NeedKind.FOUNDATION_MODEL
-            )
-        ]
-    profile = inference_profile_arn(partition, region, account, model_id)
-    needs = [ResourceNeed(profile, NeedKind.INFERENCE_PROFILE)]
+    if application_profile is not None:
+        needs = [ResourceNeed(application_profile, NeedKind.APPLICATION_PROFILE)]
+        if prefix is None:
+            return [
+                *needs,
+                ResourceNeed(
+                    foundation_model_arn(partition, region, foundation),
+                    NeedKind.ROUTED_BY_PROFILE,
+                    application_profile,
+                ),
+            ]
+        profile = application_profile
+    else:
+        if prefix is None:
+            return [
+                ResourceNeed(
+                    foundation_model_arn(partition, region, foundation), NeedKind.FOUNDATION_MODEL
+                )
+            ]
+        profile = inference_profile_arn(partition, region, account, model_id)
+        needs = [ResourceNeed(profile, NeedKind.INFERENCE_PROFILE)]
     if prefix == GLOBAL_PROFILE_PREFIX:
         needs.append(
             ResourceNeed(
@@ -208,26 +273,38 @@ def model_grants(
     region: str,
     account: str,
     profile_regions: ProfileRegions,
+    application_profiles: Mapping[str, str] | None = None,
 ) -> list[ModelGrant]:
     """Least-privilege grants for calling ``models`` from ``account``/``region``.
 
     Foundation-model statements reached through a profile hold only when the call
     goes through one of the tenant's profiles (``bedrock:InferenceProfileArn``).
+    With ``application_profiles`` (model id -> application profile ARN, one for
+    every model), every model is reachable only through its application profile.
     """
     by_kind: dict[NeedKind, list[str]] = {kind: [] for kind in NeedKind}
+    via: list[str] = []
     for model in models:
+        if application_profiles is not None and model not in application_profiles:
+            raise ValueError(f"'{model}': no application inference profile given")
         for need in resources_needed(
             model,
             partition=partition,
             region=region,
             account=account,
             profile_regions=profile_regions,
+            application_profile=(
+                application_profiles[model] if application_profiles is not None else None
+            ),
         ):
             by_kind[need.kind].append(need.arn)
-    profiles = _dedupe(by_kind[NeedKind.INFERENCE_PROFILE])
+            if need.via_profile is not None:
+                via.append(need.via_profile)
+    profiles = _dedupe(via)
     conditions: dict[NeedKind, dict[str, dict[str, str | list[str]]]] = {
         NeedKind.FOUNDATION_MODEL: {},
         NeedKind.INFERENCE_PROFILE: {},
+        NeedKind.APPLICATION_PROFILE: {},
         NeedKind.ROUTED_BY_PROFILE: {"StringEquals": {"bedrock:InferenceProfileArn": profiles}},
         NeedKind.ROUTED_BY_GLOBAL_PROFILE: {
             "StringEquals": {

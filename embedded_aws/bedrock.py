@@ -18,6 +18,11 @@ moto's bedrock-runtime has no Converse, so the embedded cloud answers
   or ``bedrock:InvokeModelWithResponseStream`` (ConverseStream) on the model
   ARN, and for a cross-region inference profile on the profile ARN and the
   foundation model in every destination region, as Bedrock requires;
+* application inference profiles (made by CloudFormation deploys, see
+  ``embedded_aws.cloud``) are accepted as model id: the call resolves to the
+  profile's base model and is checked on the profile ARN plus the foundation
+  models it routes to, with ``bedrock:InferenceProfileArn`` set, the resources
+  ``contracts.model_access`` grants;
 * faults (throttling, latency, arbitrary errors) can be injected per test or
   over the JSON admin endpoint.
 """
@@ -32,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -41,7 +46,13 @@ from moto.core.eventstream import EventStreamEncoder
 from werkzeug.wrappers import Request, Response
 
 from contracts import naming
-from contracts.model_access import default_profile_regions, resources_needed
+from contracts.model_access import (
+    APPLICATION_PROFILE_ARN_RE,
+    application_profile_arn,
+    default_profile_regions,
+    model_id_of_source_arn,
+    resources_needed,
+)
 from embedded_aws.iam_policy import Decision, evaluate
 from embedded_aws.iam_policy import Request as PolicyRequest
 from embedded_aws.identity import (
@@ -99,12 +110,37 @@ class BedrockCall:
     input_tokens: int = 0
     output_tokens: int = 0
     latency_ms: int = 0
+    # The model behind an application inference profile named as ``model_id``.
+    base_model_id: str | None = None
     # The request as sent, for in-process tests; kept out of the admin log (content).
     body: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as served by the admin endpoint (without the request body)."""
         return {k: v for k, v in asdict(self).items() if k != "body"}
+
+
+@dataclass(frozen=True)
+class ApplicationInferenceProfile:
+    """An application inference profile: a tagged copy of a model's routing."""
+
+    arn: str
+    profile_id: str
+    name: str
+    account_id: str
+    region: str
+    copy_from: str  # a foundation-model or system inference-profile ARN
+    model_id: str  # the model id behind ``copy_from``
+    tags: tuple[tuple[str, str], ...] = ()
+    description: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as served by the admin endpoint."""
+        return {**asdict(self), "tags": dict(self.tags)}
+
+
+class ProfileConflict(ValueError):
+    """A profile of that name already exists in the account and region."""
 
 
 @dataclass
@@ -257,6 +293,7 @@ class BedrockEmulator:
         self._faults = _FaultState()
         self._cache: set[tuple[str | None, str, str]] = set()
         self._profile_regions = profile_regions
+        self._application_profiles: dict[str, ApplicationInferenceProfile] = {}
         self._encoder = EventStreamEncoder()
         self._script: tuple[str, dict[str, int], int | None] | None = None
 
@@ -271,6 +308,75 @@ class BedrockEmulator:
         """Forget the calls logged so far."""
         with self._lock:
             self._calls.clear()
+
+    # -- application inference profiles ----------------------------------------------------
+
+    def create_application_profile(
+        self,
+        *,
+        account_id: str,
+        region: str,
+        name: str,
+        copy_from: str,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> ApplicationInferenceProfile:
+        """Create a profile with a generated id, as CreateInferenceProfile does.
+
+        ValueError when ``copy_from`` is not a model or system profile ARN,
+        ``ProfileConflict`` when the account already has a profile of that name.
+        """
+        model_id = model_id_of_source_arn(copy_from)
+        profile_id = uuid.uuid4().hex[:12]
+        partition = naming.partition_for_region(region)
+        arn = application_profile_arn(partition, region, account_id, profile_id)
+        profile = ApplicationInferenceProfile(
+            arn=arn,
+            profile_id=profile_id,
+            name=name,
+            account_id=account_id,
+            region=region,
+            copy_from=copy_from,
+            model_id=model_id,
+            tags=tuple(sorted((tags or {}).items())),
+            description=description,
+        )
+        with self._lock:
+            if any(
+                (p.account_id, p.region, p.name) == (account_id, region, name)
+                for p in self._application_profiles.values()
+            ):
+                raise ProfileConflict(f"an inference profile named {name} already exists")
+            self._application_profiles[arn] = profile
+        return profile
+
+    def tag_application_profile(
+        self, arn: str, tags: Mapping[str, str]
+    ) -> ApplicationInferenceProfile:
+        """Replace a profile's tags (the one thing an update may change); the profile now."""
+        with self._lock:
+            profile = replace(self._application_profiles[arn], tags=tuple(sorted(tags.items())))
+            self._application_profiles[arn] = profile
+        return profile
+
+    def delete_application_profile(self, arn: str) -> None:
+        """Delete a profile; calls naming it fail from then on."""
+        with self._lock:
+            self._application_profiles.pop(arn, None)
+
+    def application_profiles(self) -> list[ApplicationInferenceProfile]:
+        """Every application inference profile, oldest first."""
+        with self._lock:
+            return list(self._application_profiles.values())
+
+    def _application_profile(self, model_id: str, region: str) -> ApplicationInferenceProfile:
+        with self._lock:
+            profile = self._application_profiles.get(model_id)
+        if profile is None or profile.region != region:
+            raise BedrockError(
+                "ValidationException", 400, "The provided model identifier is invalid."
+            )
+        return profile
 
     # -- fault injection --------------------------------------------------------------------
 
@@ -392,7 +498,7 @@ class BedrockEmulator:
             call.body = body
             metadata = body.get("requestMetadata")
             call.request_metadata = dict(metadata) if isinstance(metadata, dict) else None
-            self._authorize(identity, operation, model_id, region)
+            call.base_model_id = self._authorize(identity, operation, model_id, region)
             hold = self._faults.hold
             if hold is not None:
                 hold.wait(timeout=HOLD_SAFETY_SECONDS)
@@ -401,7 +507,7 @@ class BedrockEmulator:
                 time.sleep(latency_ms / 1000)
             if fault is not None:
                 raise BedrockError(fault.code, fault.status, fault.message)
-            result = self._answer(call, model_id, body, started)
+            result = self._answer(call, call.base_model_id or model_id, body, started)
         except BedrockError as err:
             call.outcome, call.http_status = err.code, err.status
             call.latency_ms = int((time.perf_counter() - started) * 1000)
@@ -451,9 +557,30 @@ class BedrockEmulator:
             )
         return dict(body)
 
+    def _resources(
+        self, identity: CallerIdentity, model_id: str, region: str
+    ) -> tuple[list[tuple[str, dict[str, str]]], str | None]:
+        """What the call is checked on, and the base model of an application profile."""
+        if not APPLICATION_PROFILE_ARN_RE.fullmatch(model_id):
+            resources = required_resources(
+                model_id, region, identity.account_id, self._profile_regions
+            )
+            return resources, None
+        profile = self._application_profile(model_id, region)
+        needs = resources_needed(
+            profile.model_id,
+            partition=naming.partition_for_region(region),
+            region=region,
+            account=profile.account_id,
+            profile_regions=default_profile_regions(self._profile_regions),
+            application_profile=profile.arn,
+        )
+        return [(need.arn, need.context) for need in needs], profile.model_id
+
     def _authorize(
         self, identity: CallerIdentity | None, operation: str, model_id: str, region: str
-    ) -> None:
+    ) -> str | None:
+        """Raise unless the caller may make this call; the base model of a profile call."""
         if identity is None:
             raise BedrockError(
                 "UnrecognizedClientException",
@@ -473,7 +600,7 @@ class BedrockEmulator:
             "aws:PrincipalArn": identity.principal_arn,
             "aws:PrincipalAccount": identity.account_id,
         }
-        resources = required_resources(model_id, region, identity.account_id, self._profile_regions)
+        resources, base_model_id = self._resources(identity, model_id, region)
         for resource, extra in resources:
             context = {**base_context, **extra}
             verdict = evaluate(
@@ -491,6 +618,7 @@ class BedrockEmulator:
                     f"User: {identity.arn} is not authorized to perform: {action} on resource: "
                     f"{resource} because {kind}",
                 )
+        return base_model_id
 
     def _answer(
         self, call: BedrockCall, model_id: str, body: Mapping[str, Any], started: float
@@ -568,12 +696,14 @@ class BedrockEmulator:
     # -- admin endpoint -------------------------------------------------------------------
 
     def handle_admin(self, request: Request, subpath: str) -> Response:
-        """``GET/DELETE calls``; ``GET/POST/DELETE faults`` (JSON)."""
+        """``GET/DELETE calls``; ``GET/POST/DELETE faults``; ``GET application-profiles`` (JSON)."""
         if subpath == "calls":
             if request.method == "DELETE":
                 self.clear_calls()
                 return _json({"cleared": True})
             return _json({"calls": [c.to_dict() for c in self.calls()]})
+        if subpath == "application-profiles":
+            return _json({"profiles": [p.to_dict() for p in self.application_profiles()]})
         if subpath == "faults":
             if request.method == "DELETE":
                 self.clear_faults()

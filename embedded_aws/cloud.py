@@ -5,6 +5,8 @@ server thread bound to ``localhost`` and wraps it in a WSGI middleware that:
 
 * enforces trust policies on ``sts:AssumeRole`` (``embedded_aws.trust``);
 * serves Bedrock Converse/ConverseStream (``embedded_aws.bedrock``);
+* creates ``AWS::Bedrock::ApplicationInferenceProfile`` resources, which moto
+  has no model for, in the Bedrock emulator (a generated ARN and id, tags);
 * routes CloudFormation custom-resource answers to the stack's account (moto
   would file an unsigned answer under its default account) and turns a
   ``FAILED`` answer into a rolled-back stack instead of one stuck in progress;
@@ -29,6 +31,7 @@ import socket
 import threading
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +49,7 @@ from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.wrappers import Request, Response
 
 from contracts.registry import TenantRegistry, load_registry
-from embedded_aws.bedrock import BedrockEmulator
+from embedded_aws.bedrock import ApplicationInferenceProfile, BedrockEmulator
 from embedded_aws.identity import SigV4Scope, parse_authorization, resolve_access_key
 from embedded_aws.lambda_runner import CDK_CONTEXT, LambdaRunner, install_moto_executor
 from embedded_aws.trust import AssumeRoleCall, AssumeRoleDenied, authorize_assume_role
@@ -173,6 +176,17 @@ def _request_params(environ: dict[str, Any]) -> dict[str, str]:
     return params
 
 
+def _operation_name(environ: dict[str, Any]) -> str:
+    """The operation a request calls: the JSON target, the Query action, or REST's method+path."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target:
+        return target.rpartition(".")[2]  # e.g. Logs_20140328.PutLogEvents
+    action = _request_params(environ).get("Action")
+    if action:
+        return action
+    return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+
+
 def _scope_change_set_to_its_stack(
     environ: dict[str, Any], access_key_id: str, region: str
 ) -> None:
@@ -227,26 +241,32 @@ def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def install_custom_resource_type() -> Callable[[], None]:
+def install_custom_resource_type(
+    models: Mapping[str, Any] | None = None,
+) -> Callable[[], None]:
     """Make moto's CloudFormation treat ``AWS::CloudFormation::CustomResource`` as custom.
 
     moto only recognises ``Custom::*`` types and silently skips the generic
     type that CDK's ``CustomResource`` emits by default, so the backing Lambda
     was never invoked and the stack reported CREATE_COMPLETE without it. The
     seam is ``moto.cloudformation.parsing.resource_class_from_type``; CDK's
-    ``AWS::CDK::Metadata`` is also mapped to "no model" without a warning.
+    ``AWS::CDK::Metadata`` is also mapped to "no model" without a warning, and
+    ``models`` adds resource types moto lacks (type -> model class).
     Returns a function that undoes the patch.
     """
     from moto.cloudformation import parsing
     from moto.cloudformation.custom_model import CustomModel
 
     original = parsing.resource_class_from_type
+    extra = dict(models or {})
 
     def resource_class_from_type(resource_type: str) -> Any:
         if resource_type == "AWS::CloudFormation::CustomResource":
             return CustomModel
         if resource_type == "AWS::CDK::Metadata":
             return None
+        if resource_type in extra:
+            return extra[resource_type]
         return original(resource_type)
 
     parsing.resource_class_from_type = resource_class_from_type
@@ -257,6 +277,128 @@ def install_custom_resource_type() -> Callable[[], None]:
         parsing.resource_class_from_type = original
 
     return uninstall
+
+
+APPLICATION_INFERENCE_PROFILE_TYPE = "AWS::Bedrock::ApplicationInferenceProfile"
+# Changing any of these replaces the profile (create-only in the resource schema).
+_PROFILE_CREATE_ONLY = ("InferenceProfileName", "Description", "ModelSource")
+
+
+def application_profile_model(bedrock: BedrockEmulator) -> type:
+    """A moto CloudFormation model of ``AWS::Bedrock::ApplicationInferenceProfile``.
+
+    The profile lives in ``bedrock`` (the emulator that then accepts its ARN as a
+    model id). ``Ref`` and ``GetAtt InferenceProfileIdentifier`` give the ARN,
+    ``GetAtt InferenceProfileArn``/``InferenceProfileId`` the ARN and generated id.
+    Not a ``CloudFormationModel`` subclass on purpose: moto registers those for
+    every process, this exists only while an embedded cloud runs.
+    """
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+    class ApplicationInferenceProfileResource:
+        attributes = (
+            "InferenceProfileArn",
+            "InferenceProfileId",
+            "InferenceProfileIdentifier",
+            "Models",
+            "Status",
+            "Type",
+        )
+
+        def __init__(self, profile: ApplicationInferenceProfile, properties: Any) -> None:
+            self.profile = profile
+            self.properties = properties
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.profile.arn
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr in cls.attributes
+
+        def get_cfn_attribute(self, attr: str) -> Any:
+            profile = self.profile
+            values = {
+                "InferenceProfileArn": profile.arn,
+                "InferenceProfileId": profile.profile_id,
+                "InferenceProfileIdentifier": profile.arn,
+                "Models": [{"ModelArn": profile.copy_from}],
+                "Status": "ACTIVE",
+                "Type": "APPLICATION",
+            }
+            if attr not in values:
+                raise UnformattedGetAttTemplateException()
+            return values[attr]
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: dict[str, Any],
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> ApplicationInferenceProfileResource:
+            props = cloudformation_json.get("Properties") or {}
+            name = props.get("InferenceProfileName")
+            copy_from = (props.get("ModelSource") or {}).get("CopyFrom")
+            if not name or not copy_from:
+                raise ValueError("InferenceProfileName and ModelSource.CopyFrom are required")
+            profile = bedrock.create_application_profile(
+                account_id=account_id,
+                region=region_name,
+                name=str(name),
+                copy_from=str(copy_from),
+                tags=_cfn_tags(props),
+                description=props.get("Description"),
+            )
+            return cls(profile, props)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls,
+            original_resource: ApplicationInferenceProfileResource,
+            new_resource_name: str,
+            cloudformation_json: dict[str, Any],
+            account_id: str,
+            region_name: str,
+        ) -> ApplicationInferenceProfileResource:
+            props = cloudformation_json.get("Properties") or {}
+            old = original_resource.properties
+            if any(props.get(k) != old.get(k) for k in _PROFILE_CREATE_ONLY):
+                # Replacement, as CloudFormation does it: the new one first.
+                new = cls.create_from_cloudformation_json(
+                    new_resource_name, cloudformation_json, account_id, region_name
+                )
+                bedrock.delete_application_profile(original_resource.profile.arn)
+                return new
+            profile = bedrock.tag_application_profile(
+                original_resource.profile.arn, _cfn_tags(props)
+            )
+            return cls(profile, props)
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: dict[str, Any],
+            account_id: str,
+            region_name: str,
+        ) -> None:
+            bedrock.delete_application_profile(resource_name)
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            bedrock.delete_application_profile(self.profile.arn)
+
+        def is_created(self) -> bool:
+            return True
+
+    return ApplicationInferenceProfileResource
+
+
+def _cfn_tags(properties: Mapping[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t["Value"]) for t in properties.get("Tags") or []}
 
 
 # Serializes "is the stack still waiting for a custom resource?" against the
@@ -372,6 +514,8 @@ class EmbeddedApp:
         self._port = port
         self._lock = threading.Lock()
         self.assume_role_decisions: list[AssumeRoleDecision] = []
+        # Requests served, by "<signing service>:<operation>" (see _operation_name).
+        self.request_counts: Counter[str] = Counter()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = str(environ.get("PATH_INFO", ""))
@@ -380,6 +524,10 @@ class EmbeddedApp:
                 environ, start_response
             )
         scope = parse_authorization(environ.get("HTTP_AUTHORIZATION"))
+        if scope is not None:
+            operation = f"{scope.service}:{_operation_name(environ)}"
+            with self._lock:
+                self.request_counts[operation] += 1
         if scope is not None and scope.service == "bedrock":
             request = Request(environ)
             if BedrockEmulator.matches(request):
@@ -614,7 +762,9 @@ class EmbeddedCloud:
         self.lambda_runner = LambdaRunner(self.endpoint_url, warm=self._warm_lambdas)
         undo_executor = install_moto_executor(self.lambda_runner)
         undoers = [
-            install_custom_resource_type(),
+            install_custom_resource_type(
+                {APPLICATION_INFERENCE_PROFILE_TYPE: application_profile_model(self.bedrock)}
+            ),
             install_change_set_readiness(),
             install_docker_host(),
         ]
@@ -748,6 +898,11 @@ class EmbeddedCloud:
             "log_tail": base64.b64decode(response.get("LogResult", "")).decode(errors="replace"),
             "status_code": response["StatusCode"],
         }
+
+    def request_counts(self) -> Counter[str]:
+        """Signed requests served so far, by ``"<signing service>:<operation>"``
+        (``"sts:AssumeRole"``, ``"logs:PutLogEvents"``, ``"bedrock:POST /model/<id>/converse"``)."""
+        return Counter(self.app.request_counts) if self.app else Counter()
 
     def assume_role_decisions(self) -> list[AssumeRoleDecision]:
         """Every AssumeRole decision so far (allowed and denied)."""

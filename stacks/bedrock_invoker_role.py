@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from collections.abc import Mapping
+
+from aws_cdk import Duration, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from contracts import naming
 from contracts.registry import Operations, Tenant
+from stacks.application_inference_profiles import cost_allocation_tags
 from stacks.bedrock_model_access import model_access_statements
 
 
@@ -19,10 +22,21 @@ class BedrockInvokerRole(Construct):
     ``aws:PrincipalArn``: naming a role ARN from another account as principal
     fails to deploy ("Invalid principal") until that role exists, which would
     force a deploy order between accounts.
+
+    The role carries the tenant's cost-allocation tags: Bedrock attributes cost
+    to the calling principal, and its tags become Cost Explorer dimensions. With
+    ``application_profiles`` (model id -> profile ARN), the role may invoke the
+    tenant's models only through those profiles.
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, tenant: Tenant, operations: Operations
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        tenant: Tenant,
+        operations: Operations,
+        application_profiles: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id)
         partition = naming.partition_for_region(operations.region)
@@ -46,6 +60,8 @@ class BedrockInvokerRole(Construct):
             # Lambda role -> this role is role chaining: AWS caps it at one hour.
             max_session_duration=Duration.hours(1),
         )
+        for key, value in cost_allocation_tags(tenant).items():
+            Tags.of(self.role).add(key, value)
         self.policy = iam.Policy(
             self,
             "ModelAccess",
@@ -55,6 +71,7 @@ class BedrockInvokerRole(Construct):
                 account=operations.account_id,
                 region=operations.region,
                 profile_regions=operations.profile_regions,
+                application_profiles=application_profiles,
             ),
         )
         self.policy.attach_to_role(self.role)

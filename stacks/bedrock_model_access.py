@@ -6,7 +6,7 @@ shared with the embedded cloud's Bedrock emulator; this only turns it into CDK.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aws_cdk import aws_iam as iam
 
@@ -20,8 +20,10 @@ def model_access_statements(
     account: str,
     region: str,
     profile_regions: ProfileRegions,
+    application_profiles: Mapping[str, str] | None = None,
 ) -> list[iam.PolicyStatement]:
-    """Least-privilege statements for ``models`` called from ``account``/``region``."""
+    """Least-privilege statements for ``models`` called from ``account``/``region``
+    (only through ``application_profiles``, model id -> ARN, when given)."""
     return [
         iam.PolicyStatement(
             sid=grant.sid,
@@ -35,5 +37,6 @@ def model_access_statements(
             account=account,
             region=region,
             profile_regions=profile_regions,
+            application_profiles=application_profiles,
         )
     ]

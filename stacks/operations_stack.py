@@ -14,7 +14,9 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from contracts import naming
 from contracts.registry import Operations, Tenant
+from stacks.application_inference_profiles import TenantInferenceProfiles
 from stacks.bedrock_invoker_role import BedrockInvokerRole
 from stacks.invocation_logging_alert import InvocationLoggingAlert
 from stacks.invocation_logging_guard import InvocationLoggingGuard, guard_function_name
@@ -23,6 +25,10 @@ from stacks.lambda_bundling import LambdaPlatform
 
 class OperationsStack(Stack):
     """One shard of the operations account: a ``BedrockInvokerRole`` for each of its tenants.
+
+    A tenant with ``application_inference_profiles`` also gets its
+    ``TenantInferenceProfiles``, each ARN an output (``naming.inference_profile_output_key``)
+    that ``tenantctl deploy`` hands to the tenant's customer stack.
 
     Every shard has its own invocation-logging guard, so deploying any shard
     re-checks the account's setting; shard 0 also holds the account's alert.
@@ -46,11 +52,23 @@ class OperationsStack(Stack):
         # The registry holds each shard to operations.shard_capacity, below
         # CloudFormation's limits; stacks.limits checks the synthesized templates.
         self.invoker_roles: dict[str, BedrockInvokerRole] = {}
+        self.inference_profiles: dict[str, TenantInferenceProfiles] = {}
         for tenant in tenants:
+            profiles = (
+                TenantInferenceProfiles(
+                    self, f"Profiles-{tenant.id}", tenant=tenant, operations=operations
+                )
+                if tenant.application_inference_profiles
+                else None
+            )
             # The logical id comes from the tenant id so that onboarding or
             # offboarding one tenant never replaces another tenant's role.
             invoker = BedrockInvokerRole(
-                self, f"Invoker-{tenant.id}", tenant=tenant, operations=operations
+                self,
+                f"Invoker-{tenant.id}",
+                tenant=tenant,
+                operations=operations,
+                application_profiles=profiles.arns if profiles is not None else None,
             )
             self.invoker_roles[tenant.id] = invoker
             CfnOutput(
@@ -59,6 +77,16 @@ class OperationsStack(Stack):
                 value=invoker.role.role_arn,
                 description=f"Bedrock-invoker role of tenant {tenant.id}",
             )
+            if profiles is None:
+                continue
+            self.inference_profiles[tenant.id] = profiles
+            for model, arn in profiles.arns.items():
+                CfnOutput(
+                    self,
+                    naming.inference_profile_output_key(tenant.id, model),
+                    value=arn,
+                    description=f"Application inference profile of tenant {tenant.id} for {model}",
+                )
         self.invocation_logging_guard = InvocationLoggingGuard(
             self,
             "InvocationLoggingGuard",
@@ -79,8 +107,10 @@ class OperationsStack(Stack):
 
 
 def tenant_set_digest(tenants: Sequence[Tenant]) -> str:
-    """A short digest of what this stack deploys per tenant (ids and models)."""
+    """A short digest of what this stack deploys per tenant (ids, models, profiles)."""
     digest = hashlib.sha256()
     for tenant in tenants:
-        digest.update(f"{tenant.id}:{','.join(tenant.models)};".encode())
+        # Marked only when on, so the digest of a registry without profiles stays as it was.
+        profiles = "+profiles" if tenant.application_inference_profiles else ""
+        digest.update(f"{tenant.id}:{','.join(tenant.models)}{profiles};".encode())
     return digest.hexdigest()[:16]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Template
 
-from contracts.registry import TenantRegistry, parse_registry
+from app import build_app
+from contracts import naming
+from contracts.registry import MAX_SHARD_CAPACITY, RegistryError, TenantRegistry, parse_registry
 from stacks.bedrock_model_access import model_access_statements
 from stacks.invocation_logging_guard import (
     GUARD_RESOURCE_TYPE,
     READ_LOGGING_CONFIG,
     READ_LOGGING_CONFIG_SID,
 )
-from tests.infra.conftest import synth_templates
+from stacks.limits import check_templates
+from tests.infra.conftest import NO_BUNDLING, synth_templates
 
 
 def _roles(template: Template) -> dict[str, dict[str, Any]]:
@@ -179,3 +184,187 @@ def test_adding_a_tenant_leaves_other_tenants_resources_untouched(
     ]
     assert new_roles == ["bedrock-invoker-initech"]
     assert len(bigger) == len(before) + 2
+
+
+# --- cost allocation: tags and application inference profiles ------------------------------
+
+ACME_MODELS = (
+    "anthropic.claude-3-haiku-20240307-v1:0",
+    "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+)
+
+
+def _with_profiles(registry: TenantRegistry, **acme: Any) -> TenantRegistry:
+    """The example registry with acme's profiles on (and ``acme``'s other fields)."""
+    data = registry.model_dump(mode="json", exclude_none=True)
+    data["tenants"][0].update({"application_inference_profiles": True, **acme})
+    return parse_registry(data)
+
+
+@pytest.fixture(scope="module")
+def profile_templates(registry: TenantRegistry) -> dict[str, Template]:
+    return synth_templates(_with_profiles(registry, cost_centre="CC-4711"))
+
+
+def _profiles(template: Template) -> dict[str, dict[str, Any]]:
+    return template.find_resources("AWS::Bedrock::ApplicationInferenceProfile")
+
+
+def test_invoker_roles_carry_the_tenant_id_tag_and_the_cost_centre_when_set(
+    profile_templates: dict[str, Template], templates: dict[str, Template]
+) -> None:
+    ops = profile_templates["BedrockOperations"]
+    ops.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "RoleName": "bedrock-invoker-acme",
+            "Tags": [
+                {"Key": naming.COST_CENTRE_TAG_KEY, "Value": "CC-4711"},
+                {"Key": naming.TENANT_TAG_KEY, "Value": "acme"},
+            ],
+        },
+    )
+    # No cost centre in the registry: only the tenant id.
+    for tmpl in (ops, templates["BedrockOperations"]):
+        tmpl.has_resource_properties(
+            "AWS::IAM::Role",
+            {
+                "RoleName": "bedrock-invoker-globex",
+                "Tags": [{"Key": "tenant-id", "Value": "globex"}],
+            },
+        )
+
+
+def test_a_tenant_with_profiles_gets_one_tagged_profile_per_model_copying_what_the_id_calls(
+    profile_templates: dict[str, Template], templates: dict[str, Template]
+) -> None:
+    profiles = _profiles(profile_templates["BedrockOperations"])
+    by_name = {p["Properties"]["InferenceProfileName"]: p["Properties"] for p in profiles.values()}
+    assert set(by_name) == {
+        naming.application_inference_profile_name("acme", m) for m in ACME_MODELS
+    }
+    haiku, us_haiku = (
+        by_name[naming.application_inference_profile_name("acme", m)] for m in ACME_MODELS
+    )
+    assert haiku["ModelSource"] == {
+        "CopyFrom": f"arn:aws:bedrock:us-east-1::foundation-model/{ACME_MODELS[0]}"
+    }
+    assert us_haiku["ModelSource"] == {
+        "CopyFrom": f"arn:aws:bedrock:us-east-1:111111111111:inference-profile/{ACME_MODELS[1]}"
+    }
+    for props in by_name.values():
+        assert props["Tags"] == [
+            {"Key": "cost-centre", "Value": "CC-4711"},
+            {"Key": "tenant-id", "Value": "acme"},
+        ]
+        assert len(props["InferenceProfileName"]) <= 64
+    # Off by default: the example registry has none.
+    assert _profiles(templates["BedrockOperations"]) == {}
+
+
+def test_a_tenant_with_profiles_may_invoke_only_through_its_own_profiles(
+    profile_templates: dict[str, Template],
+) -> None:
+    ops = profile_templates["BedrockOperations"]
+    logical = {
+        p["Properties"]["ModelSource"]["CopyFrom"].rsplit("/", 1)[1]: k
+        for k, p in _profiles(ops).items()
+    }
+    arns = [{"Fn::GetAtt": [logical[m], "InferenceProfileArn"]} for m in ACME_MODELS]
+    doc = _policy_of_role(ops, "bedrock-invoker-acme")
+    by_sid = {st["Sid"]: st for st in doc["Statement"]}
+    assert set(by_sid) == {"ApplicationInferenceProfiles", "ModelsRoutedByInferenceProfiles"}
+    assert by_sid["ApplicationInferenceProfiles"]["Resource"] == arns
+    assert "Condition" not in by_sid["ApplicationInferenceProfiles"]
+    routed = by_sid["ModelsRoutedByInferenceProfiles"]
+    assert sorted(routed["Resource"]) == sorted(
+        [
+            f"arn:aws:bedrock:us-east-1::foundation-model/{ACME_MODELS[0]}",
+            *(
+                f"arn:aws:bedrock:{r}::foundation-model/{ACME_MODELS[1].removeprefix('us.')}"
+                for r in ("us-east-1", "us-east-2", "us-west-2")
+            ),
+        ]
+    )
+    # No foundation model, and no system profile, outside the tenant's own profiles.
+    assert routed["Condition"] == {"StringEquals": {"bedrock:InferenceProfileArn": arns}}
+    # The other tenant keeps its direct grant.
+    assert _policy_of_role(ops, "bedrock-invoker-globex")["Statement"][0]["Sid"] == (
+        "FoundationModels"
+    )
+
+
+def test_each_profile_arn_is_an_output_under_the_contracts_key(
+    profile_templates: dict[str, Template],
+) -> None:
+    ops = profile_templates["BedrockOperations"]
+    outputs = ops.find_outputs("*")
+    profiles = _profiles(ops)
+    for model in ACME_MODELS:
+        output = outputs[naming.inference_profile_output_key("acme", model)]
+        target, attribute = output["Value"]["Fn::GetAtt"]
+        assert attribute == "InferenceProfileArn"
+        assert profiles[target]["Properties"]["InferenceProfileName"] == (
+            naming.application_inference_profile_name("acme", model)
+        )
+
+
+def test_the_customer_stack_takes_the_profile_arns_as_a_parameter_into_the_function(
+    profile_templates: dict[str, Template], templates: dict[str, Template]
+) -> None:
+    customer = profile_templates["BedrockCustomer-acme"].to_json()
+    assert customer["Parameters"][naming.INFERENCE_PROFILE_ARNS_PARAMETER]["Default"] == "{}"
+    [function] = [
+        r
+        for r in customer["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and "INFERENCE_PROFILE_ARNS" in r["Properties"]["Environment"]["Variables"]
+    ]
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["INFERENCE_PROFILE_ARNS"] == {"Ref": naming.INFERENCE_PROFILE_ARNS_PARAMETER}
+    assert env["APPLICATION_INFERENCE_PROFILES"] == "true"
+    # A tenant without profiles: no parameter, no variable.
+    plain = templates["BedrockCustomer-acme"].to_json()
+    assert naming.INFERENCE_PROFILE_ARNS_PARAMETER not in (plain.get("Parameters") or {})
+    for resource in plain["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            assert "INFERENCE_PROFILE_ARNS" not in json.dumps(resource)
+
+
+def test_profiles_count_against_the_shards_capacity_and_a_full_shard_fits_the_limits() -> None:
+    def fleet(count: int, capacity: int, *, profiles: bool) -> dict[str, Any]:
+        return {
+            "operations": {
+                "account_id": "111111111111",
+                "region": "us-east-1",
+                "shard_capacity": capacity,
+            },
+            "defaults": {"models": list(ACME_MODELS), "application_inference_profiles": profiles},
+            "tenants": [
+                {
+                    "id": f"t{i}",
+                    "account_id": f"{200000000000 + i}",
+                    "region": "us-east-1",
+                    "external_id": f"t{i}-external",
+                }
+                for i in range(count)
+            ],
+        }
+
+    # Each tenant takes 3 slots (its role, two profiles): 4 of them overflow 10 slots.
+    with pytest.raises(RegistryError) as refused:
+        parse_registry(fleet(4, 10, profiles=True))
+    [issue] = refused.value.issues
+    assert issue.path == "tenants[3].shard"
+    assert "takes 3 slots" in issue.message and "to 12" in issue.message
+    assert "shard_capacity 10" in issue.message
+    full = parse_registry(fleet(3, 10, profiles=True))
+    assert full.shard_for_new_tenant() == 1  # 9 slots used, a 3-slot tenant needs shard 1
+    assert parse_registry(fleet(4, 10, profiles=False)).shard_for_new_tenant() == 0
+    # At the largest capacity, a shard of profile tenants stays inside CloudFormation's limits.
+    big = parse_registry(fleet(MAX_SHARD_CAPACITY // 3, MAX_SHARD_CAPACITY, profiles=True))
+    assembly = build_app(big, context=NO_BUNDLING).synth()
+    templates = {s.stack_name: s.template for s in assembly.stacks}
+    assert check_templates(templates, big).errors == ()
+    ops = templates["BedrockOperations"]
+    assert len(ops["Outputs"]) <= MAX_SHARD_CAPACITY + 10

@@ -4,11 +4,19 @@ Building a ``ChatBedrockConverse`` costs tens of milliseconds (it loads botocore
 service models), so one instance per model id lives for the whole container;
 everything that varies per call (callbacks, max_tokens, temperature) is passed
 to ``invoke``.
+
+A tenant with application inference profiles calls each model through its own
+profile: the profile ARN is the Converse ``modelId`` (what Bedrock meters and
+Cost Explorer splits by), and the model id stays what the event named (what the
+usage record and pricing use). ``ChatBedrockConverse`` is given the base model
+(``base_model_id``, alias ``base_model``) and the provider: without them it would call Bedrock's
+``GetInferenceProfile`` on construction, an extra control-plane call (and IAM
+action) on every cold start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import botocore.session
@@ -18,10 +26,12 @@ from langchain_aws import ChatBedrockConverse
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from contracts.model_access import parse_model_id
 from invoker.event import InvocationRequest
 from invoker.redaction import redact_credentials
 
 MAX_ERROR_MESSAGE_CHARS = 500
+CONFIGURATION_ERROR = "ConfigurationError"
 
 # Converse can stream for minutes on long outputs; the function's own timeout is the
 # real bound, this only stops a dead connection from hanging until then.
@@ -33,8 +43,8 @@ class _LazyClient:
     """A boto client that is only built when something actually calls it.
 
     ``ChatBedrockConverse`` wants a Bedrock control-plane client but only uses it
-    for application inference profiles, which no allowlist here contains; building
-    one eagerly would cost every cold start for nothing.
+    to look up an application inference profile's base model, which this module
+    always passes itself; building one eagerly would cost every cold start for nothing.
     """
 
     def __init__(self, session: botocore.session.Session, service: str, region: str) -> None:
@@ -52,18 +62,55 @@ class _LazyClient:
         return getattr(self._client, name)
 
 
-class BedrockChat:
-    """Calls Bedrock Converse with operations-account credentials, caching one model per id."""
+class InferenceProfileMissing(Exception):
+    """The tenant calls through application inference profiles, but this model has none.
 
-    def __init__(self, *, runtime_client: Any, control_client: Any, region_name: str) -> None:
+    Calling the model directly would only be refused by the tenant's role; this
+    says what to fix instead.
+    """
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(
+            f"no application inference profile for model '{model_id}' in "
+            "INFERENCE_PROFILE_ARNS; deploy the customer stack with `tenantctl deploy`, "
+            "which passes the operations stack's profile ARNs"
+        )
+        self.model_id = model_id
+
+
+class BedrockChat:
+    """Calls Bedrock Converse with operations-account credentials, caching one model per id.
+
+    ``inference_profiles`` maps model ids to the tenant's application inference
+    profile ARNs; with ``require_inference_profiles`` a model without one raises
+    ``InferenceProfileMissing`` instead of being called directly.
+    """
+
+    def __init__(
+        self,
+        *,
+        runtime_client: Any,
+        control_client: Any,
+        region_name: str,
+        inference_profiles: Mapping[str, str] | None = None,
+        require_inference_profiles: bool = False,
+    ) -> None:
         self._runtime_client = runtime_client
         self._control_client = control_client
         self._region_name = region_name
+        self._inference_profiles = dict(inference_profiles or {})
+        self._require_inference_profiles = require_inference_profiles
         self._models: dict[str, ChatBedrockConverse] = {}
 
     @classmethod
     def from_session(
-        cls, session: botocore.session.Session, *, region_name: str, max_attempts: int
+        cls,
+        session: botocore.session.Session,
+        *,
+        region_name: str,
+        max_attempts: int,
+        inference_profiles: Mapping[str, str] | None = None,
+        require_inference_profiles: bool = False,
     ) -> BedrockChat:
         """Build the clients on ``session`` (the operations-account session)."""
         runtime_client = session.create_client(
@@ -79,6 +126,8 @@ class BedrockChat:
             runtime_client=runtime_client,
             control_client=_LazyClient(session, "bedrock", region_name),
             region_name=region_name,
+            inference_profiles=inference_profiles,
+            require_inference_profiles=require_inference_profiles,
         )
 
     @property
@@ -87,15 +136,37 @@ class BedrockChat:
         return self._runtime_client
 
     def model(self, model_id: str) -> ChatBedrockConverse:
-        """The container's model instance for ``model_id``, built on first use."""
+        """The container's model instance for ``model_id``, built on first use.
+
+        Raises ``InferenceProfileMissing`` when profiles are required and the
+        model has none.
+        """
         model = self._models.get(model_id)
         if model is None:
-            model = ChatBedrockConverse(
-                client=self._runtime_client,
-                bedrock_client=self._control_client,
-                model=model_id,
-                region_name=self._region_name,
-            )
+            profile = self._inference_profiles.get(model_id)
+            if profile is None and self._require_inference_profiles:
+                raise InferenceProfileMissing(model_id)
+            if profile is None:
+                model = ChatBedrockConverse(
+                    client=self._runtime_client,
+                    bedrock_client=self._control_client,
+                    model=model_id,
+                    region_name=self._region_name,
+                )
+            else:
+                _, foundation = parse_model_id(model_id)
+                model = ChatBedrockConverse(
+                    client=self._runtime_client,
+                    bedrock_client=self._control_client,
+                    model=profile,
+                    # Given, so no GetInferenceProfile call: the model the profile
+                    # copies (its features decide streaming and tool support).
+                    # ``base_model`` is the alias of the field ``base_model_id``.
+                    base_model=foundation,
+                    # An ARN names no provider; langchain-aws refuses one without it.
+                    provider=foundation.split(".", 1)[0],
+                    region_name=self._region_name,
+                )
             self._models[model_id] = model
         return model
 
@@ -146,6 +217,8 @@ def describe_model_error(error: BaseException) -> tuple[str, str]:
     ``ValidationException`` ...) with the service's own message; anything else
     gets a generic message so no stack detail or credential material leaks.
     """
+    if isinstance(error, InferenceProfileMissing):
+        return CONFIGURATION_ERROR, _safe_message(str(error))
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         code = str(details.get("Code") or "ClientError")

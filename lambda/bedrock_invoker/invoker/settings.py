@@ -18,11 +18,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from contracts import naming
 from contracts.errors import field_path
+from contracts.model_access import APPLICATION_PROFILE_ARN_RE
 from contracts.pricing import ModelPrice
 from contracts.usage_record import LogContent, UsageSink
 
@@ -78,6 +81,13 @@ class Settings(BaseModel):
     price_overrides: Annotated[dict[str, ModelPrice], BeforeValidator(_json_object)] = Field(
         default_factory=dict
     )
+    # The tenant calls its models through its application inference profiles
+    # (registry application_inference_profiles): model id -> profile ARN, as JSON,
+    # from the operations stack's outputs at deploy time.
+    application_inference_profiles: bool = False
+    inference_profile_arns: Annotated[dict[str, str], BeforeValidator(_json_object)] = Field(
+        default_factory=dict
+    )
     bedrock_max_attempts: int = Field(default=4, ge=1, le=10)
     # Not set by the stack today; an escape hatch should a tenant need bigger records.
     usage_log_max_record_bytes: int = Field(
@@ -89,6 +99,23 @@ class Settings(BaseModel):
         if self.default_model_id not in self.allowed_models:
             raise ValueError("DEFAULT_MODEL_ID must be one of ALLOWED_MODELS")
         return self
+
+    @field_validator("inference_profile_arns")
+    @classmethod
+    def _profiles_are_for_allowed_models(
+        cls, value: dict[str, str], info: ValidationInfo
+    ) -> dict[str, str]:
+        # A missing entry is not an error here: the other models still work, and
+        # calling that one answers with a ConfigurationError naming the variable.
+        allowed = info.data.get("allowed_models") or ()
+        for model, arn in value.items():
+            if model not in allowed:
+                raise ValueError(f"'{model}' is not one of ALLOWED_MODELS")
+            if not APPLICATION_PROFILE_ARN_RE.fullmatch(arn):
+                raise ValueError(
+                    f"'{arn}' (for {model}) is not an application inference profile ARN"
+                )
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
