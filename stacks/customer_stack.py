@@ -1,10 +1,11 @@
-"""A tenant's account: the assuming role, the usage log group and the invoker Lambda."""
+"""A tenant's account: the assuming role, the usage log group, the invoker Lambda and
+the views of its usage (dashboard, alarms, saved queries)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, CfnParameter, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -12,7 +13,10 @@ from contracts import naming
 from contracts.registry import Tenant
 from stacks.invoker_function import InvokerFunction
 from stacks.lambda_bundling import LambdaPlatform
+from stacks.usage_alarms import UsageAlarms
+from stacks.usage_dashboard import UsageDashboard
 from stacks.usage_log_group import UsageLogGroup, UsageLogKey
+from stacks.usage_queries import UsageQueries
 
 
 class CustomerStack(Stack):
@@ -53,6 +57,22 @@ class CustomerStack(Stack):
             retention_days=tenant.log_retention_days,
             encryption_key=key.key,
         )
+        # The profile ARNs are generated in the operations account; `tenantctl deploy`
+        # reads them from its stack's outputs and passes them here, and a plain
+        # `cdk deploy` keeps the previous value. No lookup at the function's cold start.
+        profile_arns = (
+            CfnParameter(
+                self,
+                naming.INFERENCE_PROFILE_ARNS_PARAMETER,
+                description=(
+                    "JSON map model id -> ARN of the tenant's application inference profiles "
+                    f"(outputs of {tenant.operations_stack_name}; tenantctl deploy sets it)"
+                ),
+                default="{}",
+            ).value_as_string
+            if tenant.application_inference_profiles
+            else None
+        )
         self.invoker = InvokerFunction(
             self,
             "Invoker",
@@ -64,7 +84,32 @@ class CustomerStack(Stack):
             encryption_key=key.key,
             platform=platform,
             code=invoker_code,
+            inference_profile_arns=profile_arns,
         )
+        self._observe(tenant)
         CfnOutput(self, "FunctionName", value=self.invoker.function.function_name)
         CfnOutput(self, "AssumingRoleArn", value=self.invoker.role.role_arn)
         CfnOutput(self, "UsageLogGroupName", value=self.usage_log_group.log_group_name)
+
+    def _observe(self, tenant: Tenant) -> None:
+        """The tenant's dashboard, alarms (unless the registry turns them off) and queries."""
+        function = self.invoker.function
+        self.usage_alarms = (
+            UsageAlarms(
+                self, "UsageAlarms", tenant_id=tenant.id, settings=tenant.alarms, function=function
+            )
+            if tenant.alarms.enabled
+            else None
+        )
+        self.usage_queries = UsageQueries(
+            self, "UsageQueries", tenant_id=tenant.id, log_group=self.usage_log_group.log_group
+        )
+        self.usage_dashboard = UsageDashboard(
+            self,
+            "UsageDashboard",
+            tenant_id=tenant.id,
+            usage_log_group_name=self.usage_log_group.log_group_name,
+            function=function,
+            alarm_settings=tenant.alarms,
+            alarm_names=self.usage_alarms.alarm_names if self.usage_alarms else [],
+        )

@@ -1,8 +1,9 @@
 """Registries the security tests synthesize besides the example one.
 
 ``wide_registry`` switches on every optional path the stacks have: geographic
-and global inference profiles, X-Ray tracing, reserved concurrency, an alert
-e-mail and the registry's consent to ops-account invocation logging, so the
+and global inference profiles, application inference profiles and a cost centre,
+X-Ray tracing, reserved concurrency, an alert
+e-mail, a tenant's alarm topic and budget alarms, and the registry's consent to ops-account invocation logging, so the
 generic checks (cdk-nag, least privilege, embedded deployability) see every
 resource and statement the product can emit.
 """
@@ -39,6 +40,8 @@ WIDE_REGISTRY: dict[str, Any] = {
             ],
             "xray_tracing": True,
             "reserved_concurrency": 20,
+            "application_inference_profiles": True,
+            "cost_centre": "CC 42/geo",
         },
         {
             "id": "worldwide",
@@ -47,6 +50,14 @@ WIDE_REGISTRY: dict[str, Any] = {
             "external_id": "worldwide-fedcba9876543210",
             "models": ["global.anthropic.claude-sonnet-4-20250514-v1:0"],
             "log_content": "full",
+            # The alarm topic (own key, SSL-only policy, e-mail), an existing
+            # topic too, and both budget alarms.
+            "alarms": {
+                "email": "ml-team@example.com",
+                "sns_topic_arn": "arn:aws:sns:eu-west-1:333333333333:platform-oncall",
+                "monthly_token_budget": 50000000,
+                "monthly_cost_budget_usd": 500.0,
+            },
         },
     ],
 }

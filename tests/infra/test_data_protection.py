@@ -69,12 +69,14 @@ def test_tenant_log_groups_are_kms_encrypted_with_the_registrys_retention(
 ) -> None:
     for tenant in registries[registry_name].resolved_tenants():
         template = all_templates[registry_name][tenant.stack_name]
-        (key,) = _of_type(template, "AWS::KMS::Key")
         groups = {
             g["Properties"]["LogGroupName"]: g["Properties"]
             for g in _of_type(template, "AWS::Logs::LogGroup").values()
         }
         assert set(groups) == {tenant.usage_log_group, f"/aws/lambda/{tenant.function_name}"}
+        # One key for both groups (an alarm topic, when there is one, has its own).
+        (key,) = {props["KmsKeyId"]["Fn::GetAtt"][0] for props in groups.values()}
+        assert key in _of_type(template, "AWS::KMS::Key")
         for props in groups.values():
             assert props["RetentionInDays"] == tenant.log_retention_days
             assert props["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]}

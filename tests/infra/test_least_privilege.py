@@ -162,6 +162,14 @@ def test_key_policies_admit_services_only_for_this_products_log_groups_or_rule(
             ]
             assert services, tenant.id
             for statement in services:
+                if statement["Principal"]["Service"] == "cloudwatch.amazonaws.com":
+                    # The alarm topic's own key (stacks/usage_alarms.py), as AWS documents
+                    # it: unconditioned, since a condition CloudWatch does not send would
+                    # silently stop every notice. The topic policy admits this tenant's
+                    # alarms only.
+                    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+                    assert statement["Resource"] == "*"
+                    continue
                 assert statement["Principal"]["Service"] == f"logs.{tenant.region}.amazonaws.com"
                 assert statement["Resource"] == "*"  # in a key policy: this key
                 assert statement["Condition"] == {
@@ -206,6 +214,32 @@ def _expected_model_arns(registry: TenantRegistry, models: tuple[str, ...]) -> s
     return arns
 
 
+def _expected_grants(registry: TenantRegistry, tenant_id: str) -> set[str]:
+    """A tenant with application profiles: its own profiles (by name), and the
+    foundation models they route to, no system profile; else ``_expected_model_arns``."""
+    tenant = registry.tenant(tenant_id)
+    arns = _expected_model_arns(registry, tenant.models)
+    if not tenant.application_inference_profiles:
+        return arns
+    own = {
+        f"profile:{naming.application_inference_profile_name(tenant.id, m)}" for m in tenant.models
+    }
+    return own | {a for a in arns if ":foundation-model/" in a}
+
+
+def _resource_names(template: Template, resources: Any) -> list[str]:
+    """Resources as text; an application profile's GetAtt as ``profile:<its name>``."""
+    profiles = template.find_resources("AWS::Bedrock::ApplicationInferenceProfile")
+    names = []
+    for resource in _list(resources):
+        if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+            logical, attribute = resource["Fn::GetAtt"]
+            assert attribute == "InferenceProfileArn", resource
+            resource = f"profile:{profiles[logical]['Properties']['InferenceProfileName']}"
+        names.append(resource)
+    return names
+
+
 @pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
 def test_each_invoker_role_reaches_exactly_its_tenants_model_arns(
     all_templates: dict[str, dict[str, Template]],
@@ -227,10 +261,27 @@ def test_each_invoker_role_reaches_exactly_its_tenants_model_arns(
             if {"Ref": logical} in p["Properties"]["Roles"]
             for s in p["Properties"]["PolicyDocument"]["Statement"]
         ]
-        granted = {r for s in statements for r in _list(s["Resource"])}
+        granted = {r for s in statements for r in _resource_names(template, s["Resource"])}
         actions = {a for s in statements for a in _list(s["Action"])}
         assert actions == INVOKE_ACTIONS, tenant.id
-        assert granted == _expected_model_arns(registry, tenant.models), tenant.id
+        assert granted == _expected_grants(registry, tenant.id), tenant.id
+        if tenant.application_inference_profiles:
+            # Every foundation model only through the tenant's own profiles.
+            own = {
+                f"profile:{naming.application_inference_profile_name(tenant.id, m)}"
+                for m in tenant.models
+            }
+            for statement in statements:
+                if statement["Sid"] == "ApplicationInferenceProfiles":
+                    continue
+                via = statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
+                assert set(_resource_names(template, via)) == own, tenant.id
+
+
+def test_the_wide_registry_has_a_tenant_with_application_profiles(
+    registries: dict[str, TenantRegistry],
+) -> None:
+    assert any(t.application_inference_profiles for t in registries["wide"].resolved_tenants())
 
 
 @pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
