@@ -9,6 +9,7 @@ lives here too: the registry and the function's settings both check ids with
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 # Shard 0 of the operations side keeps the single stack's name (and its logical
@@ -19,6 +20,10 @@ DEFAULT_USAGE_LOG_GROUP = "/aws/bedrock/langchain/logs"
 # Every caller invokes the function through this alias, which points at the
 # latest published version (the one SnapStart snapshots, when it is on).
 INVOKER_ALIAS = "live"
+# Cost-allocation tags on each tenant's invoker role (and its application
+# inference profiles): Cost Explorer groups Bedrock spend by them.
+TENANT_TAG_KEY = "tenant-id"
+COST_CENTRE_TAG_KEY = "cost-centre"
 
 # Prefixes are short on purpose: IAM role names and Lambda function names are
 # limited to 64 characters, and these prefixes leave room for a 40-char id.
@@ -94,6 +99,27 @@ def function_log_group_name(function_name: str) -> str:
     return f"/aws/lambda/{function_name}"
 
 
+# The tenant's dashboard, alarms and saved Logs Insights queries (its own account).
+# Dashboard names: up to 255 characters of A-Za-z0-9-_, which tenant ids fit.
+USAGE_VIEW_PREFIX = "bedrock-usage"
+DASHBOARD_NAME_MAX = 255
+
+
+def dashboard_name(tenant_id: str) -> str:
+    """Name of the tenant's usage dashboard (dashboards are account-wide, not regional)."""
+    return f"{USAGE_VIEW_PREFIX}-{tenant_id}"
+
+
+def alarm_name(tenant_id: str, alarm: str) -> str:
+    """Name of one of the tenant's usage alarms, e.g. ``bedrock-usage-acme-error-rate``."""
+    return f"{USAGE_VIEW_PREFIX}-{tenant_id}-{alarm}"
+
+
+def saved_query_name(tenant_id: str, query: str) -> str:
+    """A saved Logs Insights query; the console shows ``/`` as folders."""
+    return f"{USAGE_VIEW_PREFIX}/{tenant_id}/{query}"
+
+
 def partition_for_region(region: str) -> str:
     """The AWS partition a region belongs to."""
     if region.startswith("us-gov-"):
@@ -125,4 +151,38 @@ def longest_derived_name_lengths(tenant_id: str) -> dict[str, tuple[int, int]]:
         "caller role name": (len(caller_role_name(tenant_id)), IAM_ROLE_NAME_MAX),
         "function name": (len(function_name(tenant_id)), LAMBDA_FUNCTION_NAME_MAX),
         "stack name": (len(customer_stack_name(tenant_id)), STACK_NAME_MAX),
+        "dashboard name": (len(dashboard_name(tenant_id)), DASHBOARD_NAME_MAX),
     }
+
+
+# Application inference profiles (one per tenant and model, opt-in per tenant).
+# Bedrock's name rule: 1-64 characters of ([0-9a-zA-Z][ _-]?)+, so no dots or colons.
+INFERENCE_PROFILE_NAME_MAX = 64
+# The customer stack's parameter that carries the tenant's profile ARNs (a JSON
+# map model id -> ARN), and the function's variable it becomes.
+INFERENCE_PROFILE_ARNS_PARAMETER = "InferenceProfileArns"
+_PROFILE_DIGEST_CHARS = 8
+
+
+def _short_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:_PROFILE_DIGEST_CHARS]
+
+
+def application_inference_profile_name(tenant_id: str, model_id: str) -> str:
+    """Name of a tenant's application inference profile for ``model_id``.
+
+    ``<tenant>-<model, dots and colons as hyphens, cut to fit>-<digest of the model
+    id>``: readable in the console, at most 64 characters, and unique per account
+    (tenant ids are; the digest tells apart ids that differ only in punctuation).
+    """
+    digest = _short_digest(model_id)
+    slug = re.sub(r"[^0-9A-Za-z]+", "-", model_id).strip("-")
+    room = INFERENCE_PROFILE_NAME_MAX - len(tenant_id) - len(digest) - 2
+    slug = slug[:room].rstrip("-")
+    return "-".join(part for part in (tenant_id, slug, digest) if part)
+
+
+def inference_profile_output_key(tenant_id: str, model_id: str) -> str:
+    """The operations stack's output holding a tenant's profile ARN for ``model_id``."""
+    tenant = re.sub(r"[^A-Za-z0-9]", "", tenant_id)
+    return f"InferenceProfileArn{tenant}{_short_digest(model_id)}"

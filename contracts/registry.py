@@ -45,9 +45,12 @@ LOG_GROUP_NAME_RE = re.compile(r"[\w\-/.#]{1,512}", re.ASCII)
 EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 2, 1224
 
 # The operations account's invoker roles are spread over shards, one stack each.
-# CloudFormation allows 500 resources and 200 outputs per stack; each tenant costs
-# two resources and one output, and a shard's guard (and shard 0's alert) about
-# ten resources. 150 leaves room on both counts; 190 is the most the outputs allow.
+# CloudFormation allows 500 resources and 200 outputs per stack. A shard's capacity
+# counts slots: a tenant takes one (its role and policy: two resources, one
+# output) plus one per application inference profile (one resource, one output),
+# so a full shard has at most capacity outputs and 2 x capacity resources, and a
+# shard's guard (and shard 0's alert) about ten more resources. 150 leaves room
+# on both counts; 190 is the most the outputs allow.
 DEFAULT_SHARD_CAPACITY = 150
 MAX_SHARD_CAPACITY = 190
 # IAM: 1,000 roles per account by default, 5,000 with a quota increase.
@@ -226,7 +229,8 @@ class AlarmSettings(_Frozen):
     function_errors_per_5_minutes: Annotated[int, Field(strict=True, ge=1)] = 1
     # The function's maximum duration as a share of its timeout, over 5 minutes.
     duration_percent_of_timeout: Annotated[float, Field(gt=0, le=100)] = 80.0
-    # Budgets for the calendar month so far (CloudWatch sums the month's metric).
+    # Monthly budgets, alarmed by pace: the trailing 7 days against a week's share
+    # of the budget (a CloudWatch alarm looks back 7 days at most).
     monthly_token_budget: Annotated[int, Field(strict=True, ge=1)] | None = None
     monthly_cost_budget_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     # Notify an e-mail address (a new SNS topic in the tenant's account), an
@@ -470,16 +474,30 @@ class TenantRegistry(_Frozen):
                 return ops
         return self.operations_accounts()[-1]  # validation then names the full account
 
-    def shard_for_new_tenant(self, account: str | None = None) -> int:
+    def shard_for_new_tenant(
+        self, account: str | None = None, *, models: Sequence[str] | None = None
+    ) -> int:
         """Where onboarding puts the next tenant in an account: the lowest shard with room.
 
         Filling gaps left by offboarded tenants keeps the shard count low; no
         existing tenant moves, because the choice is recorded in the new entry.
+        The new tenant takes the slots the defaults give it (its ``models``, default
+        the defaults', and one profile each if the defaults turn profiles on).
         """
         ops = self.operations_account(account or self.operations.name)
-        counts = {shard: len(tenants) for shard, tenants in self.shards(ops.name).items()}
+        need = operations_stack_slots(
+            len(models or self.defaults.models), self.defaults.application_inference_profiles
+        )
+        used = {
+            shard: sum(
+                operations_stack_slots(len(t.models), t.application_inference_profiles)
+                for t in tenants
+            )
+            for shard, tenants in self.shards(ops.name).items()
+        }
         shard = 0
-        while counts.get(shard, 0) >= ops.shard_capacity:
+        # An empty shard always takes it (validation names a tenant bigger than a shard).
+        while used.get(shard, 0) and used[shard] + need > ops.shard_capacity:
             shard += 1
         return shard
 
@@ -516,6 +534,21 @@ def _operations_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
         accounts.setdefault(ops.account_id, path)
 
 
+def operations_stack_slots(models: int, application_inference_profiles: bool) -> int:
+    """How much of its shard's ``shard_capacity`` a tenant takes (see DEFAULT_SHARD_CAPACITY)."""
+    return 1 + (models if application_inference_profiles else 0)
+
+
+def _spec_slots(registry: TenantRegistry, spec: TenantSpec) -> int:
+    d = registry.defaults
+    profiles = (
+        d.application_inference_profiles
+        if spec.application_inference_profiles is None
+        else spec.application_inference_profiles
+    )
+    return operations_stack_slots(len(spec.models or d.models), profiles)
+
+
 def _operations_paths(registry: TenantRegistry) -> Iterable[tuple[str, Operations]]:
     yield "operations", registry.operations
     for k, ops in enumerate(registry.additional_operations):
@@ -526,6 +559,7 @@ def _capacity_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
     """Shards over their capacity, accounts over their IAM role quota."""
     paths = {ops.name: path for path, ops in _operations_paths(registry)}
     per_shard: dict[tuple[str, int], int] = {}
+    slots_per_shard: dict[tuple[str, int], int] = {}
     for i, t in enumerate(registry.tenants):
         try:
             ops = registry.operations_account(t.operations_account or registry.operations.name)
@@ -534,14 +568,24 @@ def _capacity_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
             continue
         key = (ops.name, t.shard or 0)
         per_shard[key] = per_shard.get(key, 0) + 1
-        if per_shard[key] == ops.shard_capacity + 1:
+        slots = _spec_slots(registry, t)
+        before = slots_per_shard.get(key, 0)
+        slots_per_shard[key] = before + slots
+        # Reported once per shard: at the tenant that first takes it over capacity.
+        if before <= ops.shard_capacity < before + slots:
+            where = (
+                f"operations stack {registry.operations_stack_name(ops, key[1])} (shard {key[1]})"
+            )
+            over = f"{paths[ops.name]}.shard_capacity {ops.shard_capacity}"
             yield RegistryIssue(
                 path=f"tenants[{i}].shard",
                 message=(
-                    f"tenant '{t.id}' is the {ops.shard_capacity + 1}th in operations stack "
-                    f"{registry.operations_stack_name(ops, key[1])} (shard {key[1]}), over "
-                    f"{paths[ops.name]}.shard_capacity {ops.shard_capacity}; give it a shard "
-                    "with room (tenantctl onboard records one)"
+                    f"tenant '{t.id}' is the {before + 1}th in {where}, over {over}; "
+                    "give it a shard with room (tenantctl onboard records one)"
+                    if slots == 1
+                    else f"tenant '{t.id}' takes {slots} slots (its role and {slots - 1} "
+                    f"application inference profiles) and brings {where} to {before + slots}, "
+                    f"over {over}; give it a shard with room"
                 ),
             )
     for path, ops in _operations_paths(registry):

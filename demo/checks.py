@@ -16,7 +16,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from contracts import usage_metrics
 from contracts.registry import Operations, TenantRegistry
+from contracts.usage_record import parse_record
 from demo.scenario import (
     ACCESS_DENIED,
     Scenario,
@@ -28,6 +30,7 @@ from demo.scenario import (
     scan_usage_records,
     usage_records,
 )
+from embedded_aws import emf
 from embedded_aws.cloud import EmbeddedCloud
 from embedded_aws.iam_policy import Decision, Request, evaluate
 from embedded_aws.identity import (
@@ -231,6 +234,52 @@ def check_records_in_own_accounts(
         True,
         f"{total} records, each in its tenant's account; one per invocation "
         f"({len(scenario.outcomes)} invocations, none lost, none elsewhere)",
+    )
+
+
+def check_usage_metrics_valid(
+    cloud: EmbeddedCloud, registry: TenantRegistry, scenario: Scenario
+) -> CheckResult:
+    """Every usage record is valid EMF, so CloudWatch extracts its tenant's metrics.
+
+    The records are read raw from each tenant's usage log group. Each must pass
+    the EMF specification, carry its own tenant as the ``TenantId`` dimension,
+    and the Invocations metric summed over the tenant roll-up must equal the
+    invocations the scenario made that write a record.
+    """
+    name = "usage records carry valid EMF metrics for their own tenant"
+    problems: list[str] = []
+    counted = 0
+    for tenant in registry.resolved_tenants():
+        logs = cloud.client("logs", tenant.account_id, tenant.region)
+        invocations = 0.0
+        for event in filter_events(
+            logs, tenant.usage_log_group, start_ms=scenario.started_ms, end_ms=scenario.finished_ms
+        ):
+            if parse_record(event.message) is None:
+                continue  # the function's own log lines, when they share the group
+            found = emf.problems(event.message)
+            if found:
+                problems.append(f"{tenant.id}: {found[0]}")
+                continue
+            for datum in emf.extract(event.message):
+                if dict(datum.dimensions).get(usage_metrics.TENANT_DIMENSION) != tenant.id:
+                    problems.append(f"{tenant.id}: a metric for {datum.dimensions}")
+                elif datum.name == usage_metrics.INVOCATIONS.name and datum.dimensions == (
+                    (usage_metrics.TENANT_DIMENSION, tenant.id),
+                ):
+                    invocations += datum.value
+        expected = sum(1 for o in scenario.outcomes if o.tenant_id == tenant.id and o.writes_record)
+        if invocations != expected:
+            problems.append(f"{tenant.id}: Invocations {invocations:g}, expected {expected}")
+        counted += expected
+    if problems:
+        return CheckResult(name, False, "; ".join(problems[:3]))
+    return CheckResult(
+        name,
+        True,
+        f"every record passes the EMF specification; Invocations add up to {counted}, "
+        "each under its own TenantId",
     )
 
 
@@ -517,6 +566,10 @@ def run_checks(
         (
             "Bedrock call attribution",
             lambda: check_bedrock_calls_attributed(cloud, registry, users),
+        ),
+        (
+            "usage metrics",
+            lambda: check_usage_metrics_valid(cloud, registry, scenario),
         ),
         ("cross-tenant AssumeRole", lambda: check_cross_tenant_assume_role_denied(cloud, registry)),
         ("ExternalId", lambda: check_wrong_external_id_denied(cloud, registry)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from urllib.parse import unquote
 import pytest
 
 from contracts.registry import Tenant, TenantRegistry, load_registry
+from contracts.usage_record import UsageSink
 from demo.checks import (
     WIDENING_POLICY_NAME,
     check_bedrock_calls_attributed,
@@ -27,6 +29,7 @@ from demo.checks import (
     check_ops_invocation_logging_off,
     check_other_tenants_models_denied,
     check_records_in_own_accounts,
+    check_usage_metrics_valid,
     check_wrong_external_id_denied,
     ops_own_log_groups,
 )
@@ -43,6 +46,7 @@ from demo.scenario import (
 )
 from embedded_aws import EmbeddedCloud
 from tenantctl.fleet import deploy_registry
+from tenantctl.usage import filter_events
 from tests.conftest import LOCAL_REGISTRY
 
 pytestmark = [
@@ -137,12 +141,32 @@ def test_each_invocation_leaves_one_record_with_its_fields_in_the_tenants_log_gr
         assert record.request_id
 
 
-@pytest.mark.parametrize("tenant_id", ["acme", "globex"])
-def test_each_user_has_their_own_stream(deployment: Deployment, tenant_id: str) -> None:
-    tenant = deployment.tenant(tenant_id)
+def test_each_user_has_their_own_stream_with_the_api_sink(deployment: Deployment) -> None:
+    tenant = deployment.tenant("acme")
+    assert tenant.usage_sink == UsageSink.API
     found = usage_records(deployment.cloud, tenant)
     assert {f.stream for f in found} >= {"alice", "bob"}
     assert all(f.stream == f.record.user_id for f in found)
+
+
+def test_stdout_sink_records_reach_the_usage_log_group_through_lambdas_log_delivery(
+    deployment: Deployment,
+) -> None:
+    stdout = [t for t in deployment.registry.resolved_tenants() if t.usage_sink == UsageSink.STDOUT]
+    assert stdout, "config/tenants.local.yaml has a tenant with usage_sink: stdout"
+    for tenant in stdout:
+        found = usage_records(deployment.cloud, tenant)
+        assert {f.record.user_id for f in found} >= {"alice", "bob"}
+        # Lambda's streams (one per execution environment of the alias's version),
+        # not per user; the records say which user, and none claims a fallback.
+        pattern = rf"\d{{4}}/\d{{2}}/\d{{2}}/{tenant.function_name}\[\d+\][0-9a-f]{{32}}"
+        assert all(re.fullmatch(pattern, f.stream) for f in found), {f.stream for f in found}
+        assert not any(f.record.is_fallback for f in found)
+        # The function's own lines share the group; readers skip them (parse_record).
+        logs = deployment.cloud.client("logs", tenant.account_id, tenant.region)
+        messages = [e.message for e in filter_events(logs, tenant.usage_log_group, start_ms=0)]
+        assert any('"platform.report"' in m for m in messages)
+        assert len(found) < len(messages)
 
 
 def test_answer_reports_the_same_usage_as_the_record(deployment: Deployment) -> None:
@@ -212,6 +236,35 @@ def test_every_usage_record_is_in_its_own_tenants_account_and_none_is_lost(
         deployment.cloud, deployment.registry, deployment.scenario
     )
     assert result.passed, result.reason
+
+
+def test_every_usage_record_is_valid_emf_for_its_own_tenant(deployment: Deployment) -> None:
+    result = check_usage_metrics_valid(deployment.cloud, deployment.registry, deployment.scenario)
+    assert result.passed, result.reason
+
+
+def test_the_emf_check_fails_on_a_record_cloudwatch_would_extract_nothing_from(
+    deployment: Deployment,
+) -> None:
+    """The check is not vacuous: a usage record without its EMF block fails it."""
+    acme = deployment.tenant("acme")
+    logs = deployment.cloud.client("logs", acme.account_id, acme.region)
+    stream = "emf-check-negative"
+    logs.create_log_stream(logGroupName=acme.usage_log_group, logStreamName=stream)
+    written = now_ms()
+    record = {"event": "bedrock.invocation", "status": "success", "tenant_id": "acme"}
+    logs.put_log_events(
+        logGroupName=acme.usage_log_group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": written, "message": json.dumps(record)}],
+    )
+    window = Scenario(outcomes=[], started_ms=written, finished_ms=written + 1)
+    try:
+        result = check_usage_metrics_valid(deployment.cloud, deployment.registry, window)
+    finally:
+        logs.delete_log_stream(logGroupName=acme.usage_log_group, logStreamName=stream)
+    assert not result.passed
+    assert "acme: root: '_aws' is a required property" in result.reason, result.reason
 
 
 def test_every_bedrock_call_is_made_as_the_right_tenants_invoker_role(
