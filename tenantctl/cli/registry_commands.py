@@ -137,7 +137,33 @@ _OPTION_FOR_FIELD = {
     "log_content": "--log-content",
     "log_retention_days": "--retention-days",
     "operations_account": "--operations-account",
+    "usage_sink": "--usage-sink",
+    "snap_start": "--snap-start",
+    "cost_centre": "--cost-centre",
+    "application_inference_profiles": "--inference-profiles",
 }
+# Which stacks hold each setting `update` can change: the invoker role's policy,
+# tags and profiles are in the operations shard; the rest in the customer stack.
+_OPERATIONS_FIELDS = frozenset({"models", "cost_centre", "application_inference_profiles"})
+_CUSTOMER_FIELDS = frozenset(
+    {
+        "models",
+        "log_content",
+        "log_retention_days",
+        "usage_sink",
+        "snap_start",
+        "application_inference_profiles",
+    }
+)
+_UPDATE_FIELDS = (
+    "models",
+    "log_content",
+    "log_retention_days",
+    "usage_sink",
+    "snap_start",
+    "cost_centre",
+    "application_inference_profiles",
+)
 _FIELD_PATH_RE = re.compile(r"^(?P<field>\w+)(?:\[(?P<item>\d+)\])?$")
 _TENANT_REF_RE = re.compile(r"tenants\[(\d+)\]")
 
@@ -325,10 +351,30 @@ def update(
     retention_days: Annotated[
         int | None, typer.Option("--retention-days", help="Usage log retention in days.")
     ] = None,
+    usage_sink: Annotated[
+        str | None,
+        typer.Option("--usage-sink", help="api (PutLogEvents) | stdout (Lambda log delivery)."),
+    ] = None,
+    snap_start: Annotated[
+        bool | None,
+        typer.Option("--snap-start/--no-snap-start", help="Lambda SnapStart (charged)."),
+    ] = None,
+    cost_centre: Annotated[
+        str | None,
+        typer.Option("--cost-centre", help="Cost-allocation tag on the tenant's invoker role."),
+    ] = None,
+    inference_profiles: Annotated[
+        bool | None,
+        typer.Option(
+            "--inference-profiles/--no-inference-profiles",
+            help="One tagged application inference profile per model.",
+        ),
+    ] = None,
     ops_profile: OpsProfileOption = None,
     profile: TenantProfileOption = None,
 ) -> None:
-    """Change a tenant's models, log content or retention; print what to redeploy.
+    """Change a tenant's models, log content, retention, usage sink, SnapStart, cost
+    centre or inference profiles; print exactly which stacks to redeploy.
 
     Validated like onboard and written atomically. The tenant's shard, operations
     account and ExternalId never change here: moving a role is an outage.
@@ -342,8 +388,18 @@ def update(
             raise unknown_tenant(registry, tenant_id, field="tenant-id")
         before = registry.tenant(tenant_id)
         changes = _settings_asked(models, log_content, retention_days)
+        more = {
+            "usage_sink": usage_sink,
+            "snap_start": snap_start,
+            "cost_centre": cost_centre,
+            "application_inference_profiles": inference_profiles,
+        }
+        changes.update({field: value for field, value in more.items() if value is not None})
         if not changes:
-            raise BadInput("--models / --log-content / --retention-days: give at least one")
+            raise BadInput(
+                "--models / --log-content / --retention-days / --usage-sink / --snap-start / "
+                "--cost-centre / --inference-profiles: give at least one"
+            )
         edit = doc.update_tenant(index, changes)
         try:
             new_registry = parse_registry(edit.data, str(st.registry_path))
@@ -353,9 +409,7 @@ def update(
             ) from None
         after = new_registry.tenant(tenant_id)
         changed = [
-            field
-            for field in ("models", "log_content", "log_retention_days")
-            if getattr(before, field) != getattr(after, field)
+            field for field in _UPDATE_FIELDS if getattr(before, field) != getattr(after, field)
         ]
         if not changed:
             say(f"tenant '{tenant_id}' already has these settings: nothing changed")
@@ -363,12 +417,12 @@ def update(
         write_atomic(st.registry_path, edit.text, expected_current=doc.text)
     for field in changed:
         say(f"  {field}: {_shown(getattr(before, field))} -> {_shown(getattr(after, field))}")
-    # Models are in the invoker role's policy (operations) and the function's
-    # allowlist (customer); content mode and retention only in the customer stack.
+    # Operations first: a customer stack may need what its shard outputs (profile ARNs).
     steps = []
-    if "models" in changed:
+    if _OPERATIONS_FIELDS.intersection(changed):
         steps.append(_cdk("deploy", after.operations_stack_name, ops_profile, "<ops-profile>", st))
-    steps.append(_cdk("deploy", after.stack_name, profile, f"<{after.id}-profile>", st))
+    if _CUSTOMER_FIELDS.intersection(changed):
+        steps.append(_cdk("deploy", after.stack_name, profile, f"<{after.id}-profile>", st))
     stacks = " and ".join(step[3] for step in steps)
     say(f"updated tenant '{tenant_id}' in {st.registry_path}; redeploy {stacks}, in this order:")
     for argv in steps:

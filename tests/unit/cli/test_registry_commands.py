@@ -513,13 +513,53 @@ def test_update_refuses_bad_input_naming_the_option_and_writes_nothing(
         ("update", "acme", "--log-content", "some"): "error: --log-content: Input should be",
         ("update", "acme", "--models", "gpt-4"): "error: --models: 'gpt-4' is not a Bedrock",
         ("update", "nobody", "--log-content", "full"): "error: tenant-id: unknown tenant 'nobody'",
-        ("update", "acme"): "error: --models / --log-content / --retention-days: give at least",
+        ("update", "acme"): "error: --models / --log-content / --retention-days / --usage-sink",
+        ("update", "acme", "--usage-sink", "kinesis"): "error: --usage-sink: Input should be",
+        ("update", "acme", "--cost-centre", "a;b"): "error: --cost-centre: must be 1-256",
     }
     for args, message in cases.items():
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.startswith(message), (args, result.stderr)
         assert registry_path.read_bytes() == before
+
+
+def test_update_of_sink_and_snap_start_needs_only_the_customer_stack(
+    cli: Cli, registry_path: Path
+) -> None:
+    result = cli("update", "acme", "--usage-sink", "stdout", "--snap-start")
+
+    assert result.exit_code == 0, result.output
+    acme = load_registry(registry_path).tenant("acme")
+    assert (acme.usage_sink.value, acme.snap_start) == ("stdout", True)
+    assert "redeploy BedrockCustomer-acme, in this order:" in result.stdout
+    assert "BedrockOperations" not in result.stdout
+
+
+def test_update_of_the_cost_centre_needs_only_the_operations_stack(
+    cli: Cli, registry_path: Path
+) -> None:
+    result = cli("update", "acme", "--cost-centre", "CC-42 research")
+
+    assert result.exit_code == 0, result.output
+    assert load_registry(registry_path).tenant("acme").cost_centre == "CC-42 research"
+    assert "redeploy BedrockOperations, in this order:" in result.stdout
+    assert "BedrockCustomer-acme" not in result.stdout
+
+
+def test_update_turning_on_profiles_redeploys_operations_then_the_customer_stack(
+    cli: Cli, registry_path: Path
+) -> None:
+    result = cli("update", "acme", "--inference-profiles")
+
+    assert result.exit_code == 0, result.output
+    assert load_registry(registry_path).tenant("acme").application_inference_profiles
+    lines = result.stdout.splitlines()
+    assert "redeploy BedrockOperations and BedrockCustomer-acme, in this order:" in result.stdout
+    assert [line.split()[3] for line in lines if line.startswith("  npx cdk deploy")] == [
+        "BedrockOperations",
+        "BedrockCustomer-acme",
+    ]
 
 
 def test_update_with_the_same_settings_changes_nothing(cli: Cli, registry_path: Path) -> None:
