@@ -153,6 +153,10 @@ def main() -> None:
     handler, init_error = _load_handler()
     if init_error is None and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
         init_error = _snapshot_and_restore()
+    # Init is over: the runner starts the invocation's clock only now, as Lambda
+    # does (its init phase is not part of the function's timeout).
+    result_pipe.write(json.dumps({"ready": True}) + "\n")
+    result_pipe.flush()
     for line in sys.stdin:
         request = json.loads(line)
         request_id = request["request_id"]

@@ -64,6 +64,8 @@ _BOOTSTRAP = (Path(__file__).parent / "lambda_bootstrap.py").read_text(encoding=
 # Lambda's execution-role sessions last hours; one hour is plenty locally.
 _SESSION_SECONDS = 3600
 _LOG_TAIL_BYTES = 4096
+# How long a worker's init may take here before the invocation fails.
+INIT_WAIT_SECONDS = 300.0
 LATEST = "$LATEST"
 # Lambda's log levels, lowest first (LoggingConfig's ApplicationLogLevel/SystemLogLevel).
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
@@ -299,6 +301,7 @@ class _Worker:
         os.close(write_fd)
         self._results: IO[str] = os.fdopen(read_fd, "r", encoding="utf-8")
         self._events: queue.Queue[tuple[str, str | None, int]] = queue.Queue()
+        self._initialised = False
         assert self.process.stdout is not None
         self._threads = [
             threading.Thread(target=self._pump, args=("log", self.process.stdout), daemon=True),
@@ -319,8 +322,47 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def _wait_for_init(self) -> tuple[bool, list[LogLine]]:
+        """Wait until the worker has run its init; (initialised, init's log lines).
+
+        Lambda's init phase is not part of the invocation's timeout, so the clock
+        of the first invocation starts only here. Lambda's own 10 s init limit is
+        not enforced: this machine may be far slower than Lambda (16 cold starts on
+        2 cores), and a slow init must not pass for a function timing out.
+        """
+        logs: list[LogLine] = []
+        deadline = time.monotonic() + INIT_WAIT_SECONDS
+        while not self._initialised:
+            try:
+                kind, line, stamp = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return False, logs
+            if kind == "log" and line is not None:
+                logs.append(LogLine(stamp, line))
+            elif kind == "result" and line is not None and json.loads(line).get("ready"):
+                self._initialised = True
+            elif kind.endswith("-eof"):
+                return False, logs
+        return True, logs
+
     def run(self, event: Any, request_id: str) -> tuple[bytes, str | None, list[LogLine], bool]:
         """One invocation: (payload, function error, log lines, worker still usable)."""
+        initialised, init_logs = self._wait_for_init()
+        if not initialised:
+            if self.alive():
+                self.close()
+                message = (
+                    f"RequestId: {request_id} Error: init did not finish "
+                    f"in {INIT_WAIT_SECONDS:.0f} s"
+                )
+                init_logs.append(_now_line(message))
+                return (
+                    _error_payload(request_id, "Runtime.InitError", message),
+                    "Unhandled",
+                    init_logs,
+                    False,
+                )
+            return self._exited(request_id, init_logs)
         timeout = self.spec.timeout_seconds
         deadline = time.monotonic() + timeout
         request = {
@@ -334,7 +376,7 @@ class _Worker:
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             return self._exited(request_id, [])
-        logs: list[LogLine] = []
+        logs: list[LogLine] = init_logs
         result: dict[str, Any] | None = None
         report_seen = False
         while result is None or not report_seen:

@@ -339,3 +339,32 @@ def test_a_stacks_alias_moves_to_the_version_published_from_the_updated_function
     cfn.delete_stack(StackName="stacked")
     with pytest.raises(ClientError):
         lam.get_alias(FunctionName="stacked", Name="live")
+
+
+SLOW_INIT_HANDLER = """
+import time
+
+time.sleep(3)  # an init longer than the function's 2 s timeout
+
+
+def handler(event, context):
+    return {"remaining_ms": context.get_remaining_time_in_millis()}
+"""
+
+
+def test_init_is_not_counted_against_the_invocations_timeout(cloud: EmbeddedCloud) -> None:
+    """As on Lambda: a cold start's init runs before the invocation's clock starts."""
+    client = cloud.client("lambda", ACME)
+    role = client.get_function(FunctionName="echo")["Configuration"]["Role"]
+    client.create_function(
+        FunctionName="slow-init",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": zip_source({"app.py": SLOW_INIT_HANDLER})},
+        Timeout=2,
+    )
+    result = cloud.invoke(ACME, "slow-init", {})
+    assert result["function_error"] is None, result["payload"]
+    # The whole 2 s are left for the handler, not 2 s minus the 3 s init.
+    assert 1000 < result["payload"]["remaining_ms"] <= 2000
