@@ -350,18 +350,11 @@ class _Worker:
         initialised, init_logs = self._wait_for_init()
         if not initialised:
             if self.alive():
-                self.close()
                 message = (
                     f"RequestId: {request_id} Error: init did not finish "
                     f"in {INIT_WAIT_SECONDS:.0f} s"
                 )
-                init_logs.append(_now_line(message))
-                return (
-                    _error_payload(request_id, "Runtime.InitError", message),
-                    "Unhandled",
-                    init_logs,
-                    False,
-                )
+                return self._stopped(request_id, "Runtime.InitError", message, init_logs)
             return self._exited(request_id, init_logs)
         timeout = self.spec.timeout_seconds
         deadline = time.monotonic() + timeout
@@ -384,17 +377,10 @@ class _Worker:
             try:
                 kind, line, stamp = self._events.get(timeout=max(0.0, remaining))
             except queue.Empty:
-                self.close()
                 message = (
                     f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
                 )
-                logs.append(_now_line(message))
-                return (
-                    _error_payload(request_id, "Sandbox.Timedout", message),
-                    "Unhandled",
-                    logs,
-                    False,
-                )
+                return self._stopped(request_id, "Sandbox.Timedout", message, logs)
             if kind == "log" and line is not None:
                 logs.append(LogLine(stamp, line))
                 report_seen = report_seen or _is_report(line, request_id)
@@ -408,6 +394,14 @@ class _Worker:
         if result["error"] is not None:
             return json.dumps(result["error"]).encode(), "Unhandled", logs, True
         return str(result["payload"]).encode(), None, logs, True
+
+    def _stopped(
+        self, request_id: str, error_type: str, message: str, logs: list[LogLine]
+    ) -> tuple[bytes, str | None, list[LogLine], bool]:
+        """Stop the worker and fail the invocation with Lambda's error shape."""
+        self.close()
+        logs.append(_now_line(message))
+        return _error_payload(request_id, error_type, message), "Unhandled", logs, False
 
     def _exited(
         self, request_id: str, logs: list[LogLine]
