@@ -18,11 +18,11 @@ from typing import Any
 import aws_cdk as cdk
 
 from contracts.registry import RegistryError, TenantRegistry, load_registry
-from stacks.customer_stack import CustomerStack
-from stacks.customer_stack_set import STACK_SET_TEMPLATE_NAME, CustomerStackSetTemplate
-from stacks.lambda_bundling import LambdaPlatform
-from stacks.limits import check_templates
-from stacks.operations_stack import OperationsStack
+from stacks.customer.customer_stack import CustomerStack
+from stacks.customer.customer_stack_set import STACK_SET_TEMPLATE_NAME, CustomerStackSetTemplate
+from stacks.operations.operations_stack import OperationsStack
+from stacks.shared.lambda_bundling import LambdaPlatform
+from stacks.shared.limits import check_templates
 
 PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
 

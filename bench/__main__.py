@@ -42,7 +42,7 @@ from bench.package import BUILD, PackageSize, measure, naive_install, trimmed_pa
 from bench.world import OPS, REGION, TENANT, BenchProcess, provision, sessions
 from contracts.usage_record import parse_record
 from embedded_aws import EmbeddedCloud
-from stacks.lambda_bundling import LambdaPlatform
+from stacks.shared.lambda_bundling import LambdaPlatform
 
 ROOT = Path(__file__).resolve().parent.parent
 

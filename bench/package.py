@@ -19,8 +19,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.invoker_function import INVOKER_SOURCE
-from stacks.lambda_bundling import LOCK_FILE, LambdaPlatform, PipInstallBundling
+from stacks.customer.invoker_function import INVOKER_SOURCE
+from stacks.shared.lambda_bundling import LOCK_FILE, LambdaPlatform, PipInstallBundling
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.package import BUILD, naive_install, trimmed_package
 from bench.world import OPS, REGION, TENANT, BenchProcess, provision, sessions
 from embedded_aws import EmbeddedCloud
-from stacks.lambda_bundling import LambdaPlatform
+from stacks.shared.lambda_bundling import LambdaPlatform
 
 
 def import_tree(stderr: str, threshold: float) -> list[str]:

@@ -146,7 +146,7 @@ class BenchProcess:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_LAMBDA_FUNCTION_NAME": "bedrock-invoker-bench",
-            # The function's configuration, as stacks/invoker_function.py sets it.
+            # The function's configuration, as stacks/customer/invoker_function.py sets it.
             "TENANT_ID": TENANT_ID,
             "OPS_ROLE_ARN": INVOKER_ROLE,
             "OPS_EXTERNAL_ID": EXTERNAL_ID,

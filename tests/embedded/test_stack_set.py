@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from app import build_app
 from contracts.registry import TenantRegistry, load_registry
 from embedded_aws import EmbeddedCloud
-from stacks.customer_stack_set import STACK_SET_TEMPLATE_NAME, stack_set_parameters
+from stacks.customer.customer_stack_set import STACK_SET_TEMPLATE_NAME, stack_set_parameters
 from tests.conftest import EXAMPLE_REGISTRY
 
 pytestmark = [

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from stacks import lambda_bundling
-from stacks.invocation_logging_guard import GUARD_SOURCE
-from stacks.invoker_function import INVOKER_SOURCE
-from stacks.lambda_bundling import (
+from stacks.customer.invoker_function import INVOKER_SOURCE
+from stacks.operations.invocation_logging_guard import GUARD_SOURCE
+from stacks.shared.lambda_bundling import (
     COMMON_DROPS,
     DEFAULT_TRIM,
     INVOKER_TRIM,

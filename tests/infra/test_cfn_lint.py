@@ -58,7 +58,7 @@ def _lint(
 
 def test_the_customer_stack_set_template_passes_cfn_lint(tmp_path: Path) -> None:
     from app import build_app
-    from stacks.customer_stack_set import STACK_SET_TEMPLATE_NAME
+    from stacks.customer.customer_stack_set import STACK_SET_TEMPLATE_NAME
 
     app = build_app(
         load_registry(EXAMPLE_REGISTRY),

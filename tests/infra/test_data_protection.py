@@ -16,8 +16,8 @@ from aws_cdk.assertions import Template
 
 from contracts import naming
 from contracts.registry import TenantRegistry, load_registry
-from stacks.invocation_logging_guard import GUARD_FUNCTION_NAME, GUARD_RESOURCE_TYPE
-from stacks.operations_stack import tenant_set_digest
+from stacks.operations.invocation_logging_guard import GUARD_FUNCTION_NAME, GUARD_RESOURCE_TYPE
+from stacks.operations.operations_stack import tenant_set_digest
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.infra.conftest import synth_templates
 from tests.infra.security_registries import wide_registry

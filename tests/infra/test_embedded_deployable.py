@@ -18,7 +18,7 @@ from moto.cloudformation.parsing import get_model_map
 
 from contracts.registry import load_registry
 from embedded_aws.cloud import APPLICATION_INFERENCE_PROFILE_TYPE
-from stacks.lambda_bundling import LambdaPlatform
+from stacks.shared.lambda_bundling import LambdaPlatform
 from tests.conftest import EXAMPLE_REGISTRY, LOCAL_REGISTRY
 from tests.infra.conftest import NO_BUNDLING
 from tests.infra.security_registries import wide_registry

@@ -10,8 +10,8 @@ from aws_cdk.assertions import Match, Template
 
 from contracts import naming
 from contracts.registry import load_registry
-from stacks.invoker_function import function_runtime
-from stacks.lambda_bundling import LambdaPlatform
+from stacks.customer.invoker_function import function_runtime
+from stacks.shared.lambda_bundling import LambdaPlatform
 from tests.infra.conftest import synth_templates
 
 # One tenant per combination of the two settings.

@@ -30,8 +30,8 @@ from aws_cdk.assertions import Template
 from contracts import naming
 from contracts.model_access import DEFAULT_INFERENCE_PROFILE_REGIONS
 from contracts.registry import TenantRegistry, load_registry
-from stacks.invocation_logging_alert import ALERT_RULE_NAME
-from stacks.invocation_logging_guard import (
+from stacks.operations.invocation_logging_alert import ALERT_RULE_NAME
+from stacks.operations.invocation_logging_guard import (
     GUARD_FUNCTION_NAME,
     READ_LOGGING_CONFIG,
     READ_LOGGING_CONFIG_SID,
@@ -163,7 +163,7 @@ def test_key_policies_admit_services_only_for_this_products_log_groups_or_rule(
             assert services, tenant.id
             for statement in services:
                 if statement["Principal"]["Service"] == "cloudwatch.amazonaws.com":
-                    # The alarm topic's own key (stacks/usage_alarms.py), as AWS documents
+                    # The alarm topic's own key (stacks/customer/observability/usage_alarms.py), as AWS documents
                     # it: unconditioned, since a condition CloudWatch does not send would
                     # silently stop every notice. The topic policy admits this tenant's
                     # alarms only.

@@ -20,8 +20,8 @@ from contracts import naming
 from contracts import usage_metrics as m
 from contracts.registry import TenantRegistry, parse_registry
 from contracts.usage_record import USAGE_EVENT, UsageRecord, new_record
-from stacks.customer_stack_set import STACK_SET_TEMPLATE_NAME
-from stacks.usage_alarms import DAYS_PER_MONTH
+from stacks.customer.customer_stack_set import STACK_SET_TEMPLATE_NAME
+from stacks.customer.observability.usage_alarms import DAYS_PER_MONTH
 from tests.infra.conftest import NO_BUNDLING, synth_templates
 from tests.infra.test_embedded_deployable import SKIPPED_BY_MOTO
 

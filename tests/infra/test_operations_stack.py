@@ -11,13 +11,13 @@ from aws_cdk.assertions import Template
 from app import build_app
 from contracts import naming
 from contracts.registry import MAX_SHARD_CAPACITY, RegistryError, TenantRegistry, parse_registry
-from stacks.bedrock_model_access import model_access_statements
-from stacks.invocation_logging_guard import (
+from stacks.operations.bedrock_model_access import model_access_statements
+from stacks.operations.invocation_logging_guard import (
     GUARD_RESOURCE_TYPE,
     READ_LOGGING_CONFIG,
     READ_LOGGING_CONFIG_SID,
 )
-from stacks.limits import check_templates
+from stacks.shared.limits import check_templates
 from tests.infra.conftest import NO_BUNDLING, synth_templates
 
 

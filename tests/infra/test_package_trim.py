@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 
 from embedded_aws import EmbeddedCloud
-from stacks.invoker_function import INVOKER_SOURCE
-from stacks.lambda_bundling import (
+from stacks.customer.invoker_function import INVOKER_SOURCE
+from stacks.shared.lambda_bundling import (
     INVOKER_TRIM,
     LOCK_FILE,
     Drop,

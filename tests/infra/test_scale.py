@@ -10,7 +10,7 @@ import pytest
 from app import build_app
 from contracts import naming
 from contracts.registry import RegistryError, TenantRegistry, load_registry, parse_registry
-from stacks.limits import check_templates
+from stacks.shared.limits import check_templates
 from tests.conftest import EXAMPLE_REGISTRY
 
 NO_BUNDLING = {"aws:cdk:bundling-stacks": []}

@@ -15,7 +15,7 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from contracts import invocation_logging
-from stacks.invocation_logging_guard import GUARD_SOURCE
+from stacks.operations.invocation_logging_guard import GUARD_SOURCE
 from tenantctl import doctor
 from tenantctl.cli.app import State
 from tenantctl.doctor import (

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stacks.invocation_logging_guard import GUARD_SOURCE
+from stacks.operations.invocation_logging_guard import GUARD_SOURCE
 
 
 @dataclass

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from contracts import naming
-from stacks.usage_log_group import retained_rotating_key
+from stacks.shared.kms import retained_rotating_key
 
 ALERT_RULE_NAME = "bedrock-ops-invocation-logging-changed"
 WATCHED_EVENT_NAMES = ("PutModelInvocationLoggingConfiguration",)

@@ -18,8 +18,8 @@ from constructs import Construct
 from contracts import naming
 from contracts import usage_metrics as m
 from contracts.registry import AlarmSettings
-from stacks.tenant_metrics import FIVE_MINUTES, TenantMetrics
-from stacks.usage_queries import top_users_by_tokens
+from stacks.customer.observability.tenant_metrics import FIVE_MINUTES, TenantMetrics
+from stacks.customer.observability.usage_queries import top_users_by_tokens
 
 FULL, HALF = 24, 12
 GRAPH_HEIGHT = 6

@@ -30,7 +30,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Pure contracts shared with the stacks and the CLI, copied into every function's
 # asset so that the function still ships alone (``lambda/`` imports nothing else
 # of the project).

@@ -15,10 +15,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
-from stacks.lambda_bundling import LambdaPlatform, python_function_code
+from stacks.shared.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
+from stacks.shared.lambda_bundling import LambdaPlatform, python_function_code
 
-GUARD_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "invocation_logging_guard"
+GUARD_SOURCE = Path(__file__).resolve().parents[2] / "lambda" / "invocation_logging_guard"
 GUARD_FUNCTION_NAME = "bedrock-ops-invocation-logging-guard"
 GUARD_RESOURCE_TYPE = "Custom::OpsInvocationLoggingGuard"
 

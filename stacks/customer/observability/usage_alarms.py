@@ -26,8 +26,8 @@ from constructs import Construct
 from contracts import naming
 from contracts import usage_metrics as m
 from contracts.registry import AlarmSettings
-from stacks.tenant_metrics import FIVE_MINUTES, TenantMetrics
-from stacks.usage_log_group import retained_rotating_key
+from stacks.customer.observability.tenant_metrics import FIVE_MINUTES, TenantMetrics
+from stacks.shared.kms import retained_rotating_key
 
 # The longest evaluation range CloudWatch allows an alarm (period >= 1 hour).
 BUDGET_WINDOW = Duration.days(7)

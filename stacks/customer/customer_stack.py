@@ -11,12 +11,12 @@ from constructs import Construct
 
 from contracts import naming
 from contracts.registry import Tenant
-from stacks.invoker_function import InvokerFunction
-from stacks.lambda_bundling import LambdaPlatform
-from stacks.usage_alarms import UsageAlarms
-from stacks.usage_dashboard import UsageDashboard
-from stacks.usage_log_group import UsageLogGroup, UsageLogKey
-from stacks.usage_queries import UsageQueries
+from stacks.customer.invoker_function import InvokerFunction
+from stacks.customer.observability.usage_alarms import UsageAlarms
+from stacks.customer.observability.usage_dashboard import UsageDashboard
+from stacks.customer.observability.usage_queries import UsageQueries
+from stacks.customer.usage_log_group import UsageLogGroup, UsageLogKey
+from stacks.shared.lambda_bundling import LambdaPlatform
 
 
 class CustomerStack(Stack):

@@ -37,9 +37,9 @@ from constructs import Construct
 from contracts import naming
 from contracts.registry import EXTERNAL_ID_MAX, EXTERNAL_ID_MIN, Defaults, Tenant
 from contracts.usage_record import LOG_RETENTION_DAYS, LogContent
-from stacks.customer_stack import CustomerStack
-from stacks.invoker_function import INVOKER_SOURCE
-from stacks.lambda_bundling import LambdaPlatform, source_fingerprint
+from stacks.customer.customer_stack import CustomerStack
+from stacks.customer.invoker_function import INVOKER_SOURCE
+from stacks.shared.lambda_bundling import LambdaPlatform, source_fingerprint
 
 STACK_SET_TEMPLATE_NAME = "BedrockCustomerStackSet"
 

@@ -21,11 +21,11 @@ from constructs import Construct
 from contracts import naming
 from contracts.registry import Tenant
 from contracts.usage_record import UsageSink
-from stacks.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
-from stacks.lambda_bundling import LambdaPlatform, python_function_code
-from stacks.usage_log_group import UsageLogGroup
+from stacks.customer.usage_log_group import UsageLogGroup
+from stacks.shared.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
+from stacks.shared.lambda_bundling import LambdaPlatform, python_function_code
 
-INVOKER_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "bedrock_invoker"
+INVOKER_SOURCE = Path(__file__).resolve().parents[2] / "lambda" / "bedrock_invoker"
 # Lambda SnapStart supports Python from 3.12 on.
 SNAP_START_MIN_PYTHON = (3, 12)
 

@@ -10,8 +10,8 @@ from constructs import Construct
 
 from contracts import naming
 from contracts.registry import Operations, Tenant
-from stacks.application_inference_profiles import cost_allocation_tags
-from stacks.bedrock_model_access import model_access_statements
+from stacks.operations.application_inference_profiles import cost_allocation_tags
+from stacks.operations.bedrock_model_access import model_access_statements
 
 
 class BedrockInvokerRole(Construct):

@@ -15,12 +15,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from contracts import naming
-from stacks.usage_log_group import (
-    acknowledge_log_stream_wildcard,
-    log_group_arn,
-    set_retention_days,
-    write_logs_statement,
-)
+from stacks.shared.log_groups import log_group_arn, set_retention_days, write_logs_statement
+from stacks.shared.nag import acknowledge_log_stream_wildcard
 
 
 class FunctionLogGroup(Construct):

@@ -16,11 +16,11 @@ from constructs import Construct
 
 from contracts import naming
 from contracts.registry import Operations, Tenant
-from stacks.application_inference_profiles import TenantInferenceProfiles
-from stacks.bedrock_invoker_role import BedrockInvokerRole
-from stacks.invocation_logging_alert import InvocationLoggingAlert
-from stacks.invocation_logging_guard import InvocationLoggingGuard, guard_function_name
-from stacks.lambda_bundling import LambdaPlatform
+from stacks.operations.application_inference_profiles import TenantInferenceProfiles
+from stacks.operations.bedrock_invoker_role import BedrockInvokerRole
+from stacks.operations.invocation_logging_alert import InvocationLoggingAlert
+from stacks.operations.invocation_logging_guard import InvocationLoggingGuard, guard_function_name
+from stacks.shared.lambda_bundling import LambdaPlatform
 
 
 class OperationsStack(Stack):
@@ -50,7 +50,7 @@ class OperationsStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         # The registry holds each shard to operations.shard_capacity, below
-        # CloudFormation's limits; stacks.limits checks the synthesized templates.
+        # CloudFormation's limits; stacks.shared.limits checks the synthesized templates.
         self.invoker_roles: dict[str, BedrockInvokerRole] = {}
         self.inference_profiles: dict[str, TenantInferenceProfiles] = {}
         for tenant in tenants:

@@ -1,0 +1,1 @@
+"""A tenant's own account: the assuming function, its usage log group and observability."""

@@ -1,0 +1,1 @@
+"""What both accounts' stacks use: KMS keys, log groups, bundling, limits, nag acknowledgments."""
