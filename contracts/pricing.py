@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -116,3 +117,54 @@ def price_table() -> PriceTable:
 def load_price_table(path: Path) -> PriceTable:
     """A price table from a JSON file."""
     return PriceTable.model_validate(json.loads(path.read_text(encoding="utf-8")))
+
+
+PriceSource = Literal["table", "registry"]
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What one call's tokens cost: ``usd`` None when nobody priced the model.
+
+    ``source`` says whose price it is (the table's or the registry's override);
+    ``version`` is the price table's version either way.
+    """
+
+    usd: float | None
+    source: PriceSource | None
+    version: str
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """The one way a call is priced, by the function and by every reader of its records.
+
+    ``region`` is where Bedrock is called (the tenant's operations region), which is
+    what prices depend on; ``overrides`` are the tenant's resolved registry overrides.
+    """
+
+    region: str
+    overrides: PriceOverrides = field(default_factory=dict)
+    table: PriceTable = field(default_factory=price_table)
+
+    def quote(
+        self,
+        model_id: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_input_tokens: int = 0,
+        cache_write_input_tokens: int = 0,
+    ) -> Quote:
+        """The cost of one call's tokens on ``model_id`` (Bedrock's counts)."""
+        price = self.table.price(model_id, self.region, self.overrides)
+        if price is None:
+            return Quote(None, None, self.table.version)
+        overridden = model_id in self.overrides or base_model_id(model_id) in self.overrides
+        usd = price.cost_usd(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_input_tokens=cache_read_input_tokens,
+            cache_write_input_tokens=cache_write_input_tokens,
+        )
+        return Quote(usd, "registry" if overridden else "table", self.table.version)
