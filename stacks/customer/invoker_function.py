@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from aws_cdk import (
@@ -18,7 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from contracts import naming
+from contracts import function_environment, naming
 from contracts.registry import Tenant
 from contracts.usage_record import UsageSink
 from stacks.customer.usage_log_group import UsageLogGroup
@@ -149,31 +148,18 @@ class InvokerFunction(Construct):
             # in trace annotations or metadata. Traces hold the Lambda service's own
             # segments (init, invocation, overhead): the SDK calls are not instrumented.
             tracing=lambda_.Tracing.ACTIVE if tenant.xray_tracing else None,
-            environment={
-                "TENANT_ID": tenant.id,
-                "OPS_ROLE_ARN": ops_role_arn,
-                "OPS_EXTERNAL_ID": tenant.external_id,
-                "BEDROCK_REGION": bedrock_region,
-                "USAGE_LOG_GROUP": usage_log_group.log_group_name,
-                "ALLOWED_MODELS": ",".join(tenant.models),
-                "DEFAULT_MODEL_ID": tenant.default_model,
-                # str(): the StrEnum's value, or a StackSet parameter's token.
-                "LOG_CONTENT": str(tenant.log_content),
-                "USAGE_SINK": str(tenant.usage_sink),
-                # Sorted keys: the same registry always synthesizes the same template.
-                "PRICE_OVERRIDES": json.dumps(
-                    {m: p.model_dump(exclude_none=True) for m, p in tenant.price_overrides.items()},
-                    sort_keys=True,
-                    separators=(",", ":"),
-                ),
-                "BEDROCK_MAX_ATTEMPTS": str(bedrock_max_attempts),
-                "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
-            },
+            # The one environment contract, which the function parses back.
+            environment=function_environment.for_tenant(
+                tenant,
+                ops_role_arn=ops_role_arn,
+                bedrock_region=bedrock_region,
+                usage_log_group=usage_log_group.log_group_name,
+                bedrock_max_attempts=bedrock_max_attempts,
+            ).to_env(),
         )
         if inference_profile_arns is not None:
             # The tenant's application inference profiles (a JSON map model id -> ARN,
             # from the ops stack's outputs): the function calls its models through them.
-            self.function.add_environment("APPLICATION_INFERENCE_PROFILES", "true")
             self.function.add_environment("INFERENCE_PROFILE_ARNS", inference_profile_arns)
         depend_on_policy_only(self.function, self.role)
         # The published version of this configuration (SnapStart's snapshot, when on)

@@ -230,7 +230,7 @@ def test_a_full_shard_refuses_one_more_tenant_naming_it() -> None:
     data = copy.deepcopy(VALID)
     data["tenants"] = _tenants(151)  # no shard recorded: all in shard 0
     assert _issues(data) == [
-        "tenants[150].shard: tenant 't150' is the 151th in operations stack BedrockOperations "
+        "tenants[150].shard: tenant 't150' is the 151st in operations stack BedrockOperations "
         "(shard 0), over operations.shard_capacity 150; give it a shard with room "
         "(tenantctl onboard records one)"
     ]
@@ -252,7 +252,7 @@ def test_shard_capacity_is_configurable_and_bounded() -> None:
     data = copy.deepcopy(VALID)
     data["operations"]["shard_capacity"] = 2
     data["tenants"] = _tenants(3)
-    assert _issues(data)[0].startswith("tenants[2].shard: tenant 't2' is the 3th in operations")
+    assert _issues(data)[0].startswith("tenants[2].shard: tenant 't2' is the 3rd in operations")
     data["operations"]["shard_capacity"] = 191
     assert _issues(data) == ["operations.shard_capacity: Input should be less than or equal to 190"]
 
@@ -328,3 +328,28 @@ def test_allow_ops_invocation_logging_takes_true_and_false() -> None:
         data = copy.deepcopy(VALID)
         data["operations"]["allow_ops_invocation_logging"] = value
         assert parse_registry(data).operations.allow_ops_invocation_logging is value
+
+
+def test_a_tenant_whose_function_environment_exceeds_lambdas_4_kb_is_refused_naming_it() -> None:
+    # 18 models with price overrides and the longest ExternalId IAM allows: over
+    # 4 KB of variables, which Lambda would refuse at deploy time.
+    models = [f"us.anthropic.claude-3-5-sonnet-{n:02d}241022-v2:0" for n in range(18)]
+    data = copy.deepcopy(VALID)
+    data["tenants"][0]["models"] = models
+    data["tenants"][0]["external_id"] = "x" * 1224
+    data["tenants"][0]["price_overrides"] = {
+        m: {"input": 0.25, "output": 1.25, "cache_read": 0.03, "cache_write": 0.3} for m in models
+    }
+    issues = _issues(data)
+    assert len(issues) == 1
+    assert issues[0].startswith("tenants[0]: tenant 'acme': its function's environment is ")
+    assert "over Lambda's 4096" in issues[0]
+
+
+def test_a_cost_centre_of_only_spaces_is_refused() -> None:
+    data = copy.deepcopy(VALID)
+    data["tenants"][0]["cost_centre"] = "   "
+    assert _issues(data) == [
+        "tenants[0].cost_centre: must be 1-256 letters, digits, spaces and _ . : / = + - @, "
+        "not only spaces"
+    ]

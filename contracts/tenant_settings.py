@@ -1,0 +1,238 @@
+"""Every per-tenant setting, declared once: its type, default, where it is held, how it is set.
+
+The registry's ``defaults`` block, a tenant's own entry and the resolved tenant are
+all derived from :class:`TenantSettings`; the function's environment from
+:class:`FunctionSettings` (``contracts.function_environment``). Each field carries a
+:class:`Setting`: which stacks hold it (so ``tenantctl update`` knows what to
+redeploy), the ``onboard``/``update`` option that sets it (so the CLI's options are
+generated from here), and how a tenant's value combines with the default.
+
+Adding a setting is one field here, plus the construct or the function code that
+uses it. A field of ``FunctionSettings`` reaches the function by itself: the stack
+writes it into the environment and the function reads it back, both through the
+one environment contract, and the StackSet template gets a parameter for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+
+from contracts import naming
+from contracts.fields import (
+    Email,
+    LogGroupName,
+    ModelId,
+    ModelList,
+    ReservedConcurrency,
+    RetentionDays,
+    SnsTopicArn,
+    StrictBool,
+    TagValue,
+)
+from contracts.pricing import ModelPrice
+from contracts.usage_record import LogContent, UsageSink
+
+
+class HeldBy(StrEnum):
+    """The stacks a setting is deployed in."""
+
+    OPERATIONS = "operations"  # the tenant's shard of its operations account
+    CUSTOMER = "customer"  # the tenant's own account
+
+
+class Merge(Enum):
+    """How a tenant's own value combines with ``defaults``."""
+
+    REPLACE = "replace"  # the tenant's value, if set, else the default
+    BY_FIELD = "by_field"  # a settings block: the tenant's block changes the fields it sets
+    BY_KEY = "by_key"  # a mapping: the tenant's entries win per key
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How a tenant setting travels; attached to its field as ``Annotated`` metadata.
+
+    ``option``: the ``onboard``/``update`` option that sets it (a boolean gets
+    ``--x/--no-x``); None for settings only the registry file sets (blocks and
+    mappings).
+    """
+
+    held_by: frozenset[HeldBy]
+    help: str
+    option: str | None = None
+    merge: Merge = Merge.REPLACE
+
+
+_OPS = frozenset({HeldBy.OPERATIONS})
+_CUSTOMER = frozenset({HeldBy.CUSTOMER})
+_BOTH = _OPS | _CUSTOMER
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AlarmSettings(_Frozen):
+    """The tenant's CloudWatch alarms (in its own account) and where they notify.
+
+    A tenant's ``alarms`` block changes only the fields it sets; the rest come
+    from ``defaults.alarms``. Each alarm costs a few cents a month.
+    """
+
+    enabled: StrictBool = True
+    # Failed invocations as a share of all, over 5 minutes.
+    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
+    # Calls Bedrock refused for quota, per 5 minutes.
+    throttles_per_5_minutes: Annotated[int, Field(strict=True, ge=1)] = 10
+    # Invocations that crashed the function (Lambda's Errors metric), per 5 minutes.
+    function_errors_per_5_minutes: Annotated[int, Field(strict=True, ge=1)] = 1
+    # The function's maximum duration as a share of its timeout, over 5 minutes.
+    duration_percent_of_timeout: Annotated[float, Field(gt=0, le=100)] = 80.0
+    # Monthly budgets, alarmed by pace: the trailing 7 days against a week's share
+    # of the budget (a CloudWatch alarm looks back 7 days at most).
+    monthly_token_budget: Annotated[int, Field(strict=True, ge=1)] | None = None
+    monthly_cost_budget_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # Notify an e-mail address (a new SNS topic in the tenant's account), an
+    # existing topic, both, or nobody (the alarms still show on the dashboard).
+    email: Email | None = None
+    sns_topic_arn: SnsTopicArn | None = None
+
+
+PriceOverrides = dict[ModelId, ModelPrice]
+DEFAULT_MODELS = ("anthropic.claude-3-haiku-20240307-v1:0",)
+
+
+class FunctionSettings(_Frozen):
+    """The settings the tenant's function reads at run time, through its environment."""
+
+    models: Annotated[
+        ModelList,
+        Setting(
+            _BOTH,
+            "Allowed model ids; the first is the default (repeat the option).",
+            option="--models",
+        ),
+    ] = DEFAULT_MODELS
+    log_content: Annotated[
+        LogContent,
+        Setting(_CUSTOMER, "How much content a usage record holds.", option="--log-content"),
+    ] = LogContent.METADATA
+    # "api" (PutLogEvents, one stream per user) or "stdout" (printed; Lambda's log
+    # delivery puts them in the group).
+    usage_sink: Annotated[
+        UsageSink,
+        Setting(
+            _CUSTOMER,
+            "api (PutLogEvents) | stdout (Lambda log delivery).",
+            option="--usage-sink",
+        ),
+    ] = UsageSink.API
+    # One Bedrock application inference profile per tenant and model, tagged for
+    # cost allocation; the tenant's role may then invoke only through them.
+    application_inference_profiles: Annotated[
+        StrictBool,
+        Setting(
+            _BOTH,
+            "One tagged application inference profile per model.",
+            option="--inference-profiles",
+        ),
+    ] = False
+    # Negotiated prices per model (foundation model or profile id), replacing the
+    # price table's entry.
+    price_overrides: Annotated[
+        PriceOverrides,
+        Setting(_CUSTOMER, "Negotiated prices per model.", merge=Merge.BY_KEY),
+    ] = Field(default_factory=dict)
+
+
+class TenantSettings(FunctionSettings):
+    """Every per-tenant setting: the function's, and those only the stacks use."""
+
+    log_retention_days: Annotated[
+        RetentionDays,
+        Setting(_CUSTOMER, "Usage log retention in days.", option="--retention-days"),
+    ] = 90
+    reserved_concurrency: Annotated[
+        ReservedConcurrency | None,
+        Setting(
+            _CUSTOMER,
+            "Reserved concurrent executions of the function.",
+            option="--reserved-concurrency",
+        ),
+    ] = None
+    # Off by default: traces cost money per call.
+    xray_tracing: Annotated[
+        StrictBool,
+        Setting(_CUSTOMER, "X-Ray active tracing of the function.", option="--xray-tracing"),
+    ] = False
+    snap_start: Annotated[
+        StrictBool,
+        Setting(
+            _CUSTOMER,
+            "Lambda SnapStart on the published version (charged).",
+            option="--snap-start",
+        ),
+    ] = False
+    alarms: Annotated[
+        AlarmSettings,
+        Setting(_CUSTOMER, "CloudWatch alarms and where they notify.", merge=Merge.BY_FIELD),
+    ] = AlarmSettings()
+    # Tagged on the tenant's invoker role (and profiles) for cost allocation.
+    cost_centre: Annotated[
+        TagValue | None,
+        Setting(_OPS, "Cost-allocation tag on the tenant's invoker role.", option="--cost-centre"),
+    ] = None
+
+
+class Defaults(TenantSettings):
+    """Settings a tenant inherits unless it sets its own."""
+
+    # One name in every tenant account: the group is not a per-tenant setting.
+    usage_log_group: LogGroupName = naming.DEFAULT_USAGE_LOG_GROUP
+
+
+def setting(field: FieldInfo) -> Setting:
+    """The :class:`Setting` a settings field carries."""
+    for item in field.metadata:
+        if isinstance(item, Setting):
+            return item
+    raise LookupError("not a tenant setting")  # every TenantSettings field carries one
+
+
+def settings() -> Iterator[tuple[str, FieldInfo, Setting]]:
+    """Every tenant setting: name, pydantic field and how it travels, in declaration order."""
+    for name, field in TenantSettings.model_fields.items():
+        yield name, field, setting(field)
+
+
+def reaches_function(name: str) -> bool:
+    """Whether the setting is part of the function's environment."""
+    return name in FunctionSettings.model_fields
+
+
+def held_by(names: Iterator[str] | list[str] | tuple[str, ...]) -> frozenset[HeldBy]:
+    """The stacks that hold any of the named settings."""
+    fields = TenantSettings.model_fields
+    return frozenset(where for name in names for where in setting(fields[name]).held_by)
+
+
+def resolve_settings(defaults: TenantSettings, own: Mapping[str, Any]) -> dict[str, Any]:
+    """The tenant's settings: ``own`` (the values its entry sets) over ``defaults``."""
+    resolved: dict[str, Any] = {}
+    for name, _, how in settings():
+        base, mine = getattr(defaults, name), own.get(name)
+        if mine is None:
+            resolved[name] = base
+        elif how.merge is Merge.BY_KEY:
+            resolved[name] = {**base, **mine}
+        elif how.merge is Merge.BY_FIELD:
+            resolved[name] = base.model_copy(update=mine.model_dump(exclude_unset=True))
+        else:
+            resolved[name] = mine
+    return resolved
