@@ -9,7 +9,8 @@ moto) and imported by nothing in ``stacks/``, ``lambda/`` or the CLI's AWS paths
 
 from embedded_aws.bedrock import BedrockCall, BedrockEmulator
 from embedded_aws.cloud import AccountCredentials, EmbeddedCloud
-from embedded_aws.lambda_runner import FunctionSpec, Invocation, LambdaRunner
+from embedded_aws.lambda_function import FunctionSpec, Invocation
+from embedded_aws.lambda_runner import LambdaRunner
 
 __all__ = [
     "AccountCredentials",

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 from moto.cloudformation.parsing import get_model_map
 
 from contracts.registry import load_registry
-from embedded_aws.cloud import APPLICATION_INFERENCE_PROFILE_TYPE
+from embedded_aws.moto_patches.bedrock import APPLICATION_INFERENCE_PROFILE_TYPE
 from stacks.shared.lambda_bundling import LambdaPlatform
 from tests.conftest import EXAMPLE_REGISTRY, LOCAL_REGISTRY
 from tests.infra.conftest import NO_BUNDLING
@@ -38,8 +38,8 @@ DEPLOYED_BY_MOTO = {
     "AWS::CloudWatch::Dashboard",
 }
 # Types moto skips, each harmless locally for the reason given.
-# Types moto lacks that the embedded cloud models itself (embedded_aws.cloud).
-# (The alias is modelled by the Lambda runner, which also invokes through it.)
+# Types moto lacks that the embedded cloud models itself (embedded_aws.moto_patches).
+# (The alias is modelled by moto_patches.lambda_, which also invokes through it.)
 DEPLOYED_BY_EMBEDDED_CLOUD = {APPLICATION_INFERENCE_PROFILE_TYPE, "AWS::Lambda::Alias"}
 SKIPPED_BY_MOTO = {
     "AWS::CDK::Metadata": "CDK's usage metadata; the embedded cloud maps it to no model",

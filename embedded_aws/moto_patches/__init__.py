@@ -1,0 +1,36 @@
+"""Where moto (pinned 5.2.5) falls short of AWS for this project, one module per service.
+
+* ``cloudformation``: custom resources, change sets, custom-resource answers;
+* ``lambda_``: runs functions in the local runner, keeps LoggingConfig and
+  SnapStart, versions and aliases in stacks;
+* ``bedrock``: ``AWS::Bedrock::ApplicationInferenceProfile`` in stacks.
+
+Each module's docstring says what moto does wrong and what AWS does instead.
+``install`` applies them all while an ``EmbeddedCloud`` runs; STS trust and the
+Bedrock runtime API are served in front of moto, in ``embedded_aws.cloud``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from embedded_aws.bedrock import BedrockEmulator
+from embedded_aws.lambda_runner import LambdaRunner
+from embedded_aws.moto_patches import cloudformation, lambda_
+from embedded_aws.moto_patches.bedrock import (
+    APPLICATION_INFERENCE_PROFILE_TYPE,
+    application_profile_model,
+)
+
+
+def install(*, lambda_runner: LambdaRunner, bedrock: BedrockEmulator) -> Callable[[], None]:
+    """Apply every patch; returns a function that undoes them all."""
+    patches = contextlib.ExitStack()
+    patches.callback(lambda_.install(lambda_runner))
+    patches.callback(
+        cloudformation.install(
+            {APPLICATION_INFERENCE_PROFILE_TYPE: application_profile_model(bedrock)}
+        )
+    )
+    return patches.close
