@@ -243,10 +243,6 @@ class RunningCloud:
         """The Bedrock call log (dicts with the fields of ``BedrockCall``)."""
         return list(self._admin("bedrock/calls")["calls"])
 
-    def clear_bedrock_calls(self) -> None:
-        """Empty the Bedrock call log."""
-        self._admin("bedrock/calls", "DELETE")
-
     def inject_bedrock_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
         """POST a fault spec: ``{"throttle": N, "latency_ms": M, "error": {...}, ...}``."""
         return dict(self._admin("bedrock/faults", "POST", spec))
