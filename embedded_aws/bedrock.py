@@ -4,11 +4,9 @@ moto's bedrock-runtime has no Converse, so the embedded cloud answers
 ``POST /model/{modelId}/converse`` and ``/converse-stream`` itself:
 
 * answers are deterministic: the same model and conversation always get the
-  same text (derived from a SHA-256 of the request), so tests and demos can
-  compare runs;
-* ``usage`` counts tokens from the request and answer text (about one token
-  per 0.75 words, the rule of thumb AWS documents), ``metrics.latencyMs`` is
-  the time the emulator spent including injected latency;
+  same text, and ``usage`` counts tokens from the request and answer text
+  (``embedded_aws.bedrock_answers``); ``metrics.latencyMs`` is the time the
+  emulator spent including injected latency;
 * prompt caching is emulated: text before a ``cachePoint`` block is written to
   a per-account cache on first use and read from it afterwards;
 * every call is attributed to the account and role session behind its SigV4
@@ -19,9 +17,9 @@ moto's bedrock-runtime has no Converse, so the embedded cloud answers
   ARN, and for a cross-region inference profile on the profile ARN and the
   foundation model in every destination region, as Bedrock requires;
 * application inference profiles (made by CloudFormation deploys, see
-  ``embedded_aws.cloud``) are accepted as model id: the call resolves to the
-  profile's base model and is checked on the profile ARN plus the foundation
-  models it routes to, with ``bedrock:InferenceProfileArn`` set, the resources
+  ``embedded_aws.moto_patches.bedrock``) are accepted as model id: the call
+  resolves to the profile's base model and is checked on the profile ARN plus
+  the foundation models it routes to, with ``bedrock:InferenceProfileArn`` set, the resources
   ``contracts.model_access`` grants;
 * faults (throttling, latency, arbitrary errors) can be injected per test or
   over the JSON admin endpoint.
@@ -31,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import threading
 import time
@@ -42,7 +39,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from moto.core.eventstream import EventStreamEncoder
 from werkzeug.wrappers import Request, Response
 
 from contracts import naming
@@ -52,6 +48,13 @@ from contracts.model_access import (
     default_profile_regions,
     model_id_of_source_arn,
     resources_needed,
+)
+from embedded_aws.bedrock_answers import (
+    converse_stream_events,
+    count_tokens,
+    deterministic_answer,
+    request_segments,
+    truncate,
 )
 from embedded_aws.iam_policy import Decision, evaluate
 from embedded_aws.iam_policy import Request as PolicyRequest
@@ -69,15 +72,6 @@ _ACTIONS = {
     CONVERSE_STREAM: "bedrock:InvokeModelWithResponseStream",
 }
 _PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream)/?$")
-
-# Words the deterministic answers are made of: plain, so a demo reads well.
-_VOCABULARY_TEXT = (
-    "the tenant usage record stays in its own account while the operations account "
-    "holds model access and quota each call is attributed logged and counted with "
-    "tokens latency and a request id so billing matches what bedrock reports answers "
-    "are deterministic for a given prompt which keeps tests and demos repeatable"
-)
-_VOCABULARY = tuple(_VOCABULARY_TEXT.split())
 
 
 class BedrockError(Exception):
@@ -186,59 +180,6 @@ KNOWN_ERRORS: dict[str, tuple[int, str]] = {
 HOLD_SAFETY_SECONDS = 30.0
 
 
-def count_tokens(text: str) -> int:
-    """Approximate a model tokenizer: one token per 0.75 words, at least one."""
-    words = len(re.findall(r"\S+", text))
-    return max(1, math.ceil(words / 0.75)) if words else 0
-
-
-def _block_text(block: Mapping[str, Any]) -> str:
-    if "text" in block and isinstance(block["text"], str):
-        return block["text"]
-    if "toolResult" in block:
-        return json.dumps(block["toolResult"].get("content", []), sort_keys=True)
-    if "toolUse" in block:
-        return json.dumps(block["toolUse"].get("input", {}), sort_keys=True)
-    return ""
-
-
-def _segments(body: Mapping[str, Any]) -> tuple[list[str], int | None]:
-    """All request text in order, and the index after the last cachePoint (if any)."""
-    texts: list[str] = []
-    cache_upto: int | None = None
-    blocks: list[Mapping[str, Any]] = list(body.get("system") or [])
-    for message in body.get("messages") or []:
-        blocks.extend(message.get("content") or [])
-    for block in blocks:
-        if "cachePoint" in block:
-            cache_upto = len(texts)
-        else:
-            texts.append(_block_text(block))
-    return texts, cache_upto
-
-
-def deterministic_answer(model_id: str, body: Mapping[str, Any]) -> str:
-    """The answer text for a request: a pure function of the model and conversation."""
-    digest = hashlib.sha256(
-        json.dumps(
-            {"model": model_id, "system": body.get("system"), "messages": body.get("messages")},
-            sort_keys=True,
-        ).encode()
-    ).digest()
-    n_words = 8 + digest[0] % 25
-    words = [_VOCABULARY[digest[(i % 31) + 1] * (i + 1) % len(_VOCABULARY)] for i in range(n_words)]
-    return f"{' '.join(words).capitalize()}. (ref {digest.hex()[:8]})"
-
-
-def _truncate(answer: str, max_tokens: int | None) -> tuple[str, str]:
-    if max_tokens is None or count_tokens(answer) <= max_tokens:
-        return answer, "end_turn"
-    words = answer.split()
-    while words and count_tokens(" ".join(words)) > max_tokens:
-        words.pop()
-    return " ".join(words), "max_tokens"
-
-
 def required_resources(
     model_id: str,
     region: str,
@@ -294,7 +235,6 @@ class BedrockEmulator:
         self._cache: set[tuple[str | None, str, str]] = set()
         self._profile_regions = profile_regions
         self._application_profiles: dict[str, ApplicationInferenceProfile] = {}
-        self._encoder = EventStreamEncoder()
         self._script: tuple[str, dict[str, int], int | None] | None = None
 
     # -- call log -------------------------------------------------------------------------
@@ -523,7 +463,7 @@ class BedrockEmulator:
                 headers={"Content-Type": "application/json", "x-amzn-RequestId": request_id},
             )
         return Response(
-            self._event_stream(result),
+            converse_stream_events(result),
             headers={
                 "Content-Type": "application/vnd.amazon.eventstream",
                 "x-amzn-RequestId": request_id,
@@ -634,8 +574,8 @@ class BedrockEmulator:
             }
         inference = body.get("inferenceConfig") or {}
         max_tokens = inference.get("maxTokens")
-        text, stop_reason = _truncate(deterministic_answer(model_id, body), max_tokens)
-        texts, cache_upto = _segments(body)
+        text, stop_reason = truncate(deterministic_answer(model_id, body), max_tokens)
+        texts, cache_upto = request_segments(body)
         total_in = count_tokens(" ".join(texts))
         usage: dict[str, int] = {}
         if cache_upto:
@@ -663,35 +603,6 @@ class BedrockEmulator:
             "usage": usage,
             "metrics": {"latencyMs": latency},
         }
-
-    def _event(self, event_type: str, payload: Mapping[str, Any]) -> bytes:
-        headers = {
-            ":event-type": event_type,
-            ":content-type": "application/json",
-            ":message-type": "event",
-        }
-        return self._encoder.encode_message(headers, json.dumps(payload).encode())
-
-    def _event_stream(self, result: Mapping[str, Any]) -> bytes:
-        """ConverseStream's events for a finished answer, in Bedrock's order."""
-        text = result["output"]["message"]["content"][0]["text"]
-        words = text.split(" ")
-        # A few words per delta, as a model streams sub-word chunks.
-        chunks = [
-            " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
-            for i in range(0, len(words), 3)
-        ]
-        parts = [self._event("messageStart", {"role": "assistant"})]
-        parts += [
-            self._event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": chunk}})
-            for chunk in chunks
-        ]
-        parts.append(self._event("contentBlockStop", {"contentBlockIndex": 0}))
-        parts.append(self._event("messageStop", {"stopReason": result["stopReason"]}))
-        parts.append(
-            self._event("metadata", {"usage": result["usage"], "metrics": result["metrics"]})
-        )
-        return b"".join(parts)
 
     # -- admin endpoint -------------------------------------------------------------------
 
