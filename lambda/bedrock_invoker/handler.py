@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from invoker.invocation import BedrockInvoker, error_result
+from invoker.outcome import INTERNAL_ERROR, Failure
 from invoker.settings import Settings
 
 # Lambda's Python managed runtimes ship snapshot_restore_py (SnapStart's runtime
@@ -34,6 +35,9 @@ copy_config_to_registered_loggers(source_logger=logger, include={"invoker"})
 
 # Built during init and reused while the environment lives.
 _invoker: BedrockInvoker = BedrockInvoker.from_settings(SETTINGS)
+
+# What the caller hears of a bug: the details stay in this function's logs.
+_UNEXPECTED = Failure(INTERNAL_ERROR, "the invocation failed; see the function's logs")
 
 
 def _after_restore() -> None:
@@ -58,7 +62,4 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     except Exception:
         # A bug, not bad input: keep the details in this function's logs only.
         logger.exception("invocation failed unexpectedly")
-        failure: dict[str, Any] = error_result(
-            "InternalError", "the invocation failed; see the function's logs"
-        )
-        return failure
+        return error_result(_UNEXPECTED)

@@ -21,16 +21,13 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from langchain_aws import ChatBedrockConverse
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from contracts.model_access import parse_model_id
 from invoker.event import InvocationRequest
-from invoker.redaction import redact_credentials
 
-MAX_ERROR_MESSAGE_CHARS = 500
 CONFIGURATION_ERROR = "ConfigurationError"
 
 # Converse can stream for minutes on long outputs; the function's own timeout is the
@@ -130,11 +127,6 @@ class BedrockChat:
             require_inference_profiles=require_inference_profiles,
         )
 
-    @property
-    def runtime_client(self) -> Any:
-        """The bedrock-runtime client every cached model shares."""
-        return self._runtime_client
-
     def model(self, model_id: str) -> ChatBedrockConverse:
         """The container's model instance for ``model_id``, built on first use.
 
@@ -208,30 +200,3 @@ def to_langchain_messages(request: InvocationRequest) -> list[BaseMessage]:
         else:
             messages.append(AIMessage(content=turn.content))
     return messages
-
-
-def describe_model_error(error: BaseException) -> tuple[str, str]:
-    """A failed model call as (error type, message safe to return and to log).
-
-    AWS error codes pass through (``ThrottlingException``, ``AccessDeniedException``,
-    ``ValidationException`` ...) with the service's own message; anything else
-    gets a generic message so no stack detail or credential material leaks.
-    """
-    if isinstance(error, InferenceProfileMissing):
-        return CONFIGURATION_ERROR, _safe_message(str(error))
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = str(details.get("Code") or "ClientError")
-        message = str(details.get("Message") or "the model call failed")
-    elif isinstance(error, BotoCoreError):
-        code, message = type(error).__name__, str(error)
-    else:
-        code, message = "InternalError", "the model call failed"
-    return code, _safe_message(message)
-
-
-def _safe_message(message: str) -> str:
-    message = redact_credentials(" ".join(message.split()))
-    if len(message) > MAX_ERROR_MESSAGE_CHARS:
-        message = message[: MAX_ERROR_MESSAGE_CHARS - 1] + "…"
-    return message

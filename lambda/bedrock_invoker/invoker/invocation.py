@@ -14,7 +14,6 @@ import functools
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,19 +22,15 @@ import botocore.session
 from botocore.config import Config
 from langchain_core.messages import AIMessage
 
+from contracts.pricing import Pricing
 from contracts.usage_record import UsageSink
-from invoker.chat import BedrockChat, describe_model_error
-from invoker.event import InvalidRequestError, parse_request, resolve_model
+from invoker.chat import BedrockChat
+from invoker.event import InvalidRequestError, InvocationRequest, parse_request, resolve_model
 from invoker.ops_credentials import Clock, OpsCredentials, create_ops_session, utc_now
+from invoker.outcome import BedrockAnswer, CallTimer, Failure
 from invoker.settings import Settings
 from invoker.usage.callback import UsageCallback
-from invoker.usage.record import (
-    CallIdentity,
-    Pricing,
-    TokenUsage,
-    UsageRecorder,
-    request_id_from,
-)
+from invoker.usage.record import CallIdentity, UsageRecorder
 from invoker.usage.writer import (
     URGENT_WRITE_MAX_CALLS,
     RecordSink,
@@ -49,6 +44,10 @@ logger = logging.getLogger(__name__)
 Result = dict[str, Any]
 
 FUNCTION_TIMEOUT = "FunctionTimeout"
+# The watchdog's provisional record, written while the call may still end in time.
+TIMEOUT_PENDING = Failure(FUNCTION_TIMEOUT, "the function timed out waiting for Bedrock")
+# The final word on a call given up at the deadline, for the record and the caller.
+TIMED_OUT = Failure(FUNCTION_TIMEOUT, "Bedrock did not answer before the function's timeout")
 
 # PutLogEvents sits on the answer's path: a few quick attempts, then stdout.
 LOGS_MAX_ATTEMPTS = 3
@@ -106,9 +105,24 @@ class _ModelOutlivedTheFunction(Exception):
     """The model call did not end before the function's deadline."""
 
 
-def error_result(error_type: str, message: str) -> Result:
+def error_result(failure: Failure) -> Result:
     """The result shape for any refused or failed invocation."""
-    return {"error": {"type": error_type, "message": message}}
+    return {"error": {"type": failure.error_type, "message": failure.message}}
+
+
+def answer_result(answer: BedrockAnswer, *, model_id: str) -> Result:
+    """The result shape for an answer: the same figures as its usage record."""
+    return {
+        "output": answer.text,
+        "usage": {
+            "input_tokens": answer.usage.input_tokens,
+            "output_tokens": answer.usage.output_tokens,
+            "total_tokens": answer.usage.total_tokens,
+        },
+        "model_id": model_id,
+        "latency_ms": answer.latency_ms,
+        "request_id": answer.request_id,
+    }
 
 
 def _start_timeout_watchdog(
@@ -123,11 +137,7 @@ def _start_timeout_watchdog(
     if remaining_time_ms is None:
         return None
     delay = max(0.0, (remaining_time_ms() - TIMEOUT_RECORD_MARGIN_MS) / 1000)
-    timer = threading.Timer(
-        delay,
-        recorder.provisional_failure,
-        args=(FUNCTION_TIMEOUT, "the function timed out waiting for Bedrock"),
-    )
+    timer = threading.Timer(delay, recorder.provisional_failure, args=(TIMEOUT_PENDING,))
     timer.daemon = True
     timer.start()
     return timer
@@ -148,6 +158,8 @@ class BedrockInvoker:
         self._settings = settings
         self._chat = chat
         self._writer = writer
+        # Bedrock's region sets the price; the registry's overrides replace the table's.
+        self._pricing = Pricing(region=settings.bedrock_region, overrides=settings.price_overrides)
         self._ops_credentials = ops_credentials
         # Model calls run here so a call can be given up at the deadline; a Lambda
         # environment serves one invocation at a time, the spare workers are for
@@ -210,40 +222,6 @@ class BedrockInvoker:
             self._ops_credentials.drop()
         random.seed()
 
-    def _converse_by_deadline(
-        self,
-        model_id: str,
-        request: Any,
-        recorder: UsageRecorder,
-        remaining_time_ms: Callable[[], int] | None,
-    ) -> AIMessage:
-        """The model's answer, or _ModelOutlivedTheFunction shortly before the timeout.
-
-        Bedrock reads may take minutes (botocore's read timeout is 300 s), far past
-        a function timeout; without a deadline Lambda would kill the call and the
-        caller would get a bare timeout. The call runs on a worker thread and is
-        waited for until DEADLINE_MARGIN_MS before the function's end, which leaves
-        the time to write the final record and answer.
-        """
-        call = functools.partial(
-            self._chat.converse, model_id, request, callbacks=[UsageCallback(recorder)]
-        )
-        if remaining_time_ms is None:
-            return call()
-        future = self._model_calls.submit(call)
-        wait_s = max(0.0, (remaining_time_ms() - DEADLINE_MARGIN_MS) / 1000)
-        try:
-            return future.result(timeout=wait_s)
-        except concurrent.futures.TimeoutError:
-            if future.done():  # answered in the last instant after all
-                return future.result()
-            raise _ModelOutlivedTheFunction() from None
-
-    @property
-    def chat(self) -> BedrockChat:
-        """The container's model cache and bedrock-runtime client."""
-        return self._chat
-
     def handle(
         self,
         event: Any,
@@ -260,9 +238,10 @@ class BedrockInvoker:
         try:
             request = parse_request(event)
         except InvalidRequestError as error:
-            return error_result(error.error_type, str(error))
+            return error_result(Failure.from_exception(error))
 
         model_id = request.model_id or self._settings.default_model_id
+        timer = CallTimer()
         recorder = UsageRecorder(
             writer=self._writer,
             identity=CallIdentity(
@@ -271,72 +250,102 @@ class BedrockInvoker:
                 user_id=request.user_id,
                 model_id=model_id,
             ),
+            timer=timer,
             log_content=self._settings.log_content,
             invocation_id=invocation_id,
             remaining_ms=remaining_time_ms,
-            pricing=Pricing(
-                region=self._settings.bedrock_region, overrides=self._settings.price_overrides
-            ),
+            pricing=self._pricing,
         )
         try:
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
         except InvalidRequestError as error:
             # Refused before any call, but still the tenant's business: keep a record.
-            recorder.refused(error.error_type, str(error))
+            refusal = Failure.from_exception(error)
+            recorder.failed(refusal)
             logger.info("model refused", extra={"model_id": model_id})
-            return error_result(error.error_type, str(error))
+            return error_result(refusal)
 
-        started = time.monotonic()
+        outcome = self._call_model(model_id, request, recorder, timer, remaining_time_ms)
+        if isinstance(outcome, Failure):
+            recorder.failed(outcome)
+            return error_result(outcome)
+        recorder.succeeded(outcome)
+        logger.info(
+            "model call succeeded",
+            extra={
+                "model_id": model_id,
+                "application_id": request.application_id,
+                "latency_ms": outcome.latency_ms,
+                "usage_delivery": recorder.delivery,
+            },
+        )
+        return answer_result(outcome, model_id=model_id)
+
+    def _call_model(
+        self,
+        model_id: str,
+        request: InvocationRequest,
+        recorder: UsageRecorder,
+        timer: CallTimer,
+        remaining_time_ms: Callable[[], int] | None,
+    ) -> BedrockAnswer | Failure:
+        """The call's outcome, read once; the timeout watchdog runs while it lasts.
+
+        A call still running at the deadline ends as ``TIMED_OUT``: its record
+        supersedes the watchdog's provisional one. Should the call end later in a
+        thawed container, its callback only stops the clock; nothing is recorded twice.
+        """
         watchdog = _start_timeout_watchdog(recorder, remaining_time_ms)
         try:
-            answer = self._converse_by_deadline(model_id, request, recorder, remaining_time_ms)
-        except _ModelOutlivedTheFunction:
-            message = "Bedrock did not answer before the function's timeout"
-            # The final record: it supersedes the watchdog's provisional one. Should the
-            # call end later in a thawed container, its callback finds a record and stops.
-            recorder.refused(FUNCTION_TIMEOUT, message)
-            logger.warning("model call outlived the function", extra={"model_id": model_id})
-            return error_result(FUNCTION_TIMEOUT, message)
-        except Exception as error:
-            error_type, message = describe_model_error(error)
-            recorder.failed(error)
-            logger.warning(
-                "model call failed", extra={"model_id": model_id, "error_type": error_type}
+            message = self._converse_by_deadline(
+                model_id,
+                request,
+                UsageCallback(recorder, timer),
+                remaining_time_ms,
             )
-            return error_result(error_type, message)
+            return BedrockAnswer.from_message(message, latency_ms=timer.elapsed_ms())
+        except _ModelOutlivedTheFunction:
+            logger.warning("model call outlived the function", extra={"model_id": model_id})
+            return TIMED_OUT
+        except Exception as error:
+            failure = Failure.from_exception(error)
+            logger.warning(
+                "model call failed",
+                extra={"model_id": model_id, "error_type": failure.error_type},
+            )
+            return failure
         finally:
             # A watchdog that already fired is not waited for: its provisional record
             # and the real one are written independently, matched by invocation_id.
             if watchdog is not None:
                 watchdog.cancel()
 
-        recorder.succeeded(answer)
-        # The real record, never the watchdog's provisional one (0 tokens, no request id).
-        record = recorder.record or {}
-        latency_ms = record.get("latency_ms")
-        if latency_ms is None:
-            latency_ms = round((time.monotonic() - started) * 1000)
-        usage, request_id = _answer_usage(answer)
-        logger.info(
-            "model call succeeded",
-            extra={
-                "model_id": model_id,
-                "application_id": request.application_id,
-                "latency_ms": latency_ms,
-                "usage_delivery": recorder.delivery,
-            },
-        )
-        return {
-            "output": answer.text,
-            "usage": {
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-            "model_id": model_id,
-            "latency_ms": latency_ms,
-            "request_id": request_id,
-        }
+    def _converse_by_deadline(
+        self,
+        model_id: str,
+        request: InvocationRequest,
+        callback: UsageCallback,
+        remaining_time_ms: Callable[[], int] | None,
+    ) -> AIMessage:
+        """The model's answer, or _ModelOutlivedTheFunction shortly before the timeout.
+
+        Bedrock reads may take minutes (botocore's read timeout is 300 s), far past
+        a function timeout; without a deadline Lambda would kill the call and the
+        caller would get a bare timeout. The call runs on a worker thread and is
+        waited for until DEADLINE_MARGIN_MS before the function's end, which leaves
+        the time to write the final record and answer.
+        """
+        call = functools.partial(self._chat.converse, model_id, request, callbacks=[callback])
+        if remaining_time_ms is None:
+            return call()
+        future = self._model_calls.submit(call)
+        wait_s = max(0.0, (remaining_time_ms() - DEADLINE_MARGIN_MS) / 1000)
+        try:
+            return future.result(timeout=wait_s)
+        except concurrent.futures.TimeoutError:
+            if future.done():  # answered in the last instant after all
+                return future.result()
+            raise _ModelOutlivedTheFunction() from None
 
 
 def usage_sink_for(settings: Settings, source: botocore.session.Session) -> RecordSink:
@@ -356,12 +365,3 @@ def usage_sink_for(settings: Settings, source: botocore.session.Session) -> Reco
         log_group=settings.usage_log_group,
         max_record_bytes=settings.usage_log_max_record_bytes,
     )
-
-
-def _answer_usage(answer: AIMessage) -> tuple[TokenUsage, str | None]:
-    """The answer's own token counts and Bedrock request id, the same figures as its record."""
-    try:
-        return TokenUsage.from_message(answer), request_id_from(answer.response_metadata or {})
-    except Exception:  # the answer itself still goes back to the caller
-        logger.exception("could not read the answer's usage")
-        return TokenUsage(), None

@@ -1,5 +1,5 @@
-"""UsageRecorder (through UsageCallback) and UsageLogWriter with real LangChain objects
-shaped like ChatBedrockConverse's."""
+"""UsageRecorder (through UsageCallback), the outcome it records (BedrockAnswer, Failure)
+and UsageLogWriter, with real LangChain objects shaped like ChatBedrockConverse's."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from invoker.outcome import BedrockAnswer, CallTimer, Failure
 from invoker.usage.callback import UsageCallback
-from invoker.usage.record import CallIdentity, Pricing, UsageRecorder
+from invoker.usage.record import CallIdentity, UsageRecorder
 from invoker.usage.truncation import fit_record
 from invoker.usage.writer import URGENT_WRITE_MAX_CALLS, UsageLogWriter
 from langchain_aws.chat_models.bedrock_converse import _parse_response
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
-from contracts.pricing import ModelPrice, PriceTable, price_table
+from contracts.pricing import ModelPrice, PriceTable, Pricing, price_table
 from contracts.usage_metrics import USAGE_METRICS
 from contracts.usage_record import LogContent, stream_name_for
 
@@ -145,12 +146,17 @@ def _run_call(
     logger.on_chat_model_start({}, messages, run_id=run_id)
     if error is not None:
         logger.on_llm_error(error, run_id=run_id)
-        logger.recorder.failed(error)
+        logger.recorder.failed(Failure.from_exception(error))
     else:
         assert answer is not None
         result = LLMResult(generations=[[ChatGeneration(message=answer)]], llm_output=None)
         logger.on_llm_end(result, run_id=run_id)
-        logger.recorder.succeeded(answer)
+        logger.recorder.succeeded(_read(logger, answer))
+
+
+def _read(logger: UsageCallback, answer: AIMessage = CONVERSE_ANSWER) -> BedrockAnswer:
+    """The answer as the invocation reads it once the call is over, on the call's clock."""
+    return BedrockAnswer.from_message(answer, latency_ms=logger.timer.elapsed_ms())
 
 
 @pytest.fixture
@@ -175,6 +181,7 @@ def _logger(
     invocation_id: str | None = INVOCATION_ID,
 ) -> UsageCallback:
     clock = iter(ticks or [100.0, 100.250])
+    timer = CallTimer(monotonic=lambda: next(clock))
     writer = UsageLogWriter(
         logs_client=logs,
         log_group=LOG_GROUP,
@@ -182,16 +189,15 @@ def _logger(
         print_line=printed,
         urgent_logs_client=urgent_logs,
     )
-    return UsageCallback(
-        UsageRecorder(
-            writer=writer,
-            identity=identity,
-            log_content=mode,
-            invocation_id=invocation_id,
-            monotonic=lambda: next(clock),
-            now=lambda: FIXED_NOW,
-        )
+    recorder = UsageRecorder(
+        writer=writer,
+        identity=identity,
+        timer=timer,
+        log_content=mode,
+        invocation_id=invocation_id,
+        now=lambda: FIXED_NOW,
     )
+    return UsageCallback(recorder, timer)
 
 
 def test_fixture_answer_is_exactly_what_chat_bedrock_converse_produces() -> None:
@@ -325,8 +331,8 @@ def test_unexpected_error_is_recorded_without_its_internal_message(
 def test_one_invocation_writes_exactly_one_record(logs: FakeLogsClient, printed: Printed) -> None:
     logger = _logger(logs, printed)
     _run_call(logger)
-    logger.recorder.succeeded(CONVERSE_ANSWER)  # the handler's safety net must not duplicate
-    logger.recorder.failed(RuntimeError("late"))
+    logger.recorder.succeeded(_read(logger))  # the handler's safety net must not duplicate
+    logger.recorder.failed(Failure.from_exception(RuntimeError("late")))
 
     assert len(logs.events) == 1
 
@@ -534,7 +540,7 @@ def _start(logger: UsageCallback) -> uuid.UUID:
 def _end(logger: UsageCallback, run_id: uuid.UUID, answer: AIMessage = CONVERSE_ANSWER) -> None:
     result = LLMResult(generations=[[ChatGeneration(message=answer)]], llm_output=None)
     logger.on_llm_end(result, run_id=run_id)
-    logger.recorder.succeeded(answer)
+    logger.recorder.succeeded(_read(logger, answer))
 
 
 def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
@@ -544,7 +550,7 @@ def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
     logger = _logger(logs, printed, ticks=[100.0, 157.5, 158.0])
     run_id = _start(logger)
 
-    logger.recorder.provisional_failure("FunctionTimeout", "the function timed out")
+    logger.recorder.provisional_failure(Failure("FunctionTimeout", "the function timed out"))
     _end(logger, run_id)
 
     [(_, provisional), (_, final)] = logs.events
@@ -597,10 +603,10 @@ def test_bedrock_error_after_the_timeout_record_supersedes_it(
     logger = _logger(logs, printed, ticks=[100.0, 157.5, 158.0])
     run_id = _start(logger)
 
-    logger.recorder.provisional_failure("FunctionTimeout", "the function timed out")
+    logger.recorder.provisional_failure(Failure("FunctionTimeout", "the function timed out"))
     throttled = _client_error("ThrottlingException", "Converse", "Too many requests")
     logger.on_llm_error(throttled, run_id=run_id)
-    logger.recorder.failed(throttled)
+    logger.recorder.failed(Failure.from_exception(throttled))
 
     [(_, provisional), (_, final)] = logs.events
     assert provisional["provisional"] is True
@@ -615,7 +621,7 @@ def test_timeout_record_after_the_real_one_is_not_written(
     logger = _logger(logs, printed)
     _end(logger, _start(logger))
 
-    logger.recorder.provisional_failure("FunctionTimeout", "the function timed out")
+    logger.recorder.provisional_failure(Failure("FunctionTimeout", "the function timed out"))
 
     [(_, record)] = logs.events
     assert record["status"] == "success"
@@ -628,11 +634,11 @@ def test_at_most_one_provisional_and_one_real_record(
 ) -> None:
     logger = _logger(logs, printed, ticks=[100.0, 101.0, 102.0, 103.0, 104.0])
     run_id = _start(logger)
-    logger.recorder.provisional_failure("FunctionTimeout", "first")
-    logger.recorder.provisional_failure("FunctionTimeout", "second")
+    logger.recorder.provisional_failure(Failure("FunctionTimeout", "first"))
+    logger.recorder.provisional_failure(Failure("FunctionTimeout", "second"))
     _end(logger, run_id)
-    logger.recorder.succeeded(CONVERSE_ANSWER)  # the handler's safety net
-    logger.recorder.failed(RuntimeError("late"))
+    logger.recorder.succeeded(_read(logger))  # the handler's safety net
+    logger.recorder.failed(Failure.from_exception(RuntimeError("late")))
 
     assert [r.get("provisional", False) for _, r in logs.events] == [True, False]
 
@@ -645,7 +651,7 @@ def test_timeout_record_takes_the_urgent_client_and_shares_known_streams(
     logger = _logger(logs, printed, urgent_logs=urgent, ticks=[100.0, 101.0, 102.0])
     run_id = _start(logger)
 
-    logger.recorder.provisional_failure("FunctionTimeout", "the function timed out")
+    logger.recorder.provisional_failure(Failure("FunctionTimeout", "the function timed out"))
     _end(logger, run_id)
 
     assert [r["provisional"] for _, r in urgent.events] == [True]
@@ -710,7 +716,7 @@ def test_real_record_does_not_wait_for_a_slow_timeout_record(
     logger = _logger(logs, printed, urgent_logs=urgent, ticks=[100.0, 101.0, 102.0])
     run_id = _start(logger)
     watchdog = threading.Thread(
-        target=logger.recorder.provisional_failure, args=("FunctionTimeout", "timed out")
+        target=logger.recorder.provisional_failure, args=(Failure("FunctionTimeout", "timed out"),)
     )
     watchdog.start()
     assert urgent.entered.wait(timeout=30)
@@ -835,7 +841,7 @@ def test_the_watchdog_prints_a_record_whose_write_is_still_in_flight(printed: Pr
     writer_thread.start()
     assert entered.wait(timeout=30)
 
-    recorder.provisional_failure("FunctionTimeout", "the function timed out")
+    recorder.provisional_failure(Failure("FunctionTimeout", "the function timed out"))
 
     [line] = printed.lines  # printed at once, while the write is still stuck
     printed_record = json.loads(line)
@@ -860,17 +866,17 @@ def test_the_watchdog_prints_a_record_whose_write_is_still_in_flight(printed: Pr
 
 def _priced_logger(logs: FakeLogsClient, printed: Printed, pricing: Pricing) -> UsageCallback:
     clock = iter([100.0, 100.250])
+    timer = CallTimer(monotonic=lambda: next(clock))
     writer = UsageLogWriter(logs_client=logs, log_group=LOG_GROUP, print_line=printed)
-    return UsageCallback(
-        UsageRecorder(
-            writer=writer,
-            identity=IDENTITY,
-            invocation_id=INVOCATION_ID,
-            monotonic=lambda: next(clock),
-            now=lambda: FIXED_NOW,
-            pricing=pricing,
-        )
+    recorder = UsageRecorder(
+        writer=writer,
+        identity=IDENTITY,
+        timer=timer,
+        invocation_id=INVOCATION_ID,
+        now=lambda: FIXED_NOW,
+        pricing=pricing,
     )
+    return UsageCallback(recorder, timer)
 
 
 def test_a_negotiated_price_from_the_registry_replaces_the_table(

@@ -1,12 +1,18 @@
-"""Usage records: one per invocation, written to the tenant's own CloudWatch Logs.
+"""Usage records: one per invocation, in the tenant's own usage log group.
 
-- ``record``: ``UsageRecorder`` builds an invocation's outcome record (success,
-  error, provisional timeout) exactly once; the schema is ``contracts.usage_record``;
-- ``callback``: ``UsageCallback``, the LangChain callback that hands the prompt,
-  the answer's usage and its response metadata to the recorder;
+- ``record``: ``UsageRecorder`` builds an invocation's record (success, error,
+  provisional timeout) exactly once from the call's outcome
+  (``invoker.outcome``) and prices it with ``contracts.pricing``; the schema is
+  ``contracts.usage_record``;
+- ``callback``: ``UsageCallback``, the LangChain callback that starts and stops
+  the call's clock and hands the prompt to the recorder;
+- ``metrics``: ``with_metrics`` adds the record's EMF block (names from
+  ``contracts.usage_metrics``);
 - ``truncation``: ``fit_record`` caps content so a record always fits one event;
-- ``writer``: ``UsageLogWriter`` delivers records, one stream per user, with the
-  Lambda's own credentials, and prints them to stdout when CloudWatch Logs fails.
+- ``writer``: the two sinks. ``UsageLogWriter`` (``api``) puts records with the
+  Lambda's own credentials, one stream per user, and prints them to stdout when
+  CloudWatch Logs fails; ``StdoutUsageSink`` (``stdout``) prints each record for
+  Lambda to deliver to the usage log group.
 
 Logging never raises into the caller's path: the answer is returned regardless.
 """

@@ -1,4 +1,4 @@
-"""The LangChain side of usage recording: a thin adapter over ``UsageRecorder``."""
+"""The LangChain side of an invocation: the call's clock and the prompt, nothing more."""
 
 from __future__ import annotations
 
@@ -9,22 +9,24 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from invoker.outcome import CallTimer
 from invoker.usage.record import UsageRecorder
 
 
 class UsageCallback(BaseCallbackHandler):
-    """Hands what LangChain sees to the recorder: the prompt, when the call starts and ends.
+    """Starts and stops the call's ``CallTimer`` and hands the prompt to the recorder.
 
-    It writes nothing: the invocation records the answer (``ChatBedrockConverse``
+    It writes nothing: the invocation reads the answer once (``ChatBedrockConverse``
     puts the usage and response metadata on the returned message; it has no
-    ``llm_output``) or the error once the call has returned, on its own thread,
-    within the function's remaining time. Pass one per invocation through
-    ``config={"callbacks": [...]}``.
+    ``llm_output``) and records it, or the error, once the call has returned, on
+    its own thread, within the function's remaining time. Pass one per invocation
+    through ``config={"callbacks": [...]}``.
     """
 
-    def __init__(self, recorder: UsageRecorder) -> None:
+    def __init__(self, recorder: UsageRecorder, timer: CallTimer) -> None:
         super().__init__()
         self.recorder = recorder
+        self.timer = timer
 
     def on_chat_model_start(
         self,
@@ -37,8 +39,9 @@ class UsageCallback(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        """The call starts: the recorder's clock and, content mode allowing, the prompt."""
-        self.recorder.started(messages[0] if messages else [])
+        """The call starts: the clock and, content mode allowing, the prompt."""
+        self.timer.start()
+        self.recorder.prompt_sent(messages[0] if messages else [])
 
     def on_llm_end(
         self,
@@ -50,7 +53,7 @@ class UsageCallback(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """The answer is in: the call's latency ends (the invocation records the answer)."""
-        self.recorder.ended()
+        self.timer.stop()
 
     def on_llm_error(
         self,
@@ -62,4 +65,4 @@ class UsageCallback(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """The call failed: its latency ends (the invocation records the error)."""
-        self.recorder.ended()
+        self.timer.stop()

@@ -5,23 +5,24 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
 from langchain_core.messages import BaseMessage
 
-from contracts.pricing import PriceOverrides, PriceTable, base_model_id, price_table
+from contracts.pricing import Pricing
 from contracts.usage_record import Delivery, LogContent, Record, Status, new_record
-from invoker.chat import describe_model_error
+from invoker.outcome import BedrockAnswer, CallTimer, Failure, TokenUsage
 from invoker.redaction import redact
 from invoker.usage.metrics import with_metrics
 from invoker.usage.writer import RecordSink
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
+
+# What a success record says when it could not be built (content capture or
+# redaction failed): the call still counts, as an error of this function.
+UNREADABLE_ANSWER = Failure("InternalError", "usage could not be read")
 
 
 @dataclass(frozen=True)
@@ -34,144 +35,23 @@ class CallIdentity:
     model_id: str
 
 
-@dataclass(frozen=True)
-class Pricing:
-    """How a record is priced: the region Bedrock is called in and the registry's overrides."""
-
-    region: str
-    overrides: PriceOverrides = field(default_factory=dict)
-    table: PriceTable = field(default_factory=price_table)
-
-    def price(self, record: Record) -> None:
-        """Set ``cost_usd``, ``price_table_version`` and ``price_source`` on ``record``.
-
-        A model nobody priced gets ``cost_usd: null``; readers may price it later.
-        """
-        model_id = str(record.get("model_id") or "")
-        price = self.table.price(model_id, self.region, self.overrides)
-        record["price_table_version"] = self.table.version
-        if price is None:
-            record["cost_usd"] = None
-            record["price_source"] = None
-            return
-        overridden = model_id in self.overrides or base_model_id(model_id) in self.overrides
-        record["cost_usd"] = price.cost_usd(
-            input_tokens=_int(record.get("input_tokens")),
-            output_tokens=_int(record.get("output_tokens")),
-            cache_read_input_tokens=_int(record.get("cache_read_input_tokens")),
-            cache_write_input_tokens=_int(record.get("cache_write_input_tokens")),
-        )
-        record["price_source"] = "registry" if overridden else "table"
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    """Token counts as Bedrock bills them.
-
-    ``input_tokens`` is Bedrock's ``inputTokens``: input billed at the normal rate,
-    *without* cache reads and writes, which are counted separately. (LangChain's
-    ``usage_metadata.input_tokens`` adds the cache tokens in; that figure is
-    ``input_tokens + cache_read_input_tokens + cache_write_input_tokens``.)
-    """
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_write_input_tokens: int = 0
-
-    @classmethod
-    def from_message(cls, message: BaseMessage) -> TokenUsage:
-        """Read the usage ChatBedrockConverse attached to its answer."""
-        usage: Mapping[str, Any] = getattr(message, "usage_metadata", None) or {}
-        metadata: Mapping[str, Any] = getattr(message, "response_metadata", None) or {}
-        raw = metadata.get("usage")
-        output_tokens = _int(usage.get("output_tokens"))
-        if isinstance(raw, Mapping):
-            # Bedrock's own counts, when LangChain passes them through: use as is.
-            input_tokens = _int(raw.get("inputTokens"))
-            cache_read = _int(raw.get("cacheReadInputTokens"))
-            cache_write = _int(raw.get("cacheWriteInputTokens"))
-            output_tokens = _int(raw.get("outputTokens", output_tokens))
-            total = _int(raw.get("totalTokens", usage.get("total_tokens")))
-        else:
-            details: Mapping[str, Any] = usage.get("input_token_details") or {}
-            cache_read = _int(details.get("cache_read"))
-            # With per-TTL cacheDetails, LangChain zeroes cache_creation and reports
-            # the writes per TTL instead; their sum is Bedrock's cacheWriteInputTokens.
-            cache_write = (
-                _int(details.get("cache_creation"))
-                + _int(details.get("ephemeral_5m_input_tokens"))
-                + _int(details.get("ephemeral_1h_input_tokens"))
-            )
-            input_tokens = max(0, _int(usage.get("input_tokens")) - cache_read - cache_write)
-            total = _int(usage.get("total_tokens"))
-        return cls(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            total_tokens=total or input_tokens + cache_read + cache_write + output_tokens,
-            cache_read_input_tokens=cache_read,
-            cache_write_input_tokens=cache_write,
-        )
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    return 0
-
-
-def _bedrock_latency_ms(metadata: Mapping[str, Any]) -> int | None:
-    # ChatBedrockConverse wraps latencyMs in a one-element list (response_metadata
-    # only holds str, list or dict); the raw API returns a bare number.
-    metrics = metadata.get("metrics")
-    value = metrics.get("latencyMs") if isinstance(metrics, Mapping) else None
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def request_id_from(metadata: Mapping[str, Any]) -> str | None:
-    """Bedrock's request id from a message's ``response_metadata``, if it has one."""
-    response_metadata = metadata.get("ResponseMetadata")
-    if isinstance(response_metadata, Mapping):
-        value = response_metadata.get("RequestId")
-        return str(value) if value else None
-    return None
-
-
-def retries_from(response_metadata: Any) -> int | None:
-    """How many times botocore retried the Bedrock call (throttling, 5xx), if known."""
-    if isinstance(response_metadata, Mapping):
-        value = response_metadata.get("RetryAttempts")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _message_text(message: BaseMessage) -> str:
-    # .text joins the text blocks and skips reasoning or tool-use blocks.
-    return message.text
-
-
 class UsageRecorder:
     """Builds and writes exactly one usage record for one invocation.
 
-    Create one per invocation. The invocation reports the outcome (``succeeded``
-    with the answer, ``failed`` with the exception, ``refused`` before any call or
-    at the deadline, ``provisional_failure`` from the timeout watchdog);
-    ``UsageCallback`` only hands over what LangChain sees (the prompt, when the
-    call started and ended).
+    Create one per invocation. The invocation reports the outcome once it is
+    known (``succeeded`` with the ``BedrockAnswer``, ``failed`` with the
+    ``Failure``: refused before any call, failed, or given up at the deadline;
+    ``provisional_failure`` from the timeout watchdog while the call still runs);
+    ``UsageCallback`` only hands over the prompt LangChain sends. Latencies are
+    the invocation's ``CallTimer``'s, the one clock of the call.
     ``record`` holds the invocation's real record once written (never the
     provisional one, which is in ``provisional_record``). Nothing here raises: a
     failure to log must not fail the call.
 
     ``invocation_id`` (the Lambda request id) goes into every record, so a
-    provisional record and the one superseding it can be matched.
+    provisional record and the one superseding it can be matched. ``pricing``
+    (``contracts.pricing.Pricing``, the tenant's region and overrides) sets each
+    record's ``cost_usd``, ``price_table_version`` and ``price_source``.
     """
 
     def __init__(
@@ -179,9 +59,9 @@ class UsageRecorder:
         *,
         writer: RecordSink,
         identity: CallIdentity,
+        timer: CallTimer,
         log_content: LogContent = LogContent.METADATA,
         invocation_id: str | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
         remaining_ms: Callable[[], int] | None = None,
         pricing: Pricing | None = None,
@@ -190,14 +70,12 @@ class UsageRecorder:
         # Unknown region: the price table's any-region entry.
         self._pricing = pricing or Pricing(region="")
         self._identity = identity
+        self._timer = timer
         self._log_content = log_content
         self._invocation_id = invocation_id
-        self._monotonic = monotonic
         self._now = now
         # The function's remaining time: every write of the real record fits in it.
         self._remaining_ms = remaining_ms
-        self._started: float | None = None
-        self._ended: float | None = None
         self._prompt: list[dict[str, str]] | None = None
         self._emit_lock = threading.Lock()
         self.record: Record | None = None
@@ -207,84 +85,55 @@ class UsageRecorder:
 
     # The outcome ------------------------------------------------------------------------
 
-    def started(self, prompt: list[BaseMessage]) -> None:
-        """Start the clock; keep the prompt if the tenant's content mode allows it."""
-        self._started = self._monotonic()
+    def prompt_sent(self, prompt: list[BaseMessage]) -> None:
+        """Keep the prompt LangChain sends, if the tenant's content mode allows it."""
         try:
             if self._log_content is not LogContent.METADATA:
                 self._prompt = [
-                    {"role": _role(message), "content": self._content(_message_text(message))}
+                    {"role": _role(message), "content": self._content(str(message.text))}
                     for message in prompt
                 ]
         except Exception:
             logger.warning("could not capture the prompt for the usage record")
 
-    def ended(self) -> None:
-        """The model call is over (answer or error): the record's latency ends here.
-
-        Only the time: the invocation writes the record once the call has returned
-        to it, so a slow write never counts against the model's deadline.
-        """
-        if self._ended is None:
-            self._ended = self._monotonic()
-
-    def succeeded(self, message: BaseMessage) -> None:
-        """Write the success record for ``message`` (once per invocation)."""
+    def succeeded(self, answer: BedrockAnswer) -> None:
+        """Write the success record for ``answer`` (once per invocation)."""
         if self.record is not None:
             return
         try:
-            metadata: Mapping[str, Any] = message.response_metadata or {}
-            usage = TokenUsage.from_message(message)
-            record = self._base_record("success")
+            usage = answer.usage
+            record = self._base_record("success", latency_ms=answer.latency_ms)
             record.update(
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 total_tokens=usage.total_tokens,
                 cache_read_input_tokens=usage.cache_read_input_tokens,
                 cache_write_input_tokens=usage.cache_write_input_tokens,
-                bedrock_latency_ms=_bedrock_latency_ms(metadata),
-                stop_reason=metadata.get("stopReason"),
-                request_id=request_id_from(metadata),
-                bedrock_retries=retries_from(metadata.get("ResponseMetadata")),
+                bedrock_latency_ms=answer.bedrock_latency_ms,
+                stop_reason=answer.stop_reason,
+                request_id=answer.request_id,
+                bedrock_retries=answer.bedrock_retries,
             )
             if self._log_content is not LogContent.METADATA:
-                record["response"] = self._content(_message_text(message))
-            self._emit(record)
+                record["response"] = self._content(answer.text)
         except Exception:
             logger.exception("could not build the usage record")
-            self.refused("InternalError", "usage could not be read", request_id=None)
+            self.failed(UNREADABLE_ANSWER)
+            return
+        self._emit(record, usage)
 
-    def failed(self, error: BaseException) -> None:
-        """Write the error record for a failed model call (once per invocation)."""
-        error_type, message = describe_model_error(error)
-        request_id = retries = None
-        if isinstance(error, ClientError):
-            response_metadata = error.response.get("ResponseMetadata", {})
-            request_id = response_metadata.get("RequestId") or None
-            retries = retries_from(response_metadata)
-        self.refused(error_type, message, request_id=request_id, retries=retries)
-
-    def refused(
-        self,
-        error_type: str,
-        message: str,
-        *,
-        request_id: str | None = None,
-        retries: int | None = None,
-    ) -> None:
-        """Write an error record with the given type and (already safe) message."""
+    def failed(self, failure: Failure) -> None:
+        """Write the error record for an invocation that ends without an answer (once)."""
         if self.record is not None:
             return
         try:
-            record = self._base_record("error")
-            record.update(request_id=request_id, error_type=error_type, error_message=message)
-            if retries is not None:
-                record["bedrock_retries"] = retries
-            self._emit(record)
+            record = self._error_record(failure)
         except Exception:
-            logger.exception("could not write the usage error record")
+            logger.exception("could not build the usage error record")
+            return
+        self._emit(record, TokenUsage())
 
-    def provisional_failure(self, error_type: str, message: str) -> None:
+    def provisional_failure(self, failure: Failure) -> None:
         """Write a provisional error record for a call that is still running.
 
         For the timeout watchdog: Lambda kills the function at its timeout with no
@@ -306,11 +155,9 @@ class UsageRecorder:
                     return
                 if self.record is not None or self.provisional_record is not None:
                     return
-                record = self._base_record("error")
-                record.update(
-                    request_id=None, error_type=error_type, error_message=message, provisional=True
-                )
-                record = self._priced_with_metrics(record)
+                record = self._error_record(failure)
+                record["provisional"] = True
+                record = self._priced_with_metrics(record, TokenUsage())
                 self.provisional_record = record
             self.provisional_delivery = self._writer.write(record, urgent=True)
         except Exception:
@@ -318,11 +165,7 @@ class UsageRecorder:
 
     # Internals ------------------------------------------------------------------------
 
-    def _base_record(self, status: Status) -> Record:
-        latency_ms = None
-        if self._started is not None:
-            ended = self._ended if self._ended is not None else self._monotonic()
-            latency_ms = max(0, round((ended - self._started) * 1000))
+    def _base_record(self, status: Status, *, latency_ms: int | None) -> Record:
         record = new_record(
             status=status,
             invocation_id=self._invocation_id,
@@ -337,14 +180,38 @@ class UsageRecorder:
             record["prompt"] = self._prompt
         return record
 
-    def _priced_with_metrics(self, record: Record) -> Record:
+    def _error_record(self, failure: Failure) -> Record:
+        # The call's time so far: it may have ended (an error) or still run (a timeout).
+        record = self._base_record("error", latency_ms=self._timer.elapsed_ms())
+        record.update(
+            request_id=failure.request_id,
+            error_type=failure.error_type,
+            error_message=failure.message,
+        )
+        if failure.bedrock_retries is not None:
+            record["bedrock_retries"] = failure.bedrock_retries
+        return record
+
+    def _priced_with_metrics(self, record: Record, usage: TokenUsage) -> Record:
         """``record`` with its cost and EMF metrics; as it was should either fail.
 
         A record without a price or metrics still counts the call; a record lost
-        to a pricing bug would not.
+        to a pricing bug would not. A model nobody priced gets ``cost_usd: null``;
+        readers may price it later.
         """
         try:
-            self._pricing.price(record)
+            quote = self._pricing.quote(
+                self._identity.model_id,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_input_tokens=usage.cache_read_input_tokens,
+                cache_write_input_tokens=usage.cache_write_input_tokens,
+            )
+            record.update(
+                cost_usd=quote.usd,
+                price_table_version=quote.version,
+                price_source=quote.source,
+            )
         except Exception:
             logger.exception("could not price the usage record")
         try:
@@ -356,18 +223,21 @@ class UsageRecorder:
     def _content(self, text: str) -> str:
         return redact(text) if self._log_content is LogContent.REDACTED else text
 
-    def _emit(self, record: Record) -> None:
+    def _emit(self, record: Record, usage: TokenUsage) -> None:
         # One real record per invocation. The watchdog's provisional record does not
         # count: the real one is still written and names what it supersedes. Only the
         # decision is under the lock; neither write waits for the other.
-        with self._emit_lock:
-            if self.record is not None:
-                return
-            if self.provisional_record is not None:
-                record["supersedes"] = self.provisional_record["error_type"]
-            record = self._priced_with_metrics(record)
-            self.record = record
-        self.delivery = self._writer.write(record, remaining_ms=self._remaining_ms)
+        try:
+            with self._emit_lock:
+                if self.record is not None:
+                    return
+                if self.provisional_record is not None:
+                    record["supersedes"] = self.provisional_record["error_type"]
+                record = self._priced_with_metrics(record, usage)
+                self.record = record
+            self.delivery = self._writer.write(record, remaining_ms=self._remaining_ms)
+        except Exception:
+            logger.exception("could not write the usage record")
 
 
 def _role(message: BaseMessage) -> str:
