@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test test-fast lint synth demo bench bench-synth bench-fleet soak pr clean
+.PHONY: setup test test-fast lint synth demo bench bench-synth bench-fleet soak pr lock clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 
@@ -64,5 +64,13 @@ bench-fleet: setup
 
 pr: test synth
 
+# Both lock files from pip's own resolver, today's pins kept unless a requirement
+# changed (FRESH=1: the newest versions the requirements allow). Installs nothing.
+lock: setup
+	$(PY) tools/lock.py $(if $(FRESH),--fresh)
+
+# Everything the tools write, except the installed environment (.venv, node_modules).
 clean:
-	rm -rf cdk.out .local-cloud .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out cdk.out.*/ .local-cloud .tenantctl .hypothesis build .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -f config/.*.lock config/.*.tmp
+	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
