@@ -1,13 +1,26 @@
-"""Fixtures for the invoker Lambda tests; the machinery lives in ``invoker_testkit``."""
+"""Fixtures for the invoker Lambda tests; the machinery lives in ``invoker_testkit``.
+
+The function's environment is defined here, once: ``invoker_env`` applies it to
+the test's process (with a clean AWS setup) and ``set_function_env`` changes a
+variable before the next cold start.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import pytest
 from invoker_testkit import (
+    EXTERNAL_ID,
+    HAIKU,
+    LOG_GROUP,
+    OPS_ROLE_ARN,
+    REGION,
+    TENANT_ID,
+    US_HAIKU,
     Accounts,
     ApiCalls,
     ConverseStub,
@@ -15,15 +28,62 @@ from invoker_testkit import (
     load_handler,
     record_api_calls,
     running_converse_stub,
-    set_invoker_env,
     two_accounts,
 )
+
+# What the customer stack gives acme's function.
+FUNCTION_ENV = {
+    "TENANT_ID": TENANT_ID,
+    "OPS_ROLE_ARN": OPS_ROLE_ARN,
+    "OPS_EXTERNAL_ID": EXTERNAL_ID,
+    "BEDROCK_REGION": REGION,
+    "USAGE_LOG_GROUP": LOG_GROUP,
+    "ALLOWED_MODELS": f"{HAIKU},{US_HAIKU}",
+    "DEFAULT_MODEL_ID": HAIKU,
+    "LOG_CONTENT": "metadata",
+    # Two attempts keep the throttling tests to one short backoff.
+    "BEDROCK_MAX_ATTEMPTS": "2",
+    "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
+}
 
 
 @pytest.fixture
 def invoker_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The environment the CDK stack sets, isolated to one test."""
-    return set_invoker_env(monkeypatch)
+    """The function's environment, set in this test's process; a copy to derive others from.
+
+    The AWS setup is Lambda's, not the developer's: no profile, config file or
+    endpoint override leaks in, and the credentials are placeholders until
+    ``accounts`` puts the tenant's in.
+    """
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in {"AWS_PROFILE", "MOTO_ACCOUNT_ID"}:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for name, value in FUNCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    return dict(FUNCTION_ENV)
+
+
+@pytest.fixture
+def set_function_env(
+    monkeypatch: pytest.MonkeyPatch, invoker_env: dict[str, str]
+) -> Callable[..., None]:
+    """Change the function's variables for the next cold start (``None`` removes one)."""
+
+    def set_variables(**variables: str | None) -> None:
+        for name, value in variables.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+
+    return set_variables
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""Test kit for the invoker Lambda: its environment, two moto accounts and Converse.
+"""Test kit for the invoker Lambda: two moto accounts, Converse and the handler as Lambda loads it.
+
+The function's environment is ``conftest.py``'s (fixtures ``invoker_env`` and
+``set_function_env``); the names and ids it holds are this module's constants.
 
 The function's folder is put on ``sys.path`` so ``import invoker`` works as in
 Lambda. ``handler.py`` is loaded by path under a unique module name, fresh for
@@ -20,7 +23,6 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import json
-import os
 import sys
 import threading
 import uuid
@@ -60,38 +62,6 @@ LOG_GROUP = "/aws/bedrock/langchain/logs"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 US_HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 NOT_ALLOWED_MODEL = "anthropic.claude-3-opus-20240229-v1:0"
-
-INVOKER_ENV = {
-    "TENANT_ID": TENANT_ID,
-    "OPS_ROLE_ARN": OPS_ROLE_ARN,
-    "OPS_EXTERNAL_ID": EXTERNAL_ID,
-    "BEDROCK_REGION": REGION,
-    "USAGE_LOG_GROUP": LOG_GROUP,
-    "ALLOWED_MODELS": f"{HAIKU},{US_HAIKU}",
-    "DEFAULT_MODEL_ID": HAIKU,
-    "LOG_CONTENT": "metadata",
-    # Two attempts keep the throttling tests to one short backoff.
-    "BEDROCK_MAX_ATTEMPTS": "2",
-    "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
-}
-
-
-def set_invoker_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The environment the CDK stack gives the function, plus a clean AWS setup."""
-    for name in list(os.environ):
-        if name.startswith("AWS_ENDPOINT_URL") or name in {"AWS_PROFILE", "MOTO_ACCOUNT_ID"}:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    for name, value in INVOKER_ENV.items():
-        monkeypatch.setenv(name, value)
-    return dict(INVOKER_ENV)
-
 
 # --- Converse: the embedded cloud's emulator ----------------------------------------
 

@@ -19,7 +19,6 @@ from invoker.chat import CONFIGURATION_ERROR, BedrockChat, InferenceProfileMissi
 from invoker.settings import Settings, SettingsError
 from invoker_testkit import (
     HAIKU,
-    INVOKER_ENV,
     OPS_ACCOUNT,
     REGION,
     TENANT_ID,
@@ -81,7 +80,7 @@ def _limit_role_to_profiles(profiles: dict[str, str]) -> None:
 
 @pytest.fixture
 def profiles(
-    accounts: Accounts, converse_stub: ConverseStub, monkeypatch: pytest.MonkeyPatch
+    accounts: Accounts, converse_stub: ConverseStub, set_function_env: Callable[..., None]
 ) -> dict[str, str]:
     """Both models' profiles in the emulator and the role; only HAIKU's in the environment."""
     arns = {
@@ -96,8 +95,10 @@ def profiles(
         for model in (HAIKU, US_HAIKU)
     }
     _limit_role_to_profiles(arns)
-    monkeypatch.setenv("APPLICATION_INFERENCE_PROFILES", "true")
-    monkeypatch.setenv("INFERENCE_PROFILE_ARNS", json.dumps({HAIKU: arns[HAIKU]}))
+    set_function_env(
+        APPLICATION_INFERENCE_PROFILES="true",
+        INFERENCE_PROFILE_ARNS=json.dumps({HAIKU: arns[HAIKU]}),
+    )
     return arns
 
 
@@ -148,11 +149,10 @@ def test_the_role_refuses_the_base_model_called_directly(
     converse_stub: ConverseStub,
     cold_handler: Handler,
     lambda_context: FakeLambdaContext,
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
 ) -> None:
     # A function that does not know it should use profiles calls the model itself.
-    monkeypatch.delenv("APPLICATION_INFERENCE_PROFILES")
-    monkeypatch.delenv("INFERENCE_PROFILE_ARNS")
+    set_function_env(APPLICATION_INFERENCE_PROFILES=None, INFERENCE_PROFILE_ARNS=None)
     result = cold_handler().lambda_handler(event(model_id=HAIKU), lambda_context)
 
     assert result["error"]["type"] == "AccessDeniedException"
@@ -196,20 +196,20 @@ def test_building_a_profile_model_makes_no_control_plane_call() -> None:
     ],
 )
 def test_a_malformed_profile_map_fails_the_cold_start_naming_the_variable(
-    value: str, problem: str
+    value: str, problem: str, invoker_env: dict[str, str]
 ) -> None:
     with pytest.raises(SettingsError, match=f"INFERENCE_PROFILE_ARNS: .*{problem}"):
-        Settings.from_env({**INVOKER_ENV, "INFERENCE_PROFILE_ARNS": value})
+        Settings.from_env({**invoker_env, "INFERENCE_PROFILE_ARNS": value})
 
 
-def test_the_profile_map_is_read_into_settings() -> None:
+def test_the_profile_map_is_read_into_settings(invoker_env: dict[str, str]) -> None:
     settings = Settings.from_env(
         {
-            **INVOKER_ENV,
+            **invoker_env,
             "APPLICATION_INFERENCE_PROFILES": "true",
             "INFERENCE_PROFILE_ARNS": json.dumps({HAIKU: PROFILE_ARN}),
         }
     )
     assert settings.application_inference_profiles is True
     assert settings.inference_profile_arns == {HAIKU: PROFILE_ARN}
-    assert Settings.from_env(INVOKER_ENV).application_inference_profiles is False
+    assert Settings.from_env(invoker_env).application_inference_profiles is False

@@ -333,14 +333,14 @@ def _model_access_policy(models: list[str]) -> str:
 
 
 def test_two_throttles_then_an_answer_returns_the_answer_and_records_two_retries(
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
     lambda_context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("BEDROCK_MAX_ATTEMPTS", "4")  # read by the cold start below
+    set_function_env(BEDROCK_MAX_ATTEMPTS="4")  # read by the cold start below
     converse_stub.fail("ThrottlingException", count=2)
 
     result = cold_handler().lambda_handler(event(), lambda_context)
@@ -530,6 +530,7 @@ def test_a_connection_reset_by_bedrock_returns_a_clean_error_and_one_record_with
 
 def test_assume_role_refused_for_a_wrong_external_id_is_a_clean_error_recorded_by_the_tenant_only(
     monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
@@ -553,7 +554,7 @@ def test_assume_role_refused_for_a_wrong_external_id_is_a_clean_error_recorded_b
     )
     denials = _enforce_trust_policies(monkeypatch)
     wrong_external_id = "acme-0000000000000000"
-    monkeypatch.setenv("OPS_EXTERNAL_ID", wrong_external_id)
+    set_function_env(OPS_EXTERNAL_ID=wrong_external_id)
 
     result = cold_handler().lambda_handler(event(), lambda_context)
 

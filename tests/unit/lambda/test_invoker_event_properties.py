@@ -294,13 +294,13 @@ def test_an_unknown_key_is_named_even_when_it_looks_like_a_type_label(key: str) 
 @pytest.fixture(params=["metadata", "full", "redacted"])
 def warm_handler(
     request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
 ) -> Any:
     """One container per content mode, warm for every example: many users, one writer."""
-    monkeypatch.setenv("LOG_CONTENT", request.param)
+    set_function_env(LOG_CONTENT=request.param)
     handler = cold_handler()
     assert handler.SETTINGS.log_content == request.param
     return handler

@@ -512,13 +512,13 @@ def test_bad_event_gets_a_validation_error_and_touches_no_aws(
 
 
 def test_full_content_mode_keeps_prompt_and_response_in_the_tenants_record(
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
     lambda_context: FakeLambdaContext,
 ) -> None:
-    monkeypatch.setenv("LOG_CONTENT", "full")
+    set_function_env(LOG_CONTENT="full")
 
     cold_handler().lambda_handler(event(system="Be brief."), lambda_context)
 
@@ -531,13 +531,13 @@ def test_full_content_mode_keeps_prompt_and_response_in_the_tenants_record(
 
 
 def test_redacted_content_mode_masks_the_prompt_in_the_record_but_not_the_answer(
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
     lambda_context: FakeLambdaContext,
 ) -> None:
-    monkeypatch.setenv("LOG_CONTENT", "redacted")
+    set_function_env(LOG_CONTENT="redacted")
     converse_stub.answer_with("Reply to bob@example.com")
 
     result = cold_handler().lambda_handler(event(prompt="I am bob@example.com"), lambda_context)
@@ -562,7 +562,7 @@ def test_metadata_mode_keeps_content_out_of_the_record(
 
 
 def test_function_logs_carry_the_tenant_id_but_no_prompt(
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
@@ -570,7 +570,7 @@ def test_function_logs_carry_the_tenant_id_but_no_prompt(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # A service name of its own: Powertools binds a logger's stream once per process.
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "bedrock-invoker-log-check")
+    set_function_env(POWERTOOLS_SERVICE_NAME="bedrock-invoker-log-check")
     cold_handler().lambda_handler(event(prompt="my secret plan"), lambda_context)
 
     logs = [
@@ -582,9 +582,9 @@ def test_function_logs_carry_the_tenant_id_but_no_prompt(
 
 
 def test_missing_configuration_fails_the_cold_start_naming_the_variable(
-    monkeypatch: pytest.MonkeyPatch, cold_handler: Handler
+    set_function_env: Callable[..., None], cold_handler: Handler
 ) -> None:
-    monkeypatch.delenv("OPS_ROLE_ARN")
+    set_function_env(OPS_ROLE_ARN=None)
     with pytest.raises(Exception, match="OPS_ROLE_ARN: Field required"):
         cold_handler()
 

@@ -104,14 +104,14 @@ def test_a_failing_stdout_never_fails_the_write() -> None:
 
 
 def test_stdout_sink_answers_with_no_logs_call_and_prints_the_record(
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     converse_stub: ConverseStub,
     cold_handler: Handler,
     api_calls: ApiCalls,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("USAGE_SINK", "stdout")
+    set_function_env(USAGE_SINK="stdout")
     handler = cold_handler()
     assert isinstance(handler._invoker._writer, StdoutUsageSink)  # no logs client built
     contexts = [FakeLambdaContext() for _ in range(3)]
@@ -175,14 +175,14 @@ def runtime_hooks(monkeypatch: pytest.MonkeyPatch) -> RuntimeHooks:
 
 @pytest.mark.parametrize("sink", ["api", "stdout"])
 def test_init_builds_the_invoker_without_any_aws_call(
-    monkeypatch: pytest.MonkeyPatch,
+    set_function_env: Callable[..., None],
     accounts: Accounts,
     cold_handler: Handler,
     api_calls: ApiCalls,
     runtime_hooks: RuntimeHooks,
     sink: str,
 ) -> None:
-    monkeypatch.setenv("USAGE_SINK", sink)
+    set_function_env(USAGE_SINK=sink)
     handler = cold_handler()
 
     # Built at import (what SnapStart snapshots): no STS credentials in it yet.
