@@ -180,7 +180,7 @@ def _plain(value: Any) -> Any:
 
 def decode(field: FieldInfo, text: str) -> Any:
     """A variable's text as the value its field validates: the inverse of :func:`encode`."""
-    kind = _base_type(field.annotation)
+    kind = base_type(field.annotation)
     if kind is bool:
         if text not in {"true", "false"}:
             raise ValueError(f"'{text}' is not true or false")
@@ -200,12 +200,12 @@ def decode(field: FieldInfo, text: str) -> Any:
     return text
 
 
-def _base_type(annotation: Any) -> Any:
+def base_type(annotation: Any) -> Any:
     """The outer type behind Annotated and Optional: ``tuple``, ``dict``, ``bool`` ..."""
     while typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
     origin = typing.get_origin(annotation)
     if origin in {typing.Union, types.UnionType}:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _base_type(args[0]) if len(args) == 1 else str
+        return base_type(args[0]) if len(args) == 1 else str
     return origin or annotation

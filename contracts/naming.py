@@ -158,9 +158,6 @@ def longest_derived_name_lengths(tenant_id: str) -> dict[str, tuple[int, int]]:
 # Application inference profiles (one per tenant and model, opt-in per tenant).
 # Bedrock's name rule: 1-64 characters of ([0-9a-zA-Z][ _-]?)+, so no dots or colons.
 INFERENCE_PROFILE_NAME_MAX = 64
-# The customer stack's parameter that carries the tenant's profile ARNs (a JSON
-# map model id -> ARN), and the function's variable it becomes.
-INFERENCE_PROFILE_ARNS_PARAMETER = "InferenceProfileArns"
 _PROFILE_DIGEST_CHARS = 8
 
 
@@ -180,6 +177,23 @@ def application_inference_profile_name(tenant_id: str, model_id: str) -> str:
     room = INFERENCE_PROFILE_NAME_MAX - len(tenant_id) - len(digest) - 2
     slug = slug[:room].rstrip("-")
     return "-".join(part for part in (tenant_id, slug, digest) if part)
+
+
+def inference_profiles_parameter_name(tenant_id: str) -> str:
+    """The SSM parameter, in the tenant's operations account and region, that holds its
+    application inference profiles' ARNs (a JSON map model id -> ARN).
+
+    Bedrock generates the ARNs at deploy time, so no template of the tenant's own
+    account can know them; the function reads them here with its invoker role.
+    """
+    return f"/bedrock-invoker/{tenant_id}/inference-profile-arns"
+
+
+def inference_profiles_parameter_arn(account_id: str, tenant_id: str, *, region: str) -> str:
+    """The ARN of ``inference_profiles_parameter_name`` (IAM's form: no doubled slash)."""
+    partition = partition_for_region(region)
+    name = inference_profiles_parameter_name(tenant_id).lstrip("/")
+    return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{name}"
 
 
 def inference_profile_output_key(tenant_id: str, model_id: str) -> str:

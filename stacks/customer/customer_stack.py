@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, CfnParameter, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -57,22 +57,6 @@ class CustomerStack(Stack):
             retention_days=tenant.log_retention_days,
             encryption_key=key.key,
         )
-        # The profile ARNs are generated in the operations account; `tenantctl deploy`
-        # reads them from its stack's outputs and passes them here, and a plain
-        # `cdk deploy` keeps the previous value. No lookup at the function's cold start.
-        profile_arns = (
-            CfnParameter(
-                self,
-                naming.INFERENCE_PROFILE_ARNS_PARAMETER,
-                description=(
-                    "JSON map model id -> ARN of the tenant's application inference profiles "
-                    f"(outputs of {tenant.operations_stack_name}; tenantctl deploy sets it)"
-                ),
-                default="{}",
-            ).value_as_string
-            if tenant.application_inference_profiles
-            else None
-        )
         self.invoker = InvokerFunction(
             self,
             "Invoker",
@@ -84,7 +68,6 @@ class CustomerStack(Stack):
             encryption_key=key.key,
             platform=platform,
             code=invoker_code,
-            inference_profile_arns=profile_arns,
         )
         self._observe(tenant)
         CfnOutput(self, "FunctionName", value=self.invoker.function.function_name)

@@ -16,7 +16,13 @@ bucket, which target accounts cannot read. This template therefore
   same content-hashed key the CDK asset has (``CodeKey``);
 - takes every tenant value as a parameter, validated with the registry's own
   rules (tenant-id pattern and length, ExternalId characters, retention values,
-  content modes).
+  content modes). The settings' parameters come from the settings contract
+  (``contracts.tenant_settings``): every setting the function reads becomes its
+  environment variable as it is, and the customer stack's structural settings
+  (``PARAMETRIC``) become CloudFormation conditions. The few left
+  (``FIXED_AT_SYNTH``: alarms, X-Ray) take the registry defaults' values when the
+  template is synthesized; ``stack_set_parameters`` refuses a tenant whose own
+  values differ, naming them, rather than roll it out without them.
 
 It is the very ``CustomerStack`` composition, so the resources, their logical
 ids, policies and cdk-nag acknowledgments are the same as in a CDK deploy.
@@ -27,21 +33,77 @@ takes as it is.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
-from aws_cdk import Aws, CfnParameter, DefaultStackSynthesizer, Stack
+from aws_cdk import Aws, CfnCondition, CfnParameter, CfnResource, DefaultStackSynthesizer, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from pydantic.fields import FieldInfo
 
 from contracts import naming
-from contracts.registry import EXTERNAL_ID_MAX, EXTERNAL_ID_MIN, Defaults, Tenant
-from contracts.usage_record import LOG_RETENTION_DAYS, LogContent
+from contracts.fields import (
+    ACCOUNT_ID_RE,
+    EXTERNAL_ID_MAX,
+    EXTERNAL_ID_MIN,
+    EXTERNAL_ID_RE,
+    REGION_RE,
+    cfn_pattern,
+)
+from contracts.function_environment import base_type, encode, variable
+from contracts.registry import Defaults, Tenant
+from contracts.tenant_settings import FunctionSettings, HeldBy, settings
+from contracts.usage_record import LOG_RETENTION_DAYS, UsageSink
 from stacks.customer.customer_stack import CustomerStack
 from stacks.customer.invoker_function import INVOKER_SOURCE
 from stacks.shared.lambda_bundling import LambdaPlatform, source_fingerprint
 
 STACK_SET_TEMPLATE_NAME = "BedrockCustomerStackSet"
+# Customer-stack settings that change the template's shape, made conditions here.
+PARAMETRIC = ("log_retention_days", "snap_start", "usage_sink", "reserved_concurrency")
+# Customer-stack settings the template takes from the registry defaults at synth.
+FIXED_AT_SYNTH = ("alarms", "xray_tracing")
+# An optional number's parameter value when the setting is unset.
+_UNSET = "0"
+
+
+def parameter_name(setting: str) -> str:
+    """A setting's parameter: its environment variable in CamelCase (``AllowedModels``)."""
+    return "".join(part.capitalize() for part in variable(setting).split("_"))
+
+
+def template_settings() -> list[str]:
+    """The settings that are parameters: every one the function reads, and ``PARAMETRIC``."""
+    return [
+        name
+        for name, _, how in settings()
+        if HeldBy.CUSTOMER in how.held_by
+        and (name in FunctionSettings.model_fields or name in PARAMETRIC)
+    ]
+
+
+def _parameter(stack: Stack, name: str, field: FieldInfo, default: Any) -> CfnParameter:
+    """One setting's parameter, held to its type's values; the registry default as default."""
+    kind = base_type(field.annotation)
+    options: dict[str, Any] = {}
+    if name == "log_retention_days":
+        options = {"type": "Number", "allowed_values": [str(d) for d in sorted(LOG_RETENTION_DAYS)]}
+    elif kind is bool:
+        options = {"allowed_values": ["true", "false"]}
+    elif isinstance(kind, type) and issubclass(kind, Enum):
+        options = {"allowed_values": [str(member.value) for member in list(kind)]}
+    elif kind is int:
+        # 0 for unset: the registry never allows 0 (which would stop the function).
+        options = {"type": "Number", "min_value": 0}
+    how = next(h for n, _, h in settings() if n == name)
+    return CfnParameter(
+        stack,
+        parameter_name(name),
+        description=how.help,
+        default=_UNSET if default is None else encode(default),
+        **options,
+    )
 
 
 class CustomerStackSetTemplate(CustomerStack):
@@ -75,7 +137,7 @@ class CustomerStackSetTemplate(CustomerStack):
             self,
             "ExternalId",
             description="The ExternalId the tenant's invoker role requires",
-            allowed_pattern=r"[\w+=,.@:/-]+",
+            allowed_pattern=cfn_pattern(EXTERNAL_ID_RE),
             min_length=EXTERNAL_ID_MIN,
             max_length=EXTERNAL_ID_MAX,
         )
@@ -83,32 +145,21 @@ class CustomerStackSetTemplate(CustomerStack):
             self,
             "OperationsAccountId",
             description="The tenant's operations account (its invoker role lives there)",
-            allowed_pattern=r"\d{12}",
+            allowed_pattern=cfn_pattern(ACCOUNT_ID_RE),
         )
         bedrock_region = CfnParameter(
-            self, "BedrockRegion", description="Region of the operations account's Bedrock calls"
-        )
-        models = CfnParameter(
             self,
-            "AllowedModels",
-            description="Comma-separated model ids the function may call; the first is default",
+            "BedrockRegion",
+            description="Region of the operations account's Bedrock calls",
+            allowed_pattern=cfn_pattern(REGION_RE),
         )
-        default_model = CfnParameter(
-            self, "DefaultModelId", description="The model used when an event names none"
-        )
-        log_content = CfnParameter(
-            self,
-            "LogContent",
-            allowed_values=[mode.value for mode in LogContent],
-            default=defaults.log_content.value,
-        )
-        retention = CfnParameter(
-            self,
-            "LogRetentionDays",
-            type="Number",
-            allowed_values=[str(d) for d in sorted(LOG_RETENTION_DAYS)],
-            default=str(defaults.log_retention_days),
-        )
+        fields = FunctionSettings.model_fields | {
+            name: field for name, field, _ in settings() if name in PARAMETRIC
+        }
+        values = {
+            name: _parameter(self, name, fields[name], getattr(defaults, name))
+            for name in template_settings()
+        }
         code_bucket = CfnParameter(
             self,
             "CodeBucket",
@@ -120,29 +171,29 @@ class CustomerStackSetTemplate(CustomerStack):
             description="The zip's key: the CDK asset's content hash",
             default=f"{source_fingerprint(INVOKER_SOURCE, platform)}.zip",
         )
-        # The tenant as the template sees it: parameters, not registry values.
-        # model_construct: these are CloudFormation references, which the
-        # registry's validators would rightly refuse; the parameters' own
-        # constraints hold them to the same rules.
-        tenant = Tenant.model_construct(
+        # The tenant as the template sees it: the defaults' shape (the api sink, no
+        # SnapStart, no reserved concurrency), then the parameters replace the
+        # function's settings and conditions the structural ones. model_construct:
+        # parameters are CloudFormation references, which the registry's validators
+        # would rightly refuse; the parameters' own constraints hold them to the
+        # same rules.
+        shape: dict[str, Any] = {name: getattr(defaults, name) for name, _, _ in settings()}
+        shape.update({name: values[name].value_as_string for name in FunctionSettings.model_fields})
+        shape.update(
+            models=(values["models"].value_as_string,),
+            log_retention_days=values["log_retention_days"].value_as_number,
+            usage_sink=UsageSink.API,
+            snap_start=False,
+            reserved_concurrency=None,
             id=tenant_id.value_as_string,
             account_id=Aws.ACCOUNT_ID,
             region=Aws.REGION,
             external_id=external_id.value_as_string,
-            models=(models.value_as_string,),
-            log_retention_days=retention.value_as_number,
-            log_content=log_content.value_as_string,
             usage_log_group=defaults.usage_log_group,
-            reserved_concurrency=None,
-            display_name=None,
-            xray_tracing=False,
-            shard=0,
-            operations_account="",
             operations_account_id=ops_account.value_as_string,
             bedrock_region=bedrock_region.value_as_string,
-            operations_stack_name="",
         )
-        self.default_model = default_model
+        tenant = Tenant.model_construct(**shape)
         code = lambda_.Code.from_bucket(
             s3.Bucket.from_bucket_name(self, "Code", code_bucket.value_as_string),
             code_key.value_as_string,
@@ -153,21 +204,84 @@ class CustomerStackSetTemplate(CustomerStack):
             f"{naming.invoker_role_name(tenant_id.value_as_string)}"
         )
         self._compose(tenant, platform, code, ops_role_arn=ops_role_arn)
-        # ALLOWED_MODELS is the whole list; the default is its own parameter.
-        self.invoker.function.add_environment("DEFAULT_MODEL_ID", default_model.value_as_string)
+        # Every setting the function reads, as its parameter says; the first of the
+        # allowed models is the default, as in the registry.
+        for name in FunctionSettings.model_fields:
+            self.invoker.function.add_environment(variable(name), values[name].value_as_string)
+        models = values["models"].value_as_string
+        self.invoker.function.add_environment(
+            variable("default_model_id"), Fn.select(0, Fn.split(",", models))
+        )
+        self._make_structural_settings_parametric(values)
+
+    def _make_structural_settings_parametric(self, values: dict[str, CfnParameter]) -> None:
+        """SnapStart, the usage sink's log routing and reserved concurrency, per parameter."""
+        function = self.invoker.function.node.default_child
+        assert isinstance(function, CfnResource)
+
+        def condition(name: str, expression: Any) -> CfnCondition:
+            return CfnCondition(self, name, expression=expression)
+
+        snap_start = condition("SnapStartOn", Fn.condition_equals(values["snap_start"], "true"))
+        stdout = condition(
+            "StdoutSink", Fn.condition_equals(values["usage_sink"], UsageSink.STDOUT.value)
+        )
+        reserved = condition(
+            "ReservedConcurrencySet",
+            Fn.condition_not(Fn.condition_equals(values["reserved_concurrency"], _UNSET)),
+        )
+        function.add_property_override(
+            "SnapStart",
+            Fn.condition_if(snap_start.logical_id, {"ApplyOn": "PublishedVersions"}, Aws.NO_VALUE),
+        )
+        # With stdout, Lambda delivers the printed records into the usage group. The
+        # role may write to both groups either way: the template has one shape.
+        function.add_property_override(
+            "LoggingConfig.LogGroup",
+            Fn.condition_if(
+                stdout.logical_id,
+                self.usage_log_group.log_group.log_group_name,
+                self.invoker.log_group.log_group.log_group_name,
+            ),
+        )
+        function.add_property_override(
+            "ReservedConcurrentExecutions",
+            Fn.condition_if(
+                reserved.logical_id, values["reserved_concurrency"].value_as_string, Aws.NO_VALUE
+            ),
+        )
 
 
-def stack_set_parameters(tenant: Tenant, code_bucket: str) -> list[dict[str, str]]:
-    """One tenant's parameter overrides for ``create-stack-instances``."""
+class StackSetMismatch(ValueError):
+    """A tenant the StackSet template cannot carry as its registry entry says."""
+
+
+def stack_set_parameters(
+    tenant: Tenant, code_bucket: str, *, defaults: Defaults
+) -> list[dict[str, str]]:
+    """One tenant's parameter overrides for ``create-stack-instances``.
+
+    Raises StackSetMismatch naming each ``FIXED_AT_SYNTH`` setting where the
+    tenant differs from ``defaults`` (which the template was synthesized with):
+    such a tenant is deployed with ``cdk deploy`` instead.
+    """
+    differ = [name for name in FIXED_AT_SYNTH if getattr(tenant, name) != getattr(defaults, name)]
+    if differ:
+        raise StackSetMismatch(
+            f"tenant '{tenant.id}': {', '.join(differ)} differ from the registry defaults, "
+            "which the StackSet template is synthesized with; deploy this tenant with "
+            f"`tenantctl deploy --tenant {tenant.id}`"
+        )
     values = {
         "TenantId": tenant.id,
         "ExternalId": tenant.external_id,
         "OperationsAccountId": tenant.operations_account_id,
         "BedrockRegion": tenant.bedrock_region,
-        "AllowedModels": ",".join(tenant.models),
-        "DefaultModelId": tenant.default_model,
-        "LogContent": tenant.log_content.value,
-        "LogRetentionDays": str(tenant.log_retention_days),
+        **{
+            parameter_name(name): _UNSET if value is None else encode(value)
+            for name in template_settings()
+            for value in [getattr(tenant, name)]
+        },
         "CodeBucket": code_bucket,
     }
     return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]

@@ -83,7 +83,6 @@ class InvokerFunction(Construct):
         platform: LambdaPlatform,
         code: lambda_.Code | None = None,
         bedrock_max_attempts: int = 4,
-        inference_profile_arns: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         fn_name = naming.function_name(tenant.id)
@@ -157,10 +156,6 @@ class InvokerFunction(Construct):
                 bedrock_max_attempts=bedrock_max_attempts,
             ).to_env(),
         )
-        if inference_profile_arns is not None:
-            # The tenant's application inference profiles (a JSON map model id -> ARN,
-            # from the ops stack's outputs): the function calls its models through them.
-            self.function.add_environment("INFERENCE_PROFILE_ARNS", inference_profile_arns)
         depend_on_policy_only(self.function, self.role)
         # The published version of this configuration (SnapStart's snapshot, when on)
         # and the one name every caller uses for it.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import CfnTag
+from aws_cdk import CfnTag, Stack
 from aws_cdk import aws_bedrock as bedrock
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from contracts import naming
@@ -30,6 +31,12 @@ class TenantInferenceProfiles(Construct):
     Cost Explorer even where the role's principal tags do not reach. Name and
     source are create-only: changing a tenant's models replaces only the
     profiles of the models that changed.
+
+    Their ARNs hold an id Bedrock generates, which no template in the tenant's
+    account can know; an SSM parameter here (``naming.inference_profiles_parameter_name``)
+    holds the map model id -> ARN, and the tenant's function reads it with its
+    invoker role. So every way of deploying the customer stack, a plain
+    ``cdk deploy`` included, gives a working function.
     """
 
     def __init__(
@@ -57,6 +64,14 @@ class TenantInferenceProfiles(Construct):
                 ),
                 tags=tags,
             )
+        self.directory = ssm.StringParameter(
+            self,
+            "Directory",
+            parameter_name=naming.inference_profiles_parameter_name(tenant.id),
+            description=f"Application inference profile ARNs of tenant {tenant.id}, by model",
+            # Sorted: the same registry always synthesizes the same template.
+            string_value=Stack.of(self).to_json_string(dict(sorted(self.arns.items()))),
+        )
 
     @property
     def arns(self) -> Mapping[str, str]:

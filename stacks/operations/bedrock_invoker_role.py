@@ -74,4 +74,17 @@ class BedrockInvokerRole(Construct):
                 application_profiles=application_profiles,
             ),
         )
+        if application_profiles is not None:
+            # Where the function learns its profiles' ARNs: this one parameter only.
+            self.policy.add_statements(
+                iam.PolicyStatement(
+                    sid="ReadOwnInferenceProfileArns",
+                    actions=["ssm:GetParameter"],
+                    resources=[
+                        naming.inference_profiles_parameter_arn(
+                            operations.account_id, tenant.id, region=operations.region
+                        )
+                    ],
+                )
+            )
         self.policy.attach_to_role(self.role)

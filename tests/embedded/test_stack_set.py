@@ -21,9 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from app import build_app
-from contracts.registry import TenantRegistry, load_registry
+from contracts.registry import TenantRegistry, parse_registry, parse_registry_yaml
 from embedded_aws import EmbeddedCloud
-from stacks.customer.customer_stack_set import STACK_SET_TEMPLATE_NAME, stack_set_parameters
+from stacks.customer.customer_stack_set import (
+    STACK_SET_TEMPLATE_NAME,
+    StackSetMismatch,
+    stack_set_parameters,
+)
 from tests.conftest import EXAMPLE_REGISTRY
 
 pytestmark = [
@@ -37,7 +41,18 @@ TENANTS_OU = "ou-ab12-tenants01"
 
 @pytest.fixture(scope="module")
 def registry() -> TenantRegistry:
-    return load_registry(EXAMPLE_REGISTRY)
+    """The example registry with every setting the template carries set off its default."""
+    data = parse_registry_yaml(EXAMPLE_REGISTRY.read_text(encoding="utf-8"))
+    data["tenants"][1].update(
+        usage_sink="stdout",
+        snap_start=True,
+        reserved_concurrency=5,
+        application_inference_profiles=True,
+        log_content="full",
+        log_retention_days=30,
+        price_overrides={"anthropic.claude-3-haiku-20240307-v1:0": {"input": 0.2, "output": 1}},
+    )
+    return parse_registry(data)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +111,9 @@ def test_self_managed_instances_create_each_tenants_stack_with_its_own_parameter
             StackSetName="bedrock-customer",
             Accounts=[tenant.account_id],
             Regions=[tenant.region],
-            ParameterOverrides=stack_set_parameters(tenant, CODE_BUCKET),
+            ParameterOverrides=stack_set_parameters(
+                tenant, CODE_BUCKET, defaults=registry.defaults
+            ),
         )
 
     for tenant in registry.resolved_tenants():
@@ -146,7 +163,9 @@ def test_service_managed_stack_set_takes_one_ou_scoped_call_per_account(
                     "AccountFilterType": "INTERSECTION",
                 },
                 Regions=[tenant.region],
-                ParameterOverrides=stack_set_parameters(tenant, CODE_BUCKET),
+                ParameterOverrides=stack_set_parameters(
+                    tenant, CODE_BUCKET, defaults=registry.defaults
+                ),
             )["OperationId"]
         )
     for operation in operations:
@@ -161,3 +180,11 @@ def test_service_managed_stack_set_takes_one_ou_scoped_call_per_account(
         admin.create_stack_instances(
             StackSetName="bedrock-customer-org", Accounts=["222222222222"], Regions=["us-east-1"]
         )
+
+
+def test_the_stack_set_refuses_a_tenant_whose_fixed_settings_differ_from_the_defaults(
+    registry: TenantRegistry,
+) -> None:
+    tenant = registry.tenant("acme").model_copy(update={"xray_tracing": True})
+    with pytest.raises(StackSetMismatch, match="tenant 'acme': xray_tracing differ"):
+        stack_set_parameters(tenant, CODE_BUCKET, defaults=registry.defaults)

@@ -36,6 +36,7 @@ DEPLOYED_BY_MOTO = {
     "AWS::SNS::Topic",
     "AWS::Events::Rule",
     "AWS::CloudWatch::Dashboard",
+    "AWS::SSM::Parameter",
 }
 # Types moto skips, each harmless locally for the reason given.
 # Types moto lacks that the embedded cloud models itself (embedded_aws.moto_patches).

@@ -255,12 +255,25 @@ def test_each_invoker_role_reaches_exactly_its_tenants_model_arns(
             for k, r in roles.items()
             if r["Properties"].get("RoleName") == naming.invoker_role_name(tenant.id)
         ]
-        statements = [
+        every_statement = [
             s
             for k, p in template.find_resources("AWS::IAM::Policy").items()
             if {"Ref": logical} in p["Properties"]["Roles"]
             for s in p["Properties"]["PolicyDocument"]["Statement"]
         ]
+        # A profile tenant may also read the one parameter listing its profiles' ARNs.
+        directory = [s for s in every_statement if s["Sid"] == "ReadOwnInferenceProfileArns"]
+        assert [s["Resource"] for s in directory] == (
+            [
+                naming.inference_profiles_parameter_arn(
+                    tenant.operations_account_id, tenant.id, region=tenant.bedrock_region
+                )
+            ]
+            if tenant.application_inference_profiles
+            else []
+        ), tenant.id
+        assert all(s["Action"] == "ssm:GetParameter" for s in directory)
+        statements = [s for s in every_statement if s not in directory]
         granted = {r for s in statements for r in _resource_names(template, s["Resource"])}
         actions = {a for s in statements for a in _list(s["Action"])}
         assert actions == INVOKE_ACTIONS, tenant.id
