@@ -41,7 +41,7 @@ from embedded_aws.identity import (
 from embedded_aws.trust import (
     ASSUME_ROLE,
 )
-from tenantctl.usage import filter_events
+from tenantctl.usage_reader import filter_events
 
 
 @dataclass(frozen=True)

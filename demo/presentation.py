@@ -31,6 +31,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
+from contracts.pricing import Pricing
 from contracts.registry import RegistryError, Tenant, TenantRegistry, load_registry
 from contracts.usage_record import UsageRecord
 from demo.checks import run_checks
@@ -45,7 +46,7 @@ from embedded_aws.cloud import EmbeddedCloud
 from tenantctl.cdk_runner import DeployError
 from tenantctl.chart import format_usd, render_usage_chart
 from tenantctl.fleet import StackResult, deploy_registry
-from tenantctl.usage import GroupBy, Pricing, summarize, summarize_daily
+from tenantctl.usage import GroupBy, summarize, summarize_daily
 
 # Where the demo writes each tenant's usage chart (git-ignored, beside the local cloud's state).
 DEFAULT_CHARTS_DIR = Path(".local-cloud/demo")

@@ -21,7 +21,7 @@ from contracts.usage_record import UsageRecord, parse_record
 from embedded_aws.cloud import EmbeddedCloud
 from embedded_aws.lambda_runner import LAMBDA_SERVICE
 from embedded_aws.trust import assume_role_as_service
-from tenantctl.usage import filter_events
+from tenantctl.usage_reader import filter_events
 
 DEFAULT_REGISTRY = Path("config/tenants.local.yaml")
 # (user, application) pairs each tenant's function is invoked with.

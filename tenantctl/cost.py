@@ -30,8 +30,6 @@ from contracts.naming import COST_CENTRE_TAG_KEY, TENANT_TAG_KEY
 
 PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
 BEDROCK_SERVICE_MARKER = "Bedrock"
-DEFAULT_METRIC = "UnblendedCost"
-METRICS = ("UnblendedCost", "NetUnblendedCost", "AmortizedCost", "NetAmortizedCost")
 # Cost Explorer's API has one endpoint per partition.
 _CE_REGIONS = {"aws": "us-east-1", "aws-cn": "cn-northwest-1"}
 
@@ -39,6 +37,18 @@ _CE_REGIONS = {"aws": "us-east-1", "aws-cn": "cn-northwest-1"}
 def cost_explorer_region(partition: str) -> str:
     """The region Cost Explorer's API is called in for ``partition``."""
     return _CE_REGIONS.get(partition, "us-east-1")
+
+
+class CostMetric(StrEnum):
+    """The Cost Explorer metrics ``tenantctl cost --metric`` offers (Cost Explorer's spelling)."""
+
+    UNBLENDED = "UnblendedCost"
+    NET_UNBLENDED = "NetUnblendedCost"
+    AMORTIZED = "AmortizedCost"
+    NET_AMORTIZED = "NetAmortizedCost"
+
+
+DEFAULT_METRIC = CostMetric.UNBLENDED
 
 
 class CostDimension(StrEnum):

@@ -1,20 +1,33 @@
 """The ``tenantctl`` command line.
 
-Importing this package registers every command on :data:`app`; ``main`` is the
-console-script entry point declared in pyproject.toml.
+Importing this package registers every command on :data:`app`, one module per
+command group; ``main`` is the console-script entry point declared in
+pyproject.toml. The options every command shares are in
+:mod:`tenantctl.cli.options`, the AWS accounts they reach in
+:mod:`tenantctl.cli.targets`.
 """
 
-from tenantctl.cli import aws_commands, deploy_commands, local_commands, registry_commands
+from tenantctl.cli import (
+    cost_commands,
+    deploy_commands,
+    doctor_commands,
+    invoke_commands,
+    local_commands,
+    logs_commands,
+    registry_commands,
+    usage_commands,
+)
 from tenantctl.cli.app import app, main
-from tenantctl.doctor import doctor_command
-
-app.command("doctor")(doctor_command)
 
 __all__ = [
     "app",
-    "aws_commands",
+    "cost_commands",
     "deploy_commands",
+    "doctor_commands",
+    "invoke_commands",
     "local_commands",
+    "logs_commands",
     "main",
     "registry_commands",
+    "usage_commands",
 ]

@@ -1,8 +1,14 @@
 """The ``tenantctl`` application object, global options and error reporting.
 
 Commands live in sibling modules and register themselves on :data:`app`;
-:mod:`tenantctl.cli` imports them all. A new command (``doctor``, say) is one
-more module with ``@app.command()`` functions and one import there.
+:mod:`tenantctl.cli` imports them all. A new command is one more module with
+``@app.command()`` functions and one import there.
+
+Every error the CLI reports is one line on stderr, ``error: <option>: <what is
+wrong>`` where an option is at fault: the commands' own checks (``BadInput``),
+the registry's (``RegistryError``), and the ones Typer finds while parsing (a
+value that is not an integer, a choice that is not offered, a path that is a
+directory), which would otherwise print Typer's boxed panel.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typer.core import TyperGroup
 
 from contracts.registry import RegistryError, TenantRegistry, load_registry
 from tenantctl.cli.errors import CliError
+from tenantctl.cli.options import MISSING, OPS_PROFILE, TENANT_PROFILE
 from tenantctl.registry_file import ConcurrentEditError, RegistryLockTimeout
 
 DEFAULT_REGISTRY = Path("config/tenants.yaml")
@@ -71,17 +78,88 @@ def _report(message: str, code: int) -> typer.Exit:
 
 
 class _ReportingGroup(TyperGroup):
-    """Turns expected failures into ``error: ...`` lines instead of tracebacks."""
+    """Turns expected failures into ``error: ...`` lines instead of tracebacks or panels."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: _click.Context | None = None,
+        **extra: Any,
+    ) -> _click.Context:
+        # The global options (--registry) are parsed here, before invoke.
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _click.exceptions.NoArgsIsHelpError:
+            raise  # `tenantctl` alone prints the help
+        except _click.exceptions.UsageError as exc:
+            raise _report(usage_error_line(exc), exc.exit_code) from None
 
     def invoke(self, ctx: _click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _click.exceptions.NoArgsIsHelpError:
+            raise  # `tenantctl local` alone prints its help
+        except _click.exceptions.UsageError as exc:
+            # A command's options are parsed here, as the command is invoked.
+            raise _report(usage_error_line(exc), exc.exit_code) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
-            raise  # typer's own exits and usage errors (exit 2)
+            raise  # typer's own exits
         except Exception as exc:
             if isinstance(ctx.obj, State) and ctx.obj.debug:
                 raise
             raise _translate(exc) from None
+
+
+def usage_error_line(exc: _click.exceptions.UsageError) -> str:
+    """A parsing error as ``<option>: <what is wrong>``, the CLI's one-line form."""
+    if isinstance(exc, _click.exceptions.BadParameter) and (exc.param or exc.param_hint):
+        name = _parameter_name(exc)
+        if isinstance(exc, _click.exceptions.MissingParameter):
+            return f"{name}: {MISSING}"
+        return f"{name}: {_sentence(exc.message)}"
+    if isinstance(exc, _click.exceptions.NoSuchOption):
+        offered = _visible_options(exc.ctx)
+        close = [p for p in exc.possibilities or () if p in offered]
+        hint = f" (did you mean {' or '.join(sorted(close))}?)" if close else ""
+        return f"{exc.option_name}: no such option{hint}"
+    if isinstance(exc, _click.exceptions.BadOptionUsage):
+        # "Option '--since' requires an argument." names the option itself.
+        message = exc.message.removeprefix(f"Option {exc.option_name!r} ")
+        return f"{exc.option_name}: {_sentence(message)}"
+    return _sentence(exc.format_message())
+
+
+def _parameter_name(exc: _click.exceptions.BadParameter) -> str:
+    param = exc.param
+    if param is None:
+        hint = exc.param_hint
+        return hint if isinstance(hint, str) else " / ".join(hint or ())
+    if param.param_type_name == "option":
+        # The long spelling: --follow rather than -f.
+        return max(param.opts, key=lambda opt: (opt.startswith("--"), len(opt)))
+    return str(param.metavar or param.name or "").upper()
+
+
+def _visible_options(ctx: _click.Context | None) -> set[str]:
+    # Suggest only options --help shows, never a deprecated spelling.
+    if ctx is None:
+        return set()
+    return {
+        opt
+        for param in ctx.command.params
+        if not getattr(param, "hidden", False)
+        for opt in [*param.opts, *param.secondary_opts]
+    }
+
+
+def _sentence(message: str) -> str:
+    # Typer's messages pass through pydantic ("Value error, ...") and end in a
+    # period; the CLI's lines are lower-case clauses without one.
+    message = message.removeprefix("Value error, ").strip().rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[:1].lower() + message[1:]
+    return message
 
 
 def _translate(exc: Exception) -> typer.Exit:
@@ -90,7 +168,7 @@ def _translate(exc: Exception) -> typer.Exit:
     if isinstance(exc, RegistryError):
         return _report("\n".join(str(issue) for issue in exc.issues), 2)
     if isinstance(exc, NoCredentialsError):
-        return _report("no AWS credentials: pass --profile", 1)
+        return _report(f"no AWS credentials: pass {TENANT_PROFILE} or {OPS_PROFILE}", 1)
     if isinstance(exc, EndpointConnectionError):
         return _report(f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}", 1)
     if isinstance(exc, ClientError):

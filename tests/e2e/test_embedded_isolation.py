@@ -46,7 +46,7 @@ from demo.scenario import (
 )
 from embedded_aws import EmbeddedCloud
 from tenantctl.fleet import deploy_registry
-from tenantctl.usage import filter_events
+from tenantctl.usage_reader import filter_events
 from tests.conftest import LOCAL_REGISTRY
 
 pytestmark = [

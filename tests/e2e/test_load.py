@@ -26,7 +26,7 @@ from demo.checks import ops_own_log_groups
 from demo.scenario import log_group_names, scan_usage_records, usage_records
 from embedded_aws import EmbeddedCloud
 from tenantctl.fleet import deploy_registry
-from tenantctl.usage import merge_fallback
+from tenantctl.usage_reader import merge_fallback
 
 pytestmark = [
     pytest.mark.e2e,

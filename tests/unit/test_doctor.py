@@ -18,10 +18,8 @@ from contracts import invocation_logging
 from stacks.operations.invocation_logging_guard import GUARD_SOURCE
 from tenantctl import doctor
 from tenantctl.cli.app import State
-from tenantctl.doctor import (
-    check_ops_invocation_logging,
-    doctor_command,
-)
+from tenantctl.cli.doctor_commands import doctor_command
+from tenantctl.doctor import check_ops_invocation_logging
 from tests.conftest import EXAMPLE_REGISTRY
 
 TEXT_LOGGING = {

@@ -6,22 +6,27 @@ import contextlib
 import io
 import json
 import shutil
+import threading
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from typer.testing import CliRunner, Result
 
 from contracts.usage_record import stream_name_for
+from embedded_aws import process
 from tenantctl.cli import app
 from tenantctl.cli.app import State
+from tenantctl.cli.local_cloud import STATE_DIR_ENV
 from tests.conftest import EXAMPLE_REGISTRY
+from tests.unit.cli.usage_samples import RECORDS
 
 ACME_ACCOUNT = "222222222222"
 ACME_REGION = "us-east-1"
@@ -74,45 +79,41 @@ def acme_account(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
         yield
 
 
+@dataclass(frozen=True)
+class Embedded:
+    state_dir: Path
+    cloud: process.RunningCloud
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
+    """The example registry's accounts in a moto server on this machine, stopped afterwards."""
+    state_dir = tmp_path_factory.mktemp("local-cloud")
+    ready, stop = threading.Event(), threading.Event()
+    server = threading.Thread(
+        target=process.serve,
+        args=(state_dir,),
+        kwargs={"registry": EXAMPLE_REGISTRY, "ready": ready, "stop": stop},
+        daemon=True,
+    )
+    server.start()
+    try:
+        assert ready.wait(60), "the embedded cloud did not start"
+        yield Embedded(state_dir, process.RunningCloud.load(state_dir))
+    finally:
+        stop.set()
+        server.join(30)
+
+
+@pytest.fixture
+def cloud(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> process.RunningCloud:
+    """`--local` commands reach the module's embedded cloud."""
+    monkeypatch.setenv(STATE_DIR_ENV, str(embedded.state_dir))
+    return embedded.cloud
+
+
 def logs_client() -> Any:
     return boto3.client("logs", region_name=ACME_REGION)
-
-
-def record(
-    *,
-    user: str = "u1",
-    application: str = "app-a",
-    model: str = "anthropic.claude-3-haiku-20240307-v1:0",
-    status: str = "success",
-    input_tokens: int = 10,
-    output_tokens: int = 5,
-    cache_read: int = 0,
-    cache_write: int = 0,
-    latency_ms: float = 100,
-    request_id: str | None = "r",
-    minutes_ago: float = 5,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A usage record shaped like the Lambda's usage logger writes it."""
-    return {
-        "event": "bedrock.invocation",
-        "status": status,
-        "tenant_id": "acme",
-        "application_id": application,
-        "user_id": user,
-        "model_id": model,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "total_tokens": input_tokens + output_tokens,
-        "cache_read_input_tokens": cache_read,
-        "cache_write_input_tokens": cache_write,
-        "latency_ms": latency_ms,
-        "bedrock_latency_ms": latency_ms - 10,
-        "stop_reason": "end_turn" if status == "success" else None,
-        "request_id": request_id,
-        "timestamp": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
-        **extra,
-    }
 
 
 def put_records(
@@ -177,3 +178,50 @@ def queue_function_result(result: Any) -> None:
 
     backend = lambda_simple_backends[ACME_ACCOUNT][ACME_REGION]
     backend.lambda_simple_results_queue.append(json.dumps(result))
+
+
+@pytest.fixture
+def usage_records(acme_account: None) -> None:
+    """RECORDS in acme's usage log group, beside a line that is not a usage record."""
+    put_records(RECORDS, extra_messages=[("alice", "not a usage record")])
+
+
+# The function's own log group, where it prints the records it could not deliver.
+FUNCTION_LOG_GROUP = "/aws/lambda/bedrock-invoker-acme"
+
+
+def put_fallback_records(records: list[dict[str, object]]) -> None:
+    """Records the function printed to its own log group, among its other lines."""
+    put_records(
+        [{**r, "delivery": "fallback"} for r in records],
+        log_group=FUNCTION_LOG_GROUP,
+        extra_messages=[("2025/01/01/[$LATEST]abc", "START RequestId: 1 Version: $LATEST")],
+    )
+
+
+@pytest.fixture
+def unreadable_log_group(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Make CloudWatch Logs refuse reads of one log group, as a missing IAM grant would.
+
+    The refusal is raised inside every boto3 logs client the command builds
+    (botocore's own event hook), so everything else is the real code on moto.
+    """
+    refused: set[str] = set()
+
+    def refuse(params: dict[str, Any], model: Any, **_: Any) -> None:
+        groups = {params.get("logGroupName"), *params.get("logGroupNames", [])}
+        if groups & refused:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, model.name
+            )
+
+    make_client = boto3.Session.client
+
+    def client(self: boto3.Session, *args: Any, **kwargs: Any) -> Any:
+        made = make_client(self, *args, **kwargs)
+        if made.meta.service_model.service_name == "logs":
+            made.meta.events.register("before-parameter-build.logs", refuse)
+        return made
+
+    monkeypatch.setattr(boto3.Session, "client", client)
+    return refused.add

@@ -8,12 +8,8 @@ the next queued result, and a repeated body gets the same one again.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,47 +17,13 @@ import pytest
 
 from contracts.naming import COST_CENTRE_TAG_KEY, TENANT_TAG_KEY
 from embedded_aws import process
-from tenantctl.cli.local_cloud import STATE_DIR_ENV
 from tenantctl.cost import TagSource, cost_and_usage_request, cost_tag_key, tag_value
-from tests.conftest import EXAMPLE_REGISTRY
-from tests.unit.cli.conftest import USAGE_LOG_GROUP, Cli, record
+from tests.unit.cli.conftest import USAGE_LOG_GROUP, Cli
+from tests.unit.cli.usage_samples import record
 
 OPS = "111111111111"
 ACME = "222222222222"
 NOVEMBER = ("--from", "2026-11-01", "--to", "2026-12-01")
-
-
-@dataclass(frozen=True)
-class Embedded:
-    state_dir: Path
-    cloud: process.RunningCloud
-
-
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
-    """The example registry's accounts in a moto server on this machine, stopped afterwards."""
-    state_dir = tmp_path_factory.mktemp("local-cloud")
-    ready, stop = threading.Event(), threading.Event()
-    server = threading.Thread(
-        target=process.serve,
-        args=(state_dir,),
-        kwargs={"registry": EXAMPLE_REGISTRY, "ready": ready, "stop": stop},
-        daemon=True,
-    )
-    server.start()
-    try:
-        assert ready.wait(60), "the embedded cloud did not start"
-        yield Embedded(state_dir, process.RunningCloud.load(state_dir))
-    finally:
-        stop.set()
-        server.join(30)
-
-
-@pytest.fixture
-def cloud(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> process.RunningCloud:
-    """`--local` commands reach the module's embedded cloud."""
-    monkeypatch.setenv(STATE_DIR_ENV, str(embedded.state_dir))
-    return embedded.cloud
 
 
 def _group(
@@ -230,14 +192,16 @@ def test_cost_estimate_adds_up_the_tenants_own_usage_records(
                         aws_secret_access_key=creds.secret_access_key)  # fmt: skip
     logs.create_log_group(logGroupName=USAGE_LOG_GROUP)
     logs.create_log_stream(logGroupName=USAGE_LOG_GROUP, logStreamName="alice")
-    records = [record(user="alice", request_id="c1", minutes_ago=1, cost_usd=0.004,
-                      price_table_version="2026-11-15"),
-               record(user="alice", request_id="c2", minutes_ago=1, cost_usd=0.002,
-                      price_table_version="2026-11-15")]  # fmt: skip
+    records = [record(user="alice", request_id="c1", invocation_id="i1", minutes_ago=1,
+                      cost_usd=0.004, price_table_version="2026-11-15"),
+               record(user="alice", request_id="c2", invocation_id="i2", minutes_ago=1,
+                      cost_usd=0.002, price_table_version="2026-11-15")]  # fmt: skip
+    # c1 is stored twice (the stdout sink delivers at least once): it counts once.
     logs.put_log_events(
         logGroupName=USAGE_LOG_GROUP,
         logStreamName="alice",
-        logEvents=[{"timestamp": _ms(r["timestamp"]), "message": json.dumps(r)} for r in records],
+        logEvents=[{"timestamp": _ms(r["timestamp"]), "message": json.dumps(r)}
+                   for r in [records[0], *records]],
     )  # fmt: skip
 
     data = _cost_json(cli, "--from", start.isoformat(), "--to", end.isoformat(), "--estimate",
@@ -246,6 +210,19 @@ def test_cost_estimate_adds_up_the_tenants_own_usage_records(
     assert data["groups"] == [{"tenant": "acme", "cost": 0.01,
                                "by_service": {"Amazon Bedrock": 0.01},
                                "records_cost_usd": 0.006}]  # fmt: skip
+
+
+def test_cost_takes_the_old_operations_and_profile_spellings_with_a_warning(
+    aws_env: None, cli: Cli
+) -> None:
+    result = cli("cost", "--operations", "nope", "--profile", "acme")
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "warning: --operations is deprecated; use --operations-account",
+        "warning: --profile is deprecated; use --tenant-profile",
+        "error: --operations-account: unknown operations account 'nope' (known: primary)",
+    ]
 
 
 def _ms(timestamp: str) -> int:
@@ -258,11 +235,16 @@ def _ms(timestamp: str) -> int:
         (("--from", "2026-13-01"), "error: --from: '2026-13-01' is not a date; use YYYY-MM-DD"),
         ((*NOVEMBER[:2], "--to", "2026-11-01"),
          "error: --to: 2026-11-01 must be after --from 2026-11-01 (--to is exclusive)"),
-        (("--by", "team"), "error: --by: 'team' is not one of tenant, cost-centre"),
-        (("--tag-source", "role"), "error: --tag-source: 'role' is not one of principal, resource"),
+        (("--by", "team"), "error: --by: 'team' is not one of 'tenant', 'cost-centre'\n"),
+        (("--tag-source", "role"),
+         "error: --tag-source: 'role' is not one of 'principal', 'resource'\n"),
         (("--metric", "BlendedCost"), "error: --metric: 'BlendedCost' is not one of"),
+        (("--format", "csv"), "error: --format: 'csv' is not one of 'table', 'json'\n"),
         (("--estimate",), "error: --estimate: reads each tenant's records in the tenant's own"),
-        (("--operations", "nope"), "error: --operations:"),
+        (("--operations-account", "nope"),
+         "error: --operations-account: unknown operations account 'nope' (known: primary)"),
+        (("--local", "--ops-profile", "ops"), "error: --ops-profile: not used with --local"),
+        (("--local", "--tenant-profile", "t"), "error: --tenant-profile: not used with --local"),
     ],
 )  # fmt: skip
 def test_cost_bad_arguments(aws_env: None, cli: Cli, args: tuple[str, ...], message: str) -> None:

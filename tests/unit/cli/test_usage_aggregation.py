@@ -1,4 +1,4 @@
-"""The one aggregation both log readers feed, and the readers' own edge cases."""
+"""The one aggregation both log readers feed, which records count, and the readers' edge cases."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from typing import Any
 
 import pytest
 
-from tenantctl.usage import (
+from contracts.usage_record import parse_record
+from tenantctl.usage import GroupBy, percentile, summarize, summarize_daily
+from tenantctl.usage_reader import (
     INSIGHTS_MAX_ROWS,
-    GroupBy,
     InsightsQueryError,
+    drop_copies,
     insights_messages,
     merge_fallback,
-    parse_record,
     parse_records,
-    percentile,
+    records_to_count,
     settle_provisional,
-    summarize,
 )
-from tests.unit.cli.conftest import record
+from tests.unit.cli.usage_samples import record
 
 
 def _parsed(**kwargs: Any) -> Any:
@@ -211,6 +211,26 @@ def test_records_without_invocation_id_and_completed_records_are_all_counted() -
 
     assert settle_provisional(old + retried) == old + retried
     assert summarize(old + retried)[0].invocations == 5
+
+
+def test_a_line_delivered_twice_counts_once_in_the_table_and_the_chart() -> None:
+    # The stdout sink is delivered at least once: the same line, stored twice.
+    line = json.dumps(record(invocation_id="i1", request_id="a", input_tokens=100, cost_usd=0.5))
+    first, copy = parse_records([line, line])
+
+    assert drop_copies([first, copy]) == [first]
+    (total,) = summarize([first, copy])
+    assert (total.invocations, total.input_tokens, total.cost_usd) == (1, 100, 0.5)
+    daily = summarize_daily([first, copy])
+    assert daily.total == total
+    assert sum(cell.invocations for cell in daily.cells.values()) == 1
+
+
+def test_a_copy_of_a_completed_record_and_its_provisional_record_count_once() -> None:
+    provisional = _invocation("i1", provisional=True)
+    completed = _invocation("i1", supersedes="FunctionTimeout", request_id="b")
+
+    assert records_to_count([provisional, completed, completed, provisional]) == [completed]
 
 
 def test_superseded_records_are_dropped_before_grouping() -> None:

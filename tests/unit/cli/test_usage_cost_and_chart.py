@@ -1,6 +1,6 @@
 """`tenantctl usage`: cost beside tokens, --by day, the 80-column table, --chart, and the stdout sink.
 
-Against moto acting as acme's account (222222222222/us-east-1), like test_aws_commands.
+Against moto acting as acme's account (222222222222/us-east-1), like test_usage_command.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import pytest
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from contracts.pricing import price_table
+from contracts.pricing import Pricing, price_table
 from contracts.usage_record import parse_record
 from tenantctl.chart import chart_size_pixels, render_usage_chart
 from tenantctl.cli import app
-from tenantctl.usage import GroupBy, Pricing, summarize, summarize_daily, user_filter_pattern
-from tests.unit.cli.conftest import USAGE_LOG_GROUP, Cli, logs_client, put_records, record
+from tenantctl.usage import GroupBy, summarize, summarize_daily
+from tenantctl.usage_reader import user_filter_pattern
+from tests.unit.cli.conftest import USAGE_LOG_GROUP, Cli, logs_client, put_records
+from tests.unit.cli.usage_samples import record
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"  # $0.25 in / $1.25 out per million
 HAIKU_35 = "us.anthropic.claude-3-5-haiku-20241022-v1:0"  # $0.80 / $4.00, cache read $0.08

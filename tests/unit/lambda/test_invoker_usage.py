@@ -854,7 +854,7 @@ def test_the_watchdog_prints_a_record_whose_write_is_still_in_flight(printed: Pr
     assert {**delivered, "delivery": "fallback"} == printed_record
     # Readers count it once: the usage log group's copy wins over the printed one.
     from contracts.usage_record import parse_record
-    from tenantctl.usage import merge_fallback
+    from tenantctl.usage_reader import merge_fallback
 
     primary = [parse_record(json.dumps(delivered))]
     fallback = [parse_record(line)]
