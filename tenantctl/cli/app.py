@@ -13,6 +13,7 @@ directory), which would otherwise print Typer's boxed panel.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import time
 from collections.abc import Callable
@@ -119,9 +120,10 @@ def usage_error_line(exc: _click.exceptions.UsageError) -> str:
             return f"{name}: {MISSING}"
         return f"{name}: {_sentence(exc.message)}"
     if isinstance(exc, _click.exceptions.NoSuchOption):
-        offered = _visible_options(exc.ctx)
-        close = [p for p in exc.possibilities or () if p in offered]
-        hint = f" (did you mean {' or '.join(sorted(close))}?)" if close else ""
+        close = difflib.get_close_matches(
+            exc.option_name, sorted(_visible_options(exc.ctx)), n=2, cutoff=0.75
+        )
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         return f"{exc.option_name}: no such option{hint}"
     if isinstance(exc, _click.exceptions.BadOptionUsage):
         # "Option '--since' requires an argument." names the option itself.
