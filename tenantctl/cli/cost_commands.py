@@ -99,7 +99,8 @@ def cost(
     tenant_ids: TenantsOption = None,
     tenant_profile: TenantProfileOption = None,
     output_format: Annotated[
-        ReportFormat, typer.Option("--format", case_sensitive=False)
+        ReportFormat,
+        typer.Option("--format", help="A table or one JSON document.", case_sensitive=False),
     ] = ReportFormat.TABLE,
     local: LocalOption = False,
     operations: OperationsAlias = None,

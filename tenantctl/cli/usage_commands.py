@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,10 +60,14 @@ def usage(
     tenant_id: TenantOption,
     since: Annotated[str, typer.Option("--since", help="How far back: 15m, 1h, 7d.")] = "7d",
     by: Annotated[
-        GroupBy | None, typer.Option("--by", help="Group by this.", case_sensitive=False)
+        GroupBy | None,
+        typer.Option(
+            "--by", help="One row per application, user, model or UTC day.", case_sensitive=False
+        ),
     ] = None,
     output_format: Annotated[
-        UsageFormat, typer.Option("--format", case_sensitive=False)
+        UsageFormat,
+        typer.Option("--format", help="A table, one JSON document, or CSV.", case_sensitive=False),
     ] = UsageFormat.TABLE,
     chart: Annotated[
         Path | None,
@@ -156,11 +161,11 @@ class _UsageReport:
     reading: UsageReading
     pricing: Pricing
 
-    @property
+    @cached_property
     def groups(self) -> list[UsageSummary]:
         return summarize(self.reading.records, self.by, self.pricing) if self.by else []
 
-    @property
+    @cached_property
     def total(self) -> UsageSummary:
         return summarize(self.reading.records, None, self.pricing)[0]
 
