@@ -8,12 +8,9 @@ the customer stacks with bounded parallelism. A failure does not stop the others
 the stacks that failed are remembered so that running the same command again
 retries only those.
 
-A tenant with application inference profiles needs their ARNs, which Bedrock
-generates in the operations account: once the operations stacks are deployed,
-their outputs are read (one ``DescribeStacks`` per operations stack, with that
-account's credentials) and passed to the tenant's customer stack as its
-``InferenceProfileArns`` parameter. The function then has them in its
-environment, with no cross-account lookup at its cold start.
+Nothing a customer stack needs is passed here that a plain ``cdk deploy`` would
+not have: a tenant's application inference profile ARNs, which Bedrock generates
+in the operations account, are read there by the function itself.
 
 ``--changed`` compares each synthesized template with the deployed one
 (CloudFormation ``GetTemplate``): one API call per stack, in parallel, and no Node
@@ -34,10 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
-from contracts import naming
 from contracts.registry import TenantRegistry, load_registry
 from tenantctl.cdk_runner import (
     PROJECT_ROOT,
@@ -60,10 +53,6 @@ class FleetTarget:
     tenant_id: str | None = None
     # A customer stack's operations stack: it must be deployed first.
     operations_stack: str | None = None
-    # (model id, output key) of each application inference profile the customer
-    # stack needs from its operations stack (``profile_source``); empty without.
-    inference_profile_outputs: tuple[tuple[str, str], ...] = ()
-    profile_source: StackTarget | None = None
 
     @property
     def is_operations(self) -> bool:
@@ -126,16 +115,6 @@ def plan(registry: TenantRegistry, tenant_ids: Sequence[str] | None = None) -> l
             StackTarget(t.stack_name, t.account_id, t.region),
             tenant_id=t.id,
             operations_stack=t.operations_stack_name,
-            inference_profile_outputs=tuple(
-                (model, naming.inference_profile_output_key(t.id, model)) for model in t.models
-            )
-            if t.application_inference_profiles
-            else (),
-            profile_source=StackTarget(
-                t.operations_stack_name, t.operations_account_id, t.bedrock_region
-            )
-            if t.application_inference_profiles
-            else None,
         )
         for t in tenants
     ]
@@ -172,56 +151,6 @@ def synthesize(
         if name and template_file:
             templates[name] = json.loads((out_dir / template_file).read_text(encoding="utf-8"))
     return templates
-
-
-class OutputsReader(Protocol):
-    """Reads a deployed stack's outputs (CloudFormation ``DescribeStacks``)."""
-
-    def __call__(self, target: StackTarget) -> dict[str, str] | None:
-        """Output key -> value, or None when the stack cannot be read."""
-
-
-def stack_outputs_reader(cloud: CloudEnv) -> OutputsReader:
-    """Reads outputs with the stack's own account credentials, as ``cloud.env`` gives them."""
-
-    def read(target: StackTarget) -> dict[str, str] | None:
-        env = cloud.env(target.account_id, target.region)
-        session = boto3.Session(
-            profile_name=env.get("AWS_PROFILE"),
-            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-            aws_session_token=env.get("AWS_SESSION_TOKEN"),
-            region_name=env.get("AWS_REGION") or target.region,
-        )
-        client: Any = session.client("cloudformation", endpoint_url=env.get("AWS_ENDPOINT_URL"))
-        try:
-            stacks = client.describe_stacks(StackName=target.stack_name)["Stacks"]
-        except (ClientError, BotoCoreError):
-            return None
-        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs") or []}
-
-    return read
-
-
-def inference_profile_parameter(target: FleetTarget, outputs: Mapping[str, str] | None) -> str:
-    """The customer stack's ``InferenceProfileArns`` value (JSON, model id -> ARN).
-
-    Raises ValueError naming the operations stack when an output is missing.
-    """
-    if outputs is None:
-        raise ValueError(
-            f"cannot read the outputs of operations stack {target.operations_stack}, "
-            "which holds this tenant's application inference profiles"
-        )
-    arns: dict[str, str] = {}
-    for model, key in target.inference_profile_outputs:
-        if key not in outputs:
-            raise ValueError(
-                f"operations stack {target.operations_stack} has no output {key} "
-                f"(the application inference profile for {model}); deploy it first"
-            )
-        arns[model] = outputs[key]
-    return json.dumps(arns, sort_keys=True, separators=(",", ":"))
 
 
 class TemplateReader(Protocol):
@@ -265,16 +194,12 @@ def deploy(
     progress: Progress | None = None,
     app_dir: Path = PROJECT_ROOT,
     bootstrap: bool = True,
-    read_outputs: OutputsReader | None = None,
 ) -> FleetReport:
     """Bootstrap each environment once, deploy operations stacks, then customer stacks.
 
     ``skip`` are stacks known to be up to date (``unchanged``). A customer stack
     whose operations stack failed is skipped: its function could not assume its
     role. Nothing raises for a failed stack; the report says which failed.
-    Customer stacks with application inference profiles get the profile ARNs
-    from their operations stack's outputs (``read_outputs``, default
-    ``stack_outputs_reader(cloud)``), read once per operations stack.
     """
     started = time.perf_counter()
     skipped = set(skip)
@@ -311,28 +236,12 @@ def deploy(
                 if error:
                     failed_envs[futures[future]] = error
 
-    operations_outputs: dict[str, dict[str, str] | None] = {}
-
     def one(target: FleetTarget, blocked: str | None) -> None:
         env_error = failed_envs.get((target.stack.account_id, target.stack.region))
         if blocked or env_error:
             done(StackResult(target, "skipped", error=blocked or f"bootstrap: {env_error}"))
             return
         began = time.perf_counter()
-        parameters: list[str] = []
-        if target.inference_profile_outputs:
-            try:
-                source = target.profile_source
-                value = inference_profile_parameter(
-                    target, operations_outputs.get(source.stack_name) if source else None
-                )
-            except ValueError as error:
-                done(StackResult(target, "failed", 0.0, str(error)))
-                return
-            parameters = [
-                "--parameters",
-                f"{target.stack.stack_name}:{naming.INFERENCE_PROFILE_ARNS_PARAMETER}={value}",
-            ]
         try:
             run_cdk(
                 [
@@ -344,7 +253,6 @@ def deploy(
                     "never",
                     "--progress",
                     "events",
-                    *parameters,
                 ],
                 env=cli_environment(cloud.env(target.stack.account_id, target.stack.region)),
                 cwd=app_dir,
@@ -361,16 +269,6 @@ def deploy(
     failed_ops = {
         r.target.stack.stack_name for r in results.values() if r.status in {"failed", "skipped"}
     }
-    # The operations stacks whose outputs a customer stack needs, deployed now or before.
-    sources = {
-        t.profile_source.stack_name: t.profile_source
-        for t in customers
-        if t.profile_source is not None and t.profile_source.stack_name not in failed_ops
-    }
-    if sources:
-        reader = read_outputs or stack_outputs_reader(cloud)
-        for stack_name, source in sources.items():
-            operations_outputs[stack_name] = reader(source)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         list(
             pool.map(

@@ -133,7 +133,8 @@ COMMON_DROPS: tuple[Drop, ...] = (
 # (AssumeRole into the operations account, ops_credentials.py), bedrock-runtime
 # (Converse, chat.py), logs (CreateLogStream/PutLogEvents, usage/writer.py) and
 # bedrock (the lazily built control-plane client ChatBedrockConverse asks for:
-# GetInferenceProfile for application inference profiles).
+# GetInferenceProfile for application inference profiles) and ssm (the tenant's
+# profile ARNs in its operations account, inference_profiles.py).
 INVOKER_TRIM = PackageTrim(
     drops=(
         *COMMON_DROPS,
@@ -153,6 +154,7 @@ INVOKER_TRIM = PackageTrim(
         "bedrock-runtime": "Converse",
         "logs": "CreateLogStream and PutLogEvents of usage records",
         "bedrock": "GetInferenceProfile (ChatBedrockConverse, application inference profiles)",
+        "ssm": "GetParameter of the tenant's inference profile ARNs (operations account)",
     },
 )
 

@@ -16,7 +16,7 @@ action) on every cold start.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import botocore.session
@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from contracts.model_access import parse_model_id
 from invoker.event import InvocationRequest
+from invoker.inference_profiles import InferenceProfileDirectory, InferenceProfileDirectoryError
 
 CONFIGURATION_ERROR = "ConfigurationError"
 
@@ -66,20 +67,16 @@ class InferenceProfileMissing(Exception):
     says what to fix instead.
     """
 
-    def __init__(self, model_id: str) -> None:
-        super().__init__(
-            f"no application inference profile for model '{model_id}' in "
-            "INFERENCE_PROFILE_ARNS; deploy the customer stack with `tenantctl deploy`, "
-            "which passes the operations stack's profile ARNs"
-        )
+    def __init__(self, model_id: str, reason: str) -> None:
+        super().__init__(reason)
         self.model_id = model_id
 
 
 class BedrockChat:
     """Calls Bedrock Converse with operations-account credentials, caching one model per id.
 
-    ``inference_profiles`` maps model ids to the tenant's application inference
-    profile ARNs; with ``require_inference_profiles`` a model without one raises
+    ``inference_profiles``, for a tenant that calls through application inference
+    profiles, is where their ARNs are read; a model without one raises
     ``InferenceProfileMissing`` instead of being called directly.
     """
 
@@ -89,14 +86,12 @@ class BedrockChat:
         runtime_client: Any,
         control_client: Any,
         region_name: str,
-        inference_profiles: Mapping[str, str] | None = None,
-        require_inference_profiles: bool = False,
+        inference_profiles: InferenceProfileDirectory | None = None,
     ) -> None:
         self._runtime_client = runtime_client
         self._control_client = control_client
         self._region_name = region_name
-        self._inference_profiles = dict(inference_profiles or {})
-        self._require_inference_profiles = require_inference_profiles
+        self._inference_profiles = inference_profiles
         self._models: dict[str, ChatBedrockConverse] = {}
 
     @classmethod
@@ -106,10 +101,14 @@ class BedrockChat:
         *,
         region_name: str,
         max_attempts: int,
-        inference_profiles: Mapping[str, str] | None = None,
-        require_inference_profiles: bool = False,
+        tenant_id: str,
+        inference_profiles: bool = False,
     ) -> BedrockChat:
-        """Build the clients on ``session`` (the operations-account session)."""
+        """Build the clients on ``session`` (the operations-account session).
+
+        With ``inference_profiles`` the tenant's profile ARNs are read, on first
+        use, from its operations account with the same session.
+        """
         runtime_client = session.create_client(
             "bedrock-runtime",
             region_name=region_name,
@@ -123,9 +122,22 @@ class BedrockChat:
             runtime_client=runtime_client,
             control_client=_LazyClient(session, "bedrock", region_name),
             region_name=region_name,
-            inference_profiles=inference_profiles,
-            require_inference_profiles=require_inference_profiles,
+            inference_profiles=InferenceProfileDirectory(
+                tenant_id=tenant_id,
+                ssm_client=lambda: session.create_client(
+                    "ssm",
+                    region_name=region_name,
+                    config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"}),
+                ),
+            )
+            if inference_profiles
+            else None,
         )
+
+    def forget_inference_profiles(self) -> None:
+        """Drop the profile ARNs read so far (a restored SnapStart snapshot reads them anew)."""
+        if self._inference_profiles is not None:
+            self._inference_profiles.drop()
 
     def model(self, model_id: str) -> ChatBedrockConverse:
         """The container's model instance for ``model_id``, built on first use.
@@ -135,9 +147,7 @@ class BedrockChat:
         """
         model = self._models.get(model_id)
         if model is None:
-            profile = self._inference_profiles.get(model_id)
-            if profile is None and self._require_inference_profiles:
-                raise InferenceProfileMissing(model_id)
+            profile = self._profile_arn(model_id)
             if profile is None:
                 model = ChatBedrockConverse(
                     client=self._runtime_client,
@@ -161,6 +171,24 @@ class BedrockChat:
                 )
             self._models[model_id] = model
         return model
+
+    def _profile_arn(self, model_id: str) -> str | None:
+        """The profile to call ``model_id`` through, or None to call the model directly."""
+        directory = self._inference_profiles
+        if directory is None:
+            return None
+        try:
+            arn = directory.arn_for(model_id)
+        except InferenceProfileDirectoryError as error:
+            raise InferenceProfileMissing(model_id, str(error)) from None
+        if arn is None:
+            raise InferenceProfileMissing(
+                model_id,
+                f"no application inference profile for model '{model_id}' in "
+                f"{directory.parameter_name} of the operations account; deploy the "
+                "tenant's operations stack (tenantctl deploy --tenant <id>)",
+            )
+        return arn
 
     def converse(
         self,

@@ -197,8 +197,8 @@ class BedrockInvoker:
             ops_session,
             region_name=settings.bedrock_region,
             max_attempts=settings.bedrock_max_attempts,
-            inference_profiles=settings.inference_profile_arns,
-            require_inference_profiles=settings.application_inference_profiles,
+            tenant_id=settings.tenant_id,
+            inference_profiles=settings.application_inference_profiles,
         )
         writer = usage_sink_for(settings, source)
         credentials = ops_session.get_credentials()
@@ -214,12 +214,14 @@ class BedrockInvoker:
 
         Every environment restored from one snapshot starts with the same memory:
         any operations-account credentials in it (none, unless something used
-        them during init) are dropped, so the first call assumes the role anew,
+        them during init) and profile ARNs read with them are dropped, so the
+        first call assumes the role anew,
         and ``random``, which botocore's retry jitter draws from, is reseeded
         from the OS so restored environments do not back off in lockstep.
         """
         if self._ops_credentials is not None:
             self._ops_credentials.drop()
+        self._chat.forget_inference_profiles()
         random.seed()
 
     def handle(

@@ -171,7 +171,7 @@ def test_each_kind_of_failure_is_described_once_for_record_and_caller(
 
 
 def test_a_missing_profile_is_a_configuration_error_and_long_messages_are_cut() -> None:
-    failure = Failure.from_exception(InferenceProfileMissing("x" * 1000))
+    failure = Failure.from_exception(InferenceProfileMissing("m", "x" * 1000))
 
     assert failure.error_type == CONFIGURATION_ERROR
     assert len(failure.message) == MAX_ERROR_MESSAGE_CHARS and failure.message.endswith("…")
