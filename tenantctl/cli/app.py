@@ -218,7 +218,5 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        print(
-            "error: interrupted: the registry is either as it was or fully written", file=sys.stderr
-        )
+        print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
