@@ -19,6 +19,13 @@ Each fix corrects moto (pinned 5.2.5) toward CloudFormation's documented behavio
 * **Change-set names.** On AWS a name is unique per stack; moto looks it up
   across the account, so two stacks deployed at once by the CDK CLI (both
   ``cdk-deploy-change-set``) deleted and executed each other's.
+* **Deleting a change set that is not there.** The CDK CLI deletes its
+  ``cdk-deploy-change-set`` before every update of an existing stack, and
+  CloudFormation accepts that when there is none. moto 5.2.5 raises
+  ``UnboundLocalError`` (an HTTP 500 the CLI cannot parse), so no changed stack
+  could be redeployed; or, by name across the account, it deleted another
+  stack's change set. Here a name that is not this stack's change set deletes
+  nothing. (moto's bug: ``CloudFormationBackend.delete_change_set``.)
 * **Custom-resource answers.** moto files an unsigned answer under its default
   account instead of the stack's, ignores ``FAILED`` (the stack stays in
   progress), and caches each output the first time it is read, so one read
@@ -68,6 +75,9 @@ def install(models: Mapping[str, Any] | None = None) -> Callable[[], None]:
         mock.patch.object(
             CloudFormationBackend, "execute_change_set", _execute_change_set_when_ready
         )
+    )
+    patches.enter_context(
+        mock.patch.object(CloudFormationBackend, "delete_change_set", _delete_change_set_if_any)
     )
     patches.enter_context(
         # moto would probe the Docker socket for the host (printing a warning when
@@ -134,6 +144,15 @@ def _execute_change_set_when_ready(
             stack.status = "CREATE_IN_PROGRESS"
             if stack.events and stack.events[-1].resource_status == "CREATE_COMPLETE":
                 stack.events.pop()
+
+
+def _delete_change_set_if_any(self: Any, change_set_name: str) -> None:
+    """Delete the change set ``scope_change_set_to_its_stack`` resolved to an ARN, if any.
+
+    A name left unresolved has no change set in the named stack: nothing to delete,
+    and never another stack's change set of the same name.
+    """
+    self.change_sets.pop(change_set_name, None)
 
 
 def _roll_back_failed_create(stack: Any, change_set: Any, error: Exception) -> None:

@@ -35,3 +35,33 @@ def test_two_stacks_change_sets_of_one_name_stay_apart(cloud: EmbeddedCloud) -> 
     statuses = {s["StackName"]: s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]}
     assert statuses["First"] == "CREATE_COMPLETE"
     assert statuses["Second"] == "REVIEW_IN_PROGRESS"  # its change set is gone, not First's
+
+
+def test_deleting_a_change_set_that_is_not_there_succeeds_and_spares_other_stacks(
+    cloud: EmbeddedCloud,
+) -> None:
+    """What the CDK CLI does before every update of an existing stack (moto raised here)."""
+    cfn = cloud.client("cloudformation", OPS)
+    cfn.create_stack(StackName="Deployed", TemplateBody=TEMPLATE)
+    cfn.create_change_set(
+        StackName="Pending", ChangeSetName=NAME, ChangeSetType="CREATE", TemplateBody=TEMPLATE
+    )
+
+    cfn.delete_change_set(StackName="Deployed", ChangeSetName=NAME)
+    cfn.delete_change_set(StackName="Deployed", ChangeSetName=NAME)  # twice, as AWS allows
+
+    assert cfn.describe_change_set(StackName="Pending", ChangeSetName=NAME)["StackName"] == (
+        "Pending"
+    )
+    # And the stack can then be updated through a change set of that name.
+    cfn.create_change_set(
+        StackName="Deployed",
+        ChangeSetName=NAME,
+        ChangeSetType="UPDATE",
+        TemplateBody=json.dumps(
+            {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "t"}}}}
+        ),
+    )
+    cfn.execute_change_set(StackName="Deployed", ChangeSetName=NAME)
+    [stack] = cfn.describe_stacks(StackName="Deployed")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"

@@ -1,9 +1,11 @@
-"""A tenant with application inference profiles, deployed by the real CDK CLI.
+"""Tenants with application inference profiles, deployed by the real CDK CLI.
 
-``tenantctl.fleet`` deploys the operations stack (profiles, tagged role), reads
-its outputs and passes the profile ARNs to the customer stack; the deployed
-function then calls Bedrock through its profiles, and its role cannot call the
-base model directly.
+acme goes through ``tenantctl.fleet``; initech through two plain ``npx cdk deploy``
+runs of the app (operations stack, then customer stack, each with its own
+account's credentials), which is what the product card promises a user can do.
+Either way the operations stack makes the tagged profiles and publishes their
+ARNs in its account, the deployed function reads them there and calls Bedrock
+through its profiles, and its role cannot call the base model directly.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from contracts import naming
 from contracts.registry import Tenant, TenantRegistry, load_registry
 from demo.scenario import invoker_session
 from embedded_aws import EmbeddedCloud
+from tenantctl.cdk_runner import PROJECT_ROOT, cli_environment, run_cdk
 from tenantctl.fleet import deploy_registry
-from tests.embedded.conftest import ACME, HAIKU, OPS, REGION, US_HAIKU_35
+from tests.embedded.conftest import ACME, GLOBEX, HAIKU, OPS, REGION, US_HAIKU_35
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,6 +45,14 @@ class Deployed:
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     path = tmp_path_factory.mktemp("profiles") / "tenants.yaml"
+    initech = {
+        "id": "initech",
+        "account_id": GLOBEX,
+        "region": REGION,
+        "external_id": "initech-profiles-0123456789",
+        "models": [HAIKU],
+        "application_inference_profiles": True,
+    }
     YAML().dump(
         {
             "version": 1,
@@ -55,16 +66,27 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                     "models": list(MODELS),
                     "application_inference_profiles": True,
                     "cost_centre": "CC-4711",
-                }
+                },
+                initech,
             ],
         },
         path,
     )
     registry = load_registry(path)
     with EmbeddedCloud(registry=registry) as cloud:
-        report = deploy_registry(cloud, path)
+        report = deploy_registry(cloud, path, tenant_ids=["acme"])
         assert not report.failed, report.failed
         yield Deployed(cloud, registry, registry.tenant("acme"))
+
+
+def _plain_cdk_deploy(deployed: Deployed, stack: str, account: str, registry: Path) -> None:
+    """``npx cdk deploy <stack>`` of the project's app, as a user runs it per account."""
+    env = cli_environment(deployed.cloud.env(account, REGION))
+    context = ["-c", f"registry={registry}"]
+    for key, value in deployed.cloud.cdk_context.items():
+        context += ["-c", f"{key}={value}"]
+    run_cdk(["bootstrap", f"aws://{account}/{REGION}", *context], env=env, cwd=PROJECT_ROOT)
+    run_cdk(["deploy", stack, "--require-approval", "never", *context], env=env, cwd=PROJECT_ROOT)
 
 
 def _stack(deployed: Deployed, account: str, name: str) -> dict[str, object]:
@@ -72,10 +94,11 @@ def _stack(deployed: Deployed, account: str, name: str) -> dict[str, object]:
     return dict(cfn.describe_stacks(StackName=name)["Stacks"][0])
 
 
-def _profile_arns(deployed: Deployed) -> dict[str, str]:
-    outputs = _stack(deployed, OPS, deployed.tenant.operations_stack_name)["Outputs"]
-    values = {o["OutputKey"]: o["OutputValue"] for o in outputs}  # type: ignore[attr-defined]
-    return {m: values[naming.inference_profile_output_key("acme", m)] for m in MODELS}
+def _profile_arns(deployed: Deployed, tenant_id: str = "acme") -> dict[str, str]:
+    """The ARNs the operations account publishes for the tenant's function."""
+    ssm = deployed.cloud.client("ssm", OPS)
+    name = naming.inference_profiles_parameter_name(tenant_id)
+    return dict(json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"]))
 
 
 def test_the_operations_stack_made_tagged_profiles_and_a_tagged_role(deployed: Deployed) -> None:
@@ -92,17 +115,21 @@ def test_the_operations_stack_made_tagged_profiles_and_a_tagged_role(deployed: D
     assert {t["Key"]: t["Value"] for t in tags} == {"tenant-id": "acme", "cost-centre": "CC-4711"}
 
 
-def test_the_customer_stack_and_function_received_the_profile_arns(deployed: Deployed) -> None:
+def test_the_arns_are_published_in_the_operations_account_not_given_to_the_function(
+    deployed: Deployed,
+) -> None:
     arns = _profile_arns(deployed)
+    assert set(arns) == set(MODELS)
+    made = {p.arn for p in deployed.cloud.bedrock.application_profiles()}
+    assert set(arns.values()) <= made
     stack = _stack(deployed, ACME, deployed.tenant.stack_name)
-    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}  # type: ignore[attr-defined]
-    assert json.loads(parameters[naming.INFERENCE_PROFILE_ARNS_PARAMETER]) == arns
+    assert not {p["ParameterKey"] for p in stack.get("Parameters") or []} - {"BootstrapVersion"}  # type: ignore[attr-defined]
     config = deployed.cloud.client("lambda", ACME).get_function_configuration(
         FunctionName=deployed.tenant.function_name
     )
     env = config["Environment"]["Variables"]
-    assert json.loads(env["INFERENCE_PROFILE_ARNS"]) == arns
     assert env["APPLICATION_INFERENCE_PROFILES"] == "true"
+    assert "INFERENCE_PROFILE_ARNS" not in env
 
 
 def test_the_function_calls_each_model_through_its_profile(deployed: Deployed) -> None:
@@ -146,9 +173,27 @@ def test_a_plain_rerun_keeps_the_arns(deployed: Deployed, tmp_path: Path) -> Non
     before = _profile_arns(deployed)
     registry_path = tmp_path / "same.yaml"
     YAML().dump(deployed.registry.model_dump(mode="json", exclude_none=True), registry_path)
-    report = deploy_registry(deployed.cloud, registry_path)
+    report = deploy_registry(deployed.cloud, registry_path, tenant_ids=["acme"])
     assert not report.failed, report.failed
     assert _profile_arns(deployed) == before
-    stack = _stack(deployed, ACME, deployed.tenant.stack_name)
-    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}  # type: ignore[attr-defined]
-    assert json.loads(parameters[naming.INFERENCE_PROFILE_ARNS_PARAMETER]) == before
+
+
+def test_a_plain_cdk_deploy_per_account_gives_a_working_profile_tenant(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    registry_path = tmp_path / "tenants.yaml"
+    YAML().dump(deployed.registry.model_dump(mode="json", exclude_none=True), registry_path)
+    initech = deployed.registry.tenant("initech")
+    _plain_cdk_deploy(deployed, initech.operations_stack_name, OPS, registry_path)
+    _plain_cdk_deploy(deployed, initech.stack_name, GLOBEX, registry_path)
+
+    deployed.cloud.bedrock.clear_calls()
+    answer = deployed.cloud.invoke(
+        GLOBEX,
+        initech.function_name,
+        {"prompt": "Hello", "user_id": "alice", "application_id": "app"},
+    )
+    assert answer["function_error"] is None, answer
+    assert "error" not in answer["payload"], answer["payload"]
+    [call] = deployed.cloud.bedrock.calls()
+    assert (call.model_id, call.base_model_id) == (_profile_arns(deployed, "initech")[HAIKU], HAIKU)
