@@ -14,9 +14,17 @@ from botocore.exceptions import ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from contracts.registry import Tenant, TenantRegistry
 from tenantctl import fleet
-from tenantctl.cdk_runner import CloudEnv, DeployError, StackTarget
-from tenantctl.cli.app import app, out, say, state
+from tenantctl.cdk_runner import (
+    PROJECT_ROOT,
+    CloudEnv,
+    DeployError,
+    StackTarget,
+    cli_environment,
+    run_cdk,
+)
+from tenantctl.cli.app import State, app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
 
 STATE_DIR = Path(".tenantctl")
@@ -147,25 +155,46 @@ def deploy_command(
         raise BadInput(f"--concurrency: must be 1 to 32 (got {concurrency})")
     if local and (ops_profile or tenant_profile):
         raise BadInput("--ops-profile / --tenant-profile: not used with --local")
-    st = state(ctx)
+    deploy_fleet(
+        state(ctx),
+        None if all_tenants else list(tenants or []),
+        changed=changed,
+        fresh=fresh,
+        concurrency=concurrency,
+        local=local,
+        ops_profile=ops_profile,
+        tenant_profile=tenant_profile,
+    )
+
+
+def deploy_fleet(
+    st: State,
+    tenant_ids: list[str] | None,
+    *,
+    local: bool,
+    ops_profile: str | None,
+    tenant_profile: str | None,
+    changed: bool = False,
+    fresh: bool = False,
+    concurrency: int = 4,
+    only: set[str] | None = None,
+) -> fleet.FleetReport:
+    """The one deploy path: ``tenantctl deploy``, and ``onboard``, ``update`` and
+    ``offboard`` with ``--deploy``, all come here.
+
+    ``tenant_ids`` None means every tenant; ``only`` keeps just the named stacks
+    of the selection (``update`` deploys the stacks that hold what changed).
+    Raises CliError naming every stack not deployed, after printing the table.
+    """
     registry = st.load_registry()
     try:
-        targets = fleet.plan(registry, None if all_tenants else tenants)
+        targets = fleet.plan(registry, tenant_ids)
     except KeyError as exc:
         raise BadInput(f"--tenant: {exc.args[0]}") from None
-    cloud: CloudEnv
-    if local:
-        from tenantctl.cli import local_cloud
-
-        cloud = local_cloud.running_cloud()
-    else:
-        cloud = AwsProfiles(
-            ops_accounts={o.account_id for o in registry.operations_accounts()},
-            ops_profile=ops_profile,
-            tenant_profile=tenant_profile,
-            tenant_of_account={t.account_id: t.id for t in registry.resolved_tenants()},
-        )
-    key = fleet.selection_key(st.registry_path, None if all_tenants else tenants)
+    if only is not None:
+        targets = [t for t in targets if t.stack.stack_name in only]
+    cloud = _cloud(registry, local=local, ops_profile=ops_profile, tenant_profile=tenant_profile)
+    key = fleet.selection_key(st.registry_path, tenant_ids)
     retry = [] if fresh else fleet.remembered_failures(STATE_DIR, key)
     if retry:
         targets = [t for t in targets if t.stack.stack_name in set(retry)]
@@ -211,6 +240,61 @@ def deploy_command(
             + "; ".join(f"{r.target.stack.stack_name}: {r.error}" for r in not_done)
             + " (run the same command again to retry only these)"
         )
+    return report
+
+
+def destroy_customer_stack(
+    st: State,
+    tenant: Tenant,
+    *,
+    local: bool,
+    ops_profile: str | None,
+    tenant_profile: str | None,
+) -> None:
+    """``cdk destroy`` of a tenant's customer stack with its account's credentials.
+
+    The app must still synthesize the stack, so this runs before the tenant
+    leaves the registry. The usage log group and its key are retained.
+    """
+    registry = st.load_registry()
+    cloud = _cloud(registry, local=local, ops_profile=ops_profile, tenant_profile=tenant_profile)
+    context = {"registry": str(st.registry_path.resolve()), **cloud.cdk_context}
+    args = ["destroy", tenant.stack_name, "--force"]
+    for key, value in context.items():
+        args += ["-c", f"{key}={value}"]
+    say(f"destroying {tenant.stack_name} in account {tenant.account_id} ({tenant.region}) ...")
+    try:
+        run_cdk(
+            args,
+            env=cli_environment(cloud.env(tenant.account_id, tenant.region)),
+            cwd=PROJECT_ROOT,
+        )
+    except (DeployError, TimeoutError, OSError) as exc:
+        raise CliError(
+            f"{tenant.stack_name}: not destroyed ({exc}); the registry still lists the tenant: "
+            "fix the cause and run the command again"
+        ) from None
+
+
+def _cloud(
+    registry: TenantRegistry,
+    *,
+    local: bool,
+    ops_profile: str | None,
+    tenant_profile: str | None,
+) -> CloudEnv:
+    """Where the stacks go: the embedded cloud with ``--local``, else AWS through profiles."""
+    if local:
+        from tenantctl.cli import local_cloud
+
+        cloud: CloudEnv = local_cloud.running_cloud()
+        return cloud
+    return AwsProfiles(
+        ops_accounts={o.account_id for o in registry.operations_accounts()},
+        ops_profile=ops_profile,
+        tenant_profile=tenant_profile,
+        tenant_of_account={t.account_id: t.id for t in registry.resolved_tenants()},
+    )
 
 
 def _summary(report: fleet.FleetReport) -> Table:

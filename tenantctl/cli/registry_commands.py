@@ -1,20 +1,21 @@
-"""Registry commands: onboard, offboard, list, validate."""
+"""Registry commands: onboard, update, offboard, list, validate.
+
+The tenant settings they take are generated from the settings contract
+(``tenantctl.cli.setting_options``); what ``update`` redeploys comes from where
+each setting is held. With ``--deploy`` they deploy through the fleet deploy,
+the one path ``tenantctl deploy`` takes; without it they print that command.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import shlex
-import shutil
-import subprocess
-import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from contracts import naming
@@ -25,17 +26,32 @@ from contracts.registry import (
     TenantRegistry,
     parse_registry,
 )
+from contracts.tenant_settings import HeldBy, TenantSettings, held_by
 from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
+from tenantctl.cli.deploy_commands import deploy_fleet, destroy_customer_stack
 from tenantctl.cli.errors import BadInput, CliError
+from tenantctl.cli.options import (
+    OPERATIONS_ACCOUNT,
+    TENANT,
+    TENANT_PROFILE,
+    LocalOption,
+    OperationsAccountOption,
+    OpsProfileOption,
+    OptionalTenantOption,
+    ProfileAlias,
+    ReportFormat,
+    TenantArgumentAlias,
+    TenantProfileOption,
+    deprecated_alias,
+    required,
+)
+from tenantctl.cli.setting_options import (
+    SETTING_OPTIONS,
+    UnsetSetting,
+    registry_value,
+    with_setting_options,
+)
 from tenantctl.registry_file import RegistryFile, registry_lock, write_atomic
-
-# Shared by the commands that can run the CDK deploys themselves.
-OpsProfileOption = Annotated[
-    str | None, typer.Option("--ops-profile", help="AWS profile of the operations account.")
-]
-TenantProfileOption = Annotated[
-    str | None, typer.Option("--profile", help="AWS profile of the tenant account.")
-]
 
 
 def unknown_tenant(registry: TenantRegistry, tenant_id: str, *, field: str = "") -> BadInput:
@@ -43,20 +59,6 @@ def unknown_tenant(registry: TenantRegistry, tenant_id: str, *, field: str = "")
     known = ", ".join(t.id for t in registry.tenants) or "none"
     prefix = f"{field}: " if field else ""
     return BadInput(f"{prefix}unknown tenant '{tenant_id}' (known: {known})")
-
-
-def _settings_asked(
-    models: list[str] | None, log_content: str | None, retention_days: int | None
-) -> dict[str, Any]:
-    """The tenant settings an onboard or update names, as registry fields."""
-    asked: dict[str, Any] = {}
-    if models:
-        asked["models"] = list(models)
-    if log_content is not None:
-        asked["log_content"] = log_content
-    if retention_days is not None:
-        asked["log_retention_days"] = retention_days
-    return asked
 
 
 def find_tenant(st: State, tenant_id: str) -> tuple[TenantRegistry, Tenant]:
@@ -76,95 +78,60 @@ def new_external_id(tenant_id: str, taken: set[str]) -> str:
             return candidate
 
 
-# --- deploy commands -----------------------------------------------------------------------
+def _tenant_id(option: str | None, argument: str | None) -> str:
+    """``--tenant``, or the tenant as an argument (its spelling before --tenant)."""
+    value = deprecated_alias(option, argument, new=TENANT, old="the tenant id as an argument")
+    return required(value, TENANT)
 
 
-def _cdk(verb: str, stack: str, profile: str | None, placeholder: str, st: State) -> list[str]:
-    argv = ["npx", "cdk", verb, stack]
-    if verb == "destroy":
-        argv.append("--force")  # tenantctl already asked for confirmation
-    argv += ["--profile", profile or placeholder]
+def _tenant_profile(new: str | None, old: str | None) -> str | None:
+    return deprecated_alias(new, old, new=TENANT_PROFILE, old="--profile")
+
+
+def _deploy_hint(
+    st: State, tenant_id: str, *, local: bool, ops: str | None, tenant: str | None
+) -> str:
+    """The command that deploys what a registry change needs, as the user would type it."""
+    words = ["tenantctl"]
     if st.registry_path != DEFAULT_REGISTRY:
-        # The CDK app reads the registry path from context (app.py).
-        argv += ["-c", f"registry={st.registry_path}"]
-    return argv
-
-
-def _show(argv: Sequence[str]) -> str:
-    # Placeholders like <ops-profile> must stay visible, not be shell-quoted away.
-    return " ".join(a if a.startswith("<") else shlex.quote(a) for a in argv)
-
-
-def _run_steps(steps: Sequence[Sequence[str]], failure_hint: str) -> None:
-    """Run CDK commands one after the other, each with a numbered header.
-
-    The CDK CLI keeps the terminal: it draws its own progress and asks before
-    broadening IAM permissions, which tenantctl must not answer for the user.
-    """
-    npx = shutil.which("npx") or str(Path(sys.prefix) / "bin" / "npx")
-    if not Path(npx).exists():
-        raise CliError("npx not found: run `make setup` (it installs Node into .venv)")
-    console = out()
-    for n, argv in enumerate(steps, 1):
-        console.rule(f"[{n}/{len(steps)}] {_show(argv)}")
-        code = subprocess.run([npx, *argv[1:]], check=False, env=os.environ.copy()).returncode
-        if code != 0:
-            raise CliError(f"`{_show(argv)}` failed (exit {code}); {failure_hint}")
-    console.rule("done")
+        words += ["--registry", str(st.registry_path)]
+    words += ["deploy", TENANT, tenant_id]
+    if local:
+        words.append("--local")
+    if ops:
+        words += ["--ops-profile", ops]
+    if tenant:
+        words += [TENANT_PROFILE, tenant]
+    return " ".join(words)
 
 
 # --- onboard -------------------------------------------------------------------------------
 
 
+def _shown_in_registry(tenant: Tenant, name: str) -> Any:
+    if name in TenantSettings.model_fields:
+        return registry_value(getattr(tenant, name))
+    return getattr(tenant, name)
+
+
 def _conflicts(existing: Tenant, asked: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    have: dict[str, Any] = {
-        "account_id": existing.account_id,
-        "region": existing.region,
-        "models": list(existing.models),
-        "log_content": existing.log_content.value,
-        "log_retention_days": existing.log_retention_days,
-        "operations_account": existing.operations_account,
-    }
-    return [(k, have[k], v) for k, v in asked.items() if k in have and have[k] != v]
+    """What an onboarding of an existing tenant asks for that differs from what it has."""
+    return [
+        (key, have, want)
+        for key, want in asked.items()
+        if (have := _shown_in_registry(existing, key)) != want
+    ]
 
 
 # The onboard argument or option each field of the new tenant's entry comes from.
 _OPTION_FOR_FIELD = {
-    "id": "tenant-id",
+    "id": TENANT,
     "account_id": "--account",
     "region": "--region",
-    "models": "--models",
-    "log_content": "--log-content",
-    "log_retention_days": "--retention-days",
-    "operations_account": "--operations-account",
-    "usage_sink": "--usage-sink",
-    "snap_start": "--snap-start",
-    "cost_centre": "--cost-centre",
-    "application_inference_profiles": "--inference-profiles",
+    "operations_account": OPERATIONS_ACCOUNT,
+    **SETTING_OPTIONS,
 }
-# Which stacks hold each setting `update` can change: the invoker role's policy,
-# tags and profiles are in the operations shard; the rest in the customer stack.
-_OPERATIONS_FIELDS = frozenset({"models", "cost_centre", "application_inference_profiles"})
-_CUSTOMER_FIELDS = frozenset(
-    {
-        "models",
-        "log_content",
-        "log_retention_days",
-        "usage_sink",
-        "snap_start",
-        "application_inference_profiles",
-    }
-)
-_UPDATE_FIELDS = (
-    "models",
-    "log_content",
-    "log_retention_days",
-    "usage_sink",
-    "snap_start",
-    "cost_centre",
-    "application_inference_profiles",
-)
-_FIELD_PATH_RE = re.compile(r"^(?P<field>\w+)(?:\[(?P<item>\d+)\])?$")
+_FIELD_PATH_RE = re.compile(r"^(?P<field>\w+)(?:\[(?P<item>\d+)\])?")
 _TENANT_REF_RE = re.compile(r"tenants\[(\d+)\]")
 
 
@@ -200,44 +167,66 @@ def _onboard_issue(
     return f"{option}: {_TENANT_REF_RE.sub(name_tenant, issue.message)}"
 
 
-@app.command()
+def _new_entry(
+    registry: TenantRegistry,
+    tenant_id: str,
+    asked: Mapping[str, Any],
+    operations_account: str | None,
+) -> dict[str, Any]:
+    """The registry entry of a new tenant: its place is chosen and recorded once."""
+    try:
+        ops = (
+            registry.operations_account(operations_account)
+            if operations_account is not None
+            else registry.operations_for_new_tenant()
+        )
+    except KeyError as exc:
+        raise BadInput(f"{OPERATIONS_ACCOUNT}: {exc.args[0]}") from None
+    entry: dict[str, Any] = {
+        "id": tenant_id,
+        "account_id": asked["account_id"],
+        "region": asked["region"],
+        "external_id": new_external_id(tenant_id, {t.external_id for t in registry.tenants}),
+    }
+    if registry.additional_operations:
+        entry["operations_account"] = ops.name
+    # Recorded once: the tenant's invoker role stays in this stack for good.
+    entry["shard"] = registry.shard_for_new_tenant(ops.name, models=asked.get("models"))
+    entry.update({k: v for k, v in asked.items() if k in SETTING_OPTIONS})
+    return entry
+
+
+@with_setting_options
 def onboard(
     ctx: typer.Context,
-    tenant_id: Annotated[str, typer.Argument(help="Tenant id: lowercase letters, digits, -.")],
-    account: Annotated[str, typer.Option("--account", help="The tenant's 12-digit account id.")],
-    region: Annotated[str, typer.Option("--region", help="Region of the tenant's function.")],
-    models: Annotated[
-        list[str] | None,
-        typer.Option("--models", help="Allowed model id (repeat); default: registry defaults."),
+    tenant_argument: TenantArgumentAlias = None,
+    tenant_option: OptionalTenantOption = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="The tenant's 12-digit account id.")
     ] = None,
-    log_content: Annotated[
-        str | None,
-        typer.Option(
-            "--log-content", help="metadata | redacted | full; default: registry defaults."
-        ),
+    region: Annotated[
+        str | None, typer.Option("--region", help="Region of the tenant's function.")
     ] = None,
-    retention_days: Annotated[
-        int | None,
-        typer.Option("--retention-days", help="Usage log retention; default: registry defaults."),
-    ] = None,
-    operations_account: Annotated[
-        str | None,
-        typer.Option(
-            "--operations-account",
-            help="Operations account (its name) to serve the tenant; default: the first "
-            "with a role to spare.",
-        ),
-    ] = None,
-    deploy: Annotated[bool, typer.Option("--deploy", help="Run the CDK deploys too.")] = False,
+    operations_account: OperationsAccountOption = None,
+    deploy: Annotated[bool, typer.Option("--deploy", help="Deploy its stacks too.")] = False,
+    local: LocalOption = False,
     ops_profile: OpsProfileOption = None,
-    profile: TenantProfileOption = None,
+    tenant_profile: TenantProfileOption = None,
+    profile: ProfileAlias = None,
+    *,
+    settings: dict[str, Any],
 ) -> None:
-    """Add a tenant to the registry (validated first, written atomically) and deploy it."""
+    """Add a tenant to the registry (validated first, written atomically) and deploy it.
+
+    Settings not given are inherited from the registry's defaults.
+    """
     st = state(ctx)
+    tenant_id = _tenant_id(tenant_option, tenant_argument)
+    tenant_profile = _tenant_profile(tenant_profile, profile)
     asked: dict[str, Any] = {
-        "account_id": account,
-        "region": region,
-        **_settings_asked(models, log_content, retention_days),
+        "account_id": required(account, "--account"),
+        "region": required(region, "--region"),
+        **settings,
     }
     if operations_account is not None:
         asked["operations_account"] = operations_account
@@ -246,48 +235,25 @@ def onboard(
     with registry_lock(st.registry_path):
         doc = RegistryFile.read(st.registry_path)
         registry = doc.validated()
-
         index = doc.index_of(tenant_id)
         if index is not None:
-            existing = registry.tenant(tenant_id)
-            conflicts = _conflicts(existing, asked)
+            tenant = registry.tenant(tenant_id)
+            conflicts = _conflicts(tenant, asked)
             if conflicts:
                 raise BadInput(
                     "\n".join(
                         f"tenants[{index}].{key}: tenant '{tenant_id}' is already onboarded with "
-                        f"{key} {have} (asked for {want}); offboard it first or edit "
-                        f"{st.registry_path} by hand"
+                        f"{key} {have} (asked for {want}); offboard it first or change it "
+                        "with tenantctl update"
                         for key, have, want in conflicts
                     )
                 )
             say(
                 f"tenant '{tenant_id}' is already onboarded with these settings: nothing changed "
-                f"(ExternalId {existing.external_id} kept)"
+                f"(ExternalId {tenant.external_id} kept)"
             )
-            tenant = existing
         else:
-            taken = {t.external_id for t in registry.tenants}
-            try:
-                ops = (
-                    registry.operations_account(operations_account)
-                    if operations_account is not None
-                    else registry.operations_for_new_tenant()
-                )
-            except KeyError as exc:
-                raise BadInput(f"--operations-account: {exc.args[0]}") from None
-            entry: dict[str, Any] = {
-                "id": tenant_id,
-                "account_id": account,
-                "region": region,
-                "external_id": new_external_id(tenant_id, taken),
-            }
-            if registry.additional_operations:
-                entry["operations_account"] = ops.name
-            # Recorded once: the tenant's invoker role stays in this stack for good.
-            entry["shard"] = registry.shard_for_new_tenant(ops.name)
-            for key in ("models", "log_content", "log_retention_days"):
-                if key in asked:
-                    entry[key] = asked[key]
+            entry = _new_entry(registry, tenant_id, asked, operations_account)
             edit = doc.add_tenant(entry)
             # Validate the whole new registry before touching the file, so a bad
             # argument is refused with the registry's own message, naming the option.
@@ -315,91 +281,86 @@ def onboard(
                 f"  usage logs: {tenant.usage_log_group} ({tenant.log_content.value}, "
                 f"{tenant.log_retention_days} days)"
             )
-
-    steps = [
-        _cdk("deploy", tenant.operations_stack_name, ops_profile, "<ops-profile>", st),
-        _cdk("deploy", tenant.stack_name, profile, f"<{tenant.id}-profile>", st),
-    ]
     if deploy:
-        _run_steps(
-            steps, "the registry already lists the tenant; fix the cause and re-run the command"
+        deploy_fleet(
+            st, [tenant.id], local=local, ops_profile=ops_profile, tenant_profile=tenant_profile
         )
         say(
             f"deployed: try `tenantctl invoke --tenant {tenant.id} --prompt hello "
             "--user-id u1 --application-id demo`"
         )
         return
-    say("Next, deploy (operations account first, then the tenant's account):")
-    for argv in steps:
-        say(f"  {_show(argv)}")
+    say("Next, deploy its operations stack and its own stack (in that order, by itself):")
+    say("  " + _deploy_hint(st, tenant.id, local=local, ops=ops_profile, tenant=tenant_profile))
+
+
+app.command()(onboard)
 
 
 # --- update --------------------------------------------------------------------------------
 
 
-@app.command()
+def _stacks_holding(changed: list[str], tenant: Tenant) -> list[str]:
+    """The stacks that hold what changed, operations first (a customer stack may need it)."""
+    where = held_by(changed)
+    return [
+        stack
+        for place, stack in (
+            (HeldBy.OPERATIONS, tenant.operations_stack_name),
+            (HeldBy.CUSTOMER, tenant.stack_name),
+        )
+        if place in where
+    ]
+
+
+@with_setting_options
 def update(
     ctx: typer.Context,
-    tenant_id: Annotated[str, typer.Argument(help="The tenant to change.")],
-    models: Annotated[
-        list[str] | None,
-        typer.Option("--models", help="Allowed model id (repeat): replaces the list."),
-    ] = None,
-    log_content: Annotated[
-        str | None, typer.Option("--log-content", help="metadata | redacted | full.")
-    ] = None,
-    retention_days: Annotated[
-        int | None, typer.Option("--retention-days", help="Usage log retention in days.")
-    ] = None,
-    usage_sink: Annotated[
-        str | None,
-        typer.Option("--usage-sink", help="api (PutLogEvents) | stdout (Lambda log delivery)."),
-    ] = None,
-    snap_start: Annotated[
-        bool | None,
-        typer.Option("--snap-start/--no-snap-start", help="Lambda SnapStart (charged)."),
-    ] = None,
-    cost_centre: Annotated[
-        str | None,
-        typer.Option("--cost-centre", help="Cost-allocation tag on the tenant's invoker role."),
-    ] = None,
-    inference_profiles: Annotated[
-        bool | None,
+    tenant_argument: TenantArgumentAlias = None,
+    tenant_option: OptionalTenantOption = None,
+    unset: Annotated[
+        list[UnsetSetting] | None,
         typer.Option(
-            "--inference-profiles/--no-inference-profiles",
-            help="One tagged application inference profile per model.",
+            "--unset",
+            help="Drop the tenant's own value of a setting (repeat): it inherits the default.",
+            case_sensitive=False,
         ),
     ] = None,
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Deploy the stacks that hold what changed.")
+    ] = False,
+    local: LocalOption = False,
     ops_profile: OpsProfileOption = None,
-    profile: TenantProfileOption = None,
+    tenant_profile: TenantProfileOption = None,
+    profile: ProfileAlias = None,
+    *,
+    settings: dict[str, Any],
 ) -> None:
-    """Change a tenant's models, log content, retention, usage sink, SnapStart, cost
-    centre or inference profiles; print exactly which stacks to redeploy.
+    """Change a tenant's settings; name (or, with --deploy, deploy) the stacks that hold them.
 
-    Validated like onboard and written atomically. The tenant's shard, operations
-    account and ExternalId never change here: moving a role is an outage.
+    Validated like onboard and written atomically, touching only the changed lines.
+    The tenant's shard, operations account and ExternalId never change here:
+    moving a role is an outage.
     """
     st = state(ctx)
+    tenant_id = _tenant_id(tenant_option, tenant_argument)
+    tenant_profile = _tenant_profile(tenant_profile, profile)
+    changes: dict[str, Any] = dict(settings)
+    for setting in unset or []:
+        name = setting.value.replace("-", "_")
+        if name in changes:
+            raise BadInput(f"--unset {setting.value}: also given a value; give one of the two")
+        changes[name] = None
+    if not changes:
+        options = " / ".join([*SETTING_OPTIONS.values(), "--unset"])
+        raise BadInput(f"{options}: give at least one")
     with registry_lock(st.registry_path):
         doc = RegistryFile.read(st.registry_path)
         registry = doc.validated()
         index = doc.index_of(tenant_id)
         if index is None:
-            raise unknown_tenant(registry, tenant_id, field="tenant-id")
+            raise unknown_tenant(registry, tenant_id, field=TENANT)
         before = registry.tenant(tenant_id)
-        changes = _settings_asked(models, log_content, retention_days)
-        more = {
-            "usage_sink": usage_sink,
-            "snap_start": snap_start,
-            "cost_centre": cost_centre,
-            "application_inference_profiles": inference_profiles,
-        }
-        changes.update({field: value for field, value in more.items() if value is not None})
-        if not changes:
-            raise BadInput(
-                "--models / --log-content / --retention-days / --usage-sink / --snap-start / "
-                "--cost-centre / --inference-profiles: give at least one"
-            )
         edit = doc.update_tenant(index, changes)
         try:
             new_registry = parse_registry(edit.data, str(st.registry_path))
@@ -409,30 +370,61 @@ def update(
             ) from None
         after = new_registry.tenant(tenant_id)
         changed = [
-            field for field in _UPDATE_FIELDS if getattr(before, field) != getattr(after, field)
+            name
+            for name in TenantSettings.model_fields
+            if getattr(before, name) != getattr(after, name)
         ]
-        if not changed:
+        # Setting a value equal to the inherited one changes nothing; dropping a
+        # tenant's own value (--unset) is written even when it equals the default.
+        if edit.text == doc.text or (not changed and not unset):
             say(f"tenant '{tenant_id}' already has these settings: nothing changed")
             return
         write_atomic(st.registry_path, edit.text, expected_current=doc.text)
-    for field in changed:
-        say(f"  {field}: {_shown(getattr(before, field))} -> {_shown(getattr(after, field))}")
-    # Operations first: a customer stack may need what its shard outputs (profile ARNs).
-    steps = []
-    if _OPERATIONS_FIELDS.intersection(changed):
-        steps.append(_cdk("deploy", after.operations_stack_name, ops_profile, "<ops-profile>", st))
-    if _CUSTOMER_FIELDS.intersection(changed):
-        steps.append(_cdk("deploy", after.stack_name, profile, f"<{after.id}-profile>", st))
-    stacks = " and ".join(step[3] for step in steps)
-    say(f"updated tenant '{tenant_id}' in {st.registry_path}; redeploy {stacks}, in this order:")
-    for argv in steps:
-        say(f"  {_show(argv)}")
+    for name in changed:
+        say(f"  {name}: {_shown(getattr(before, name))} -> {_shown(getattr(after, name))}")
+    stacks = _stacks_holding(changed, after)
+    if not stacks:
+        say(f"updated tenant '{tenant_id}' in {st.registry_path}; its settings are the same")
+        return
+    if deploy:
+        deploy_fleet(
+            st,
+            [tenant_id],
+            local=local,
+            ops_profile=ops_profile,
+            tenant_profile=tenant_profile,
+            only=set(stacks),
+        )
+        return
+    say(
+        f"updated tenant '{tenant_id}' in {st.registry_path}; redeploy {' and '.join(stacks)} "
+        "(unchanged stacks are skipped with --changed):"
+    )
+    say(
+        "  "
+        + _deploy_hint(st, tenant_id, local=local, ops=ops_profile, tenant=tenant_profile)
+        + " --changed"
+    )
+
+
+app.command()(update)
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    return str(getattr(value, "value", value))
+    value = registry_value(value)
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if hasattr(value, "model_dump"):
+        return json.dumps(value.model_dump(mode="json", exclude_none=True))
+    if isinstance(value, dict):
+        return json.dumps({k: _plain(v) for k, v in value.items()})
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    return (
+        value.model_dump(mode="json", exclude_none=True) if hasattr(value, "model_dump") else value
+    )
 
 
 # --- offboard ------------------------------------------------------------------------------
@@ -441,21 +433,25 @@ def _shown(value: Any) -> str:
 @app.command()
 def offboard(
     ctx: typer.Context,
-    tenant_id: Annotated[str, typer.Argument(help="Tenant to remove.")],
+    tenant_argument: TenantArgumentAlias = None,
+    tenant_option: OptionalTenantOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Destroy the customer stack and redeploy ops.")
     ] = False,
+    local: LocalOption = False,
     ops_profile: OpsProfileOption = None,
-    profile: TenantProfileOption = None,
+    tenant_profile: TenantProfileOption = None,
+    profile: ProfileAlias = None,
 ) -> None:
     """Remove a tenant from the registry; its usage logs stay in its account."""
     st = state(ctx)
+    tenant_id = _tenant_id(tenant_option, tenant_argument)
+    tenant_profile = _tenant_profile(tenant_profile, profile)
     doc = RegistryFile.read(st.registry_path)
     registry = doc.validated()
-    index = doc.index_of(tenant_id)
-    if index is None:
-        raise unknown_tenant(registry, tenant_id)
+    if doc.index_of(tenant_id) is None:
+        raise unknown_tenant(registry, tenant_id, field=TENANT)
     tenant = registry.tenant(tenant_id)
 
     if not yes:
@@ -470,11 +466,12 @@ def offboard(
         if not confirmed:
             raise CliError("aborted: nothing changed (pass --yes to skip this question)")
 
-    destroy = _cdk("destroy", tenant.stack_name, profile, f"<{tenant.id}-profile>", st)
     if deploy:
         # `cdk destroy` finds the stack only while the app still synthesizes it,
         # so the customer stack goes first, then the registry entry.
-        _run_steps([destroy], "the tenant is still in the registry")
+        destroy_customer_stack(
+            st, tenant, local=local, ops_profile=ops_profile, tenant_profile=tenant_profile
+        )
 
     with registry_lock(st.registry_path):
         # Read again under the lock: another tenantctl may have edited it meanwhile.
@@ -487,26 +484,32 @@ def offboard(
         write_atomic(st.registry_path, edit.text, expected_current=doc.text)
     say(f"removed tenant '{tenant.id}' from {st.registry_path}")
 
-    ops_deploy = _cdk("deploy", tenant.operations_stack_name, ops_profile, "<ops-profile>", st)
     role = naming.invoker_role_name(tenant.id)
     if deploy:
-        _run_steps([ops_deploy], "re-run it to delete the operations role")
+        # The shard without the tenant: its role and profiles go.
+        deploy_fleet(
+            st,
+            None,
+            local=local,
+            ops_profile=ops_profile,
+            tenant_profile=tenant_profile,
+            only={tenant.operations_stack_name},
+        )
     else:
+        redeploy = _deploy_hint(st, "x", local=local, ops=ops_profile, tenant=None).replace(
+            f"{TENANT} x", "--all --changed"
+        )
         say(f"Next, in the operations account (deletes the role {role}; calls stop at once):")
-        say(f"  {_show(ops_deploy)}")
-        delete_stack = [
-            "aws", "cloudformation", "delete-stack", "--stack-name", tenant.stack_name,
-            "--region", tenant.region, "--profile", profile or f"<{tenant.id}-profile>",
-        ]  # fmt: skip
+        say(f"  {redeploy}")
         say(
-            f"Then destroy the customer stack {tenant.stack_name} in account "
-            f"{tenant.account_id} ({tenant.region}). The CDK app no longer knows it, so use:"
+            f"Then delete the customer stack {tenant.stack_name} in account "
+            f"{tenant.account_id} ({tenant.region}); the app no longer knows it:"
         )
-        say(f"  {_show(delete_stack)}")
         say(
-            f"  (or, before offboarding, `{_show(destroy)}`; "
-            f"`tenantctl offboard {tenant.id} --deploy` does it in that order)"
+            f"  aws cloudformation delete-stack --stack-name {tenant.stack_name} "
+            f"--region {tenant.region} --profile {tenant_profile or f'<{tenant.id}-profile>'}"
         )
+        say(f"  (`tenantctl offboard {TENANT} {tenant.id} --deploy` does both, in the right order)")
     say(
         f"Retained in account {tenant.account_id}: the usage log group "
         f"{tenant.usage_log_group} and its KMS key. The tenant's data stays with the tenant; "
@@ -518,46 +521,94 @@ def offboard(
 
 
 def _tenant_row(t: Tenant) -> dict[str, Any]:
+    """A tenant as ``list --format json`` prints it: who, where, and every setting."""
     return {
         "id": t.id,
         "account_id": t.account_id,
         "region": t.region,
-        "models": list(t.models),
-        "log_content": t.log_content.value,
-        "log_retention_days": t.log_retention_days,
+        "operations_account": t.operations_account,
+        "operations_account_id": t.operations_account_id,
+        "shard": t.shard,
+        **TenantSettings.model_validate(t, from_attributes=True).model_dump(mode="json"),
         "function_name": t.function_name,
         "stack_name": t.stack_name,
+        "operations_stack_name": t.operations_stack_name,
     }
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+# (heading, cell) of the table, one line per tenant; the key columns never wrap.
+_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("id", lambda t: t.id),
+    ("account", lambda t: t.account_id),
+    ("region", lambda t: t.region),
+    ("operations", lambda t: f"{t.operations_account}/{t.shard}"),
+    ("models", lambda t: ", ".join(t.models)),
+    ("content", lambda t: t.log_content.value),
+    ("days", lambda t: str(t.log_retention_days)),
+    ("sink", lambda t: t.usage_sink.value),
+    ("snap start", lambda t: _on(t.snap_start)),
+    ("profiles", lambda t: _on(t.application_inference_profiles)),
+    ("cost centre", lambda t: t.cost_centre or "-"),
+)
+_KEY_COLUMNS = frozenset({"id", "account"})
+
+
+def _table(tenants: tuple[Tenant, ...]) -> Table:
+    table = Table()
+    for heading, _ in _COLUMNS:
+        table.add_column(heading, no_wrap=True)
+    for t in tenants:
+        table.add_row(*(cell(t) for _, cell in _COLUMNS))
+    return table
+
+
+def _natural_width(tenants: tuple[Tenant, ...]) -> int:
+    """The table's width with no cell wrapped: each column's widest cell, padding, borders."""
+    widths = [max([len(heading), *(len(cell(t)) for t in tenants)]) for heading, cell in _COLUMNS]
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def _blocks(console: Console, tenants: tuple[Tenant, ...]) -> None:
+    """One block per tenant, for a terminal too narrow for one line each."""
+    width = max(len(heading) for heading, _ in _COLUMNS)
+    for n, t in enumerate(tenants):
+        if n:
+            console.print()
+        for heading, cell in _COLUMNS:
+            text = cell(t)
+            # Only the model list may fold, never an id or an account number.
+            if heading in _KEY_COLUMNS:
+                console.print(f"{heading:<{width}}  {text}", overflow="ignore", crop=False)
+            else:
+                console.print(f"{heading:<{width}}  {text}", overflow="fold")
 
 
 @app.command("list")
 def list_tenants(
     ctx: typer.Context,
     output_format: Annotated[
-        str, typer.Option("--format", help="table | json", case_sensitive=False)
-    ] = "table",
+        ReportFormat,
+        typer.Option("--format", help="table (one line per tenant) | json", case_sensitive=False),
+    ] = ReportFormat.TABLE,
 ) -> None:
-    """List the tenants with their effective settings (defaults applied)."""
-    fmt = output_format.lower()
-    if fmt not in {"table", "json"}:
-        raise BadInput(f"--format: '{output_format}' is not one of table, json")
+    """List the tenants with their effective settings (defaults applied).
+
+    A terminal too narrow for a line per tenant gets one block per tenant instead,
+    so no account id or model id is ever cut.
+    """
     tenants = state(ctx).load_registry().resolved_tenants()
-    if fmt == "json":
+    if output_format is ReportFormat.JSON:
         typer.echo(json.dumps([_tenant_row(t) for t in tenants], indent=2))
         return
-    table = Table("id", "account", "region", "log content", "retention (days)")
-    # Model ids are long; wrap them rather than cut them off with an ellipsis.
-    table.add_column("models", overflow="fold")
-    for t in tenants:
-        table.add_row(
-            t.id,
-            t.account_id,
-            t.region,
-            t.log_content.value,
-            str(t.log_retention_days),
-            "\n".join(t.models),
-        )
-    out().print(table)
+    console = out()
+    if _natural_width(tenants) <= console.width:
+        console.print(_table(tenants))
+    else:
+        _blocks(console, tenants)
 
 
 @app.command()

@@ -14,7 +14,7 @@ from tenantctl.cli.registry_commands import _onboard_issue
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.unit.cli.conftest import Cli
 
-INITECH = ("onboard", "initech", "--account", "444444444444", "--region", "eu-west-1")
+INITECH = ("onboard", "--tenant", "initech", "--account", "444444444444", "--region", "eu-west-1")
 
 
 def _tmp_files(directory: Path) -> list[str]:
@@ -50,27 +50,44 @@ def test_onboard_appends_the_tenant_and_keeps_every_comment_and_key_order(
     tenant = load_registry(registry_path).tenant("initech")
     assert tenant.log_retention_days == 30
     assert tenant.external_id in result.stdout
-    assert "npx cdk deploy BedrockOperations --profile <ops-profile>" in result.stdout
-    assert "npx cdk deploy BedrockCustomer-initech --profile <initech-profile>" in result.stdout
+    # One deploy path: the fleet deploy, never a raw `npx cdk` of its own.
+    assert f"tenantctl --registry {cli.registry} deploy --tenant initech" in result.stdout
+    assert "npx cdk" not in result.stdout
 
 
-def test_onboard_prints_the_deploy_commands_with_the_given_profiles(cli: Cli) -> None:
-    result = cli(*INITECH, "--ops-profile", "ops-admin", "--profile", "initech-admin")
+def test_onboard_prints_the_deploy_command_with_the_given_profiles(cli: Cli) -> None:
+    result = cli(*INITECH, "--ops-profile", "ops-admin", "--tenant-profile", "initech-admin")
 
     assert result.exit_code == 0, result.output
     lines = [line.strip() for line in result.stdout.splitlines()]
-    ops = lines.index("npx cdk deploy BedrockOperations --profile ops-admin -c "
-                      f"registry={cli.registry}")  # fmt: skip
-    customer = lines.index(
-        f"npx cdk deploy BedrockCustomer-initech --profile initech-admin -c registry={cli.registry}"
-    )
-    assert ops < customer  # the ops role first, then the stack that assumes it
+    assert (
+        f"tenantctl --registry {cli.registry} deploy --tenant initech --ops-profile ops-admin "
+        "--tenant-profile initech-admin"
+    ) in lines
+
+
+def test_the_tenant_as_an_argument_still_works_with_a_deprecation_line(
+    cli: Cli, registry_path: Path
+) -> None:
+    result = cli("onboard", "initech", "--account", "444444444444", "--region", "eu-west-1",
+                 "--profile", "initech-admin")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: the tenant id as an argument is deprecated; use --tenant",
+        "warning: --profile is deprecated; use --tenant-profile",
+    ]
+    assert "--tenant-profile initech-admin" in result.stdout
+    assert load_registry(registry_path).tenant("initech").region == "eu-west-1"
 
 
 def test_onboard_gives_each_tenant_a_fresh_external_id(cli: Cli, registry_path: Path) -> None:
     assert cli(*INITECH).exit_code == 0
     assert (
-        cli("onboard", "hooli", "--account", "555555555555", "--region", "us-east-1").exit_code == 0
+        cli(
+            "onboard", "--tenant", "hooli", "--account", "555555555555", "--region", "us-east-1"
+        ).exit_code
+        == 0
     )
 
     ids = [t.external_id for t in load_registry(registry_path).resolved_tenants()]
@@ -98,7 +115,7 @@ def test_onboard_rerun_for_an_existing_tenant_with_its_effective_settings_is_a_n
 ) -> None:
     before = registry_path.read_bytes()
 
-    result = cli("onboard", "globex", "--account", "333333333333", "--region", "us-west-2",
+    result = cli("onboard", "--tenant", "globex", "--account", "333333333333", "--region", "us-west-2",
                  "--log-content", "redacted", "--retention-days", "365")  # fmt: skip
 
     assert result.exit_code == 0, result.output
@@ -125,7 +142,7 @@ def test_onboard_conflicting_rerun_is_refused_naming_the_field(
 ) -> None:
     before = registry_path.read_bytes()
 
-    result = cli("onboard", "globex", *args)
+    result = cli("onboard", "--tenant", "globex", *args)
 
     assert result.exit_code == 2
     assert message in result.stderr
@@ -145,7 +162,7 @@ OK = ("--account", "444444444444", "--region", "eu-west-1")
          ["--region: 'Europe' is not an AWS region name (like us-east-1)"]),
         # The ExternalId generated from a bad id is bad too; only the id is reported.
         (("Initech!", *OK),
-         ["tenant-id: must be lowercase letters, digits and hyphens, starting and ending with "
+         ["--tenant: must be lowercase letters, digits and hyphens, starting and ending with "
           "a letter or digit"]),
         (("initech", *OK, "--models", "gpt-4"),
          ["--models: 'gpt-4' is not a Bedrock model id ("]),
@@ -155,7 +172,7 @@ OK = ("--account", "444444444444", "--region", "eu-west-1")
          ["--models eu.anthropic.claude-3-haiku-20240307-v1:0: inference profile 'eu.' is not "
           "offered in the operations region us-east-1 (its regions: "]),
         (("initech", *OK, "--log-content", "everything"),
-         ["--log-content: Input should be 'metadata', 'redacted' or 'full'"]),
+         ["--log-content: 'everything' is not one of 'metadata', 'redacted', 'full'"]),
         (("initech", *OK, "--retention-days", "42"),
          ["--retention-days: 42 is not accepted by CloudWatch Logs; use one of 1, 3, "]),
         (("initech", "--account", "222222222222", "--region", "eu-west-1"),
@@ -178,7 +195,7 @@ def test_onboard_invalid_input_names_the_option_and_leaves_the_file_untouched(
     """
     before = registry_path.read_bytes()
 
-    result = cli("onboard", *args)
+    result = cli("onboard", "--tenant", *args)
 
     assert result.exit_code == 2, result.output
     lines = result.stderr.splitlines()
@@ -232,12 +249,15 @@ def test_onboard_records_the_first_shard_with_room_and_never_moves_a_tenant(
         "globex": 0,
         "initech": 1,
     }
-    assert "npx cdk deploy BedrockOperations-1" in result.stdout
+    assert "deploy --tenant initech" in result.stdout
     # Offboarding acme frees a place in shard 0; the next tenant takes it and
     # initech stays in shard 1.
-    assert cli("offboard", "acme", "--yes").exit_code == 0
+    assert cli("offboard", "--tenant", "acme", "--yes").exit_code == 0
     assert (
-        cli("onboard", "hooli", "--account", "555555555555", "--region", "us-east-1").exit_code == 0
+        cli(
+            "onboard", "--tenant", "hooli", "--account", "555555555555", "--region", "us-east-1"
+        ).exit_code
+        == 0
     )
     shards = {t.id: t.shard for t in load_registry(registry_path).resolved_tenants()}
     assert shards == {"globex": 0, "initech": 1, "hooli": 0}
@@ -255,7 +275,7 @@ def test_onboard_issue_names_the_tenant_a_clash_is_with() -> None:
 def test_onboard_without_required_options_is_a_usage_error(cli: Cli, registry_path: Path) -> None:
     before = registry_path.read_bytes()
 
-    result = cli("onboard", "initech", "--region", "eu-west-1")
+    result = cli("onboard", "--tenant", "initech", "--region", "eu-west-1")
 
     assert result.exit_code == 2
     assert "--account" in result.output
@@ -329,7 +349,7 @@ def test_offboard_removes_the_tenant_and_explains_what_remains(
 ) -> None:
     before = registry_path.read_text()
 
-    result = cli("offboard", "acme", "--yes", "--profile", "acme-admin")
+    result = cli("offboard", "--tenant", "acme", "--yes", "--tenant-profile", "acme-admin")
 
     assert result.exit_code == 0, result.output
     registry = load_registry(registry_path)
@@ -338,13 +358,13 @@ def test_offboard_removes_the_tenant_and_explains_what_remains(
     acme_block = before[before.index("  - id: acme") : before.index("  - id: globex")]
     assert registry_path.read_text() == before.replace(acme_block, "")
     out = " ".join(result.stdout.split())
-    assert "npx cdk deploy BedrockOperations --profile <ops-profile>" in out
+    assert f"tenantctl --registry {cli.registry} deploy --all --changed" in out
     assert "deletes the role bedrock-invoker-acme" in out
     assert (
         "aws cloudformation delete-stack --stack-name BedrockCustomer-acme --region us-east-1 "
         "--profile acme-admin" in out
     )
-    assert "npx cdk destroy BedrockCustomer-acme" in out
+    assert "tenantctl offboard --tenant acme --deploy` does both" in out
     assert (
         "Retained in account 222222222222: the usage log group /aws/bedrock/langchain/logs "
         "and its KMS key" in out
@@ -354,7 +374,7 @@ def test_offboard_removes_the_tenant_and_explains_what_remains(
 def test_offboard_asks_first_and_no_means_nothing_changes(cli: Cli, registry_path: Path) -> None:
     before = registry_path.read_bytes()
 
-    result = cli("offboard", "acme", input="n\n")
+    result = cli("offboard", "--tenant", "acme", input="n\n")
 
     assert "Remove tenant 'acme' (account 222222222222, us-east-1)" in result.stdout
     assert result.exit_code == 1
@@ -363,7 +383,7 @@ def test_offboard_asks_first_and_no_means_nothing_changes(cli: Cli, registry_pat
 
 
 def test_offboard_confirmed_interactively(cli: Cli, registry_path: Path) -> None:
-    result = cli("offboard", "globex", input="y\n")
+    result = cli("offboard", "--tenant", "globex", input="y\n")
 
     assert result.exit_code == 0, result.output
     assert [t.id for t in load_registry(registry_path).tenants] == ["acme"]
@@ -372,10 +392,12 @@ def test_offboard_confirmed_interactively(cli: Cli, registry_path: Path) -> None
 def test_offboard_unknown_tenant_names_the_known_ones(cli: Cli, registry_path: Path) -> None:
     before = registry_path.read_bytes()
 
-    result = cli("offboard", "initech", "--yes")
+    result = cli("offboard", "--tenant", "initech", "--yes")
 
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: unknown tenant 'initech' (known: acme, globex)"
+    assert result.stderr.strip() == (
+        "error: --tenant: unknown tenant 'initech' (known: acme, globex)"
+    )
     assert registry_path.read_bytes() == before
 
 
@@ -385,7 +407,7 @@ def test_offboard_keeps_the_comments_of_neighbouring_tenants(cli: Cli, registry_
     text = text.replace("  - id: globex", "  # Globex: pilot, redacted logs\n  - id: globex")
     registry_path.write_text(text)
 
-    assert cli("offboard", "acme", "--yes").exit_code == 0
+    assert cli("offboard", "--tenant", "acme", "--yes").exit_code == 0
 
     after = registry_path.read_text()
     assert "# Acme: the first customer" not in after
@@ -402,10 +424,30 @@ def test_list_shows_effective_settings(cli: Cli) -> None:
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
     assert "222222222222" in rows["acme"] and "metadata" in rows["acme"] and "90" in rows["acme"]
-    assert "us.anthropic.claude-3-5-haiku-20241022-v1:0" in result.stdout
+    assert "us.anthropic.claude-3-5-haiku-20241022-v1:0" in rows["acme"]  # one line per tenant
     assert "redacted" in rows["globex"] and "365" in rows["globex"]
-    # globex inherits the default model
+    # globex inherits the default model; both sit in the first operations account's shard 0
     assert "anthropic.claude-3-haiku-20240307-v1:0" in rows["globex"]
+    assert "primary/0" in rows["globex"] and "api" in rows["globex"]
+
+
+def test_list_at_80_columns_shows_every_id_and_account_whole(registry_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tenantctl.cli import app
+
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(
+        app, ["--registry", str(registry_path), "list"]
+    )
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    for tenant_id, account in (("acme", "222222222222"), ("globex", "333333333333")):
+        assert any(line.split() == ["id", tenant_id] for line in lines), lines
+        assert any(line.split() == ["account", account] for line in lines), lines
+    # Nothing is cut: each model id appears whole somewhere.
+    assert "us.anthropic.claude-3-5-haiku-20241022-v1:0" in result.stdout.replace("\n", "")
 
 
 def test_list_json(cli: Cli) -> None:
@@ -414,23 +456,41 @@ def test_list_json(cli: Cli) -> None:
     assert result.exit_code == 0
     tenants = json.loads(result.stdout)
     assert [t["id"] for t in tenants] == ["acme", "globex"]
-    assert tenants[1] == {
+    globex = tenants[1]
+    assert {k: globex[k] for k in (
+        "id", "account_id", "region", "operations_account", "operations_account_id", "shard",
+        "models", "log_content", "log_retention_days", "usage_sink", "snap_start",
+        "application_inference_profiles", "cost_centre", "function_name", "stack_name",
+        "operations_stack_name",
+    )} == {
         "id": "globex",
         "account_id": "333333333333",
         "region": "us-west-2",
+        "operations_account": "primary",
+        "operations_account_id": "111111111111",
+        "shard": 0,
         "models": ["anthropic.claude-3-haiku-20240307-v1:0"],
         "log_content": "redacted",
         "log_retention_days": 365,
+        "usage_sink": "api",
+        "snap_start": False,
+        "application_inference_profiles": False,
+        "cost_centre": None,
         "function_name": "bedrock-invoker-globex",
         "stack_name": "BedrockCustomer-globex",
-    }
+        "operations_stack_name": "BedrockOperations",
+    }  # fmt: skip
+    # Every setting of the contract is there, whatever is added later.
+    from contracts.tenant_settings import TenantSettings
+
+    assert set(TenantSettings.model_fields) <= set(globex)
 
 
 def test_list_bad_format(cli: Cli) -> None:
     result = cli("list", "--format", "xml")
 
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: --format: 'xml' is not one of table, json"
+    assert result.stderr.strip() == "error: --format: 'xml' is not one of 'table', 'json'"
 
 
 def test_validate_ok(cli: Cli) -> None:
@@ -470,7 +530,7 @@ def test_update_changes_models_in_place_and_names_both_stacks_to_redeploy(
 ) -> None:
     before = registry_path.read_text()
 
-    result = cli("update", "globex", "--models", "anthropic.claude-3-haiku-20240307-v1:0",
+    result = cli("update", "--tenant", "globex", "--models", "anthropic.claude-3-haiku-20240307-v1:0",
                  "--models", "us.anthropic.claude-3-5-haiku-20241022-v1:0")  # fmt: skip
 
     assert result.exit_code == 0, result.output
@@ -487,20 +547,21 @@ def test_update_changes_models_in_place_and_names_both_stacks_to_redeploy(
     ]
     lines = result.stdout.splitlines()
     assert "  models: anthropic.claude-3-haiku-20240307-v1:0 -> " in lines[0]
-    assert "redeploy BedrockOperations and BedrockCustomer-globex, in this order:" in lines[1]
-    assert lines[2].startswith("  npx cdk deploy BedrockOperations --profile")
-    assert lines[3].startswith("  npx cdk deploy BedrockCustomer-globex --profile")
+    assert "redeploy BedrockOperations and BedrockCustomer-globex" in lines[1]
+    assert lines[2] == f"  tenantctl --registry {cli.registry} deploy --tenant globex --changed"
 
 
 def test_update_of_content_mode_needs_only_the_customer_stack(
     cli: Cli, registry_path: Path
 ) -> None:
-    result = cli("update", "acme", "--log-content", "redacted", "--retention-days", "30")
+    result = cli(
+        "update", "--tenant", "acme", "--log-content", "redacted", "--retention-days", "30"
+    )
 
     assert result.exit_code == 0, result.output
     acme = load_registry(registry_path).tenant("acme")
     assert (acme.log_content.value, acme.log_retention_days) == ("redacted", 30)
-    assert "redeploy BedrockCustomer-acme, in this order:" in result.stdout
+    assert "redeploy BedrockCustomer-acme (" in result.stdout
     assert "BedrockOperations" not in result.stdout
 
 
@@ -508,14 +569,23 @@ def test_update_refuses_bad_input_naming_the_option_and_writes_nothing(
     cli: Cli, registry_path: Path
 ) -> None:
     before = registry_path.read_bytes()
+    update = ("update", "--tenant", "acme")
     cases = {
-        ("update", "acme", "--retention-days", "31"): "error: --retention-days: 31 is not",
-        ("update", "acme", "--log-content", "some"): "error: --log-content: Input should be",
-        ("update", "acme", "--models", "gpt-4"): "error: --models: 'gpt-4' is not a Bedrock",
-        ("update", "nobody", "--log-content", "full"): "error: tenant-id: unknown tenant 'nobody'",
-        ("update", "acme"): "error: --models / --log-content / --retention-days / --usage-sink",
-        ("update", "acme", "--usage-sink", "kinesis"): "error: --usage-sink: Input should be",
-        ("update", "acme", "--cost-centre", "a;b"): "error: --cost-centre: must be 1-256",
+        (*update, "--retention-days", "31"): "error: --retention-days: 31 is not",
+        (*update, "--retention-days", "abc"): "error: --retention-days: input should be a valid",
+        (*update, "--log-content", "some"): "error: --log-content: 'some' is not one of",
+        (*update, "--models", "gpt-4"): "error: --models: 'gpt-4' is not a Bedrock",
+        ("update", "--tenant", "nobody", "--log-content", "full"): (
+            "error: --tenant: unknown tenant 'nobody'"
+        ),
+        update: "error: --models / --log-content / --usage-sink",
+        (*update, "--usage-sink", "kinesis"): "error: --usage-sink: 'kinesis' is not one of",
+        (*update, "--cost-centre", "a;b"): "error: --cost-centre: must be 1-256",
+        (*update, "--cost-centre", "   "): "error: --cost-centre: must be 1-256",
+        (*update, "--unset", "cost-centre", "--cost-centre", "x"): (
+            "error: --unset cost-centre: also given a value"
+        ),
+        (*update, "--unset", "colour"): "error: --unset: 'colour' is not one of",
     }
     for args, message in cases.items():
         result = cli(*args)
@@ -527,44 +597,54 @@ def test_update_refuses_bad_input_naming_the_option_and_writes_nothing(
 def test_update_of_sink_and_snap_start_needs_only_the_customer_stack(
     cli: Cli, registry_path: Path
 ) -> None:
-    result = cli("update", "acme", "--usage-sink", "stdout", "--snap-start")
+    result = cli("update", "--tenant", "acme", "--usage-sink", "stdout", "--snap-start")
 
     assert result.exit_code == 0, result.output
     acme = load_registry(registry_path).tenant("acme")
     assert (acme.usage_sink.value, acme.snap_start) == ("stdout", True)
-    assert "redeploy BedrockCustomer-acme, in this order:" in result.stdout
+    assert "redeploy BedrockCustomer-acme (" in result.stdout
     assert "BedrockOperations" not in result.stdout
 
 
 def test_update_of_the_cost_centre_needs_only_the_operations_stack(
     cli: Cli, registry_path: Path
 ) -> None:
-    result = cli("update", "acme", "--cost-centre", "CC-42 research")
+    result = cli("update", "--tenant", "acme", "--cost-centre", "CC-42 research")
 
     assert result.exit_code == 0, result.output
     assert load_registry(registry_path).tenant("acme").cost_centre == "CC-42 research"
-    assert "redeploy BedrockOperations, in this order:" in result.stdout
+    assert "redeploy BedrockOperations (" in result.stdout
     assert "BedrockCustomer-acme" not in result.stdout
+
+
+def test_a_cost_centre_can_be_removed_and_only_its_line_goes(cli: Cli, registry_path: Path) -> None:
+    assert cli("update", "--tenant", "acme", "--cost-centre", "CC-42").exit_code == 0
+    with_centre = registry_path.read_text()
+
+    result = cli("update", "--tenant", "acme", "--unset", "cost-centre")
+
+    assert result.exit_code == 0, result.output
+    assert load_registry(registry_path).tenant("acme").cost_centre is None
+    assert "  cost_centre: CC-42 -> None" in result.stdout
+    assert "redeploy BedrockOperations (" in result.stdout
+    removed = set(with_centre.splitlines()) - set(registry_path.read_text().splitlines())
+    assert [line.strip() for line in removed] == ["cost_centre: CC-42"]
 
 
 def test_update_turning_on_profiles_redeploys_operations_then_the_customer_stack(
     cli: Cli, registry_path: Path
 ) -> None:
-    result = cli("update", "acme", "--inference-profiles")
+    result = cli("update", "--tenant", "acme", "--inference-profiles")
 
     assert result.exit_code == 0, result.output
     assert load_registry(registry_path).tenant("acme").application_inference_profiles
-    lines = result.stdout.splitlines()
-    assert "redeploy BedrockOperations and BedrockCustomer-acme, in this order:" in result.stdout
-    assert [line.split()[3] for line in lines if line.startswith("  npx cdk deploy")] == [
-        "BedrockOperations",
-        "BedrockCustomer-acme",
-    ]
+    # Operations first: the customer's function reads the profiles that stack makes.
+    assert "redeploy BedrockOperations and BedrockCustomer-acme (" in result.stdout
 
 
 def test_update_with_the_same_settings_changes_nothing(cli: Cli, registry_path: Path) -> None:
     before = registry_path.read_bytes()
-    result = cli("update", "acme", "--log-content", "metadata")
+    result = cli("update", "--tenant", "acme", "--log-content", "metadata")
     assert result.exit_code == 0
     assert result.stdout.strip() == "tenant 'acme' already has these settings: nothing changed"
     assert registry_path.read_bytes() == before

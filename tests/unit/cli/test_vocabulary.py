@@ -18,8 +18,6 @@ from tests.unit.cli.conftest import Cli
 
 # The old spellings: hidden if a command still takes them.
 DEPRECATED = {"--profile", "--operations"}
-# The registry commands take these options from tenantctl.cli.options next.
-REGISTRY_COMMANDS_PENDING = {"onboard", "update", "offboard"}
 
 
 def _commands(group: Any, prefix: str = "") -> dict[str, Any]:
@@ -40,18 +38,7 @@ def _shown(command: Any) -> list[Any]:
     return [p for p in command.params if not getattr(p, "hidden", False)]
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            path,
-            marks=pytest.mark.xfail(strict=True, reason="switched to the shared options next"),
-        )
-        if path in REGISTRY_COMMANDS_PENDING
-        else path
-        for path in sorted(COMMANDS)
-    ],
-)
+@pytest.mark.parametrize("path", sorted(COMMANDS))
 def test_every_command_shows_only_the_current_spellings(path: str) -> None:
     shown = _shown(COMMANDS[path])
     options = {opt for p in shown for opt in p.opts if opt.startswith("--")}
