@@ -1,15 +1,25 @@
-"""Editing the registry file: add or remove a tenant, keep comments, write atomically.
+"""Editing the registry file: add, change or remove a tenant, touching only its lines.
 
-``tenantctl onboard`` and ``offboard`` change one list item in a file people
-also edit by hand, so an edit must leave every other byte alone: comments,
-quoting, key order and blank lines. ruamel.yaml's round-trip mode keeps most of
-that, but it attaches a comment written *above* a list item to the end of the
-item before it, so deleting a tenant would delete its neighbour's comment and
-keep its own. The edits here therefore splice lines, using ruamel.yaml only to
-find where each tenant starts and to render a new one, and then check that the
-spliced text loads to exactly the intended data; if it does not (an unusual
-layout), they fall back to a plain round-trip dump, which is still correct
-data with most comments kept.
+``tenantctl onboard``, ``update`` and ``offboard`` change one list item in a file
+people also edit by hand. An edit therefore rewrites only the lines of what it
+changes; every other line keeps its bytes: comments, indentation, quoting, flow
+or block lists, blank lines and line ends (LF or CRLF, final newline or not).
+
+ruamel.yaml's round-trip mode alone does not give that: it dumps the whole file
+with one indentation, and it attaches a comment written *above* a list item to
+the end of the item before it, so a key added to one tenant lands under the next
+tenant's comment, and removing a tenant takes its neighbour's comment along. The
+edits here splice lines instead. ruamel.yaml (round-trip) tells where each
+tenant and key starts, and renders new values in the style the file already
+uses; the spliced text must then load to exactly the intended data. Only if it
+does not, or the layout is one the splicer does not know (a flow-style
+``tenants: [...]``, a tenant using a ``<<:`` merge key), does an edit fall back
+to a round-trip dump of the whole file: still the right data, most comments kept.
+
+Which comment lines belong to a tenant: the ones directly above its dash (no
+blank line between) indented no deeper than the dash, and the ones inside the
+entry, indented deeper than the dash. A comment directly above a key, at the
+key's column, belongs to that key.
 
 Nothing here validates tenants: callers run ``parse_registry`` on
 :attr:`RegistryEdit.data` before :func:`write_atomic`, so an invalid edit never
@@ -24,12 +34,14 @@ in :func:`write_atomic` stays for people editing the file by hand meanwhile.
 from __future__ import annotations
 
 import copy
+import enum
 import io
 import os
+import re
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +51,7 @@ from filelock import FileLock, Timeout
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from contracts.registry import (
     TenantRegistry,
@@ -49,8 +61,12 @@ from contracts.registry import (
 )
 
 # Keys whose values YAML would read as numbers if unquoted (account ids keep
-# leading zeros only as strings); new entries quote them like the file does.
+# leading zeros only as strings); new entries quote them like the file does, and
+# with double quotes when the file has none yet.
 _QUOTED_KEYS = frozenset({"account_id"})
+
+# What the safe loader raises besides YAMLError on text that is not complete YAML.
+_LOAD_ERRORS = (YAMLError, ValueError, KeyError, TypeError, OverflowError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -73,8 +89,8 @@ def _round_trip_yaml() -> YAML:
 class RegistryFile:
     """A registry file as read from disk, ready for one edit.
 
-    Holds the original text so :func:`write_atomic` can refuse to overwrite a
-    file that changed in between.
+    Holds the original text, line ends included, so an edit can keep them and
+    :func:`write_atomic` can refuse to overwrite a file that changed in between.
     """
 
     def __init__(self, path: Path, text: str) -> None:
@@ -85,7 +101,14 @@ class RegistryFile:
     @classmethod
     def read(cls, path: str | Path) -> RegistryFile:
         """Read a registry file; RegistryError if it cannot be read or is not YAML."""
-        return cls(Path(path), read_registry_text(path))
+        path = Path(path)
+        try:
+            # newline="": CRLF stays CRLF, so an edit leaves the other lines' ends alone.
+            with path.open(encoding="utf-8", newline="") as file:
+                text = file.read()
+        except (OSError, UnicodeDecodeError):
+            text = read_registry_text(path)  # raises the registry's own error, naming the file
+        return cls(path, text)
 
     def validated(self) -> TenantRegistry:
         """The file's registry, validated; RegistryError naming each bad field."""
@@ -104,164 +127,508 @@ class RegistryFile:
         return None
 
     def add_tenant(self, entry: Mapping[str, Any]) -> RegistryEdit:
-        """The file with ``entry`` appended to ``tenants``, comments and layout kept."""
+        """The file with ``entry`` appended to ``tenants`` in the layout the file uses."""
+        plain: dict[str, Any] = _plain(entry)
         expected = copy.deepcopy(self.data) if isinstance(self.data, dict) else {}
-        tenants = expected.get("tenants") or []
-        expected["tenants"] = [*tenants, dict(entry)]
-        rendered = _render_item(entry)
-        spliced = _splice_append(self.text, rendered)
-        return self._checked(spliced, expected, lambda doc: _rt_append(doc, entry))
+        expected["tenants"] = [*(expected.get("tenants") or []), plain]
+
+        def rt_edit(doc: CommentedMap) -> None:
+            tenants = doc.get("tenants")
+            if not isinstance(tenants, CommentedSeq):
+                tenants = CommentedSeq()
+                doc["tenants"] = tenants
+            tenants.fa.set_block_style()  # `tenants: []` would otherwise stay a flow list
+            tenants.append(_yaml_value(plain, flow_lists=False))
+
+        return self._edited(lambda lines: lines.add(plain), expected, rt_edit)
 
     def update_tenant(self, index: int, changes: Mapping[str, Any]) -> RegistryEdit:
-        """The file with ``changes`` set on ``tenants[index]``, comments and layout kept."""
+        """The file with ``changes`` set on ``tenants[index]``; only their lines change.
+
+        A change to None deletes the key (and the comment lines above it, at its
+        column): the tenant then inherits the default, or has no such setting.
+        A change to the value already there leaves its line alone.
+        """
+        changes = {key: _plain(value) for key, value in changes.items()}
         expected = copy.deepcopy(self.data)
-        expected["tenants"][index].update(copy.deepcopy(dict(changes)))
+        entry = expected["tenants"][index]
+        for key, value in changes.items():
+            if value is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = value
 
         def rt_edit(doc: CommentedMap) -> None:
             item = doc["tenants"][index]
-            for key, value in yaml_ready(changes).items():
-                item[key] = value
+            for key, value in changes.items():
+                if value is None:
+                    item.pop(key, None)
+                else:
+                    item[key] = _yaml_value(value, flow_lists=False)
 
-        return self._checked(None, expected, rt_edit)
+        return self._edited(lambda lines: lines.update(index, changes), expected, rt_edit)
 
     def remove_tenant(self, index: int) -> RegistryEdit:
-        """The file without ``tenants[index]`` and the comment lines directly above it."""
+        """The file without ``tenants[index]``, its own comment lines and its blank separator."""
         expected = copy.deepcopy(self.data)
         del expected["tenants"][index]
-        spliced = _splice_remove(self.text, index)
-        return self._checked(spliced, expected, lambda doc: doc["tenants"].pop(index))
+        return self._edited(
+            lambda lines: lines.remove(index), expected, lambda doc: doc["tenants"].pop(index)
+        )
 
-    def _checked(self, spliced: str | None, expected: dict[str, Any], rt_edit: Any) -> RegistryEdit:
+    def _edited(
+        self,
+        splice: Callable[[_RegistryLines], str],
+        expected: dict[str, Any],
+        rt_edit: Callable[[CommentedMap], Any],
+    ) -> RegistryEdit:
+        try:
+            spliced: str | None = splice(_RegistryLines(self.text))
+        except (_UnsupportedLayout, YAMLError):
+            spliced = None
         if spliced is not None and _loads_equal(spliced, expected):
             return RegistryEdit(text=spliced, data=expected)
-        yaml = _round_trip_yaml()
-        doc = yaml.load(self.text)
-        if doc is None:
-            doc = CommentedMap()
-        rt_edit(doc)
-        out = io.StringIO()
-        yaml.dump(doc, out)
-        text = out.getvalue()
+        text = _round_trip_dump(self.text, rt_edit)
         if not _loads_equal(text, expected):  # pragma: no cover - ruamel bug guard
             raise RuntimeError("registry edit did not round-trip; file left unchanged")
         return RegistryEdit(text=text, data=expected)
 
 
+def _round_trip_dump(text: str, rt_edit: Callable[[CommentedMap], Any]) -> str:
+    """The whole file edited and dumped by ruamel.yaml: the fallback for unknown layouts."""
+    yaml = _round_trip_yaml()
+    doc = yaml.load(text)
+    if doc is None:
+        doc = CommentedMap()
+    rt_edit(doc)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    dumped = out.getvalue()
+    newline = _LINE_BREAK.search(text)
+    return dumped.replace("\n", newline.group()) if newline else dumped
+
+
 def _loads_equal(text: str, expected: Any) -> bool:
     try:
         return bool(YAML(typ="safe", pure=True).load(text) == expected)
-    except YAMLError:
+    except _LOAD_ERRORS:
         return False
 
 
-def _render_item(entry: Mapping[str, Any]) -> str:
-    out = io.StringIO()
-    _round_trip_yaml().dump([yaml_ready(entry)], out)
-    return out.getvalue()
+def _plain(value: Any) -> Any:
+    """A value as the registry file holds it: lists, dicts and plain scalars."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
-def _rt_append(doc: CommentedMap, entry: Mapping[str, Any]) -> None:
-    tenants = doc.get("tenants")
-    if not isinstance(tenants, CommentedSeq):
-        tenants = CommentedSeq()
-        doc["tenants"] = tenants
-    tenants.fa.set_block_style()  # `tenants: []` would otherwise stay a flow list
-    tenants.append(yaml_ready(entry))
-
-
-def yaml_ready(entry: Mapping[str, Any]) -> CommentedMap:
-    """A tenant entry as a round-trip mapping, with account ids quoted."""
-    item = CommentedMap()
-    for key, value in entry.items():
-        if key in _QUOTED_KEYS and isinstance(value, str):
-            value = DoubleQuotedScalarString(value)
-        elif isinstance(value, (list, tuple)):
-            value = CommentedSeq(value)
-        item[key] = value
-    return item
+def _yaml_value(value: Any, *, flow_lists: bool, quote: type[str] | None = None) -> Any:
+    """A plain value as ruamel.yaml round-trip nodes, in the given list and quote style."""
+    if isinstance(value, str) and quote is not None:
+        return quote(value)
+    if isinstance(value, Mapping):
+        node = CommentedMap()
+        for key, item in value.items():
+            node[key] = _yaml_value(item, flow_lists=flow_lists)
+        return node
+    if isinstance(value, list):
+        seq = CommentedSeq(_yaml_value(item, flow_lists=flow_lists) for item in value)
+        if flow_lists:
+            seq.fa.set_flow_style()
+        return seq
+    return value
 
 
 # --- line splicing -------------------------------------------------------------------------
 
+# The line breaks YAML counts, so line numbers agree with ruamel.yaml's.
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+_BREAK_CHARS = "\r\n\x85\u2028\u2029"
 
-def _is_comment_or_blank(line: str) -> bool:
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
+
+class _UnsupportedLayout(Exception):
+    """A layout the line splicer does not handle; the edit falls back to a full dump."""
+
+
+def _split_lines(text: str) -> list[str]:
+    """The lines of ``text``, each with its own line break."""
+    lines: list[str] = []
+    start = 0
+    for match in _LINE_BREAK.finditer(text):
+        lines.append(text[start : match.end()])
+        start = match.end()
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+def _body(line: str) -> str:
+    return line.rstrip(_BREAK_CHARS)
+
+
+def _indent(line: str) -> int:
+    body = _body(line)
+    return len(body) - len(body.lstrip(" "))
+
+
+def _is_blank(line: str) -> bool:
+    return not _body(line).strip()
+
+
+def _is_comment(line: str) -> bool:
+    return _body(line).lstrip().startswith("#")
+
+
+def _comment_start(body: str) -> int | None:
+    """Where the end-of-line comment of one line of YAML starts, or None.
+
+    A ``#`` starts a comment only after whitespace and outside quotes: the first
+    such ``#`` with complete YAML before it is the one.
+    """
+    for match in re.finditer(r"(?<=[ \t])#", body):
+        try:
+            YAML(typ="safe", pure=True).load(body[: match.start()])
+        except _LOAD_ERRORS:
+            continue
+        return match.start()
+    return None
+
+
+def _with_comment(new_body: str, old_body: str) -> str:
+    """``new_body`` with the end-of-line comment of ``old_body``, in its column if it fits."""
+    at = _comment_start(old_body)
+    if at is None:
+        return new_body
+    gap = at - len(old_body[:at].rstrip())
+    return new_body + " " * max(at - len(new_body), min(gap, 2)) + old_body[at:]
+
+
+def _without_comment(body: str) -> str:
+    at = _comment_start(body)
+    return (body[:at] if at is not None else body).rstrip()
 
 
 @dataclass(frozen=True)
-class _SeqLayout:
-    starts: list[int]  # line of each item's dash
-    content_ends: list[int]  # one past each item's last non-comment line
+class _EntryPlace:
+    """Where one tenant entry sits, as line numbers (0-based) and columns."""
+
+    head: int  # first line of its block: its own comment lines above the dash
+    dash: int  # the line of its dash
+    end: int  # one past its last line (its last key, or a comment indented inside it)
     dash_col: int
+    key_col: int
 
 
-def _tenants_layout(text: str) -> _SeqLayout | None:
-    """Where each tenant item sits, or None for a layout the splicer does not handle."""
-    try:
+@dataclass(frozen=True)
+class _Style:
+    """How the file writes nested values: list style and indentation."""
+
+    flow_lists: bool = False
+    list_offset: int = 2  # a block list's dashes, past its key's column
+    list_gap: int = 2  # a block list's items, past their dash
+    map_indent: int = 2
+
+
+class _RegistryLines:
+    """The registry text as lines, with where each tenant and key sits in them."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = _split_lines(text)
+        first_break = _LINE_BREAK.search(text)
+        self.newline = first_break.group() if first_break else "\n"
+        self.final_break = not self.lines or _body(self.lines[-1]) != self.lines[-1]
+        if self.lines and not self.final_break:
+            self.lines[-1] += self.newline  # every line ends alike while splicing; text() undoes it
         doc = _round_trip_yaml().load(text)
-    except YAMLError:
-        return None
-    tenants = doc.get("tenants") if isinstance(doc, CommentedMap) else None
-    if not isinstance(tenants, CommentedSeq) or not tenants or tenants.fa.flow_style():
-        return None
-    lines = text.splitlines(keepends=True)
-    starts: list[int] = []
-    dash_col = -1
-    for i in range(len(tenants)):
-        line_no, col = tenants.lc.item(i)
-        dash = lines[line_no].rfind("-", 0, col)
-        if dash < 0 or (dash_col >= 0 and dash != dash_col):
+        if not isinstance(doc, CommentedMap):
+            raise _UnsupportedLayout("the registry is not a mapping")
+        self.doc = doc
+        self.map_indent = self._map_indent()
+
+    # --- the three edits ---------------------------------------------------------------------
+
+    def add(self, entry: dict[str, Any]) -> str:
+        """The text with ``entry`` after the last tenant, in the layout of the tenants before it."""
+        tenants = self.doc.get("tenants")
+        if isinstance(tenants, CommentedSeq) and tenants and not tenants.fa.flow_style():
+            places = self.places()
+            last = places[-1]
+            new = self._entry_lines(entry, last.dash_col, last.key_col)
+            # Tenants separated by blank lines get one before the new tenant too.
+            if len(places) > 1 and any(map(_is_blank, self.lines[places[-2].end : last.head])):
+                new.insert(0, self.newline)
+            return self._spliced([(last.end, last.end, new)])
+        if tenants is not None and not (isinstance(tenants, CommentedSeq) and not tenants):
+            raise _UnsupportedLayout("tenants is a flow list or not a list")
+        # No tenant to copy: nest the list like the defaults' lists, if any.
+        dash_col = self._key_col_of_tenants() + self._style([self.doc.get("defaults")]).list_offset
+        new = self._entry_lines(entry, dash_col, dash_col + 2)
+        if "tenants" not in self.doc:
+            return self._spliced(
+                [(len(self.lines), len(self.lines), [self._line("tenants:"), *new])]
+            )
+        # `tenants:` or `tenants: []`, with any comment: the list starts on the next line.
+        line_no = self.doc.lc.key("tenants")[0]
+        body = _body(self.lines[line_no])
+        key = _without_comment(body)
+        key = key.removesuffix("[]").rstrip() if isinstance(tenants, CommentedSeq) else key
+        if not key.endswith(":"):
+            raise _UnsupportedLayout("tenants: a value on its key's line")
+        return self._spliced(
+            [
+                (line_no, line_no + 1, [self._line(_with_comment(key, body))]),
+                (line_no + 1, line_no + 1, new),
+            ]
+        )
+
+    def update(self, index: int, changes: Mapping[str, Any]) -> str:
+        """The text with ``changes`` applied to tenant ``index``, each on its own lines only."""
+        item = self._item(index)
+        place = self.places()[index]
+        spans = self._key_spans(item, place)
+        others = [t for i, t in enumerate(self.doc["tenants"]) if i != index]
+        hints = [item, *reversed(others), self.doc.get("defaults")]
+        splices: list[tuple[int, int, list[str]]] = []
+        added: list[str] = []
+        for key, value in changes.items():
+            if key in spans and _plain(item[key]) == value:
+                continue  # already so: its line stays as written
+            if value is None:
+                if key in spans:
+                    start, end = spans[key]
+                    if start == place.dash:
+                        raise _UnsupportedLayout("deleting the key on the dash line")
+                    while (
+                        _is_comment(self.lines[start - 1])
+                        and _indent(self.lines[start - 1]) == place.key_col
+                    ):
+                        start -= 1
+                    splices.append((start, end, []))
+                continue
+            rendered = self._render(key, value, hints)
+            if key in spans:
+                splices.append(self._replaced(item, key, spans[key], place, rendered))
+            else:
+                added += [self._line(" " * place.key_col + line) for line in rendered]
+        if added:
+            splices.append((place.end, place.end, added))
+        return self._spliced(splices)
+
+    def remove(self, index: int) -> str:
+        """The text without tenant ``index``, its own comments and the blank lines after it."""
+        places = self.places()
+        place = places[index]
+        start, end = place.head, place.end
+        if index + 1 < len(places):
+            while end < places[index + 1].head and _is_blank(self.lines[end]):
+                end += 1
+        elif index > 0:
+            while start > places[index - 1].end and _is_blank(self.lines[start - 1]):
+                start -= 1
+        splices: list[tuple[int, int, list[str]]] = [(start, end, [])]
+        if len(places) == 1:  # `tenants:` alone would load as null; an empty list stays a list
+            line_no = self.doc.lc.key("tenants")[0]
+            body = _body(self.lines[line_no])
+            splices.append(
+                (
+                    line_no,
+                    line_no + 1,
+                    [self._line(_with_comment(_without_comment(body) + " []", body))],
+                )
+            )
+        return self._spliced(splices)
+
+    # --- where things are ----------------------------------------------------------------------
+
+    def places(self) -> list[_EntryPlace]:
+        """Where each tenant entry sits; _UnsupportedLayout for a layout not handled."""
+        tenants = self.doc.get("tenants")
+        if not isinstance(tenants, CommentedSeq) or tenants.fa.flow_style():
+            raise _UnsupportedLayout("tenants is not a block list")
+        dashes: list[tuple[int, int, int]] = []
+        for i in range(len(tenants)):
+            line_no, col = tenants.lc.item(i)
+            body = _body(self.lines[line_no])
+            dash = body.rfind("-", 0, col)
+            if dash < 0 or body[:dash].strip() or body[dash + 1 : col].strip():
+                raise _UnsupportedLayout(f"tenants[{i}] does not start on its dash's line")
+            dashes.append((line_no, dash, col))
+        places: list[_EntryPlace] = []
+        for i, (dash_line, dash_col, key_col) in enumerate(dashes):
+            end = dashes[i + 1][0] if i + 1 < len(dashes) else self._end_of_tenants()
+            # Blank lines and comments no deeper than the dash, at the end, are not
+            # the entry's: they separate it from, or describe, what follows.
+            while end > dash_line + 1 and (
+                _is_blank(self.lines[end - 1])
+                or (_is_comment(self.lines[end - 1]) and _indent(self.lines[end - 1]) <= dash_col)
+            ):
+                end -= 1
+            head = dash_line
+            while (
+                head > 0
+                and _is_comment(self.lines[head - 1])
+                and _indent(self.lines[head - 1]) <= dash_col
+            ):
+                head -= 1
+            places.append(_EntryPlace(head, dash_line, end, dash_col, key_col))
+        return places
+
+    def _end_of_tenants(self) -> int:
+        keys = list(self.doc.keys())
+        after = keys.index("tenants") + 1
+        return self.doc.lc.key(keys[after])[0] if after < len(keys) else len(self.lines)
+
+    def _key_col_of_tenants(self) -> int:
+        return self.doc.lc.key("tenants")[1] if "tenants" in self.doc else 0
+
+    def _item(self, index: int) -> CommentedMap:
+        item = self.doc["tenants"][index]
+        if not isinstance(item, CommentedMap) or item.fa.flow_style() or item.merge:
+            raise _UnsupportedLayout(f"tenants[{index}] is not a plain block mapping")
+        return item
+
+    def _key_spans(self, item: CommentedMap, place: _EntryPlace) -> dict[str, tuple[int, int]]:
+        """Each key's lines: from its own line to its value's last line, comments after excluded."""
+        keys = list(item.keys())
+        starts = [item.lc.key(key)[0] for key in keys]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise _UnsupportedLayout("keys share a line")
+        spans: dict[str, tuple[int, int]] = {}
+        for n, key in enumerate(keys):
+            end = starts[n + 1] if n + 1 < len(keys) else place.end
+            while end > starts[n] + 1 and (
+                _is_blank(self.lines[end - 1]) or _is_comment(self.lines[end - 1])
+            ):
+                end -= 1
+            spans[key] = (starts[n], end)
+        return spans
+
+    # --- writing new lines in the file's style -------------------------------------------------
+
+    def _replaced(
+        self,
+        item: CommentedMap,
+        key: str,
+        span: tuple[int, int],
+        place: _EntryPlace,
+        rendered: list[str],
+    ) -> tuple[int, int, list[str]]:
+        start, end = span
+        body = _body(self.lines[start])
+        first = body[: place.key_col] + rendered[0]  # the dash stays on the first key's line
+        old = item[key]
+        block_value = isinstance(old, (CommentedMap, CommentedSeq)) and not old.fa.flow_style()
+        prefix = f"{key}: "
+        if (
+            old is not None
+            and not block_value
+            and len(rendered) == 1
+            and end == start + 1
+            and item.lc.value(key)[0] == start
+            and rendered[0].startswith(prefix)
+        ):
+            # Only the value changes: the key and its alignment stay as written.
+            first = body[: item.lc.value(key)[1]] + rendered[0][len(prefix) :]
+        new = [_with_comment(first, body), *(" " * place.key_col + line for line in rendered[1:])]
+        return start, end, [self._line(line) for line in new]
+
+    def _entry_lines(self, entry: Mapping[str, Any], dash_col: int, key_col: int) -> list[str]:
+        hints = [*reversed(self.doc.get("tenants") or []), self.doc.get("defaults")]
+        dash = " " * dash_col + "-" + " " * (key_col - dash_col - 1)
+        lines: list[str] = []
+        for key, value in entry.items():
+            rendered = self._render(key, value, hints)
+            lines.append((dash if not lines else " " * key_col) + rendered[0])
+            lines += [" " * key_col + line for line in rendered[1:]]
+        return [self._line(line) for line in lines]
+
+    def _render(self, key: str, value: Any, hints: list[Any]) -> list[str]:
+        """``key: value`` as the file would write it, at column 0, one string per line."""
+        style = self._style(hints, key)
+        yaml = YAML(typ="rt")
+        yaml.width = 4096
+        yaml.indent(
+            mapping=style.map_indent,
+            sequence=style.list_offset + style.list_gap,
+            offset=style.list_offset,
+        )
+        node = CommentedMap()
+        node[key] = _yaml_value(value, flow_lists=style.flow_lists, quote=self._quote(hints, key))
+        out = io.StringIO()
+        yaml.dump(node, out)
+        return out.getvalue().splitlines()
+
+    def _quote(self, hints: list[Any], key: str) -> type[str] | None:
+        """The quotes the nearest entry (this one first) puts on ``key``'s string value."""
+        for mapping in hints:
+            value = mapping.get(key) if isinstance(mapping, CommentedMap) else None
+            if isinstance(value, (SingleQuotedScalarString, DoubleQuotedScalarString)):
+                return type(value)
+            if isinstance(value, str):
+                return None
+        return DoubleQuotedScalarString if key in _QUOTED_KEYS else None
+
+    def _style(self, hints: list[Any], key: str | None = None) -> _Style:
+        """The style of the nearest list: ``key``'s own first, then any in the nearest entry."""
+        for mapping in hints:
+            if not isinstance(mapping, CommentedMap):
+                continue
+            keys = sorted(mapping, key=lambda k: k != key)  # the same key first
+            for candidate in keys:
+                style = self._list_style(mapping, candidate)
+                if style is not None:
+                    return style
+        # No list to copy: nest like the tenants list itself does under its key.
+        tenants = self.doc.get("tenants")
+        offset = 2
+        if isinstance(tenants, CommentedSeq) and tenants and not tenants.fa.flow_style():
+            offset = self.places()[0].dash_col - self._key_col_of_tenants()
+        return _Style(list_offset=offset, map_indent=self.map_indent)
+
+    def _list_style(self, mapping: CommentedMap, key: Any) -> _Style | None:
+        seq = mapping.get(key)
+        if not isinstance(seq, CommentedSeq):
             return None
-        dash_col = dash
-        starts.append(line_no)
-    # The list ends at the first content line indented at or left of the dashes
-    # that is not itself a list item (the next top-level key), or at end of file.
-    seq_end = len(lines)
-    for n in range(starts[-1] + 1, len(lines)):
-        line = lines[n]
-        if _is_comment_or_blank(line):
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        if indent < dash_col or (indent == dash_col and not line.lstrip(" ").startswith("-")):
-            seq_end = n
-            break
-    content_ends: list[int] = []
-    for k, start in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else seq_end
-        while end > start + 1 and _is_comment_or_blank(lines[end - 1]):
-            end -= 1
-        content_ends.append(end)
-    return _SeqLayout(starts=starts, content_ends=content_ends, dash_col=dash_col)
+        if seq.fa.flow_style():
+            return _Style(flow_lists=True, map_indent=self.map_indent)
+        if not seq:
+            return None
+        line_no, col = seq.lc.item(0)
+        dash = _body(self.lines[line_no]).rfind("-", 0, col)
+        offset, gap = dash - mapping.lc.key(key)[1], col - dash
+        if dash < 0 or offset < 0 or gap < 2:
+            return None
+        return _Style(list_offset=offset, list_gap=gap, map_indent=self.map_indent)
 
+    def _map_indent(self) -> int:
+        """How far the file indents a nested mapping's keys (``operations:`` and the like)."""
+        for key, value in self.doc.items():
+            if isinstance(value, CommentedMap) and value and not value.fa.flow_style():
+                indent = value.lc.key(next(iter(value)))[1] - self.doc.lc.key(key)[1]
+                if indent > 0:
+                    return int(indent)
+        return 2
 
-def _splice_append(text: str, rendered: str) -> str | None:
-    layout = _tenants_layout(text)
-    if layout is None:
-        return None
-    lines = text.splitlines(keepends=True)
-    rendered_lines = rendered.splitlines(keepends=True)
-    rendered_dash = len(rendered_lines[0]) - len(rendered_lines[0].lstrip(" "))
-    shift = layout.dash_col - rendered_dash
-    if shift < 0:
-        return None
-    new_lines = [" " * shift + line if line.strip() else line for line in rendered_lines]
-    at = layout.content_ends[-1]
-    if at > 0 and not lines[at - 1].endswith("\n"):
-        lines[at - 1] += "\n"
-    return "".join(lines[:at] + new_lines + lines[at:])
+    def _line(self, body: str) -> str:
+        return body + self.newline
 
-
-def _splice_remove(text: str, index: int) -> str | None:
-    layout = _tenants_layout(text)
-    if layout is None:
-        return None
-    lines = text.splitlines(keepends=True)
-    start, end = layout.starts[index], layout.content_ends[index]
-    # Comment lines directly above an item describe it; a blank line ends that block.
-    while start > 0 and lines[start - 1].strip().startswith("#"):
-        start -= 1
-    return "".join(lines[:start] + lines[end:])
+    def _spliced(self, splices: list[tuple[int, int, list[str]]]) -> str:
+        """The text with each ``(start, end, new lines)`` replacing lines ``start:end``."""
+        lines = list(self.lines)
+        bottom = len(lines) + 1
+        for start, end, new in sorted(splices, key=lambda s: (s[0], s[1]), reverse=True):
+            if end > bottom:
+                raise _UnsupportedLayout("overlapping edits")
+            lines[start:end] = new
+            bottom = start
+        text = "".join(lines)
+        if not self.final_break and text.endswith(self.newline):
+            text = text[: -len(self.newline)]
+        return text
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -349,7 +716,7 @@ def write_atomic(path: str | Path, text: str, *, expected_current: str | None = 
     holds that text, so a concurrent hand edit is not silently lost.
     """
     path = Path(path)
-    if expected_current is not None and path.read_text(encoding="utf-8") != expected_current:
+    if expected_current is not None and _current_text(path) != expected_current:
         raise ConcurrentEditError(
             f"{path} changed while it was being edited; run the command again"
         )
@@ -369,6 +736,12 @@ def write_atomic(path: str | Path, text: str, *, expected_current: str | None = 
             Path(tmp_name).unlink(missing_ok=True)
             raise
         _fsync_dir(path.parent)
+
+
+def _current_text(path: Path) -> str:
+    # As RegistryFile.read reads it: line ends as they are, CRLF included.
+    with path.open(encoding="utf-8", newline="") as file:
+        return file.read()
 
 
 def _fsync_dir(directory: Path) -> None:
