@@ -342,7 +342,9 @@ class _RegistryLines:
         self.newline = first_break.group() if first_break else "\n"
         self.final_break = not self.lines or _body(self.lines[-1]) != self.lines[-1]
         if self.lines and not self.final_break:
-            self.lines[-1] += self.newline  # every line ends alike while splicing; text() undoes it
+            self.lines[-1] += (
+                self.newline
+            )  # every line ends alike while splicing; _spliced undoes it
         doc = _round_trip_yaml().load(text)
         if not isinstance(doc, CommentedMap):
             raise _UnsupportedLayout("the registry is not a mapping")
@@ -374,13 +376,13 @@ class _RegistryLines:
         # `tenants:` or `tenants: []`, with any comment: the list starts on the next line.
         line_no = self.doc.lc.key("tenants")[0]
         body = _body(self.lines[line_no])
-        key = _without_comment(body)
-        key = key.removesuffix("[]").rstrip() if isinstance(tenants, CommentedSeq) else key
-        if not key.endswith(":"):
+        named = _without_comment(body)
+        named = named.removesuffix("[]").rstrip() if isinstance(tenants, CommentedSeq) else named
+        if not named.endswith(":"):
             raise _UnsupportedLayout("tenants: a value on its key's line")
         return self._spliced(
             [
-                (line_no, line_no + 1, [self._line(_with_comment(key, body))]),
+                (line_no, line_no + 1, [self._line(_with_comment(named, body))]),
                 (line_no + 1, line_no + 1, new),
             ]
         )

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.registry import parse_registry_yaml
+from contracts.registry import RegistryError, parse_registry_yaml
 from tenantctl.registry_file import RegistryEdit, RegistryFile, write_atomic
 
 HEAD = """\
@@ -312,6 +312,15 @@ def test_a_crlf_file_read_from_disk_is_edited_and_written_with_crlf(tmp_path: Pa
     write_atomic(path, edit.text, expected_current=doc.text)
 
     assert path.read_bytes() == original + b"    log_content: full\r\n"
+
+
+def test_a_file_that_cannot_be_read_is_refused_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "tenants.yaml"
+    with pytest.raises(RegistryError, match=r"cannot read .*tenants\.yaml"):
+        RegistryFile.read(missing)
+    missing.write_bytes(b"tenants: [\xff]\n")
+    with pytest.raises(RegistryError, match=r"tenants\.yaml is not UTF-8 text \(byte 10\)"):
+        RegistryFile.read(missing)
 
 
 # --- properties: any layout, any edit, only the edited tenant's lines change -----------------
