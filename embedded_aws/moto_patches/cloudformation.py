@@ -26,6 +26,17 @@ Each fix corrects moto (pinned 5.2.5) toward CloudFormation's documented behavio
   could be redeployed; or, by name across the account, it deleted another
   stack's change set. Here a name that is not this stack's change set deletes
   nothing. (moto's bug: ``CloudFormationBackend.delete_change_set``.)
+* **Describing a change set that is not there.** Before an update the CDK CLI
+  asks for its change set and expects CloudFormation's ``ChangeSetNotFound``
+  when there is none; moto answers ``ValidationError`` ("Stack with id
+  cdk-deploy-change-set does not exist"), which the CLI takes as a failed
+  deploy. So every second deploy of a changed stack failed.
+* **A parameter's previous value.** Every CDK stack has ``BootstrapVersion``, an
+  ``AWS::SSM::Parameter::Value<String>`` parameter whose value is an SSM path;
+  an update passes it with ``UsePreviousValue``. CloudFormation keeps the path
+  (and shows the resolved value beside it); moto hands the resolved value on
+  ("21") and then looks it up as a path, which fails the update with an
+  AttributeError. Here a stack's parameter values are its inputs, paths included.
 * **Custom-resource answers.** moto files an unsigned answer under its default
   account instead of the stack's, ignores ``FAILED`` (the stack stays in
   progress), and caches each output the first time it is read, so one read
@@ -51,7 +62,8 @@ from urllib.parse import parse_qs, urlencode
 from moto import settings as moto_settings
 from moto.cloudformation import parsing
 from moto.cloudformation.custom_model import CustomModel
-from moto.cloudformation.models import CloudFormationBackend, cloudformation_backends
+from moto.cloudformation.exceptions import CloudFormationError
+from moto.cloudformation.models import CloudFormationBackend, Stack, cloudformation_backends
 from werkzeug.wrappers import Response
 
 from embedded_aws.aws_request import WSGIApp, read_body, replace_body
@@ -78,6 +90,14 @@ def install(models: Mapping[str, Any] | None = None) -> Callable[[], None]:
     )
     patches.enter_context(
         mock.patch.object(CloudFormationBackend, "delete_change_set", _delete_change_set_if_any)
+    )
+    patches.enter_context(
+        mock.patch.object(
+            CloudFormationBackend, "describe_change_set", _describe_change_set_or_not_found
+        )
+    )
+    patches.enter_context(
+        mock.patch.object(Stack, "stack_parameters", property(_parameter_values_as_given))
     )
     patches.enter_context(
         # moto would probe the Docker socket for the host (printing a warning when
@@ -153,6 +173,31 @@ def _delete_change_set_if_any(self: Any, change_set_name: str) -> None:
     and never another stack's change set of the same name.
     """
     self.change_sets.pop(change_set_name, None)
+
+
+class ChangeSetNotFound(CloudFormationError):
+    """CloudFormation's answer for a change set that does not exist (moto has none)."""
+
+    code = "ChangeSetNotFound"
+
+
+def _describe_change_set_or_not_found(self: Any, change_set_name: str) -> Any:
+    """The change set ``scope_change_set_to_its_stack`` resolved to an ARN, else
+    ``ChangeSetNotFound`` as on AWS (never another stack's change set of that name)."""
+    change_set = self.change_sets.get(change_set_name)
+    if change_set is None:
+        raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+    return change_set
+
+
+def _parameter_values_as_given(stack: Any) -> dict[str, Any]:
+    """A stack's parameter values as CloudFormation keeps them: an SSM-typed one is its path."""
+    values = dict(stack.resource_map.resolved_parameters)
+    slots = stack.resource_map._template.get("Parameters", {})
+    for key, slot in slots.items():
+        if str(slot.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+            values[key] = stack.resource_map.input_parameters.get(key, slot.get("Default"))
+    return values
 
 
 def _roll_back_failed_create(stack: Any, change_set: Any, error: Exception) -> None:

@@ -65,3 +65,45 @@ def test_deleting_a_change_set_that_is_not_there_succeeds_and_spares_other_stack
     cfn.execute_change_set(StackName="Deployed", ChangeSetName=NAME)
     [stack] = cfn.describe_stacks(StackName="Deployed")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
+
+
+def test_a_missing_change_set_is_change_set_not_found_as_the_cdk_cli_expects(
+    cloud: EmbeddedCloud,
+) -> None:
+    cfn = cloud.client("cloudformation", OPS)
+    cfn.create_stack(StackName="Described", TemplateBody=TEMPLATE)
+    with pytest.raises(cfn.exceptions.ChangeSetNotFoundException) as missing:
+        cfn.describe_change_set(StackName="Described", ChangeSetName=NAME)
+    assert missing.value.response["Error"]["Code"] == "ChangeSetNotFound"
+
+
+def test_an_update_keeps_an_ssm_parameters_path_as_its_previous_value(
+    cloud: EmbeddedCloud,
+) -> None:
+    """Every CDK stack's BootstrapVersion: the second deploy passes UsePreviousValue."""
+    cloud.client("ssm", OPS).put_parameter(
+        Name="/cdk-bootstrap/x/version", Value="21", Type="String"
+    )
+    template = {
+        "Parameters": {
+            "BootstrapVersion": {
+                "Type": "AWS::SSM::Parameter::Value<String>",
+                "Default": "/cdk-bootstrap/x/version",
+            }
+        },
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}},
+    }
+    cfn = cloud.client("cloudformation", OPS)
+    cfn.create_stack(StackName="Bootstrapped", TemplateBody=json.dumps(template))
+    template["Resources"]["Topic"]["Properties"] = {"TopicName": "renamed"}
+    cfn.create_change_set(
+        StackName="Bootstrapped",
+        ChangeSetName=NAME,
+        ChangeSetType="UPDATE",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "BootstrapVersion", "UsePreviousValue": True}],
+    )
+    cfn.execute_change_set(StackName="Bootstrapped", ChangeSetName=NAME)
+
+    [stack] = cfn.describe_stacks(StackName="Bootstrapped")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
