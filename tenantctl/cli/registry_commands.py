@@ -554,7 +554,6 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("profiles", lambda t: _on(t.application_inference_profiles)),
     ("cost centre", lambda t: t.cost_centre or "-"),
 )
-_KEY_COLUMNS = frozenset({"id", "account"})
 
 
 def _table(tenants: tuple[Tenant, ...]) -> Table:
@@ -573,18 +572,21 @@ def _natural_width(tenants: tuple[Tenant, ...]) -> int:
 
 
 def _blocks(console: Console, tenants: tuple[Tenant, ...]) -> None:
-    """One block per tenant, for a terminal too narrow for one line each."""
-    width = max(len(heading) for heading, _ in _COLUMNS)
-    for n, t in enumerate(tenants):
-        if n:
-            console.print()
-        for heading, cell in _COLUMNS:
-            text = cell(t)
-            # Only the model list may fold, never an id or an account number.
-            if heading in _KEY_COLUMNS:
-                console.print(f"{heading:<{width}}  {text}", overflow="ignore", crop=False)
-            else:
-                console.print(f"{heading:<{width}}  {text}", overflow="fold")
+    """Three lines per tenant, for a terminal too narrow for one: who and where, the
+    settings, the models. Ids and account numbers are never cut; a long line folds."""
+    for t in tenants:
+        console.print(
+            f"{t.id}  account {t.account_id}  {t.region}  operations "
+            f"{t.operations_account}/{t.shard}",
+            overflow="fold",
+        )
+        console.print(
+            f"  {t.log_content.value}, {t.log_retention_days} days, sink {t.usage_sink.value}, "
+            f"snap start {_on(t.snap_start)}, profiles {_on(t.application_inference_profiles)}, "
+            f"cost centre {t.cost_centre or '-'}",
+            overflow="fold",
+        )
+        console.print(f"  models: {', '.join(t.models)}", overflow="fold")
 
 
 @app.command("list")

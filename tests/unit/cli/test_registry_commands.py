@@ -444,9 +444,9 @@ def test_list_at_80_columns_shows_every_id_and_account_whole(registry_path: Path
     lines = result.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), lines
     for tenant_id, account in (("acme", "222222222222"), ("globex", "333333333333")):
-        assert any(line.split() == ["id", tenant_id] for line in lines), lines
-        assert any(line.split() == ["account", account] for line in lines), lines
-    # Nothing is cut: each model id appears whole somewhere.
+        assert any(line.split()[:3] == [tenant_id, "account", account] for line in lines), lines
+    # A few lines a tenant (not one per model id), and nothing is cut.
+    assert len(lines) <= 8, lines
     assert "us.anthropic.claude-3-5-haiku-20241022-v1:0" in result.stdout.replace("\n", "")
 
 
