@@ -21,6 +21,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Fixtures shared by unit and integration tests (the invoker's and the CLI's), defined once.
+pytest_plugins = ["tests.support.invoker_fixtures", "tests.support.cli_fixtures"]
+
 EXAMPLE_REGISTRY = ROOT / "config" / "tenants.yaml"
 LOCAL_REGISTRY = ROOT / "config" / "tenants.local.yaml"
 

@@ -4,7 +4,7 @@ A doc names something in four ways this module checks, each against the thing
 itself rather than a list kept beside it:
 
 - a repository path (``stacks/customer/invoker_function.py``,
-  ``tests/unit/test_doctor.py::test_x``): the file, and the test in it;
+  ``tests/integration/cli/test_doctor.py::test_x``): the file, and the test in it;
 - a Python name the docs attribute to the project: a dotted path rooted in one
   of its packages (``contracts.usage_record.new_record``,
   ``invoker.usage.callback.UsageCallback``), a class-qualified member

@@ -25,7 +25,10 @@ BROKEN = [
     ("`compose_all()` adds the stacks.", "no function or method"),
     ("See `stacks/invoker_function.py`.", "no such file or directory"),
     ("See `stacks/customer/observability/usage_alarm.py`.", "no such file or directory"),
-    ("`tests/unit/test_doctor.py::test_nothing_at_all`", "defines no test_nothing_at_all"),
+    (
+        "`tests/integration/cli/test_doctor.py::test_nothing_at_all`",
+        "defines no test_nothing_at_all",
+    ),
     ("Run `tenantctl onbaord acme`.", "has no command 'onbaord'"),
     ("Run `tenantctl local start`.", "has no command 'start'"),
     ("```bash\ntenantctl usage --tenant acme --group-by user\n```\n", "has no option --group-by"),

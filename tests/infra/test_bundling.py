@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from stacks.shared import lambda_bundling
 from stacks.customer.invoker_function import INVOKER_SOURCE
 from stacks.operations.invocation_logging_guard import GUARD_SOURCE
+from stacks.shared import lambda_bundling
 from stacks.shared.lambda_bundling import (
     COMMON_DROPS,
     DEFAULT_TRIM,

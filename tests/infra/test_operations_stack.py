@@ -339,9 +339,7 @@ def test_the_profile_arns_are_published_in_the_operations_account_not_passed_to_
         assert logical[model] in value  # GetAtt of that model's own profile
     customer = profile_templates["BedrockCustomer-acme"].to_json()
     assert not customer.get("Parameters", {}).keys() - {"BootstrapVersion"}
-    [function] = [
-        r for r in customer["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
-    ]
+    [function] = [r for r in customer["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     env = function["Properties"]["Environment"]["Variables"]
     assert env["APPLICATION_INFERENCE_PROFILES"] == "true"
     assert "INFERENCE_PROFILE_ARNS" not in env

@@ -39,7 +39,16 @@ from stacks.shared.lambda_bundling import (
     PackageTrim,
     PipInstallBundling,
 )
-from tests.embedded.conftest import ACME, HAIKU, OPS, REGION, allow, create_role, policy, trust
+from tests.integration.embedded.conftest import (
+    ACME,
+    HAIKU,
+    OPS,
+    REGION,
+    allow,
+    create_role,
+    policy,
+    trust,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package-trim")]
 

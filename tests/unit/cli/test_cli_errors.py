@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tenantctl.cli import app
-from tests.unit.cli.conftest import Cli
+from tests.support.cli_fixtures import Cli
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 
 from contracts.registry import load_registry
 from tests.conftest import ROOT
-from tests.unit.cli.conftest import Cli
+from tests.support.cli_fixtures import Cli
 
 NO_BUNDLING: dict[str, Any] = {
     **json.loads((ROOT / "cdk.json").read_text())["context"],

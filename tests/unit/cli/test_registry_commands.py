@@ -12,7 +12,7 @@ import pytest
 from contracts.registry import RegistryIssue, load_registry
 from tenantctl.cli.registry_commands import _onboard_issue
 from tests.conftest import EXAMPLE_REGISTRY
-from tests.unit.cli.conftest import Cli
+from tests.support.cli_fixtures import Cli
 
 INITECH = ("onboard", "--tenant", "initech", "--account", "444444444444", "--region", "eu-west-1")
 

@@ -19,7 +19,7 @@ from tenantctl.usage_reader import (
     records_to_count,
     settle_provisional,
 )
-from tests.unit.cli.usage_samples import record
+from tests.support.usage_samples import record
 
 
 def _parsed(**kwargs: Any) -> Any:

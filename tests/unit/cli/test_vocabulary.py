@@ -14,7 +14,7 @@ import pytest
 import typer
 
 from tenantctl.cli import app
-from tests.unit.cli.conftest import Cli
+from tests.support.cli_fixtures import Cli
 
 # The old spellings: hidden if a command still takes them.
 DEPRECATED = {"--profile", "--operations"}

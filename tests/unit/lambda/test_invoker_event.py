@@ -11,7 +11,8 @@ from invoker.event import (
     parse_request,
     resolve_model,
 )
-from invoker_testkit import HAIKU, NOT_ALLOWED_MODEL, event
+
+from tests.support.invoker_testkit import HAIKU, NOT_ALLOWED_MODEL, event
 
 USER = {"role": "user", "content": "hi"}
 ASSISTANT = {"role": "assistant", "content": "hello"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from invoker.settings import LogContent, Settings, SettingsError
-from invoker_testkit import EXTERNAL_ID, HAIKU, US_HAIKU
+
+from tests.support.invoker_testkit import EXTERNAL_ID, HAIKU, US_HAIKU
 
 
 def test_stack_environment_is_read_into_typed_settings(invoker_env: dict[str, str]) -> None:

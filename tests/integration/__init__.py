@@ -1,0 +1,1 @@
+"""Tests that start moto or the embedded cloud (integration tests), grouped by what they test."""

@@ -1,0 +1,1 @@
+"""The invoker function against moto accounts and the Converse emulator."""

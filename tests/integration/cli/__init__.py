@@ -1,0 +1,1 @@
+"""tenantctl commands against moto or the embedded cloud."""
