@@ -94,6 +94,8 @@ class FunctionEnvironment(FunctionSettings):
             raw = environ.get(variable(name))
             if raw is None:
                 continue  # pydantic reports a missing required variable
+            if raw == "" and not field.is_required():
+                continue  # an optional setting left unset takes its default
             try:
                 values[name] = decode(field, raw)
             except ValueError as exc:
@@ -158,7 +160,10 @@ def check_size(tenant: Any) -> str | None:
 
 def encode(value: Any) -> str:
     """One value as its variable's text: enums by value, booleans in lower case,
-    lists comma-separated, mappings and settings blocks as compact sorted JSON."""
+    lists comma-separated, mappings and settings blocks as compact sorted JSON, and
+    an unset optional value as the empty string."""
+    if value is None:
+        return ""  # an optional setting left unset
     if isinstance(value, str):
         return str(value.value) if isinstance(value, Enum) else value
     if isinstance(value, bool):

@@ -93,15 +93,18 @@ def _parameter(stack: Stack, name: str, field: FieldInfo, default: Any) -> CfnPa
         options = {"allowed_values": ["true", "false"]}
     elif isinstance(kind, type) and issubclass(kind, Enum):
         options = {"allowed_values": [str(member.value) for member in list(kind)]}
-    elif kind is int:
-        # 0 for unset: the registry never allows 0 (which would stop the function).
+    elif kind is int and name in PARAMETRIC:
+        # A property's number: 0 for unset (the registry never allows 0, which would
+        # stop the function).
         options = {"type": "Number", "min_value": 0}
+    elif kind is int:
+        options = {"allowed_pattern": "[0-9]*"}  # a variable's text: empty for unset
     how = next(h for n, _, h in settings() if n == name)
     return CfnParameter(
         stack,
         parameter_name(name),
         description=how.help,
-        default=_UNSET if default is None else encode(default),
+        default=(_UNSET if name in PARAMETRIC else "") if default is None else encode(default),
         **options,
     )
 
@@ -278,7 +281,9 @@ def stack_set_parameters(
         "OperationsAccountId": tenant.operations_account_id,
         "BedrockRegion": tenant.bedrock_region,
         **{
-            parameter_name(name): _UNSET if value is None else encode(value)
+            parameter_name(name): (_UNSET if name in PARAMETRIC else "")
+            if value is None
+            else encode(value)
             for name in template_settings()
             for value in [getattr(tenant, name)]
         },
