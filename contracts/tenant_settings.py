@@ -105,6 +105,9 @@ class AlarmSettings(_Frozen):
 
 
 PriceOverrides = dict[ModelId, ModelPrice]
+# The most output tokens a call may ask for: the function's rule for an event's
+# max_tokens, and the ceiling of the tenant setting.
+MAX_OUTPUT_TOKENS = 8192
 DEFAULT_MODELS = ("anthropic.claude-3-haiku-20240307-v1:0",)
 
 
@@ -149,6 +152,18 @@ class FunctionSettings(_Frozen):
         PriceOverrides,
         Setting(_CUSTOMER, "Negotiated prices per model.", merge=Merge.BY_KEY),
     ] = Field(default_factory=dict)
+    # Bedrock reserves throughput quota for a call's maxTokens up front, and an unset
+    # maxTokens reserves the model's maximum: one tenant's calls could hold the whole
+    # account's tokens-per-minute. The function sends this when an event names none
+    # and refuses an event that asks for more.
+    max_tokens: Annotated[
+        Annotated[int, Field(strict=True, ge=1, le=MAX_OUTPUT_TOKENS)] | None,
+        Setting(
+            _CUSTOMER,
+            "Output tokens per call when an event names none, and the most it may ask for.",
+            option="--max-tokens",
+        ),
+    ] = None
 
 
 class TenantSettings(FunctionSettings):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from pydantic import ValidationError as PydanticValidationError
 
 from contracts.errors import field_path
+from contracts.tenant_settings import MAX_OUTPUT_TOKENS
 
 # Identifiers end up in log stream names and records; keep them printable and short.
 # ':' is allowed in user ids (Cognito identity ids contain one); the stream name
@@ -31,7 +32,6 @@ _PATTERN_HINTS = {
 MAX_CONTENT_CHARS = 100_000  # prompt or messages, plus system: well inside any context
 MAX_SYSTEM_CHARS = 20_000
 MAX_MESSAGES = 200
-MAX_OUTPUT_TOKENS = 8192
 
 
 class InvalidRequestError(Exception):

@@ -260,6 +260,7 @@ class BedrockInvoker:
         )
         try:
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
+            request = self._within_token_limit(request)
         except InvalidRequestError as error:
             # Refused before any call, but still the tenant's business: keep a record.
             refusal = Failure.from_exception(error)
@@ -282,6 +283,23 @@ class BedrockInvoker:
             },
         )
         return answer_result(outcome, model_id=model_id)
+
+    def _within_token_limit(self, request: InvocationRequest) -> InvocationRequest:
+        """The tenant's ``max_tokens``: sent when the event names none, the most it may ask.
+
+        Bedrock reserves quota for maxTokens before it answers; without a value it
+        reserves the model's maximum.
+        """
+        limit = self._settings.max_tokens
+        if limit is None:
+            return request
+        if request.max_tokens is None:
+            return request.model_copy(update={"max_tokens": limit})
+        if request.max_tokens > limit:
+            raise InvalidRequestError(
+                "max_tokens", f"{request.max_tokens} is over this tenant's limit of {limit}"
+            )
+        return request
 
     def _call_model(
         self,

@@ -47,6 +47,7 @@ def registry() -> TenantRegistry:
         usage_sink="stdout",
         snap_start=True,
         reserved_concurrency=5,
+        max_tokens=512,
         application_inference_profiles=True,
         log_content="full",
         log_retention_days=30,

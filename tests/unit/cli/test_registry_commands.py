@@ -648,3 +648,17 @@ def test_update_with_the_same_settings_changes_nothing(cli: Cli, registry_path: 
     assert result.exit_code == 0
     assert result.stdout.strip() == "tenant 'acme' already has these settings: nothing changed"
     assert registry_path.read_bytes() == before
+
+
+def test_update_of_the_token_limit_needs_only_the_customer_stack(
+    cli: Cli, registry_path: Path
+) -> None:
+    result = cli("update", "--tenant", "acme", "--max-tokens", "512")
+
+    assert result.exit_code == 0, result.output
+    assert load_registry(registry_path).tenant("acme").max_tokens == 512
+    assert "redeploy BedrockCustomer-acme (" in result.stdout
+    assert "BedrockOperations" not in result.stdout
+    refused = cli("update", "--tenant", "acme", "--max-tokens", "0")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: --max-tokens: ")
