@@ -22,7 +22,8 @@ from tests.conftest import EXAMPLE_REGISTRY
 from tests.infra.conftest import synth_templates
 from tests.infra.security_registries import wide_registry
 
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|ACCESS_KEY|API_KEY")
+# TOKEN, not TOKENS: a session or API token is a secret, a count of model tokens is not.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN(?!S)|PRIVATE|CREDENTIAL|ACCESS_KEY|API_KEY")
 SECRET_VALUE = re.compile(
     r"(?:AKIA|ASIA)[A-Z0-9]{16}"  # AWS access key id
     r"|(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"  # AWS secret key shape
@@ -110,6 +111,8 @@ def test_no_function_environment_carries_a_secret(
 
 def test_the_secret_detector_would_notice_a_credential() -> None:
     assert SECRET_NAME.search("OPS_SECRET_ACCESS_KEY")
+    assert SECRET_NAME.search("AWS_SESSION_TOKEN") and SECRET_NAME.search("API_TOKEN_VALUE")
+    assert not SECRET_NAME.search("MAX_TOKENS")  # a count of model tokens
     assert SECRET_VALUE.search("AKIAIOSFODNN7EXAMPLE")
     assert SECRET_VALUE.search("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     assert not SECRET_VALUE.search("acme-5f0c2a9e8b7d4c1e")  # an ExternalId is not a secret
