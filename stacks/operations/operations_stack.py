@@ -27,8 +27,9 @@ class OperationsStack(Stack):
     """One shard of the operations account: a ``BedrockInvokerRole`` for each of its tenants.
 
     A tenant with ``application_inference_profiles`` also gets its
-    ``TenantInferenceProfiles``, each ARN an output (``naming.inference_profile_output_key``)
-    that ``tenantctl deploy`` hands to the tenant's customer stack.
+    ``TenantInferenceProfiles``: their ARNs are published in an SSM parameter of this
+    account that the tenant's function reads, and each is also an output
+    (``naming.inference_profile_output_key``) for operators.
 
     Every shard has its own invocation-logging guard, so deploying any shard
     re-checks the account's setting; shard 0 also holds the account's alert.

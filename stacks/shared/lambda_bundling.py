@@ -143,7 +143,7 @@ INVOKER_TRIM = PackageTrim(
     ),
     distributions={
         # Pulled in by langchain-aws for embeddings and vector stores; ChatBedrockConverse
-        # never imports it (tests/infra/test_package_serves.py checks sys.modules after a call).
+        # never imports it (tests/infra/test_package_trim.py checks sys.modules after a call).
         "numpy": "only langchain-aws' embeddings/vector stores import it, never Converse",
         # langsmith imports it inside ``try/except ImportError`` and needs it only to
         # compress traces it uploads to LangSmith; the function never traces.

@@ -205,4 +205,4 @@ def function_arn(tenant: Tenant, target: AwsTarget) -> str:
 
 def deploy_hint(tenant: Tenant) -> str:
     """What to run when something of the tenant's stack is missing."""
-    return f"run npx cdk deploy {tenant.stack_name}"
+    return f"run tenantctl deploy --tenant {tenant.id}"

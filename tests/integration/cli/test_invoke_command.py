@@ -75,7 +75,7 @@ def test_invoke_function_not_deployed(
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         "error: function bedrock-invoker-acme is not deployed in 222222222222/us-east-1: "
-        "run npx cdk deploy BedrockCustomer-acme"
+        "run tenantctl deploy --tenant acme"
     )
 
 

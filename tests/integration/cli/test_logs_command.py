@@ -69,7 +69,7 @@ def test_logs_when_the_log_group_does_not_exist(acme_account: None, cli: Cli) ->
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         "error: log group /aws/bedrock/langchain/logs does not exist in 222222222222/us-east-1: "
-        "run npx cdk deploy BedrockCustomer-acme"
+        "run tenantctl deploy --tenant acme"
     )
 
 
