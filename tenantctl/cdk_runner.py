@@ -59,11 +59,46 @@ class CloudEnv(Protocol):
         ...
 
 
+# Where the AWS SDKs find credentials besides explicit keys. With explicit keys
+# (the embedded cloud's deployer) none of the caller's may win over them.
+CREDENTIAL_SOURCES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+)
+
+
 def cli_environment(
     account_env: Mapping[str, str], project_root: Path = PROJECT_ROOT
 ) -> dict[str, str]:
-    """The CDK CLI's environment: virtualenv and node_modules first, quiet Node/jsii."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    """The CDK CLI's environment: the caller's, the account's on top, quiet Node/jsii.
+
+    The caller's AWS configuration passes through (profiles and their files, SSO,
+    environment keys, container and web-identity credentials): ``account_env``
+    adds only what picks the account, such as ``AWS_PROFILE`` and the region.
+    Explicit keys in ``account_env`` are the one exception: then nothing of the
+    caller's may override them, neither another credential nor a profile file.
+    """
+    env = dict(os.environ)
+    explicit_keys = "AWS_ACCESS_KEY_ID" in account_env
+    if explicit_keys:
+        for name in CREDENTIAL_SOURCES:
+            env.pop(name, None)
+        env.update({"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+    elif "AWS_PROFILE" in account_env:
+        # A named profile must not lose to keys that happen to be in the environment.
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            env.pop(name, None)
     path = [str(project_root / ".venv" / "bin"), str(project_root / "node_modules" / ".bin")]
     env["PATH"] = os.pathsep.join([*path, env.get("PATH", "")])
     env.update(account_env)
@@ -72,10 +107,6 @@ def cli_environment(
             "CDK_DISABLE_VERSION_CHECK": "1",
             "CDK_DISABLE_CLI_TELEMETRY": "true",
             "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            # The host's profiles must not override the embedded account's keys.
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
     )
     return env
