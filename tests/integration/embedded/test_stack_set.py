@@ -76,6 +76,23 @@ def _code_zip() -> bytes:
     return buffer.getvalue()
 
 
+def self_managed_stack_set(cloud: EmbeddedCloud, template: dict[str, Any], name: str) -> Any:
+    """The function's code in the org bucket and a SELF_MANAGED StackSet of ``template``;
+    the administrator's CloudFormation client."""
+    s3 = cloud.client("s3", ADMIN)
+    s3.create_bucket(Bucket=CODE_BUCKET)
+    key = template["Parameters"]["CodeKey"]["Default"]
+    s3.put_object(Bucket=CODE_BUCKET, Key=key, Body=_code_zip())
+    admin = cloud.client("cloudformation", ADMIN)
+    admin.create_stack_set(
+        StackSetName=name,
+        TemplateBody=json.dumps(template),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SELF_MANAGED",
+    )
+    return admin
+
+
 def test_the_template_has_no_bootstrap_rule_and_takes_code_from_the_org_bucket(
     template: dict[str, Any],
 ) -> None:
@@ -96,17 +113,7 @@ def test_the_template_has_no_bootstrap_rule_and_takes_code_from_the_org_bucket(
 def test_self_managed_instances_create_each_tenants_stack_with_its_own_parameters(
     cloud: EmbeddedCloud, registry: TenantRegistry, template: dict[str, Any]
 ) -> None:
-    s3 = cloud.client("s3", ADMIN)
-    s3.create_bucket(Bucket=CODE_BUCKET)
-    key = template["Parameters"]["CodeKey"]["Default"]
-    s3.put_object(Bucket=CODE_BUCKET, Key=key, Body=_code_zip())
-    admin = cloud.client("cloudformation", ADMIN)
-    admin.create_stack_set(
-        StackSetName="bedrock-customer",
-        TemplateBody=json.dumps(template),
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-        PermissionModel="SELF_MANAGED",
-    )
+    admin = self_managed_stack_set(cloud, template, "bedrock-customer")
     for tenant in registry.resolved_tenants():
         admin.create_stack_instances(
             StackSetName="bedrock-customer",

@@ -6,7 +6,6 @@ fresh one with just the tenant it deploys.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -19,8 +18,8 @@ from stacks.customer.customer_stack_set import stack_set_parameters
 from tests.integration.embedded.test_stack_set import (
     ADMIN,
     CODE_BUCKET,
-    _code_zip,
     registry,
+    self_managed_stack_set,
     template,
 )
 
@@ -44,17 +43,7 @@ def test_every_setting_the_function_reads_reaches_a_stack_set_deployed_function(
 def _deploy_one_instance_and_check_its_settings(
     cloud: EmbeddedCloud, registry: TenantRegistry, template: dict[str, Any]
 ) -> None:
-    s3 = cloud.client("s3", ADMIN)
-    s3.create_bucket(Bucket=CODE_BUCKET)
-    key = template["Parameters"]["CodeKey"]["Default"]
-    s3.put_object(Bucket=CODE_BUCKET, Key=key, Body=_code_zip())
-    admin = cloud.client("cloudformation", ADMIN)
-    admin.create_stack_set(
-        StackSetName="bedrock-customer-settings",
-        TemplateBody=json.dumps(template),
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-        PermissionModel="SELF_MANAGED",
-    )
+    admin = self_managed_stack_set(cloud, template, "bedrock-customer-settings")
     tenant = registry.tenant("globex")
     admin.create_stack_instances(
         StackSetName="bedrock-customer-settings",
