@@ -4,9 +4,16 @@ The app is synthesized once into a cloud assembly; every ``cdk deploy`` then rea
 that assembly (``--app <dir>``) instead of running the app again, which is what
 makes a fleet affordable: synthesis is the costly part of a deploy. Operations
 stacks go first (a customer stack's function assumes a role they create), then
-the customer stacks with bounded parallelism. A failure does not stop the others;
-the stacks that failed are remembered so that running the same command again
-retries only those.
+the customer stacks with bounded parallelism. A failure does not stop the others.
+
+Each finished stack is remembered (``DeployMemory``) with what it was deployed
+from: its synthesized template's hash and its target (the account, and the
+endpoint and profile that reach it). Running the same command again deploys
+every stack of the selection except those remembered as deployed from the very
+template and target they would be deployed from now, so a failed, interrupted,
+changed or new stack is always deployed. Ctrl-C stops starting stacks, lets the
+ones already running finish (CloudFormation would carry on without us) and
+raises ``FleetInterrupted`` with the report so far.
 
 Nothing a customer stack needs is passed here that a plain ``cdk deploy`` would
 not have: a tenant's application inference profile ARNs, which Bedrock generates
@@ -21,7 +28,9 @@ say the same at the cost of one CLI process (seconds) per stack.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import tempfile
 import threading
 import time
@@ -41,7 +50,9 @@ from tenantctl.cdk_runner import (
     run_cdk,
 )
 
-Status = Literal["deployed", "unchanged", "failed", "skipped"]
+Status = Literal["deployed", "unchanged", "failed", "skipped", "interrupted"]
+# Stacks whose deployed state is their synthesized template.
+DONE: frozenset[Status] = frozenset({"deployed", "unchanged"})
 STATE_FILE = "last-deploy.json"
 
 
@@ -79,6 +90,19 @@ class FleetReport:
     @property
     def failed(self) -> list[StackResult]:
         return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def not_done(self) -> list[StackResult]:
+        """Stacks not deployed: failed, skipped or interrupted."""
+        return [r for r in self.results if r.status not in DONE]
+
+
+class FleetInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a fleet deploy; ``report`` says what finished and what did not."""
+
+    def __init__(self, report: FleetReport) -> None:
+        super().__init__("interrupted")
+        self.report = report
 
 
 class Progress(Protocol):
@@ -197,15 +221,17 @@ def deploy(
 ) -> FleetReport:
     """Bootstrap each environment once, deploy operations stacks, then customer stacks.
 
-    ``skip`` are stacks known to be up to date (``unchanged``). A customer stack
-    whose operations stack failed is skipped: its function could not assume its
-    role. Nothing raises for a failed stack; the report says which failed.
+    ``skip`` are stacks known to be up to date (``unchanged``). A stack whose own
+    environment failed to bootstrap has failed; a customer stack whose operations
+    stack did not deploy is skipped: its function could not assume its role.
+    Nothing raises for a failed stack; the report says which failed. Ctrl-C raises
+    ``FleetInterrupted`` once the stacks already running have finished.
     """
     started = time.perf_counter()
     skipped = set(skip)
-    report = FleetReport()
     results: dict[str, StackResult] = {}
     lock = threading.Lock()
+    stop = threading.Event()
     work = [t for t in targets if t.stack.stack_name not in skipped]
     if progress is not None:
         progress.started(len(targets))
@@ -216,30 +242,38 @@ def deploy(
         if progress is not None:
             progress.finished(result)
 
+    def report() -> FleetReport:
+        with lock:
+            ordered = [
+                results.get(t.stack.stack_name)
+                or StackResult(t, "interrupted", error="not deployed: interrupted")
+                for t in targets
+            ]
+        return FleetReport(ordered, time.perf_counter() - started)
+
     for target in targets:
         if target.stack.stack_name in skipped:
             done(StackResult(target, "unchanged"))
 
     failed_envs: dict[tuple[str, str], str] = {}
-    if bootstrap and work:
-        envs = list(dict.fromkeys((t.stack.account_id, t.stack.region) for t in work))
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            futures = {
-                pool.submit(_bootstrap, cloud, account, region, assembly_dir, app_dir): (
-                    account,
-                    region,
-                )
-                for account, region in envs
-            }
-            for future in as_completed(futures):
-                error = future.result()
-                if error:
-                    failed_envs[futures[future]] = error
+
+    def bootstrap_env(env: tuple[str, str]) -> None:
+        if stop.is_set():
+            return
+        error = _bootstrap(cloud, env[0], env[1], assembly_dir, app_dir)
+        if error:
+            with lock:
+                failed_envs[env] = error
 
     def one(target: FleetTarget, blocked: str | None) -> None:
+        if stop.is_set():
+            return  # interrupted before it started: reported as such
         env_error = failed_envs.get((target.stack.account_id, target.stack.region))
-        if blocked or env_error:
-            done(StackResult(target, "skipped", error=blocked or f"bootstrap: {env_error}"))
+        if env_error:
+            done(StackResult(target, "failed", error=f"bootstrap: {env_error}"))
+            return
+        if blocked:
+            done(StackResult(target, "skipped", error=blocked))
             return
         began = time.perf_counter()
         try:
@@ -262,28 +296,50 @@ def deploy(
             return
         done(StackResult(target, "deployed", time.perf_counter() - began))
 
-    operations = [t for t in work if t.is_operations]
-    customers = [t for t in work if not t.is_operations]
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        list(pool.map(lambda t: one(t, None), operations))
-    failed_ops = {
-        r.target.stack.stack_name for r in results.values() if r.status in {"failed", "skipped"}
-    }
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        list(
-            pool.map(
-                lambda t: one(
-                    t,
-                    f"its operations stack {t.operations_stack} did not deploy"
-                    if t.operations_stack in failed_ops
-                    else None,
-                ),
-                customers,
-            )
+    try:
+        if bootstrap and work:
+            envs = list(dict.fromkeys((t.stack.account_id, t.stack.region) for t in work))
+            _each(bootstrap_env, envs, concurrency, stop)
+        _each(lambda t: one(t, None), [t for t in work if t.is_operations], concurrency, stop)
+        failed_ops = {
+            r.target.stack.stack_name
+            for r in results.values()
+            if r.target.is_operations and r.status not in DONE
+        }
+        _each(
+            lambda t: one(
+                t,
+                f"its operations stack {t.operations_stack} did not deploy"
+                if t.operations_stack in failed_ops
+                else None,
+            ),
+            [t for t in work if not t.is_operations],
+            concurrency,
+            stop,
         )
-    report.results = [results[t.stack.stack_name] for t in targets]
-    report.seconds = time.perf_counter() - started
-    return report
+    except KeyboardInterrupt:
+        stop.set()
+        raise FleetInterrupted(report()) from None
+    return report()
+
+
+def _each(
+    work: Callable[[Any], None], items: Sequence[Any], concurrency: int, stop: threading.Event
+) -> None:
+    """``work`` on every item, ``concurrency`` at a time; Ctrl-C starts no more of them.
+
+    The running ones are waited for: a ``cdk deploy`` cut short leaves its
+    CloudFormation deployment running, and the record would not say how it ended.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
+        for future in as_completed([pool.submit(work, item) for item in items]):
+            future.result()
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _bootstrap(
@@ -300,12 +356,33 @@ def _bootstrap(
     return ""
 
 
+# A resource's failure in the CDK CLI's event stream ("... | CREATE_FAILED | AWS::Logs::
+# LogGroup | UsageLogGroup (...) Resource handler returned message: ... already exists").
+_RESOURCE_FAILURE = re.compile(r"\b(?:CREATE|UPDATE|DELETE|IMPORT)_FAILED\b.*")
+
+
 def _brief(error: BaseException) -> str:
-    if isinstance(error, DeployError):
-        lines = [line for line in error.tail if line.strip()]
-        interesting = [line for line in lines if "fail" in line.lower() or "error" in line.lower()]
-        return (interesting or lines or [str(error)])[-1].strip()[:300]
-    return str(error)[:300]
+    """The line that says what failed.
+
+    That is the first resource that failed (the later ones are mostly cancelled
+    because of it), not the CLI's closing line, which for some SDK errors is only
+    "Deserialization error: ... inspect the hidden field {error}.$response".
+    Without one, the last line that mentions an error or a failure.
+    """
+    if not isinstance(error, DeployError):
+        return str(error)[:300]
+    lines = [line.strip() for line in error.tail if line.strip()]
+    causes = [
+        match.group(0)
+        for line in lines
+        if (match := _RESOURCE_FAILURE.search(line))
+        and "AWS::CloudFormation::Stack" not in line
+        and "cancelled" not in line.lower()
+    ]
+    if causes:
+        return " ".join(causes[0].split())[:300]
+    interesting = [line for line in lines if "fail" in line.lower() or "error" in line.lower()]
+    return (interesting or lines or [str(error)])[-1][:300]
 
 
 def deploy_registry(
@@ -326,36 +403,122 @@ def deploy_registry(
         return deploy(cloud, targets, assembly, concurrency=concurrency, progress=progress)
 
 
-# --- remembering failures --------------------------------------------------------------------
+# --- remembering what was deployed -----------------------------------------------------------
 
 
-def selection_key(registry_path: Path, tenant_ids: Sequence[str] | None) -> str:
-    """What a run deployed, so that only the same command reuses its failures."""
+def selection_key(
+    registry_path: Path, tenant_ids: Sequence[str] | None, only: Iterable[str] | None = None
+) -> str:
+    """What a run was asked to deploy, so that only the same command reuses its record."""
     return json.dumps(
-        {"registry": str(registry_path.resolve()), "tenants": sorted(tenant_ids or [])}
+        {
+            "registry": str(registry_path.resolve()),
+            "tenants": sorted(tenant_ids or []),
+            "only": None if only is None else sorted(only),
+        }
     )
 
 
-def remembered_failures(state_dir: Path, key: str) -> list[str]:
-    """Stacks that failed in the last run of the same selection."""
-    try:
-        state = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(state, dict) or state.get("selection") != key:
-        return []
-    failed = state.get("failed")
-    return [str(s) for s in failed] if isinstance(failed, list) else []
+def template_hash(template: Mapping[str, Any]) -> str:
+    """The synthesized template's SHA-256; asset changes show in it as their content hash."""
+    return hashlib.sha256(_normal(template).encode()).hexdigest()
 
 
-def remember(state_dir: Path, key: str, report: FleetReport) -> None:
-    """Record this run's failed (and skipped) stacks; none means a clean slate."""
-    retry = [r.target.stack.stack_name for r in report.results if r.status in {"failed", "skipped"}]
-    path = state_dir / STATE_FILE
-    if not retry:
-        path.unlink(missing_ok=True)
-        return
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"selection": key, "failed": retry}, indent=2), encoding="utf-8")
-    tmp.replace(path)
+def target_identity(cloud: CloudEnv, stack: StackTarget) -> dict[str, str]:
+    """Where a stack goes: its account and region, and the endpoint and profile reaching it.
+
+    The embedded cloud is its endpoint, and a restarted one (empty again) issues
+    new access keys, so the key id is part of it, as a hash: the file never holds
+    a credential. AWS is no endpoint, and the profile names the credentials.
+    """
+    env = cloud.env(stack.account_id, stack.region)
+    key_id = env.get("AWS_ACCESS_KEY_ID", "")
+    return {
+        "account": stack.account_id,
+        "region": stack.region,
+        "endpoint": env.get("AWS_ENDPOINT_URL", "aws"),
+        "profile": env.get("AWS_PROFILE", ""),
+        "credentials": hashlib.sha256(key_id.encode()).hexdigest()[:16] if key_id else "",
+    }
+
+
+@dataclass(frozen=True)
+class StackOrigin:
+    """What a stack is deployed from: its template's hash and its target."""
+
+    template: str
+    target: Mapping[str, str]
+
+    @classmethod
+    def of(
+        cls, cloud: CloudEnv, target: FleetTarget, templates: Mapping[str, Mapping[str, Any]]
+    ) -> StackOrigin:
+        template = templates.get(target.stack.stack_name, {})
+        return cls(template_hash(template), target_identity(cloud, target.stack))
+
+
+class DeployMemory:
+    """``.tenantctl/last-deploy.json``: each stack of one selection, as its last run left it.
+
+    A stack counts as deployed only from the origin (template hash, target) it was
+    deployed from; anything else about it (failed, skipped, interrupted, never
+    tried, another template, another target) means it must be deployed. Each
+    result is written as it arrives, so an interrupted run leaves a true record.
+    """
+
+    def __init__(self, state_dir: Path, selection: str, *, fresh: bool = False) -> None:
+        self._path = state_dir / STATE_FILE
+        self._selection = selection
+        self._lock = threading.Lock()
+        self._stacks: dict[str, dict[str, Any]] = {} if fresh else self._load()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        try:
+            state = json.loads(self._path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(state, dict) or state.get("selection") != self._selection:
+            return {}
+        stacks = state.get("stacks")
+        if not isinstance(stacks, dict):
+            return {}  # an older file, keyed by the selection only: it cannot tell
+        return {str(k): v for k, v in stacks.items() if isinstance(v, dict)}
+
+    def deployed(self, stack_name: str, origin: StackOrigin) -> bool:
+        """Whether the stack was deployed from exactly this origin."""
+        record = self._stacks.get(stack_name, {})
+        return (
+            record.get("status") in DONE
+            and record.get("template") == origin.template
+            and record.get("target") == dict(origin.target)
+        )
+
+    def status(self, stack_name: str) -> str | None:
+        """The stack's last recorded status, whatever it was deployed from."""
+        record = self._stacks.get(stack_name)
+        return None if record is None else str(record.get("status"))
+
+    def record(self, result: StackResult, origin: StackOrigin) -> None:
+        """Remember one stack's result and write the file at once."""
+        with self._lock:
+            self._stacks[result.target.stack.stack_name] = {
+                "status": result.status,
+                "template": origin.template,
+                "target": dict(origin.target),
+                "error": result.error,
+            }
+            self._write()
+
+    def settle(self, origins: Mapping[str, StackOrigin]) -> None:
+        """After a run: forget everything once every stack of the selection is deployed."""
+        with self._lock:
+            if all(self.deployed(name, origin) for name, origin in origins.items()):
+                self._stacks = {}
+                self._path.unlink(missing_ok=True)
+
+    def _write(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        state = {"selection": self._selection, "stacks": self._stacks}
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+        tmp.replace(self._path)  # whole or not at all, even when Ctrl-C lands here

@@ -6,13 +6,16 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import boto3
 import typer
 from botocore.exceptions import ClientError
+from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from contracts.registry import Tenant, TenantRegistry
 from tenantctl import fleet
@@ -28,6 +31,7 @@ from tenantctl.cli.app import State, app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
 
 STATE_DIR = Path(".tenantctl")
+STATUSES: tuple[fleet.Status, ...] = get_args(fleet.Status)
 
 
 class AwsProfiles:
@@ -95,16 +99,24 @@ def template_reader(cloud: CloudEnv) -> fleet.TemplateReader:
 
 
 class _Bar:
-    """The fleet's progress as a rich progress bar."""
+    """The fleet's progress as a rich progress bar; each finished stack is remembered."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(
+        self,
+        progress: Progress,
+        memory: fleet.DeployMemory,
+        origins: Mapping[str, fleet.StackOrigin],
+    ) -> None:
         self._progress = progress
+        self._memory = memory
+        self._origins = origins
         self._task: Any = None
 
     def started(self, total: int) -> None:
         self._task = self._progress.add_task("deploying", total=total)
 
     def finished(self, result: fleet.StackResult) -> None:
+        self._memory.record(result, self._origins[result.target.stack.stack_name])
         self._progress.update(
             self._task, advance=1, description=f"{result.target.stack.stack_name}: {result.status}"
         )
@@ -128,7 +140,8 @@ def deploy_command(
         int, typer.Option("--concurrency", help="Customer stacks deployed at once.")
     ] = 4,
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Ignore the last run's failures; deploy everything.")
+        bool,
+        typer.Option("--fresh", help="Ignore what the last run deployed; deploy everything."),
     ] = False,
     local: Annotated[
         bool, typer.Option("--local", help="Into the embedded cloud (`tenantctl local up`).")
@@ -147,7 +160,9 @@ def deploy_command(
     """Deploy the fleet: operations stacks first, then customer stacks, N at a time.
 
     A failed stack does not stop the others; the exit is 1 and lists them, and
-    running the same command again retries only those (--fresh deploys all).
+    running the same command again deploys only those and any stack changed
+    since (--fresh deploys all). Ctrl-C lets the running stacks finish, prints
+    what was deployed and exits 130; the same command again deploys the rest.
     """
     if all_tenants == bool(tenants):
         raise BadInput("--all / --tenant: give exactly one (--all, or --tenant ID ...)")
@@ -184,7 +199,10 @@ def deploy_fleet(
 
     ``tenant_ids`` None means every tenant; ``only`` keeps just the named stacks
     of the selection (``update`` deploys the stacks that hold what changed).
-    Raises CliError naming every stack not deployed, after printing the table.
+    Stacks the last run of the same selection deployed from the same template
+    to the same target are not deployed again (``--fresh``: all are).
+    Raises CliError naming every stack not deployed, after printing the table;
+    on Ctrl-C prints the table and how to resume, and exits 130.
     """
     registry = st.load_registry()
     try:
@@ -194,12 +212,49 @@ def deploy_fleet(
     if only is not None:
         targets = [t for t in targets if t.stack.stack_name in only]
     cloud = _cloud(registry, local=local, ops_profile=ops_profile, tenant_profile=tenant_profile)
-    key = fleet.selection_key(st.registry_path, tenant_ids)
-    retry = [] if fresh else fleet.remembered_failures(STATE_DIR, key)
-    if retry:
-        targets = [t for t in targets if t.stack.stack_name in set(retry)]
-        say(f"retrying the {len(targets)} stack(s) that failed last time (--fresh: all)")
+    memory = fleet.DeployMemory(
+        STATE_DIR, fleet.selection_key(st.registry_path, tenant_ids, only), fresh=fresh
+    )
+    try:
+        report = _synthesize_and_deploy(
+            st, cloud, targets, memory, changed=changed, concurrency=concurrency
+        )
+    except fleet.FleetInterrupted as interrupted:
+        _print_report(interrupted.report, concurrency)
+        not_done = interrupted.report.not_done
+        typer.echo(
+            f"error: interrupted: {len(not_done)} stack(s) not deployed"
+            f"{_named(not_done)}; the table shows what was; run the same command again "
+            "to deploy the rest",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            "error: interrupted before any stack was deployed; run the same command again",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    _print_report(report, concurrency)
+    not_done = report.not_done
+    if not_done:
+        raise CliError(
+            "not deployed: "
+            + "; ".join(f"{r.target.stack.stack_name}: {r.error}" for r in not_done)
+            + " (run the same command again to retry only these)"
+        )
+    return report
 
+
+def _synthesize_and_deploy(
+    st: State,
+    cloud: CloudEnv,
+    targets: list[fleet.FleetTarget],
+    memory: fleet.DeployMemory,
+    *,
+    changed: bool,
+    concurrency: int,
+) -> fleet.FleetReport:
     with tempfile.TemporaryDirectory(prefix="tenantctl-assembly-") as tmp:
         assembly = Path(tmp) / "cdk.out"
         say(f"synthesizing {len(targets)} stack(s) once into a cloud assembly ...")
@@ -209,6 +264,8 @@ def deploy_fleet(
             )
         except DeployError as exc:
             raise CliError(f"cdk synth failed: {exc}") from None
+        origins = {t.stack.stack_name: fleet.StackOrigin.of(cloud, t, templates) for t in targets}
+        targets = _not_yet_deployed(targets, origins, memory)
         skip: set[str] = set()
         if changed:
             skip = fleet.unchanged(targets, templates, template_reader(cloud))
@@ -222,25 +279,53 @@ def deploy_fleet(
             transient=True,
         ) as bar:
             report = fleet.deploy(
-                cloud, targets, assembly, concurrency=concurrency, skip=skip, progress=_Bar(bar)
+                cloud,
+                targets,
+                assembly,
+                concurrency=concurrency,
+                skip=skip,
+                progress=_Bar(bar, memory, origins),
             )
-    fleet.remember(STATE_DIR, key, report)
-    out().print(_summary(report))
+    memory.settle(origins)
+    return report
+
+
+def _not_yet_deployed(
+    targets: list[fleet.FleetTarget],
+    origins: Mapping[str, fleet.StackOrigin],
+    memory: fleet.DeployMemory,
+) -> list[fleet.FleetTarget]:
+    """The stacks to deploy: all but those the last run deployed from the same origin."""
+    done = [t for t in targets if memory.deployed(t.stack.stack_name, origins[t.stack.stack_name])]
+    if not done:
+        return targets
+    rest = [t for t in targets if t not in done]
+    failed = [t for t in rest if memory.status(t.stack.stack_name) in {"failed", "skipped"}]
+    others = len(rest) - len(failed)
     say(
-        f"{sum(r.status == 'deployed' for r in report.results)} deployed, "
-        f"{sum(r.status == 'unchanged' for r in report.results)} unchanged, "
-        f"{len(report.failed)} failed, "
-        f"{sum(r.status == 'skipped' for r in report.results)} skipped "
+        f"retrying the {len(failed)} stack(s) that failed last time"
+        + (f" and {others} changed, new or not deployed since" if others else "")
+        + f"; {len(done)} deployed last time and unchanged: skipped (--fresh: all)"
+    )
+    return rest
+
+
+def _named(results: list[fleet.StackResult]) -> str:
+    names = [r.target.stack.stack_name for r in results]
+    if not names or len(names) > 10:
+        return ""
+    return f" ({', '.join(names)})"
+
+
+def _print_report(report: fleet.FleetReport, concurrency: int) -> None:
+    _summary(out(), report)
+    count = {status: sum(r.status == status for r in report.results) for status in STATUSES}
+    interrupted = f", {count['interrupted']} interrupted" if count["interrupted"] else ""
+    say(
+        f"{count['deployed']} deployed, {count['unchanged']} unchanged, "
+        f"{count['failed']} failed, {count['skipped']} skipped{interrupted} "
         f"in {report.seconds:.0f}s (concurrency {concurrency})"
     )
-    not_done = [r for r in report.results if r.status in {"failed", "skipped"}]
-    if not_done:
-        raise CliError(
-            "not deployed: "
-            + "; ".join(f"{r.target.stack.stack_name}: {r.error}" for r in not_done)
-            + " (run the same command again to retry only these)"
-        )
-    return report
 
 
 def destroy_customer_stack(
@@ -297,15 +382,42 @@ def _cloud(
     )
 
 
-def _summary(report: fleet.FleetReport) -> Table:
-    table = Table("stack", "tenant", "account", "status", "seconds", "error")
-    for r in report.results:
-        table.add_row(
-            r.target.stack.stack_name,
-            r.target.tenant_id or "(operations)",
-            r.target.stack.account_id,
-            r.status,
-            f"{r.seconds:.1f}" if r.seconds else "",
-            r.error,
+# The error column's narrowest useful width; below it a stack's error folds over
+# so many lines that one block per stack reads better.
+_ERROR_MIN_WIDTH = 30
+
+
+def _cells(r: fleet.StackResult) -> tuple[str, str, str, str, str]:
+    """A result's columns but the error: stack, tenant, account, status, seconds."""
+    return (
+        r.target.stack.stack_name,
+        r.target.tenant_id or "(operations)",
+        r.target.stack.account_id,
+        r.status,
+        f"{r.seconds:.1f}" if r.seconds else "",
+    )
+
+
+def _summary(console: Console, report: fleet.FleetReport) -> None:
+    """One line per stack, its error folded in the last column; one block per stack
+    where the terminal is too narrow for that. Stack names and accounts are never cut."""
+    headings = ("stack", "tenant", "account", "status", "seconds")
+    rows = [_cells(r) for r in report.results]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headings)]
+    # Each column adds one space of padding on either side and one border.
+    if sum(widths) + 3 * (len(widths) + 1) + 1 + _ERROR_MIN_WIDTH <= console.width:
+        table = Table()
+        for heading in headings:
+            table.add_column(heading, no_wrap=True)
+        table.add_column("error", overflow="fold", min_width=_ERROR_MIN_WIDTH)
+        for row, r in zip(rows, report.results, strict=True):
+            table.add_row(*row, r.error)
+        console.print(table)
+        return
+    for (stack, _, account, status, seconds), r in zip(rows, report.results, strict=True):
+        console.print(
+            f"{stack}  account {account}  {status}" + (f"  {seconds}s" if seconds else ""),
+            overflow="fold",
         )
-    return table
+        if r.error:
+            console.print(Padding(Text(f"error: {r.error}", overflow="fold"), (0, 0, 0, 2)))

@@ -1,4 +1,4 @@
-"""The fleet's plan, its --changed comparison and the memory of failed stacks (no cloud)."""
+"""The fleet's plan, its --changed comparison and the memory of deployed stacks (no cloud)."""
 
 from __future__ import annotations
 
@@ -76,29 +76,55 @@ def test_unchanged_means_the_deployed_template_is_the_synthesized_one() -> None:
     assert fleet.unchanged(targets, synthesized, lambda t: None) == set()
 
 
-def test_failures_are_remembered_per_selection_and_forgotten_after_a_clean_run(
+class _Cloud:
+    """A CloudEnv: the embedded cloud at an endpoint, or AWS through a profile."""
+
+    cdk_context: dict[str, str] = {}
+
+    def __init__(self, **env: str) -> None:
+        self._env = env
+
+    def env(self, account_id: str, region: str | None = None) -> dict[str, str]:
+        return {**self._env, "AWS_REGION": region or "us-east-1"}
+
+
+def test_a_stack_counts_as_deployed_only_from_the_template_and_target_it_was_deployed_from(
     tmp_path: Path,
 ) -> None:
     targets = fleet.plan(_registry(), ["a", "b"])
     key = fleet.selection_key(tmp_path / "tenants.yaml", ["a", "b"])
-    report = fleet.FleetReport(
-        results=[
-            fleet.StackResult(targets[0], "deployed"),
-            fleet.StackResult(targets[1], "failed", error="boom"),
-            fleet.StackResult(targets[2], "deployed"),
-            fleet.StackResult(targets[3], "skipped", error="its operations stack failed"),
-        ]
-    )
-    fleet.remember(tmp_path, key, report)
-    assert fleet.remembered_failures(tmp_path, key) == [
-        "BedrockOperations-1",
-        "BedrockCustomer-b",
+    templates = {t.stack.stack_name: {"Resources": {"R": {"Type": "X"}}} for t in targets}
+    embedded = _Cloud(AWS_ENDPOINT_URL="http://127.0.0.1:4566", AWS_ACCESS_KEY_ID="AKIAEMBEDDED1")
+    origins = {t.stack.stack_name: fleet.StackOrigin.of(embedded, t, templates) for t in targets}
+    memory = fleet.DeployMemory(tmp_path, key)
+    for target, status in zip(targets, ["deployed", "failed", "deployed", "skipped"], strict=True):
+        memory.record(fleet.StackResult(target, status), origins[target.stack.stack_name])
+
+    # Written as each stack finished, and read back by the next run of the same selection.
+    again = fleet.DeployMemory(tmp_path, key)
+    deployed = [
+        t.stack.stack_name
+        for t in targets
+        if again.deployed(t.stack.stack_name, origins[t.stack.stack_name])
     ]
-    # Another command (another selection) does not inherit them.
-    other = fleet.selection_key(tmp_path / "tenants.yaml", None)
-    assert fleet.remembered_failures(tmp_path, other) == []
-    fleet.remember(
-        tmp_path, key, fleet.FleetReport(results=[fleet.StackResult(targets[1], "deployed")])
+    assert deployed == ["BedrockOperations", "BedrockCustomer-a"]
+    assert "AKIAEMBEDDED1" not in (tmp_path / fleet.STATE_FILE).read_text()
+    # Another template, another cloud or another command: not deployed as far as it knows.
+    ops = targets[0]
+    changed = fleet.StackOrigin.of(embedded, ops, {"BedrockOperations": {"Resources": {}}})
+    assert not again.deployed("BedrockOperations", changed)
+    aws = fleet.StackOrigin.of(_Cloud(AWS_PROFILE="ops"), ops, templates)
+    assert not again.deployed("BedrockOperations", aws)
+    restarted = _Cloud(AWS_ENDPOINT_URL="http://127.0.0.1:4566", AWS_ACCESS_KEY_ID="AKIANEWKEY")
+    assert not again.deployed("BedrockOperations", fleet.StackOrigin.of(restarted, ops, templates))
+    other = fleet.DeployMemory(tmp_path, fleet.selection_key(tmp_path / "tenants.yaml", None))
+    assert not other.deployed("BedrockOperations", origins["BedrockOperations"])
+    assert not fleet.DeployMemory(tmp_path, key, fresh=True).deployed(
+        "BedrockOperations", origins["BedrockOperations"]
     )
-    assert fleet.remembered_failures(tmp_path, key) == []
+
+    # Once every stack is deployed from what was synthesized, the record is forgotten.
+    for target in targets[1::2]:
+        again.record(fleet.StackResult(target, "deployed"), origins[target.stack.stack_name])
+    again.settle(origins)
     assert not (tmp_path / fleet.STATE_FILE).exists()
