@@ -217,6 +217,20 @@ def main() -> None:
     """Console-script entry point."""
     try:
         app()
+    except SystemExit as exit_:
+        # Typer turns Ctrl-C into Exit(130) before it gets here, so the cause tells a
+        # command cut short from one that handled Ctrl-C itself (deploy says more).
+        if _interrupted(exit_):
+            print(INTERRUPTED, file=sys.stderr)
+        raise
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return False

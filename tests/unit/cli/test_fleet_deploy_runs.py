@@ -10,7 +10,9 @@ remembers, what it prints and how it exits.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +25,9 @@ from typer.testing import CliRunner
 from tenantctl import fleet
 from tenantctl.cdk_runner import DeployError
 from tenantctl.cli import app
+
+# The module, not the Typer app the package exports under the same name.
+cli_app = importlib.import_module("tenantctl.cli.app")
 
 OPS = "111111111111"
 ALPHA = "222222222222"
@@ -274,3 +279,35 @@ def test_a_wide_terminal_gets_one_line_per_stack_with_its_error(
     table = result.stdout.splitlines()
     assert any("error" in line and "stack" in line for line in table)
     assert any(CUSTOMER_B in line and BETA in line and "CREATE_FAILED" in line for line in table)
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    monkeypatch.setattr(sys, "argv", ["tenantctl", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli_app.main()
+    return exited.value.code, capsys.readouterr()
+
+
+def test_the_console_script_says_a_command_was_interrupted(
+    registry: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def ctrl_c(_: Path) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_app, "load_registry", ctrl_c)
+    code, printed = _main(monkeypatch, capsys, "--registry", str(registry), "list")
+    assert code == 130
+    assert printed.err == cli_app.INTERRUPTED + "\n"
+
+
+def test_the_console_script_leaves_an_interrupted_deploy_its_own_message(
+    cdk: FakeCdk,
+    registry: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cdk.interrupt_at = CUSTOMER_A
+    code, printed = _main(monkeypatch, capsys, "--registry", str(registry), "deploy", "--all")
+    assert code == 130
+    assert printed.err.startswith("error: interrupted: 2 stack(s) not deployed")
+    assert cli_app.INTERRUPTED not in printed.err
