@@ -4,7 +4,9 @@
 * ``lambda_``: runs functions in the local runner, keeps LoggingConfig and
   SnapStart, versions and aliases in stacks;
 * ``bedrock``: ``AWS::Bedrock::ApplicationInferenceProfile`` in stacks;
-* ``logs``: JSON filter patterns, a template's ``KmsKeyId``, log group updates.
+* ``logs``: JSON filter patterns, a template's ``KmsKeyId``, log group updates;
+* ``iam``: inline policies from templates kept as text, and
+  GetAccountAuthorizationDetails paginated.
 
 Each module's docstring says what moto does wrong and what AWS does instead.
 ``install`` applies them all while an ``EmbeddedCloud`` runs; STS trust and the
@@ -18,7 +20,7 @@ from collections.abc import Callable
 
 from embedded_aws.bedrock import BedrockEmulator
 from embedded_aws.lambda_runner import LambdaRunner
-from embedded_aws.moto_patches import cloudformation, lambda_, logs
+from embedded_aws.moto_patches import cloudformation, iam, lambda_, logs
 from embedded_aws.moto_patches.bedrock import (
     APPLICATION_INFERENCE_PROFILE_TYPE,
     application_profile_model,
@@ -30,6 +32,7 @@ def install(*, lambda_runner: LambdaRunner, bedrock: BedrockEmulator) -> Callabl
     patches = contextlib.ExitStack()
     patches.callback(lambda_.install(lambda_runner))
     patches.callback(logs.install())
+    patches.callback(iam.install())
     patches.callback(
         cloudformation.install(
             {APPLICATION_INFERENCE_PROFILE_TYPE: application_profile_model(bedrock)}

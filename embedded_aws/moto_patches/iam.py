@@ -1,0 +1,121 @@
+"""What moto's IAM gets wrong for IAM audit tools, and the fixes.
+
+Each fix corrects moto (pinned 5.2.5) toward IAM's documented behaviour, so
+tools such as cloudsplaining and parliament, which read a whole account with
+GetAccountAuthorizationDetails, work against the embedded accounts:
+
+* **Inline policies from a template.** A role, user or group made by
+  CloudFormation (``Policies``, or ``AWS::IAM::Policy``) keeps its inline
+  policy documents as parsed JSON where moto's API keeps text. Every answer
+  that URL-encodes them then raises (``quote_from_bytes() expected bytes``):
+  GetAccountAuthorizationDetails answered HTTP 500 with an HTML page in any
+  account with a deployed stack. IAM keeps a policy document as its JSON text;
+  here a parsed document is stored as JSON text when it is put.
+* **Pagination.** GetAccountAuthorizationDetails returns at most ``MaxItems``
+  entries (100 by default) across its user, group, role and policy lists,
+  with ``IsTruncated`` and a ``Marker`` for the next page. moto ignores
+  ``MaxItems`` and ``Marker`` and returns everything in one page, so a client
+  could not be shown to follow the pages it gets on AWS.
+* **Managed policies in the answer.** moto's entries lack ``PolicyName`` and
+  ``PolicyId``, which audit tools key their findings by; here each carries
+  them, as IAM's ``ManagedPolicyDetail`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
+from moto.core.responses import ActionResult
+from moto.iam.exceptions import ValidationError
+from moto.iam.models import Group, Role, User
+from moto.iam.responses import IamResponse
+
+# IAM's default page size for GetAccountAuthorizationDetails.
+DEFAULT_MAX_ITEMS = 100
+# The answer's lists, in the order IAM fills its pages.
+_DETAIL_LISTS = (
+    ("UserDetailList", "users"),
+    ("GroupDetailList", "groups"),
+    ("RoleDetailList", "roles"),
+    ("Policies", "managed_policies"),
+)
+
+
+def install() -> Callable[[], None]:
+    """Install every IAM fix; returns a function that undoes them."""
+    patches = contextlib.ExitStack()
+    for owner in (Role, User, Group):
+        patches.enter_context(
+            mock.patch.object(owner, "put_policy", _put_policy_as_text(owner.put_policy))
+        )
+    patches.enter_context(
+        mock.patch.object(
+            IamResponse, "get_account_authorization_details", _authorization_details_page
+        )
+    )
+    return patches.close
+
+
+def _put_policy_as_text(original: Callable[..., None]) -> Callable[..., None]:
+    """``put_policy`` that stores a parsed policy document as its JSON text, as IAM does."""
+
+    def put_policy(self: Any, policy_name: str, policy_json: Any) -> None:
+        if not isinstance(policy_json, str):
+            policy_json = json.dumps(policy_json)
+        original(self, policy_name, policy_json)
+
+    return put_policy
+
+
+def _authorization_details_page(self: Any) -> ActionResult:
+    """GetAccountAuthorizationDetails, one page of at most ``MaxItems`` entries."""
+    details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
+    details = {
+        **details,
+        "managed_policies": [_policy_detail(p) for p in details["managed_policies"]],
+    }
+    entries = [(key, item) for key, source in _DETAIL_LISTS for item in details[source]]
+    max_items = int(self._get_param("MaxItems") or DEFAULT_MAX_ITEMS)
+    start = _offset_of(self._get_param("Marker"))
+    end = start + max_items
+    page = entries[start:end]
+    result: dict[str, Any] = {
+        key: [item for k, item in page if k == key] for key, _ in _DETAIL_LISTS
+    }
+    result["IsTruncated"] = end < len(entries)
+    if result["IsTruncated"]:
+        result["Marker"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+    return ActionResult(result)
+
+
+def _policy_detail(policy: Any) -> dict[str, Any]:
+    """IAM's ``ManagedPolicyDetail`` of one of moto's managed policies."""
+    return {
+        "PolicyName": policy.name,
+        "PolicyId": policy.id,
+        "Arn": policy.arn,
+        "Path": policy.path,
+        "DefaultVersionId": policy.default_version_id,
+        "AttachmentCount": policy.attachment_count,
+        "IsAttachable": policy.is_attachable,
+        "Description": policy.description,
+        "CreateDate": policy.create_date,
+        "UpdateDate": policy.update_date,
+        "PolicyVersionList": policy.policy_version_list,
+    }
+
+
+def _offset_of(marker: str | None) -> int:
+    """Where the page a ``Marker`` asks for starts; IAM's ValidationError for a made-up one."""
+    if not marker:
+        return 0
+    try:
+        return max(0, int(base64.urlsafe_b64decode(marker.encode()).decode()))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationError("Invalid Marker.") from None
