@@ -1,7 +1,8 @@
-"""Bedrock runtime emulator: Converse and ConverseStream for the embedded cloud.
+"""Bedrock runtime emulator: Converse, ConverseStream and CountTokens for the embedded cloud.
 
-moto's bedrock-runtime has no Converse, so the embedded cloud answers
-``POST /model/{modelId}/converse`` and ``/converse-stream`` itself:
+moto's bedrock-runtime has no Converse, and no CountTokens (it answers HTTP 500
+with an HTML page), so the embedded cloud answers ``POST
+/model/{modelId}/converse``, ``/converse-stream`` and ``/count-tokens`` itself:
 
 * answers are deterministic: the same model and conversation always get the
   same text, and ``usage`` counts tokens from the request and answer text
@@ -12,15 +13,20 @@ moto's bedrock-runtime has no Converse, so the embedded cloud answers
 * every call is attributed to the account and role session behind its SigV4
   access key and kept in an in-memory call log; no prompt or answer text is
   stored there, mirroring an operations account with invocation logging off;
-* the caller's identity policies must allow ``bedrock:InvokeModel`` (Converse)
-  or ``bedrock:InvokeModelWithResponseStream`` (ConverseStream) on the model
-  ARN, and for a cross-region inference profile on the profile ARN and the
-  foundation model in every destination region, as Bedrock requires;
+* the caller's identity policies must allow ``bedrock:InvokeModel`` (Converse),
+  ``bedrock:InvokeModelWithResponseStream`` (ConverseStream) or
+  ``bedrock:CountTokens`` (CountTokens) on the model ARN, and for a
+  cross-region inference profile on the profile ARN and the foundation model in
+  every destination region, as Bedrock requires;
 * application inference profiles (made by CloudFormation deploys, see
   ``embedded_aws.moto_patches.bedrock``) are accepted as model id: the call
   resolves to the profile's base model and is checked on the profile ARN plus
   the foundation models it routes to, with ``bedrock:InferenceProfileArn`` set, the resources
   ``contracts.model_access`` grants;
+* CountTokens answers ``{"inputTokens": N}`` for Converse-shaped input, N
+  counted as Converse counts its input tokens; InvokeModel-shaped input is
+  refused with a ValidationException. It is not a model call: it is not in the
+  call log and injected faults do not apply to it;
 * faults (throttling, latency, arbitrary errors) can be injected per test or
   over the JSON admin endpoint.
 """
@@ -67,11 +73,18 @@ from embedded_aws.identity import (
 
 CONVERSE = "Converse"
 CONVERSE_STREAM = "ConverseStream"
+COUNT_TOKENS = "CountTokens"
 _ACTIONS = {
     CONVERSE: "bedrock:InvokeModel",
     CONVERSE_STREAM: "bedrock:InvokeModelWithResponseStream",
+    COUNT_TOKENS: "bedrock:CountTokens",
 }
-_PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream)/?$")
+_OPERATIONS = {
+    "converse": CONVERSE,
+    "converse-stream": CONVERSE_STREAM,
+    "count-tokens": COUNT_TOKENS,
+}
+_PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream|count-tokens)/?$")
 
 
 class BedrockError(Exception):
@@ -398,7 +411,8 @@ class BedrockEmulator:
 
     @staticmethod
     def matches(request: Request) -> bool:
-        """Is this a Converse/ConverseStream request (path and SigV4 service ``bedrock``)?"""
+        """Is this a Converse, ConverseStream or CountTokens request (path and SigV4
+        service ``bedrock``)?"""
         scope = parse_authorization(request.headers.get("Authorization"))
         return (
             request.method == "POST"
@@ -408,16 +422,18 @@ class BedrockEmulator:
         )
 
     def handle(self, request: Request) -> Response:
-        """Serve one Converse or ConverseStream request."""
+        """Serve one Converse, ConverseStream or CountTokens request."""
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         match = _PATH_RE.match(_raw_path(request))
         assert match is not None  # matches() was checked by the dispatcher
         model_id = unquote(match.group("model"))
-        operation = CONVERSE_STREAM if match.group("op") == "converse-stream" else CONVERSE
+        operation = _OPERATIONS[match.group("op")]
         scope = parse_authorization(request.headers.get("Authorization"))
         region = scope.region if scope else "us-east-1"
         identity = resolve_access_key(scope.access_key_id) if scope else None
+        if operation == COUNT_TOKENS:
+            return self._count_tokens(request, identity, model_id, region, request_id)
         call = BedrockCall(
             request_id=request_id,
             timestamp=datetime.now(UTC).isoformat(),
@@ -470,6 +486,42 @@ class BedrockEmulator:
             },
         )
 
+    def _count_tokens(
+        self,
+        request: Request,
+        identity: CallerIdentity | None,
+        model_id: str,
+        region: str,
+        request_id: str,
+    ) -> Response:
+        """CountTokens: held to IAM as ``bedrock:CountTokens``, counted as Converse counts."""
+        try:
+            try:
+                body = json.loads(request.get_data() or b"{}")
+            except ValueError:
+                raise BedrockError("ValidationException", 400, "Malformed input request.") from None
+            given = body.get("input") if isinstance(body, dict) else None
+            if not isinstance(given, dict) or not given:
+                raise BedrockError(
+                    "ValidationException", 400, "1 validation error detected: input is required"
+                )
+            self._authorize(identity, COUNT_TOKENS, model_id, region)
+            conversation = given.get("converse")
+            if not isinstance(conversation, dict):
+                raise BedrockError(
+                    "ValidationException",
+                    400,
+                    "The embedded cloud counts the tokens of Converse input only "
+                    "(input.converse); InvokeModel input is not supported.",
+                )
+            _check_conversation(conversation)
+        except BedrockError as err:
+            return _error_response(err, request_id)
+        return Response(
+            json.dumps({"inputTokens": converse_input_tokens(conversation)}),
+            headers={"Content-Type": "application/json", "x-amzn-RequestId": request_id},
+        )
+
     def _log(self, call: BedrockCall) -> None:
         with self._lock:
             self._calls.append(call)
@@ -480,21 +532,7 @@ class BedrockEmulator:
             body = json.loads(request.get_data() or b"{}")
         except ValueError:
             raise BedrockError("ValidationException", 400, "Malformed input request.") from None
-        messages = body.get("messages") if isinstance(body, dict) else None
-        if not isinstance(messages, list) or not messages:
-            raise BedrockError(
-                "ValidationException",
-                400,
-                "The model returned the following errors: "
-                "messages: at least one message is required",
-            )
-        if messages[0].get("role") != "user":
-            raise BedrockError(
-                "ValidationException",
-                400,
-                "A conversation must start with a user message. "
-                "Try again with a conversation that starts with a user message.",
-            )
+        _check_conversation(body)
         return dict(body)
 
     def _resources(
@@ -576,7 +614,7 @@ class BedrockEmulator:
         max_tokens = inference.get("maxTokens")
         text, stop_reason = truncate(deterministic_answer(model_id, body), max_tokens)
         texts, cache_upto = request_segments(body)
-        total_in = count_tokens(" ".join(texts))
+        total_in = converse_input_tokens(body)
         usage: dict[str, int] = {}
         if cache_upto:
             prefix = " ".join(texts[:cache_upto])
@@ -646,6 +684,31 @@ class BedrockEmulator:
         except (ValueError, KeyError, TypeError) as exc:
             return _json({"message": f"bad fault spec: {exc}"}, status=400)
         return _json(self.fault_state())
+
+
+def _check_conversation(body: Any) -> None:
+    """Bedrock's ValidationException for a conversation it would not accept."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise BedrockError(
+            "ValidationException",
+            400,
+            "The model returned the following errors: messages: at least one message is required",
+        )
+    if not isinstance(messages[0], dict) or messages[0].get("role") != "user":
+        raise BedrockError(
+            "ValidationException",
+            400,
+            "A conversation must start with a user message. "
+            "Try again with a conversation that starts with a user message.",
+        )
+
+
+def converse_input_tokens(body: Mapping[str, Any]) -> int:
+    """The input tokens of a Converse request before caching: what Converse's
+    ``usage`` counts (cached parts included) and what CountTokens answers."""
+    texts, _ = request_segments(body)
+    return count_tokens(" ".join(texts))
 
 
 def _json(data: Any, status: int = 200) -> Response:
