@@ -19,6 +19,11 @@ Each fix corrects moto (pinned 5.2.5) toward CloudFormation's documented behavio
 * **Change-set names.** On AWS a name is unique per stack; moto looks it up
   across the account, so two stacks deployed at once by the CDK CLI (both
   ``cdk-deploy-change-set``) deleted and executed each other's.
+* **Listing change sets.** ListChangeSets names one stack; moto 5.2.5 lists
+  every change set in the account and region, other stacks' included. Here
+  only the named stack's are listed, and a stack that does not exist is
+  CloudFormation's ``ValidationError``. (moto's bug:
+  ``CloudFormationResponse.list_change_sets`` ignores ``StackName``.)
 * **Deleting a change set that is not there.** The CDK CLI deletes its
   ``cdk-deploy-change-set`` before every update of an existing stack, and
   CloudFormation accepts that when there is none. moto 5.2.5 raises
@@ -64,6 +69,8 @@ from moto.cloudformation import parsing
 from moto.cloudformation.custom_model import CustomModel
 from moto.cloudformation.exceptions import CloudFormationError
 from moto.cloudformation.models import CloudFormationBackend, Stack, cloudformation_backends
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.responses import ActionResult
 from werkzeug.wrappers import Response
 
 from embedded_aws.aws_request import WSGIApp, read_body, replace_body
@@ -94,6 +101,11 @@ def install(models: Mapping[str, Any] | None = None) -> Callable[[], None]:
     patches.enter_context(
         mock.patch.object(
             CloudFormationBackend, "describe_change_set", _describe_change_set_or_not_found
+        )
+    )
+    patches.enter_context(
+        mock.patch.object(
+            CloudFormationResponse, "list_change_sets", _list_the_named_stacks_change_sets
         )
     )
     patches.enter_context(
@@ -188,6 +200,14 @@ def _describe_change_set_or_not_found(self: Any, change_set_name: str) -> Any:
     if change_set is None:
         raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
     return change_set
+
+
+def _list_the_named_stacks_change_sets(self: Any) -> ActionResult:
+    """ListChangeSets as CloudFormation answers it: the change sets of ``StackName`` only."""
+    backend = self.cloudformation_backend
+    stack = backend.get_stack(self._get_param("StackName"))  # ValidationError when missing
+    change_sets = [c for c in backend.list_change_sets() if c.stack_id == stack.stack_id]
+    return ActionResult({"Summaries": change_sets})
 
 
 def _parameter_values_as_given(stack: Any) -> dict[str, Any]:
