@@ -11,8 +11,9 @@ function misses what the deployed stacks rely on. On ``moto.awslambda``:
   output is delivered to the function's log group (``embedded_aws.lambda_logs``),
   and a crashed custom resource answers FAILED at once.
 * ``LambdaFunction.invoke`` reports an exception as ``X-Amz-Function-Error:
-  Unhandled`` as Lambda does (moto says "Handled"), and its ``Tail`` log is the
-  last 4 KB, as on AWS.
+  Unhandled`` as Lambda does (moto says "Handled"), its ``Tail`` log is the
+  last 4 KB, as on AWS, and it answers ``X-Amz-Executed-Version``, which moto
+  omits: the version that ran, ``$LATEST`` or the number an alias points at.
 * ``LambdaResponse.invoke`` reads the ``Qualifier`` the SDK sends (moto looks
   for ``qualifier`` and would run ``$LATEST``).
 * Function creation and updates (API and CloudFormation) keep ``LoggingConfig``
@@ -146,6 +147,8 @@ def _invoke_unhandled(self: Any, body: str, request_headers: Any, response_heade
     payload, errored, logs = self._invoke_lambda(event=event)
     if errored:
         response_headers["x-amz-function-error"] = "Unhandled"
+    # moto resolves an alias to its version's function before calling this.
+    response_headers["x-amz-executed-version"] = str(self.version)
     tail = logs.encode("utf-8")[-_LOG_TAIL_BYTES:]
     response_headers["x-amz-log-result"] = base64.b64encode(tail).decode()
     return str(payload).encode("utf-8")
