@@ -20,13 +20,14 @@ and counted as estimated, so a figure says which it is.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
 from contracts.pricing import Pricing
+from contracts.usage_metrics import THROTTLING_ERROR_TYPES
 from contracts.usage_record import UsageRecord
 from tenantctl.usage_reader import records_to_count
 
@@ -155,6 +156,10 @@ class UsageSummary:
     estimated_cost_records: int = 0
     unpriced_records: int = 0
     price_table_versions: tuple[str, ...] = ()
+    # Errors Bedrock refused for quota (the Throttles metric's error codes).
+    throttles: int = 0
+    # The n behind the percentiles: successful calls that carry a latency.
+    latency_calls: int = 0
 
     @property
     def cost_estimated(self) -> bool:
@@ -162,9 +167,16 @@ class UsageSummary:
         return self.estimated_cost_records > 0
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON and CSV output."""
+        """Plain data for JSON and CSV output, cost and latency as the table shows them.
+
+        The sums themselves stay exact; only what is written is rounded, so a
+        reader never sees float noise such as ``14.500000000000004``.
+        """
         data = asdict(self)
         data["price_table_versions"] = list(self.price_table_versions)
+        data["cost_usd"] = round_usd(self.cost_usd)
+        for field in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms"):
+            data[field] = round_ms(data[field])
         return data
 
 
@@ -180,6 +192,8 @@ def _summary(
         key=key,
         invocations=len(records),
         errors=sum(1 for r in records if r.is_error),
+        throttles=sum(1 for r in records if r.is_error and r.error_type in THROTTLING_ERROR_TYPES),
+        latency_calls=len(latencies),
         input_tokens=sum(r.input_tokens for r in records),
         output_tokens=sum(r.output_tokens for r in records),
         total_tokens=sum(r.total_tokens for r in records),
@@ -194,6 +208,15 @@ def _summary(
         unpriced_records=len(costs) - len(priced),
         price_table_versions=tuple(sorted({c.version for c in priced if c.version})),
     )
+
+
+def _grouped(
+    records: Sequence[UsageRecord], key_of: Callable[[UsageRecord], str], pricing: Pricing | None
+) -> list[UsageSummary]:
+    groups: dict[str, list[UsageRecord]] = {}
+    for record in records:
+        groups.setdefault(key_of(record), []).append(record)
+    return [_summary(key, groups[key], pricing) for key in sorted(groups)]
 
 
 def summarize(
@@ -212,10 +235,11 @@ def summarize(
     records = records_to_count(records)
     if by is None:
         return [_summary(None, records, pricing)]
-    groups: dict[str, list[UsageRecord]] = {}
-    for record in records:
-        groups.setdefault(by.key(record), []).append(record)
-    return [_summary(key, groups[key], pricing) for key in sorted(groups)]
+    return _grouped(records, by.key, pricing)
+
+
+# The key the keys past ``summarize_daily``'s ``keep`` are folded into.
+OTHER_KEY = "(other)"
 
 
 @dataclass(frozen=True)
@@ -223,7 +247,9 @@ class DailyUsage:
     """Records summarized per UTC day and ``by`` key: what ``tenantctl usage --chart`` draws.
 
     ``groups`` and ``total`` are exactly what ``summarize`` gives the table for
-    the same records; ``cells[(day, key)]`` splits them by day.
+    the same records; ``cells[(day, key)]`` splits them by day. When there were
+    more keys than asked to keep, ``folded_keys`` lists the ones summarized
+    together as :data:`OTHER_KEY`, the last of ``keys``.
     """
 
     by: GroupBy
@@ -232,26 +258,48 @@ class DailyUsage:
     cells: Mapping[tuple[str, str], UsageSummary]
     groups: tuple[UsageSummary, ...]
     total: UsageSummary
+    folded_keys: tuple[str, ...] = ()
 
 
 def summarize_daily(
     records: Iterable[UsageRecord],
     by: GroupBy = GroupBy.APPLICATION,
     pricing: Pricing | None = None,
+    *,
+    keep: int | None = None,
 ) -> DailyUsage:
-    """The records per day and ``by`` key, plus the per-key and overall summaries."""
+    """The records per day and ``by`` key, plus the per-key and overall summaries.
+
+    With ``keep``, only that many keys stay, the largest by tokens, then cost
+    (in that order); the records of the rest are summarized as one
+    :data:`OTHER_KEY` group, so its percentiles are those of its calls.
+    """
     if by is GroupBy.DAY:
         raise ValueError("summarize_daily splits by day already; group by another dimension")
     records = records_to_count(records)
+    groups = _grouped(records, by.key, pricing)
+    key_of = by.key
+    folded: tuple[str, ...] = ()
+    if keep is not None and len(groups) > keep:
+        ranked = sorted(groups, key=lambda g: (-g.total_tokens, -g.cost_usd, g.key or ""))
+        kept = [g.key or "" for g in ranked[:keep]]
+        folded = tuple(sorted(g.key or "" for g in ranked[keep:]))
+        kept_set = set(kept)
+
+        def key_of(record: UsageRecord) -> str:
+            key = by.key(record)
+            return key if key in kept_set else OTHER_KEY
+
+        order = {key: i for i, key in enumerate([*kept, OTHER_KEY])}
+        groups = sorted(_grouped(records, key_of, pricing), key=lambda g: order[g.key or ""])
     by_day: dict[str, list[UsageRecord]] = {}
     for record in records:
         by_day.setdefault(day_of(record), []).append(record)
     cells = {
         (day, group.key or ""): group
         for day, day_records in by_day.items()
-        for group in summarize(day_records, by, pricing)
+        for group in _grouped(day_records, key_of, pricing)
     }
-    groups = summarize(records, by, pricing)
     return DailyUsage(
         by=by,
         days=tuple(sorted(by_day)),
@@ -259,4 +307,30 @@ def summarize_daily(
         cells=cells,
         groups=tuple(groups),
         total=summarize(records, None, pricing)[0],
+        folded_keys=folded,
     )
+
+
+# --- output --------------------------------------------------------------------------------
+
+
+def usd_decimals(value: float) -> int:
+    """How many decimals a dollar figure is shown with: cents from a cent up, else 3 digits."""
+    if value == 0 or abs(value) >= 0.01:
+        return 2
+    return min(10, 2 - math.floor(math.log10(abs(value))))
+
+
+def round_usd(value: float) -> float:
+    """A dollar figure to the precision the table shows it (:func:`usd_decimals`)."""
+    return round(value, usd_decimals(value))
+
+
+def round_ms(value: float | None) -> int | None:
+    """A latency to the millisecond, as the function measures it."""
+    return None if value is None else round(value)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 record``, ``2 records``: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

@@ -36,7 +36,14 @@ from tenantctl.cli.options import (
 )
 from tenantctl.cli.registry_commands import find_tenant
 from tenantctl.cli.targets import AwsTarget, deploy_hint, tenant_target
-from tenantctl.usage import GroupBy, UsageSummary, record_cost, summarize, summarize_daily
+from tenantctl.usage import (
+    GroupBy,
+    UsageSummary,
+    counted,
+    record_cost,
+    summarize,
+    summarize_daily,
+)
 from tenantctl.usage_reader import (
     FallbackUnreadable,
     InsightsQueryError,
@@ -106,7 +113,7 @@ def usage(
     reading = read_usage(target, tenant, end - window, end, include_fallback=include_fallback)
 
     pricing = Pricing(region=tenant.bedrock_region, overrides=tenant.price_overrides)
-    report = _UsageReport(tenant, since, by, reading, pricing)
+    report = _UsageReport(tenant, since, by, reading, pricing, (end - window, end))
     chart_path = None if chart is None else _draw_chart(report, chart)
     if output_format is UsageFormat.JSON:
         typer.echo(json.dumps(report.as_json(chart_path), indent=2))
@@ -160,6 +167,8 @@ class _UsageReport:
     by: GroupBy | None
     reading: UsageReading
     pricing: Pricing
+    # The UTC period asked for (--since up to now): the chart's day axis spans it.
+    window: tuple[datetime, datetime]
 
     @cached_property
     def groups(self) -> list[UsageSummary]:
@@ -203,7 +212,7 @@ class _UsageReport:
             lines.append("fallback records not counted (--no-fallback)")
         else:
             lines.append(
-                f"{count} fallback record{'' if count == 1 else 's'} included (from {group}; "
+                f"{counted(count, 'fallback record')} included (from {group}; "
                 "printed there when the usage log group could not be written)"
             )
         return lines
@@ -220,15 +229,24 @@ def _say_to_stderr(message: str) -> None:
 
 
 def _draw_chart(report: _UsageReport, path: Path) -> Path:
+    from tenantctl.chart import TOP_KEYS  # chart.py imports matplotlib only when drawing
+
     # Per day already: --by day still splits each day by application.
     chart_by = report.by if report.by in {GroupBy.USER, GroupBy.MODEL} else GroupBy.APPLICATION
-    daily = summarize_daily(report.reading.records, chart_by, report.pricing)
-    versions = ", ".join(daily.total.price_table_versions) or "none"
+    daily = summarize_daily(report.reading.records, chart_by, report.pricing, keep=TOP_KEYS)
+    total = daily.total
+    versions = ", ".join(total.price_table_versions) or "none"
     note = (
-        f"{daily.total.invocations} invocations; cost at price table {versions}"
+        f"{counted(total.invocations, 'invocation')}; cost at price table {versions}"
         + (
-            f"; ~ {daily.total.estimated_cost_records} records priced now (hatched)"
-            if daily.total.cost_estimated
+            f"; ~ {counted(total.estimated_cost_records, 'record')} priced now (hatched)"
+            if total.cost_estimated
+            else ""
+        )
+        + (
+            f"; the {len(daily.folded_keys)} {chart_by.value}s after the top {TOP_KEYS} "
+            "by tokens drawn as other"
+            if daily.folded_keys
             else ""
         )
         + f"; Bedrock region {report.tenant.bedrock_region}"
@@ -237,7 +255,7 @@ def _draw_chart(report: _UsageReport, path: Path) -> Path:
     try:
         from tenantctl.chart import render_usage_chart
 
-        return render_usage_chart(daily, path, title=title, note=note)
+        return render_usage_chart(daily, path, title=title, note=note, window=report.window)
     except ImportError as exc:
         raise CliError(
             f"--chart needs matplotlib ({exc}): pip install -r requirements.txt"
@@ -257,17 +275,17 @@ def _cost_notes(total: UsageSummary, pricing: Pricing, records: list[UsageRecord
     if total.cost_estimated:
         overrides = ", ".join(sorted(pricing.overrides)) or "none"
         notes.append(
-            f"~ estimated: {total.estimated_cost_records} record"
-            f"{'' if total.estimated_cost_records == 1 else 's'} carried no cost and "
-            f"{'was' if total.estimated_cost_records == 1 else 'were'} priced now with price "
+            f"~ estimated: {counted(total.estimated_cost_records, 'record')} carried no cost "
+            f"and {'was' if total.estimated_cost_records == 1 else 'were'} priced now with price "
             f"table {pricing.table.version} (region {pricing.region}; registry overrides: "
             f"{overrides})"
         )
     if total.unpriced_records:
         unpriced = sorted({r.model_id for r in records if record_cost(r, pricing).usd is None})
         notes.append(
-            f"{total.unpriced_records} record{'' if total.unpriced_records == 1 else 's'} of "
-            f"models missing from the price table are not in the cost: {', '.join(unpriced)} "
+            f"{counted(total.unpriced_records, 'record')} of models missing from the price "
+            f"table {'is' if total.unpriced_records == 1 else 'are'} not in the cost: "
+            f"{', '.join(unpriced)} "
             "(add a price_overrides entry to the registry)"
         )
     return notes

@@ -49,6 +49,8 @@ def test_usage_totals_over_the_default_week(usage_records: None, cli: Cli) -> No
         "estimated_cost_records": 4,
         "unpriced_records": 0,
         "price_table_versions": ["2026-11-15"],
+        "throttles": 1,  # r5's ThrottlingException; r6 is another error
+        "latency_calls": 4,  # the n behind the percentiles
     }
 
 
@@ -60,12 +62,14 @@ def test_usage_by_application(usage_records: None, cli: Cli) -> None:
          "output_tokens": 6, "total_tokens": 66, "cache_read_input_tokens": 5,
          "cache_write_input_tokens": 7, "latency_p50_ms": 200.0, "latency_p90_ms": 280.0,
          "latency_p99_ms": 298.0, "cost_usd": 2.55e-05, "estimated_cost_records": 3,
-         "unpriced_records": 0, "price_table_versions": ["2026-11-15"]},
+         "unpriced_records": 0, "price_table_versions": ["2026-11-15"], "throttles": 0,
+         "latency_calls": 3},
         {"application": "search", "invocations": 3, "errors": 2, "input_tokens": 40,
          "output_tokens": 4, "total_tokens": 44, "cache_read_input_tokens": 0,
          "cache_write_input_tokens": 0, "latency_p50_ms": 400.0, "latency_p90_ms": 400.0,
          "latency_p99_ms": 400.0, "cost_usd": 4.8e-05, "estimated_cost_records": 1,
-         "unpriced_records": 0, "price_table_versions": ["2026-11-15"]},
+         "unpriced_records": 0, "price_table_versions": ["2026-11-15"], "throttles": 1,
+         "latency_calls": 1},
     ]  # fmt: skip
 
 
@@ -88,7 +92,26 @@ def test_usage_by_model_as_csv(usage_records: None, cli: Cli) -> None:
         ("anthropic.claude-3-haiku-20240307-v1:0", "5", "60"),
         ("us.anthropic.claude-3-5-haiku-20241022-v1:0", "1", "40"),
     ]
-    assert rows[0]["latency_p50_ms"] == "200.0"
+    assert rows[0]["latency_p50_ms"] == "200"  # whole milliseconds
+
+
+def test_usage_json_and_csv_write_whole_milliseconds_without_float_noise(
+    acme_account: None, cli: Cli
+) -> None:
+    # p90 of 100.1, 100.2, 100.7 interpolates to 100.60000000000001.
+    put_records([record(latency_ms=ms, request_id=f"r{ms}") for ms in (100.1, 100.2, 100.7)])
+
+    as_json = cli("usage", "--tenant", "acme", "--format", "json")
+    as_csv = cli("usage", "--tenant", "acme", "--format", "csv")
+
+    assert as_json.exit_code == 0 and as_csv.exit_code == 0, as_json.output + as_csv.output
+    assert '"latency_p90_ms": 101,' in as_json.stdout
+    (row,) = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert (row["latency_p50_ms"], row["latency_p90_ms"], row["latency_p99_ms"]) == (
+        "100",
+        "101",
+        "101",
+    )
 
 
 def test_usage_table_has_a_total_row(usage_records: None, cli: Cli) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,14 @@ from typer.testing import CliRunner
 
 from contracts.pricing import Pricing, price_table
 from contracts.usage_record import parse_record
-from tenantctl.chart import chart_size_pixels, render_usage_chart
+from tenantctl.chart import (
+    PERCENTILE_MIN_CALLS,
+    TOP_KEYS,
+    chart_size_pixels,
+    render_usage_chart,
+    usage_figure,
+    window_days,
+)
 from tenantctl.cli import app
 from tenantctl.usage import GroupBy, summarize, summarize_daily
 from tenantctl.usage_reader import user_filter_pattern
@@ -65,7 +73,8 @@ def test_usage_counts_the_cost_each_record_carries_and_prices_the_rest_now(
     alice, bob = data["groups"]
     assert (alice["cost_usd"], alice["estimated_cost_records"]) == (0.5, 0)
     assert (bob["cost_usd"], bob["estimated_cost_records"]) == (0.0015, 1)
-    assert data["total"]["cost_usd"] == pytest.approx(0.5015)
+    # $0.5015 to the cent, as the table's TOTAL row shows it ($0.50).
+    assert data["total"]["cost_usd"] == 0.5
     assert data["total"]["price_table_versions"] == ["2026-01-01", VERSION]
 
     table = cli("usage", "--tenant", "acme", "--by", "user")
@@ -115,7 +124,7 @@ def test_usage_names_the_models_it_could_not_price(acme_account: None, cli: Cli)
 
     assert result.exit_code == 0, result.output
     assert (
-        "1 record of models missing from the price table are not in the cost: "
+        "1 record of models missing from the price table is not in the cost: "
         "mistral.unknown-model-v9:0"
     ) in " ".join(result.stdout.split())
     assert _json(cli)["total"]["unpriced_records"] == 1
@@ -247,6 +256,81 @@ def test_the_chart_draws_the_same_aggregation_as_the_table(tmp_path: Path) -> No
 def test_a_chart_of_no_records_is_still_a_png(tmp_path: Path) -> None:
     daily = summarize_daily([], GroupBy.APPLICATION)
     assert _png_size(render_usage_chart(daily, tmp_path / "empty.png", title="x")) == (1200, 1000)
+
+
+def _chart_of(records: list[dict[str, Any]], **kwargs: Any) -> Any:
+    parsed = [r for r in map(parse_record, map(json.dumps, records)) if r is not None]
+    daily = summarize_daily(parsed, GroupBy.APPLICATION, Pricing(region="us-east-1"),
+                            keep=TOP_KEYS)  # fmt: skip
+    return usage_figure(daily, title="acme", **kwargs)
+
+
+def _texts(ax: Any) -> str:
+    return " | ".join(t.get_text() for t in ax.texts)
+
+
+def test_the_chart_names_each_groups_n_and_draws_no_percentile_too_few_calls_have() -> None:
+    figure = _chart_of(CHART_RECORDS)
+    tokens_ax, _, _, latency_ax = figure.axes[:4]
+
+    legend = [t.get_text() for t in tokens_ax.get_legend().get_texts()]
+    assert legend == ["chat-app (n=2 calls)", "search-app (n=2 calls)"]
+    ticks = [t.get_text() for t in latency_ax.get_xticklabels()]
+    assert ticks == ["chat-app\nn=2", "search-app\nn=1"]  # successful calls
+    p50, p90, p99 = ([bar.get_height() for bar in c] for c in latency_ax.containers)
+    # chat-app's 2 successful calls have a median (1050 ms) and nothing beyond it.
+    assert p50[0] == 1050 and math.isnan(p90[0]) and math.isnan(p99[0])
+    # search-app's one success has no percentile at all, and the chart says so.
+    assert all(math.isnan(h[1]) for h in (p50, p90, p99))
+    assert "too few calls\nfor percentiles" in _texts(latency_ax)
+    assert "drawn p50 from 2, p90 from 10, p99 from 100 calls (fewer: not drawn)" in _texts(
+        latency_ax
+    )
+    assert PERCENTILE_MIN_CALLS == {"p50": 2, "p90": 10, "p99": 100}
+
+
+def test_the_chart_shows_errors_and_throttles_per_day() -> None:
+    records = [*CHART_RECORDS,
+               record(application="chat-app", status="error", input_tokens=0, output_tokens=0,
+                      error_type="ValidationException", request_id="e1", minutes_ago=5)]  # fmt: skip
+
+    calls_ax = _chart_of(records).axes[2]
+
+    assert calls_ax.get_title() == "Calls per day: 5 calls, 2 errors (1 throttled)"
+    successful, errors, throttled = ([bar.get_height() for bar in c] for c in calls_ax.containers)
+    assert (successful[-1], errors[-1], throttled[-1]) == (2, 1, 1)  # today
+    assert (successful[0], errors[0], throttled[0]) == (1, 0, 0)  # two days ago
+
+
+def test_the_day_axes_span_the_whole_requested_window() -> None:
+    end = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    records = [record(request_id="only", timestamp="2026-11-18T10:00:00+00:00")]
+
+    figure = _chart_of(records, window=(end - timedelta(days=7), end))
+
+    days = window_days(end - timedelta(days=7), end)
+    assert (days[0], days[-1], len(days)) == ("2026-11-13", "2026-11-20", 8)
+    for ax in figure.axes[:3]:  # tokens, cost, calls
+        assert [t.get_text() for t in ax.get_xticklabels()] == days
+        assert [bar.get_height() > 0 for bar in ax.containers[0]] == [
+            day == "2026-11-18" for day in days
+        ]
+
+
+def test_the_chart_draws_the_top_keys_and_folds_the_rest_into_other() -> None:
+    records = [record(application=f"app-{k:03d}", input_tokens=100 + k, request_id=f"r{k}",
+                      invocation_id=f"i{k}") for k in range(300)]  # fmt: skip
+
+    tokens_ax, _, _, latency_ax = _chart_of(records).axes[:4]
+
+    legend = tokens_ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert len(labels) == TOP_KEYS + 1 == len(tokens_ax.containers)
+    assert labels[0] == "app-299 (n=1 call)"  # the most tokens first
+    assert labels[-1] == "other 290 applications (n=290 calls)"
+    colours = [tuple(h.get_facecolor()) for h in legend.legend_handles]
+    assert len(set(colours)) == len(colours)  # no colour repeats
+    assert [t.get_text() for t in latency_ax.get_xticklabels()][-1] == "other\nn=290"
 
 
 # --- records in Lambda's own streams (the stdout sink) -------------------------------------

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from contracts.usage_record import parse_record
-from tenantctl.usage import GroupBy, percentile, summarize, summarize_daily
+from tenantctl.usage import (
+    OTHER_KEY,
+    GroupBy,
+    counted,
+    percentile,
+    round_usd,
+    summarize,
+    summarize_daily,
+)
 from tenantctl.usage_reader import (
     INSIGHTS_MAX_ROWS,
     InsightsQueryError,
@@ -95,6 +103,113 @@ def test_summary_groups_sorted_by_key(by: GroupBy, keys: list[str]) -> None:
     assert [g.key for g in groups] == keys
     assert sum(g.invocations for g in groups) == 3
     assert sum(g.input_tokens for g in groups) == 7
+
+
+def test_output_rounds_cost_and_latency_as_the_table_shows_them_but_sums_stay_exact() -> None:
+    records = [
+        _parsed(latency_ms=100.1, cost_usd=0.5, request_id="a"),
+        _parsed(latency_ms=100.2, cost_usd=0.0015, request_id="b"),
+        _parsed(latency_ms=100.7, cost_usd=0.0, request_id="c"),
+    ]
+
+    (total,) = summarize(records)
+    written = total.as_dict()
+
+    # The aggregation's arithmetic is untouched: interpolation noise and all.
+    assert total.latency_p90_ms == pytest.approx(100.6)
+    assert total.latency_p90_ms != 100.6
+    assert total.cost_usd == 0.5015
+    # What JSON and CSV write: whole milliseconds and the table's dollars ($0.50).
+    assert (written["latency_p50_ms"], written["latency_p90_ms"], written["latency_p99_ms"]) == (
+        100,
+        101,
+        101,
+    )
+    assert written["cost_usd"] == 0.5
+    assert json.dumps(written["latency_p90_ms"]) == "101"
+
+
+@pytest.mark.parametrize(
+    ("usd", "shown"),
+    [
+        (14.500000000000004, 14.5),
+        (0.30000000000000004, 0.3),
+        (1.2345, 1.23),  # cents from a cent up, as format_usd shows $1.23
+        (7.35e-05, 7.35e-05),  # three significant digits below a cent
+        (0.00012345, 0.000123),
+        (0.0, 0.0),
+    ],
+)
+def test_round_usd_keeps_the_tables_precision(usd: float, shown: float) -> None:
+    assert round_usd(usd) == shown
+
+
+@pytest.mark.parametrize(
+    ("count", "noun", "plural", "text"),
+    [
+        (0, "record", None, "0 records"),
+        (1, "record", None, "1 record"),
+        (2, "record", None, "2 records"),
+        (1, "fallback record", None, "1 fallback record"),
+        (1_500, "call", None, "1,500 calls"),
+        (1, "copy", "copies", "1 copy"),
+        (3, "copy", "copies", "3 copies"),
+    ],
+)
+def test_counted_puts_the_noun_in_the_right_number(
+    count: int, noun: str, plural: str | None, text: str
+) -> None:
+    assert counted(count, noun, plural) == text
+
+
+def test_throttles_are_the_errors_bedrock_refused_for_quota() -> None:
+    records = [
+        _parsed(status="error", error_type="ThrottlingException", request_id="t1"),
+        _parsed(status="error", error_type="ServiceQuotaExceededException", request_id="t2"),
+        _parsed(status="error", error_type="ValidationException", request_id="v"),
+        _parsed(request_id="ok", latency_ms=120),
+    ]
+
+    (total,) = summarize(records)
+
+    assert (total.invocations, total.errors, total.throttles) == (4, 3, 2)
+    assert total.latency_calls == 1  # the n behind the percentiles: successes only
+
+
+def test_daily_usage_keeps_the_top_keys_by_tokens_and_folds_the_rest_into_other() -> None:
+    # app-00 has the fewest tokens, app-24 the most.
+    records = [
+        _parsed(application=f"app-{k:02d}", input_tokens=100 + k, latency_ms=10 * (k + i),
+                request_id=f"r{k}-{i}", invocation_id=f"i{k}-{i}")
+        for k in range(25)
+        for i in range(3)
+    ]  # fmt: skip
+
+    daily = summarize_daily(records, GroupBy.APPLICATION, keep=10)
+
+    assert daily.keys == (*[f"app-{k:02d}" for k in range(24, 14, -1)], OTHER_KEY)
+    assert daily.folded_keys == tuple(f"app-{k:02d}" for k in range(15))
+    other = daily.groups[-1]
+    folded = [r for r in records if r.application_id in daily.folded_keys]
+    # "other" is summarized from its own calls, so its percentiles are theirs.
+    (expected,) = summarize(folded)
+    assert (other.invocations, other.input_tokens, other.latency_p90_ms) == (
+        45,
+        expected.input_tokens,
+        expected.latency_p90_ms,
+    )
+    assert sum(g.invocations for g in daily.groups) == daily.total.invocations == 75
+    assert sum(c.input_tokens for c in daily.cells.values()) == daily.total.input_tokens
+
+
+def test_daily_usage_with_no_more_keys_than_kept_is_the_tables_grouping() -> None:
+    records = [_parsed(application=app, request_id=app) for app in ("b", "a", "c")]
+
+    daily = summarize_daily(records, GroupBy.APPLICATION, keep=3)
+
+    assert daily.keys == ("a", "b", "c")
+    assert daily.folded_keys == ()
+    assert list(daily.groups) == summarize(records, GroupBy.APPLICATION)
 
 
 def test_summary_of_nothing() -> None:
