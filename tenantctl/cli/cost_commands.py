@@ -37,12 +37,13 @@ from tenantctl.cost import (
     CostDimension,
     CostMetric,
     CostReport,
+    TagCost,
     TagSource,
     bedrock_cost,
     cost_explorer_region,
     cost_tag_key,
 )
-from tenantctl.usage import UsageSummary, summarize
+from tenantctl.usage import UsageSummary, round_usd, summarize
 
 
 @app.command()
@@ -305,19 +306,32 @@ def _cost_json(
         "unit": report.unit,
         "tag_key": report.tag_key,
         "estimated": report.estimated,
+        # Dollars as the table shows them: Cost Explorer's amounts, summed, carry
+        # float noise (0.1 + 0.2 is 0.30000000000000004).
         "groups": [
             {
                 dimension.value: value,
-                "cost": usd,
-                "by_service": dict(by_value[value].by_service) if value in by_value else {},
-                **({"records_cost_usd": recorded[value].cost_usd} if value in recorded else {}),
+                "cost": round_usd(usd),
+                "by_service": {
+                    service: round_usd(amount)
+                    for service, amount in _services(by_value.get(value)).items()
+                },
+                **(
+                    {"records_cost_usd": round_usd(recorded[value].cost_usd)}
+                    if value in recorded
+                    else {}
+                ),
             }
             for value, _, usd in _cost_rows(report, dimension, tenants)
             if value != "(untagged)"
         ],
-        "untagged": report.usd(""),
-        "total": report.total_usd,
+        "untagged": round_usd(report.usd("")),
+        "total": round_usd(report.total_usd),
     }
+
+
+def _services(cost: TagCost | None) -> dict[str, float]:
+    return {} if cost is None else dict(cost.by_service)
 
 
 def _print_cost_table(

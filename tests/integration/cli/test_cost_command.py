@@ -111,14 +111,15 @@ def test_cost_splits_the_operations_accounts_bedrock_spend_per_tenant(
     data = _cost_json(cli, *NOVEMBER)
 
     assert (data["operations_account"], data["tag_key"]) == (OPS, "iamPrincipal/tenant-id")
+    # Dollars to the cent, as the table shows them ($1.33).
     assert data["groups"] == [
-        {"tenant": "acme", "cost": 1.3345, "by_service": {
-            "Claude 3 Haiku (Amazon Bedrock Edition)": 1.2345, "Amazon Bedrock": 0.1}},
+        {"tenant": "acme", "cost": 1.33, "by_service": {
+            "Claude 3 Haiku (Amazon Bedrock Edition)": 1.23, "Amazon Bedrock": 0.1}},
         {"tenant": "globex", "cost": 0.0, "by_service": {}},
         {"tenant": "initech", "cost": 0.2, "by_service": {"Amazon Bedrock": 0.2}},
     ]  # fmt: skip
     # Lambda's $3.00 is not Bedrock spend.
-    assert (data["untagged"], data["total"]) == (0.05, pytest.approx(1.5845))
+    assert (data["untagged"], data["total"]) == (0.05, 1.58)
     assert data["estimated"] is True
 
     table = cli("cost", "--local", *NOVEMBER)  # the same request: moto repeats its answer
@@ -131,6 +132,28 @@ def test_cost_splits_the_operations_accounts_bedrock_spend_per_tenant(
     assert "$0.05" in rows["(untagged)"]
     assert "$1.58" in rows["TOTAL"]
     assert "not final yet" in table.stdout
+
+
+def test_cost_json_carries_no_float_noise(cloud: process.RunningCloud, cli: Cli) -> None:
+    seed_cost_results(
+        cloud,
+        _period("2026-05-01", "2026-06-01",
+                _group("acme", "Amazon Bedrock", "0.1"),
+                _group("acme", "Claude 3 Haiku (Amazon Bedrock Edition)", "0.2"),
+                _group("initech", "Amazon Bedrock", "14.2"),
+                _group("initech", "Claude 3 Haiku (Amazon Bedrock Edition)", "0.3")),
+    )  # fmt: skip
+
+    result = cli(
+        "cost", "--local", "--format", "json", "--from", "2026-05-01", "--to", "2026-06-01"
+    )
+
+    assert result.exit_code == 0, result.output
+    # Summed as floats these are 0.30000000000000004, 14.5 and 14.800000000000002.
+    assert '"cost": 0.3,' in result.stdout
+    assert '"cost": 14.5,' in result.stdout
+    assert '"total": 14.8' in result.stdout
+    assert "0000000" not in result.stdout
 
 
 def test_cost_follows_cost_explorers_next_page_token(cloud: process.RunningCloud, cli: Cli) -> None:
