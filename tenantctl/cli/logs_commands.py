@@ -24,6 +24,7 @@ from tenantctl.cli.options import (
 )
 from tenantctl.cli.registry_commands import find_tenant
 from tenantctl.cli.targets import AwsTarget, deploy_hint, tenant_target
+from tenantctl.usage import counted
 from tenantctl.usage_reader import (
     LogEvent,
     LogGroupMissing,
@@ -130,7 +131,10 @@ def _print_table(
     for event, record in rows:
         table.add_row(*_log_cells(record, event))
     out().print(table)
-    say(f"{len(rows)} records in {tenant.usage_log_group} ({target.where}) since {since} ago")
+    say(
+        f"{counted(len(rows), 'record')} in {tenant.usage_log_group} ({target.where}) "
+        f"since {since} ago"
+    )
     records = [record for _, record in rows]
     unique = drop_copies(records)
     copies = len(records) - len(unique)

@@ -21,6 +21,15 @@ def test_logs_shows_recent_records_as_a_table(usage_records: None, cli: Cli) -> 
     assert "5 records in /aws/bedrock/langchain/logs (222222222222/us-east-1)" in result.stdout
 
 
+def test_logs_counts_one_record_in_the_singular(acme_account: None, cli: Cli) -> None:
+    put_records([record(request_id="only")])
+
+    result = cli("logs", "--tenant", "acme")
+
+    assert result.exit_code == 0, result.output
+    assert "1 record in /aws/bedrock/langchain/logs (222222222222/us-east-1)" in result.stdout
+
+
 def test_logs_since_reaches_further_back(usage_records: None, cli: Cli) -> None:
     result = cli("logs", "--tenant", "acme", "--since", "1d", "--json")
 
