@@ -237,6 +237,8 @@ def _annotate_totals(ax: Any, positions: Sequence[int], tops: Sequence[float], m
     highest = max(tops, default=0.0)
     if highest > 0:
         ax.set_ylim(0, highest * 1.2)  # room for the labels above the tallest bar
+    if len(positions) > _MAX_DAY_LABELS:
+        return  # one figure per bar would run into the next; the y axis reads them
     for x, top in zip(positions, tops, strict=True):
         if top:  # an empty day stays blank rather than saying 0 over nothing
             text = format_usd(top) if money else f"{top:,.0f}"
@@ -344,7 +346,7 @@ def _latency_by_key(ax: Any, daily: DailyUsage, colours: Sequence[Any]) -> None:
             )
     ticks = [
         f"{_label(g.key or '') if g.key != OTHER_KEY or not daily.folded_keys else 'other'}"
-        f"\nn={g.latency_calls}"
+        f"\nn={g.latency_calls:,}"
         for g in groups
     ]
     ax.set_xticks(positions, ticks, fontsize="small",
