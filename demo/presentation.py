@@ -44,7 +44,7 @@ from demo.scenario import (
 )
 from embedded_aws.cloud import EmbeddedCloud
 from tenantctl.cdk_runner import DeployError
-from tenantctl.chart import format_usd, render_usage_chart
+from tenantctl.chart import TOP_KEYS, format_usd, render_usage_chart
 from tenantctl.fleet import StackResult, deploy_registry
 from tenantctl.usage import GroupBy, summarize, summarize_daily
 
@@ -219,7 +219,7 @@ def cost_table(
         mine = records.get(tenant.id, [])
         total = summarize(mine, None, pricing)[0]
         chart = render_usage_chart(
-            summarize_daily(mine, GroupBy.APPLICATION, pricing),
+            summarize_daily(mine, GroupBy.APPLICATION, pricing, keep=TOP_KEYS),
             charts_dir / f"usage-{tenant.id}.png",
             title=f"Usage of tenant {tenant.id} (embedded demo)",
             note=f"cost at price table {', '.join(total.price_table_versions) or 'none'}; "
