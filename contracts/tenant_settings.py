@@ -226,9 +226,10 @@ def settings() -> Iterator[tuple[str, FieldInfo, Setting]]:
         yield name, field, setting(field)
 
 
-def reaches_function(name: str) -> bool:
-    """Whether the setting is part of the function's environment."""
-    return name in FunctionSettings.model_fields
+def setting_named(name: str) -> tuple[FieldInfo, Setting]:
+    """One setting's pydantic field and how it travels; KeyError for an unknown name."""
+    field = TenantSettings.model_fields[name]
+    return field, setting(field)
 
 
 def held_by(names: Iterator[str] | list[str] | tuple[str, ...]) -> frozenset[HeldBy]:

@@ -24,7 +24,6 @@ from contracts.registry.loading import (
 from contracts.registry.model import (
     PRIMARY_OPERATIONS_NAME,
     Operations,
-    OperationsShard,
     Tenant,
     TenantRegistry,
     TenantSpec,
@@ -36,6 +35,7 @@ from contracts.registry.placement import (
     MAX_IAM_ROLE_QUOTA,
     MAX_SHARD_CAPACITY,
     MAX_TRUST_POLICY_MAX_CHARS,
+    OperationsShard,
     operations_stack_slots,
 )
 from contracts.tenant_settings import AlarmSettings, Defaults, PriceOverrides

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
@@ -35,6 +34,7 @@ from contracts.registry.placement import (
     MAX_IAM_ROLE_QUOTA,
     MAX_SHARD_CAPACITY,
     MAX_TRUST_POLICY_MAX_CHARS,
+    OperationsShard,
 )
 from contracts.tenant_settings import Defaults, TenantSettings, resolve_settings
 
@@ -272,16 +272,6 @@ class TenantRegistry(_Frozen):
     def invoker_role_arn(self, tenant_id: str) -> str:
         """A tenant's invoker role, in its own operations account."""
         return self.tenant(tenant_id).invoker_role_arn
-
-
-@dataclass(frozen=True)
-class OperationsShard:
-    """One operations stack: an account's shard and the tenants whose roles it holds."""
-
-    operations: Operations
-    shard: int
-    tenants: tuple[Tenant, ...]
-    stack_name: str
 
 
 def _operations_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:

@@ -8,6 +8,7 @@ accounts. A tenant's place is recorded at onboarding and never changes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from contracts import naming
@@ -16,7 +17,6 @@ from contracts.registry.issues import RegistryIssue
 if TYPE_CHECKING:
     from contracts.registry.model import (
         Operations,
-        OperationsShard,
         Tenant,
         TenantRegistry,
         TenantSpec,
@@ -53,6 +53,16 @@ def _spec_slots(registry: TenantRegistry, spec: TenantSpec) -> int:
         else spec.application_inference_profiles
     )
     return operations_stack_slots(len(spec.models or d.models), profiles)
+
+
+@dataclass(frozen=True)
+class OperationsShard:
+    """One operations stack: an account's shard and the tenants whose roles it holds."""
+
+    operations: Operations
+    shard: int
+    tenants: tuple[Tenant, ...]
+    stack_name: str
 
 
 def operations_paths(registry: TenantRegistry) -> Iterable[tuple[str, Operations]]:
@@ -133,8 +143,6 @@ def shards(registry: TenantRegistry, account: str | None = None) -> dict[int, tu
 
 def operations_stacks(registry: TenantRegistry) -> list[OperationsShard]:
     """Every operations stack to deploy: per account, per shard."""
-    from contracts.registry.model import OperationsShard
-
     return [
         OperationsShard(ops, shard, tenants, operations_stack_name(registry, ops, shard))
         for ops in registry.operations_accounts()

@@ -53,7 +53,7 @@ from contracts.fields import (
 )
 from contracts.function_environment import base_type, encode, variable
 from contracts.registry import Defaults, Tenant
-from contracts.tenant_settings import FunctionSettings, HeldBy, settings
+from contracts.tenant_settings import FunctionSettings, HeldBy, setting_named, settings
 from contracts.usage_record import LOG_RETENTION_DAYS, UsageSink
 from stacks.customer.customer_stack import CustomerStack
 from stacks.customer.invoker_function import INVOKER_SOURCE
@@ -99,7 +99,7 @@ def _parameter(stack: Stack, name: str, field: FieldInfo, default: Any) -> CfnPa
         options = {"type": "Number", "min_value": 0}
     elif kind is int:
         options = {"allowed_pattern": "[0-9]*"}  # a variable's text: empty for unset
-    how = next(h for n, _, h in settings() if n == name)
+    _, how = setting_named(name)
     return CfnParameter(
         stack,
         parameter_name(name),

@@ -89,13 +89,16 @@ def _tenant_profile(new: str | None, old: str | None) -> str | None:
 
 
 def _deploy_hint(
-    st: State, tenant_id: str, *, local: bool, ops: str | None, tenant: str | None
+    st: State, selection: list[str], *, local: bool, ops: str | None, tenant: str | None
 ) -> str:
-    """The command that deploys what a registry change needs, as the user would type it."""
+    """The command that deploys what a registry change needs, as the user would type it.
+
+    ``selection``: the deploy options that pick the stacks (``--tenant <id>``, ``--all`` ...).
+    """
     words = ["tenantctl"]
     if st.registry_path != DEFAULT_REGISTRY:
         words += ["--registry", str(st.registry_path)]
-    words += ["deploy", TENANT, tenant_id]
+    words += ["deploy", *selection]
     if local:
         words.append("--local")
     if ops:
@@ -291,7 +294,10 @@ def onboard(
         )
         return
     say("Next, deploy its operations stack and its own stack (in that order, by itself):")
-    say("  " + _deploy_hint(st, tenant.id, local=local, ops=ops_profile, tenant=tenant_profile))
+    hint = _deploy_hint(
+        st, [TENANT, tenant.id], local=local, ops=ops_profile, tenant=tenant_profile
+    )
+    say(f"  {hint}")
 
 
 app.command()(onboard)
@@ -400,11 +406,10 @@ def update(
         f"updated tenant '{tenant_id}' in {st.registry_path}; redeploy {' and '.join(stacks)} "
         "(unchanged stacks are skipped with --changed):"
     )
-    say(
-        "  "
-        + _deploy_hint(st, tenant_id, local=local, ops=ops_profile, tenant=tenant_profile)
-        + " --changed"
+    hint = _deploy_hint(
+        st, [TENANT, tenant_id, "--changed"], local=local, ops=ops_profile, tenant=tenant_profile
     )
+    say(f"  {hint}")
 
 
 app.command()(update)
@@ -496,8 +501,8 @@ def offboard(
             only={tenant.operations_stack_name},
         )
     else:
-        redeploy = _deploy_hint(st, "x", local=local, ops=ops_profile, tenant=None).replace(
-            f"{TENANT} x", "--all --changed"
+        redeploy = _deploy_hint(
+            st, ["--all", "--changed"], local=local, ops=ops_profile, tenant=None
         )
         say(f"Next, in the operations account (deletes the role {role}; calls stop at once):")
         say(f"  {redeploy}")

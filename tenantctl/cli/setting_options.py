@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from contracts.function_environment import base_type
-from contracts.tenant_settings import settings
+from contracts.tenant_settings import setting_named, settings
 
 # The settings a command line sets, by field name: their option spellings.
 SETTING_OPTIONS: dict[str, str] = {name: how.option for name, _, how in settings() if how.option}
@@ -31,8 +31,7 @@ UnsetSetting = Enum(  # type: ignore[misc]
 
 
 def _option(name: str) -> inspect.Parameter:
-    field = next(f for n, f, _ in settings() if n == name)
-    how = next(h for n, _, h in settings() if n == name)
+    field, how = setting_named(name)
     spelling = SETTING_OPTIONS[name]
     kind = base_type(field.annotation)
     annotation: Any
