@@ -33,7 +33,6 @@ with an HTML page), so the embedded cloud answers ``POST
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -55,13 +54,8 @@ from contracts.model_access import (
     model_id_of_source_arn,
     resources_needed,
 )
-from embedded_aws.bedrock_answers import (
-    converse_stream_events,
-    count_tokens,
-    deterministic_answer,
-    request_segments,
-    truncate,
-)
+from embedded_aws import converse
+from embedded_aws.bedrock_answers import converse_stream_events
 from embedded_aws.iam_policy import Decision, evaluate
 from embedded_aws.iam_policy import Request as PolicyRequest
 from embedded_aws.identity import (
@@ -245,7 +239,7 @@ class BedrockEmulator:
         self._lock = threading.Lock()
         self._calls: list[BedrockCall] = []
         self._faults = _FaultState()
-        self._cache: set[tuple[str | None, str, str]] = set()
+        self._cache = converse.PromptCache()
         self._profile_regions = profile_regions
         self._application_profiles: dict[str, ApplicationInferenceProfile] = {}
         self._script: tuple[str, dict[str, int], int | None] | None = None
@@ -518,7 +512,7 @@ class BedrockEmulator:
         except BedrockError as err:
             return _error_response(err, request_id)
         return Response(
-            json.dumps({"inputTokens": converse_input_tokens(conversation)}),
+            json.dumps({"inputTokens": converse.input_tokens(conversation)}),
             headers={"Content-Type": "application/json", "x-amzn-RequestId": request_id},
         )
 
@@ -610,37 +604,9 @@ class BedrockEmulator:
                 "usage": dict(scripted_usage),
                 "metrics": {"latencyMs": scripted_latency or latency},
             }
-        inference = body.get("inferenceConfig") or {}
-        max_tokens = inference.get("maxTokens")
-        text, stop_reason = truncate(deterministic_answer(model_id, body), max_tokens)
-        texts, cache_upto = request_segments(body)
-        total_in = converse_input_tokens(body)
-        usage: dict[str, int] = {}
-        if cache_upto:
-            prefix = " ".join(texts[:cache_upto])
-            cached = count_tokens(prefix)
-            key = (call.account_id, model_id, hashlib.sha256(prefix.encode()).hexdigest())
-            with self._lock:
-                hit = key in self._cache
-                self._cache.add(key)
-            usage["cacheReadInputTokens" if hit else "cacheWriteInputTokens"] = cached
-            usage["cacheReadInputTokens" if not hit else "cacheWriteInputTokens"] = 0
-            total_in = max(0, total_in - cached)
-        out = count_tokens(text)
-        cached_total = usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
-        usage = {
-            "inputTokens": total_in,
-            "outputTokens": out,
-            "totalTokens": total_in + out + cached_total,
-            **usage,
-        }
+        result = converse.answer(model_id, body, account_id=call.account_id, cache=self._cache)
         latency = max(1, int((time.perf_counter() - started) * 1000))
-        return {
-            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": stop_reason,
-            "usage": usage,
-            "metrics": {"latencyMs": latency},
-        }
+        return {**result, "metrics": {"latencyMs": latency}}
 
     # -- admin endpoint -------------------------------------------------------------------
 
@@ -688,27 +654,10 @@ class BedrockEmulator:
 
 def _check_conversation(body: Any) -> None:
     """Bedrock's ValidationException for a conversation it would not accept."""
-    messages = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(messages, list) or not messages:
-        raise BedrockError(
-            "ValidationException",
-            400,
-            "The model returned the following errors: messages: at least one message is required",
-        )
-    if not isinstance(messages[0], dict) or messages[0].get("role") != "user":
-        raise BedrockError(
-            "ValidationException",
-            400,
-            "A conversation must start with a user message. "
-            "Try again with a conversation that starts with a user message.",
-        )
-
-
-def converse_input_tokens(body: Mapping[str, Any]) -> int:
-    """The input tokens of a Converse request before caching: what Converse's
-    ``usage`` counts (cached parts included) and what CountTokens answers."""
-    texts, _ = request_segments(body)
-    return count_tokens(" ".join(texts))
+    try:
+        converse.check_request(body)
+    except converse.ConverseValidationError as err:
+        raise BedrockError("ValidationException", 400, err.message) from None
 
 
 def _json(data: Any, status: int = 200) -> Response:
