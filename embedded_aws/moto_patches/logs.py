@@ -19,6 +19,15 @@ Each fix corrects moto (pinned 5.2.5) toward CloudWatch Logs' documented behavio
   ``KmsKeyId``; moto's model reads only the API's ``kmsKeyId`` spelling, so a
   deployed group showed no ``kmsKeyId`` in DescribeLogGroups and its encryption
   could not be seen offline.
+* **Logs Insights queries.** moto's engine ignores ``filter`` and most of the
+  language, so a reader could not use Insights offline. StartQuery here runs
+  the query with ``embedded_aws.moto_patches.logs_insights`` (its docstring
+  lists the language it runs and what moto got wrong), refusing what it does not
+  run with ``MalformedQueryException``. StartQuery takes exactly one of
+  ``logGroupName``, ``logGroupNames`` and ``logGroupIdentifiers`` (names or
+  ARNs, up to 50; moto answered HTTP 500 to the last), a missing group is
+  ``ResourceNotFoundException``, and its ``limit`` caps the rows. GetQueryResults
+  answers an unknown query id with ``ResourceNotFoundException``, not HTTP 500.
 * **Updating a log group in a stack.** moto's ``LogGroup`` has no update, so a
   stack update that changed ``RetentionInDays`` or ``KmsKeyId`` left the group
   as it was while the stack said UPDATE_COMPLETE. CloudFormation changes both
@@ -31,22 +40,37 @@ import contextlib
 import functools
 import json
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
+from moto.core.utils import utcnow
 from moto.logs import models as logs_models
-from moto.logs.exceptions import InvalidParameterException
-from moto.logs.models import LogGroup, logs_backends
+from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
+from moto.logs.models import LogGroup, LogQuery, logs_backends
+from moto.logs.responses import LogsResponse
 from moto.logs.utils import EventMessageFilter
 
+from embedded_aws.moto_patches.logs_insights import (
+    MalformedQueryException,
+    QueryOutcome,
+    Row,
+    event_row,
+    parse_query,
+    run_query,
+)
+
 _original_log_group_create = LogGroup.create_from_cloudformation_json
+MAX_QUERY_LOG_GROUPS = 50  # StartQuery's documented limit
 
 
 def install() -> Callable[[], None]:
     """Install every CloudWatch Logs fix; returns a function that undoes them."""
     patches = contextlib.ExitStack()
+    patches.enter_context(mock.patch.object(LogsResponse, "start_query", _start_query))
+    patches.enter_context(mock.patch.object(LogsResponse, "get_query_results", _get_query_results))
     # Both FilterLogEvents and Live Tail build their filter from this module name.
     patches.enter_context(
         mock.patch.object(logs_models, "EventMessageFilter", JsonAwareEventMessageFilter)
@@ -366,3 +390,124 @@ def _log_group_update(
     original_resource.retention_in_days = properties.get("RetentionInDays")
     original_resource.kms_key_id = properties.get("KmsKeyId")
     return original_resource
+
+
+# -- Logs Insights: StartQuery and GetQueryResults ------------------------------------------
+
+
+class CompletedQuery(LogQuery):
+    """A query run at StartQuery, kept where moto's GetQueryResults and DescribeQueries look."""
+
+    def __init__(
+        self,
+        query_id: str,
+        start_time: int,
+        end_time: int,
+        query: str,
+        log_groups: list[LogGroup],
+        outcome: QueryOutcome,
+    ) -> None:
+        # moto's __init__ would run its own engine; set what its other methods read.
+        self.query_id = query_id
+        self.start_time = start_time
+        self.end_time = end_time
+        self.query = query
+        self.log_group_names = [group.name for group in log_groups]
+        self.create_time = utcnow()
+        self.status = "Complete"
+        self.outcome = outcome
+
+    def to_result_json(self) -> dict[str, Any]:
+        return {
+            "results": self.outcome.results,
+            "statistics": self.outcome.statistics,
+            "status": self.status,
+        }
+
+
+def _start_query(self: LogsResponse) -> str:
+    language = self._get_param("queryLanguage") or "CWLI"
+    query_string = self._get_param("queryString") or ""
+    if language != "CWLI":
+        raise MalformedQueryException(
+            f"queryLanguage {language} is not supported by the embedded cloud (only CWLI is)",
+            0,
+            len(query_string),
+        )
+    start_s = self._get_int_param("startTime")
+    end_s = self._get_int_param("endTime")
+    if end_s < start_s:
+        raise InvalidParameterException("End time cannot be less than Start time")
+    query = parse_query(query_string)
+    groups = [_resolve_log_group(self, i) for i in _log_group_identifiers(self)]
+
+    rows: list[Row] = []
+    bytes_scanned = 0
+    for group, stream_name, event in _events(groups):
+        # Whole seconds, both ends included.
+        if start_s * 1000 <= event.timestamp < (end_s + 1) * 1000:
+            rows.append(event_row(group, stream_name, event))
+            bytes_scanned += len(event.message.encode())
+    outcome = run_query(
+        query, rows, bytes_scanned=bytes_scanned, row_limit=self._get_int_param("limit")
+    )
+    query_id = str(uuid.uuid4())
+    self.logs_backend.queries[query_id] = CompletedQuery(
+        query_id, start_s, end_s, query_string, groups, outcome
+    )
+    return json.dumps({"queryId": query_id})
+
+
+def _log_group_identifiers(response: LogsResponse) -> list[str]:
+    one = response._get_param("logGroupName")
+    names = response._get_param("logGroupNames")
+    identifiers = response._get_param("logGroupIdentifiers")
+    given = [choice for choice in (one, names, identifiers) if choice]
+    if len(given) != 1:
+        raise InvalidParameterException(
+            "StartQuery takes exactly one of logGroupName, logGroupNames or logGroupIdentifiers"
+        )
+    chosen = [one] if one else list(given[0])
+    if len(chosen) > MAX_QUERY_LOG_GROUPS:
+        raise InvalidParameterException(
+            f"A query can include up to {MAX_QUERY_LOG_GROUPS} log groups, not {len(chosen)}"
+        )
+    return chosen
+
+
+def _resolve_log_group(response: LogsResponse, identifier: str) -> LogGroup:
+    """A log group by name or by ARN (``arn:aws:logs:<region>:<account>:log-group:<name>``)."""
+    name = identifier
+    if identifier.startswith("arn:"):
+        if identifier.endswith("*"):
+            raise InvalidParameterException(f"A log group ARN must not end with '*': {identifier}")
+        parts = identifier.split(":", 6)
+        if len(parts) != 7 or parts[5] != "log-group":
+            raise InvalidParameterException(f"Invalid log group ARN: {identifier}")
+        region, account, name = parts[3], parts[4], parts[6]
+        if (region, account) != (response.region, response.current_account):
+            # No cross-account observability here: another account's group is not visible.
+            raise ResourceNotFoundException(
+                f"Log group '{name}' does not exist for account ID '{response.current_account}'"
+            )
+    group = response.logs_backend.groups.get(name)
+    if group is None:
+        raise ResourceNotFoundException(
+            f"Log group '{name}' does not exist for account ID '{response.current_account}'"
+        )
+    return group
+
+
+def _get_query_results(self: LogsResponse) -> str:
+    query_id = self._get_param("queryId")
+    query = self.logs_backend.queries.get(query_id)
+    if query is None:  # moto answered HTTP 500 (a KeyError)
+        raise ResourceNotFoundException(f"Query {query_id} does not exist")
+    return json.dumps(query.to_result_json())
+
+
+def _events(groups: Sequence[LogGroup]) -> Iterator[tuple[LogGroup, str, Any]]:
+    for group in groups:
+        for stream_name, stream in group.streams.items():
+            for event in stream.events:
+                yield group, stream_name, event
