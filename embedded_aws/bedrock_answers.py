@@ -2,24 +2,40 @@
 
 * answers are deterministic: the same model and conversation always get the
   same text (derived from a SHA-256 of the request), so tests and demos can
-  compare runs; ``maxTokens`` cuts an answer short with ``stopReason: max_tokens``;
-* tokens are counted from the text, about one token per 0.75 words (the rule of
-  thumb AWS documents);
-* a request's text is read in order across system and message blocks, with the
-  position of its last ``cachePoint`` for prompt caching;
-* ConverseStream's answer is Amazon event-stream messages in Bedrock's order.
+  compare runs. Every answer ends with ``(ref <8 hex digits>)``;
+* tokens are word pieces: a run of at most five letters or digits, or one other
+  visible character, each with the white space before it. That is about four to
+  five characters per token, the rule of thumb for English text, and it makes a
+  token a unit of text: ``maxTokens`` = N cuts an answer after exactly N
+  pieces, and the stream's deltas, ``usage`` and CountTokens all count the same
+  pieces;
+* images count ``width * height / 750`` tokens (Anthropic's documented rule for
+  Claude on Bedrock), the dimensions read from the image itself; documents count
+  their text's tokens when they are text (txt, md, csv, html) and one token per
+  four bytes otherwise (pdf, doc, docx, xls, xlsx: an approximation, real models
+  extract the text and render pages);
+* a request's content is read in order across tools, system and message
+  blocks, with the positions of its ``cachePoint`` blocks for prompt caching;
+* ConverseStream's answer is Amazon event-stream messages in Bedrock's order,
+  a text block as text deltas and a toolUse block as its start (id and name)
+  and its input as partial JSON deltas.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import io
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from moto.core.eventstream import EventStreamEncoder
+from PIL import Image, UnidentifiedImageError
 
 # Words the deterministic answers are made of: plain, so a demo reads well.
 _VOCABULARY_TEXT = (
@@ -30,62 +46,206 @@ _VOCABULARY_TEXT = (
 )
 _VOCABULARY = tuple(_VOCABULARY_TEXT.split())
 
+# One token: the white space before it, then up to five letters or digits, or one
+# other visible character. The pieces of a text, joined, give the text back
+# (less trailing white space), so an answer can be cut after any token.
+_TOKEN_RE = re.compile(r"\s*(?:[^\W_]{1,5}|[^\s])")
+
+# Anthropic: "tokens = (width px * height px) / 750" for an image within limits.
+IMAGE_PIXELS_PER_TOKEN = 750
+# Binary documents: about four bytes per token, as for text.
+DOCUMENT_BYTES_PER_TOKEN = 4
+TEXT_DOCUMENT_FORMATS = frozenset({"txt", "md", "csv", "html"})
+# Converse's image formats and the names Pillow gives them.
+IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "gif": "GIF", "webp": "WEBP"}
+
+
+def token_pieces(text: str) -> list[str]:
+    """The text as the emulated model's tokens, in order."""
+    return _TOKEN_RE.findall(text)
+
 
 def count_tokens(text: str) -> int:
-    """Approximate a model tokenizer: one token per 0.75 words, at least one."""
-    words = len(re.findall(r"\S+", text))
-    return max(1, math.ceil(words / 0.75)) if words else 0
+    """How many tokens the emulated model counts in ``text`` (0 for blank text)."""
+    return len(token_pieces(text))
 
 
-def _block_text(block: Mapping[str, Any]) -> str:
-    if "text" in block and isinstance(block["text"], str):
-        return block["text"]
-    if "toolResult" in block:
-        return json.dumps(block["toolResult"].get("content", []), sort_keys=True)
+def decoded_bytes(source: Mapping[str, Any]) -> bytes | None:
+    """The bytes of an image or document ``source``: base64 on the wire, raw in-process;
+    None for an S3 location or bytes that are not base64."""
+    data = source.get("bytes")
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    if isinstance(data, str):
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image's own bytes say it is."""
+
+    format: str  # png, jpeg, gif or webp
+    width: int
+    height: int
+
+    @property
+    def tokens(self) -> int:
+        """Its input tokens by Anthropic's rule, at least one."""
+        return max(1, math.ceil(self.width * self.height / IMAGE_PIXELS_PER_TOKEN))
+
+
+def read_image(data: bytes) -> ImageInfo | None:
+    """The format and size of an image in one of Converse's formats; None when the
+    bytes are not a whole, readable png, jpeg, gif or webp image."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # the whole file, not only the header
+            size, pil_format = image.size, image.format
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    names = {pil: name for name, pil in IMAGE_FORMATS.items()}
+    if pil_format not in names:
+        return None
+    return ImageInfo(names[pil_format], size[0], size[1])
+
+
+def _image_tokens(block: Mapping[str, Any]) -> int:
+    data = decoded_bytes(block.get("source") or {})
+    info = read_image(data) if data is not None else None
+    return info.tokens if info else 0
+
+
+def _document_tokens(block: Mapping[str, Any]) -> int:
+    data = decoded_bytes(block.get("source") or {})
+    if data is None:
+        return 0
+    if block.get("format") in TEXT_DOCUMENT_FORMATS:
+        return count_tokens(data.decode("utf-8", errors="replace"))
+    return math.ceil(len(data) / DOCUMENT_BYTES_PER_TOKEN)
+
+
+def _content_tokens(blocks: Sequence[Mapping[str, Any]]) -> int:
+    """Tokens of the content of a toolResult (text, json, image, document)."""
+    return sum(block_tokens(block) for block in blocks)
+
+
+def block_tokens(block: Mapping[str, Any]) -> int:
+    """The input tokens of one content, system or tool block."""
+    if isinstance(block.get("text"), str):
+        return count_tokens(block["text"])
+    if "json" in block:
+        return count_tokens(json.dumps(block["json"], sort_keys=True))
+    if "image" in block:
+        return _image_tokens(block["image"])
+    if "document" in block:
+        return _document_tokens(block["document"])
     if "toolUse" in block:
-        return json.dumps(block["toolUse"].get("input", {}), sort_keys=True)
-    return ""
+        tool_use = block["toolUse"]
+        return count_tokens(tool_use.get("name", "")) + count_tokens(
+            json.dumps(tool_use.get("input", {}), sort_keys=True)
+        )
+    if "toolResult" in block:
+        return _content_tokens(block["toolResult"].get("content") or [])
+    if "toolSpec" in block:
+        spec = block["toolSpec"]
+        return count_tokens(
+            " ".join([spec.get("name", ""), spec.get("description", "")])
+        ) + count_tokens(json.dumps(spec.get("inputSchema", {}), sort_keys=True))
+    return 0
 
 
-def request_segments(body: Mapping[str, Any]) -> tuple[list[str], int | None]:
-    """All request text in order, and the index after the last cachePoint (if any)."""
-    texts: list[str] = []
-    cache_upto: int | None = None
-    blocks: list[Mapping[str, Any]] = list(body.get("system") or [])
-    for message in body.get("messages") or []:
-        blocks.extend(message.get("content") or [])
-    for block in blocks:
-        if "cachePoint" in block:
-            cache_upto = len(texts)
-        else:
-            texts.append(_block_text(block))
-    return texts, cache_upto
+@dataclass(frozen=True)
+class RequestTokens:
+    """A request's input tokens in prompt order, and where its cache points sit."""
+
+    tokens: tuple[int, ...]  # per block, tools then system then messages
+    # For each cachePoint: how many blocks precede it, and the field it sits in.
+    cache_points: tuple[tuple[int, str], ...]
+    fingerprints: tuple[str, ...]  # per block, what makes a cached prefix the same
+
+    @property
+    def total(self) -> int:
+        """Every input token of the request."""
+        return sum(self.tokens)
+
+    def prefix_tokens(self, blocks: int) -> int:
+        """The tokens of the first ``blocks`` blocks."""
+        return sum(self.tokens[:blocks])
+
+    def prefix_key(self, blocks: int) -> str:
+        """A digest of the first ``blocks`` blocks: equal prefixes, equal keys."""
+        return hashlib.sha256("\n".join(self.fingerprints[:blocks]).encode()).hexdigest()
+
+
+def request_tokens(body: Mapping[str, Any]) -> RequestTokens:
+    """Read a Converse request's blocks in the order the model sees them."""
+    tokens: list[int] = []
+    fingerprints: list[str] = []
+    points: list[tuple[int, str]] = []
+    tools = (body.get("toolConfig") or {}).get("tools") or []
+    sections: list[tuple[str, Sequence[Mapping[str, Any]]]] = [
+        ("tools", tools),
+        ("system", body.get("system") or []),
+    ]
+    sections += [("messages", m.get("content") or []) for m in body.get("messages") or []]
+    for field_name, blocks in sections:
+        for block in blocks:
+            if "cachePoint" in block:
+                points.append((len(tokens), field_name))
+                continue
+            tokens.append(block_tokens(block))
+            fingerprints.append(json.dumps(block, sort_keys=True, default=str))
+    return RequestTokens(tuple(tokens), tuple(points), tuple(fingerprints))
 
 
 def deterministic_answer(model_id: str, body: Mapping[str, Any]) -> str:
     """The answer text for a request: a pure function of the model and conversation."""
-    digest = hashlib.sha256(
-        json.dumps(
-            {"model": model_id, "system": body.get("system"), "messages": body.get("messages")},
-            sort_keys=True,
-        ).encode()
-    ).digest()
-    n_words = 8 + digest[0] % 25
-    words = [_VOCABULARY[digest[(i % 31) + 1] * (i + 1) % len(_VOCABULARY)] for i in range(n_words)]
+    digest = conversation_digest(model_id, body)
+    words = answer_words(digest, 8 + digest[0] % 25)
     return f"{' '.join(words).capitalize()}. (ref {digest.hex()[:8]})"
 
 
+def conversation_digest(model_id: str, body: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the model and the conversation: what every deterministic choice derives from."""
+    return hashlib.sha256(
+        json.dumps(
+            {"model": model_id, "system": body.get("system"), "messages": body.get("messages")},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).digest()
+
+
 def truncate(answer: str, max_tokens: int | None) -> tuple[str, str]:
-    """The answer cut to ``max_tokens`` words' worth, and the stop reason Bedrock gives."""
-    if max_tokens is None or count_tokens(answer) <= max_tokens:
+    """The answer cut after ``max_tokens`` tokens, and the stop reason Bedrock gives."""
+    pieces = token_pieces(answer)
+    if max_tokens is None or len(pieces) <= max_tokens:
         return answer, "end_turn"
-    words = answer.split()
-    while words and count_tokens(" ".join(words)) > max_tokens:
-        words.pop()
-    return " ".join(words), "max_tokens"
+    return "".join(pieces[:max_tokens]), "max_tokens"
+
+
+def stop_at_sequences(
+    answer: str, stop_sequences: Sequence[str], max_tokens: int | None
+) -> tuple[str, str]:
+    """The answer as the model ends it: at the first stop sequence it writes
+    (``stop_sequence``, the sequence itself left out, as Bedrock does), or after
+    ``max_tokens`` tokens if it reaches that first (``max_tokens``), or whole."""
+    found = [answer.find(s) for s in stop_sequences if s and s in answer]
+    if found:
+        cut = answer[: min(found)]
+        if max_tokens is None or count_tokens(cut) <= max_tokens:
+            return cut, "stop_sequence"
+    return truncate(answer, max_tokens)
 
 
 _ENCODER = EventStreamEncoder()  # stateless: one serves every stream
+# Tokens per text delta, and characters per partial-JSON delta of a tool's input.
+_TOKENS_PER_DELTA = 3
+_JSON_CHARS_PER_DELTA = 16
 
 
 def _event(event_type: str, payload: Mapping[str, Any]) -> bytes:
@@ -97,21 +257,147 @@ def _event(event_type: str, payload: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode_message(headers, json.dumps(payload).encode())
 
 
+def _block_events(index: int, block: Mapping[str, Any]) -> list[bytes]:
+    """A content block as ConverseStream sends it: start (tool use only), deltas, stop."""
+    events: list[bytes] = []
+    if "toolUse" in block:
+        tool_use = block["toolUse"]
+        start = {"toolUse": {"toolUseId": tool_use["toolUseId"], "name": tool_use["name"]}}
+        events.append(_event("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+        # The input arrives as a JSON string in pieces; the client joins and parses it.
+        text = json.dumps(tool_use.get("input", {}))
+        for i in range(0, len(text), _JSON_CHARS_PER_DELTA):
+            delta = {"toolUse": {"input": text[i : i + _JSON_CHARS_PER_DELTA]}}
+            events.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}))
+    else:
+        pieces = token_pieces(block.get("text", ""))
+        for i in range(0, len(pieces), _TOKENS_PER_DELTA):
+            chunk = {"text": "".join(pieces[i : i + _TOKENS_PER_DELTA])}
+            events.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": chunk}))
+    events.append(_event("contentBlockStop", {"contentBlockIndex": index}))
+    return events
+
+
 def converse_stream_events(result: Mapping[str, Any]) -> bytes:
     """ConverseStream's events for a finished Converse ``result``, in Bedrock's order."""
-    text = result["output"]["message"]["content"][0]["text"]
-    words = text.split(" ")
-    # A few words per delta, as a model streams sub-word chunks.
-    chunks = [
-        " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
-        for i in range(0, len(words), 3)
-    ]
     parts = [_event("messageStart", {"role": "assistant"})]
-    parts += [
-        _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": chunk}})
-        for chunk in chunks
-    ]
-    parts.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+    for index, block in enumerate(result["output"]["message"]["content"]):
+        parts += _block_events(index, block)
     parts.append(_event("messageStop", {"stopReason": result["stopReason"]}))
     parts.append(_event("metadata", {"usage": result["usage"], "metrics": result["metrics"]}))
     return b"".join(parts)
+
+
+# -- a tool's input, from its JSON schema ----------------------------------------------------
+
+# Fixed values for the string formats a tool schema most often names.
+_FORMAT_EXAMPLES = {
+    "date": "2024-01-01",
+    "date-time": "2024-01-01T00:00:00Z",
+    "time": "00:00:00Z",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+    "url": "https://example.com/",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+}
+
+
+class ToolInputWriter:
+    """Writes a tool's input from its JSON schema, deterministically: the value the
+    model "chooses" for every required property.
+
+    A hand-written generator because no installed library generates instances
+    (``jsonschema`` validates them, and the tests validate with it;
+    ``hypothesis-jsonschema`` draws random ones). It honours ``$ref``/``$defs``,
+    ``const``, ``enum``, ``anyOf``/``oneOf``/``allOf``, types (also as a list),
+    required properties of nested objects, ``minItems``/``maxItems``, string
+    ``minLength``/``maxLength`` and common ``format``s, and numeric bounds
+    (``minimum``, ``maximum`` and their exclusive forms). It does not honour
+    ``pattern`` or ``multipleOf``.
+    """
+
+    def __init__(self, root: Mapping[str, Any], words: Sequence[str]) -> None:
+        self._root = root
+        self._words = list(words) or ["value"]
+
+    def value(self, schema: Mapping[str, Any] | bool, depth: int = 0) -> Any:
+        """A value that validates against ``schema``."""
+        if not isinstance(schema, Mapping) or depth > 16:
+            return None if schema is False else "value"
+        schema = self._resolve(schema)
+        if "const" in schema:
+            return schema["const"]
+        if schema.get("enum"):
+            return schema["enum"][0]
+        for key in ("anyOf", "oneOf"):
+            if schema.get(key):
+                options = [self._resolve(o) for o in schema[key] if isinstance(o, Mapping)]
+                chosen = next((o for o in options if o.get("type") != "null"), options[0])
+                return self.value(chosen, depth + 1)
+        if schema.get("allOf"):
+            merged: dict[str, Any] = {}
+            for part in schema["allOf"]:
+                merged.update(self._resolve(part))
+            return self.value(merged, depth + 1)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind is None:
+            kind = "object" if "properties" in schema else "string"
+        return self._typed(kind, schema, depth)
+
+    def _typed(self, kind: str, schema: Mapping[str, Any], depth: int) -> Any:
+        if kind == "object":
+            properties = schema.get("properties") or {}
+            return {
+                name: self.value(properties.get(name, {}), depth + 1)
+                for name in schema.get("required") or []
+            }
+        if kind == "array":
+            count = max(1, int(schema.get("minItems", 0)))
+            count = min(count, int(schema.get("maxItems", count)))
+            return [self.value(schema.get("items") or {}, depth + 1) for _ in range(count)]
+        if kind in ("integer", "number"):
+            return self._number(schema, integer=kind == "integer")
+        if kind == "boolean":
+            return True
+        if kind == "null":
+            return None
+        return self._string(schema)
+
+    def _number(self, schema: Mapping[str, Any], *, integer: bool) -> int | float:
+        step = 1 if integer else 0.5
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if isinstance(schema.get("exclusiveMinimum"), int | float):
+            low = schema["exclusiveMinimum"] + step
+        if isinstance(schema.get("exclusiveMaximum"), int | float):
+            high = schema["exclusiveMaximum"] - step
+        value: float = 0
+        if low is not None and value < low:
+            value = low
+        if high is not None and value > high:
+            value = high
+        return math.ceil(value) if integer else float(value)
+
+    def _string(self, schema: Mapping[str, Any]) -> str:
+        text = _FORMAT_EXAMPLES.get(schema.get("format", ""), " ".join(self._words))
+        low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
+        while len(text) < low:
+            text += " " + text
+        return text[: int(high)] if high is not None else text
+
+    def _resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Follow a local ``$ref`` (``#/$defs/Name``, ``#/definitions/Name``)."""
+        seen = 0
+        while isinstance(schema.get("$ref"), str) and seen < 16:
+            target: Any = self._root
+            for part in schema["$ref"].removeprefix("#/").split("/"):
+                target = target.get(part, {}) if isinstance(target, Mapping) else {}
+            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            seen += 1
+        return schema
+
+
+def answer_words(digest: bytes, count: int) -> list[str]:
+    """``count`` words of the deterministic vocabulary, chosen by ``digest``."""
+    return [_VOCABULARY[digest[(i % 31) + 1] * (i + 1) % len(_VOCABULARY)] for i in range(count)]

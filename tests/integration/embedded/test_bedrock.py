@@ -287,10 +287,11 @@ def test_prompt_cache_writes_then_reads(
     cloud: EmbeddedCloud, acme_ops_session: boto3.Session
 ) -> None:
     client = runtime(cloud, acme_ops_session)
-    system = [{"text": "You are a helpful assistant. " * 20}, {"cachePoint": {"type": "default"}}]
+    # Claude 3.5 Haiku caches a prefix of at least 2,048 tokens (Claude 3 Haiku caches none).
+    system = [{"text": "You are a helpful assistant. " * 300}, {"cachePoint": {"type": "default"}}]
     messages = [{"role": "user", "content": [{"text": "hello"}]}]
-    first = client.converse(modelId=HAIKU, system=system, messages=messages)["usage"]
-    second = client.converse(modelId=HAIKU, system=system, messages=messages)["usage"]
+    first = client.converse(modelId=US_HAIKU_35, system=system, messages=messages)["usage"]
+    second = client.converse(modelId=US_HAIKU_35, system=system, messages=messages)["usage"]
     assert first["cacheWriteInputTokens"] > 0 and first["cacheReadInputTokens"] == 0
     assert second["cacheReadInputTokens"] == first["cacheWriteInputTokens"]
     assert second["inputTokens"] == first["inputTokens"]
