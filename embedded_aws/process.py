@@ -25,10 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embedded_aws.aws_config import AwsConfigFiles, write_aws_config
 from embedded_aws.cloud import AccountCredentials, EmbeddedCloud
 from embedded_aws.lambda_runner import CDK_CONTEXT
 
 STATE_FILE = "state.json"
+# The AWS config and credentials files with a profile per account (aws_config).
+AWS_CONFIG_DIR = "aws"
 LOG_FILE = "server.log"
 DEFAULT_STATE_DIR = Path(".local-cloud")
 
@@ -86,7 +89,19 @@ def serve(
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
     with cloud:
-        _write_state(state_dir, cloud.state())
+        files = write_aws_config(
+            state_dir / AWS_CONFIG_DIR,
+            endpoint_url=cloud.endpoint_url,
+            region=cloud.region,
+            accounts={a: cloud.credentials(a) for a in cloud.account_ids},
+        )
+        _write_state(
+            state_dir,
+            {
+                **cloud.state(),
+                "aws_config": {"config": str(files.config), "credentials": str(files.credentials)},
+            },
+        )
         print(f"embedded cloud listening on {cloud.endpoint_url} (pid {os.getpid()})", flush=True)
         if ready is not None:
             ready.set()
@@ -202,6 +217,7 @@ class RunningCloud:
     region: str
     pid: int
     accounts: dict[str, AccountCredentials]
+    aws_config: AwsConfigFiles
     cdk_context: Mapping[str, str] = field(default_factory=lambda: dict(CDK_CONTEXT))
 
     @classmethod
@@ -218,6 +234,11 @@ class RunningCloud:
             region=state["region"],
             pid=state["pid"],
             accounts={a: AccountCredentials(**c) for a, c in state["accounts"].items()},
+            aws_config=AwsConfigFiles(
+                config=Path(state["aws_config"]["config"]),
+                credentials=Path(state["aws_config"]["credentials"]),
+                endpoint_url=state["endpoint_url"],
+            ),
         )
 
     def credentials(self, account_id: str) -> AccountCredentials:

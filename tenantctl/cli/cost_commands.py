@@ -16,7 +16,6 @@ from tenantctl.cli.app import State, app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.cli.options import (
     OPERATIONS_ACCOUNT,
-    OPS_PROFILE,
     TENANT,
     TENANT_PROFILE,
     LocalOption,
@@ -30,7 +29,7 @@ from tenantctl.cli.options import (
     deprecated_alias,
 )
 from tenantctl.cli.registry_commands import find_tenant
-from tenantctl.cli.targets import AwsTarget, target_for, tenant_target
+from tenantctl.cli.targets import AwsTarget, operations_target, tenant_target
 from tenantctl.cli.usage_commands import KEY_COLUMN_MIN_WIDTH, read_usage
 from tenantctl.cost import (
     DEFAULT_METRIC,
@@ -94,7 +93,8 @@ def cost(
         typer.Option(
             "--estimate",
             help="Also add up each tenant's own usage records (cost_usd) for the same days, "
-            "read in the tenant's account: pass --tenant and its --tenant-profile, or --local.",
+            "read in each tenant's own account through --tenant-profile (a pattern such as "
+            "'tenant-{account_id}' reaches every tenant).",
         ),
     ] = False,
     tenant_ids: TenantsOption = None,
@@ -131,24 +131,21 @@ def cost(
     )
     tenant_profile = deprecated_alias(tenant_profile, profile, new=TENANT_PROFILE, old="--profile")
     start, end = _days(start_day, end_day)
-    for option, value in ((OPS_PROFILE, ops_profile), (TENANT_PROFILE, tenant_profile)):
-        if local and value:
-            raise BadInput(f"{option}: not used with --local (the embedded cloud has its own keys)")
     options = state(ctx)
     registry = options.load_registry()
     ops = _operations_account(registry, operations_account)
     tenants = _tenants_of(options, registry, ops, tenant_ids)
     if estimate:
-        _check_estimate(by, local, tenants)
+        _check_estimate(by)
 
-    target = _operations_target(ops, ops_profile, local)
+    target = _operations_target(ops, ops_profile)
     tag_key = tag_key_option or cost_tag_key(by.tag, tag_source)
     report = _cost_report(target, ops, start, end, tag_key, metric)
     recorded: dict[str, UsageSummary] = {}
     if estimate:
         window = (datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC))
         for tenant in tenants:
-            recorded[tenant.id] = _recorded_cost(tenant, tenant_profile, local, *window)
+            recorded[tenant.id] = _recorded_cost(tenant, tenant_profile, *window)
     if output_format is ReportFormat.JSON:
         typer.echo(json.dumps(_cost_json(report, by, ops, tenants, recorded), indent=2))
     else:
@@ -198,25 +195,15 @@ def _tenants_of(
     return [t for t in tenants if t.id in wanted]
 
 
-def _check_estimate(by: CostDimension, local: bool, tenants: list[Tenant]) -> None:
+def _check_estimate(by: CostDimension) -> None:
     if by is not CostDimension.TENANT:
         raise BadInput("--estimate: only with --by tenant (records carry no cost centre)")
-    if not local and len(tenants) != 1:
-        raise BadInput(
-            "--estimate: reads each tenant's records in the tenant's own account; pass one "
-            f"{TENANT} with its {TENANT_PROFILE} (or use --local)"
-        )
 
 
-def _operations_target(ops: Operations, profile: str | None, local: bool) -> AwsTarget:
+def _operations_target(ops: Operations, profile: str | None) -> AwsTarget:
     # Cost Explorer has one endpoint per partition, not one per region.
-    probe = target_for(
-        ops.account_id, ops.region, profile=profile, local=local, profile_option=OPS_PROFILE
-    )
-    region = cost_explorer_region(probe.partition())
-    target = target_for(
-        ops.account_id, region, profile=profile, local=local, profile_option=OPS_PROFILE
-    )
+    probe = operations_target(ops, profile)
+    target = operations_target(ops, profile, cost_explorer_region(probe.partition()))
     with target.errors():
         target.check_account()
     return target
@@ -246,10 +233,10 @@ def _cost_report(
 
 
 def _recorded_cost(
-    tenant: Tenant, profile: str | None, local: bool, start: datetime, end: datetime
+    tenant: Tenant, profile: str | None, start: datetime, end: datetime
 ) -> UsageSummary:
     """What the tenant's own usage records say its calls cost in [start, end)."""
-    target = tenant_target(tenant, profile, local)
+    target = tenant_target(tenant, profile)
     reading = read_usage(target, tenant, start, end, include_fallback=True)
     inside = [
         r

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,45 +30,65 @@ from tenantctl.cdk_runner import (
 )
 from tenantctl.cli.app import State, app, out, say, state
 from tenantctl.cli.errors import BadInput, CliError
+from tenantctl.cli.options import (
+    CdkContextOption,
+    LocalOption,
+    OpsProfileOption,
+    TenantProfileOption,
+    cdk_context,
+)
+from tenantctl.cli.targets import ops_profiles, tenant_profiles
 
 STATE_DIR = Path(".tenantctl")
 STATUSES: tuple[fleet.Status, ...] = get_args(fleet.Status)
 
 
 class AwsProfiles:
-    """Real AWS: the operations accounts' profile, and a profile per tenant account.
+    """Each account's AWS profile, from the ``--ops-profile`` and ``--tenant-profile`` patterns.
 
-    ``tenant_profile`` is a pattern with ``{account_id}`` and/or ``{tenant}``; unset,
-    the caller's own credentials are used for every account.
+    A pattern left unset means the caller's own credentials for those accounts.
+    The endpoint is the caller's too (``AWS_ENDPOINT_URL`` passes through to
+    the CDK CLI); it is named here only so the deploy memory tells clouds apart.
     """
-
-    cdk_context: Mapping[str, str] = {}
 
     def __init__(
         self,
+        registry: TenantRegistry,
         *,
-        ops_accounts: set[str],
         ops_profile: str | None,
         tenant_profile: str | None,
-        tenant_of_account: Mapping[str, str],
+        cdk_context: Mapping[str, str] | None = None,
+        endpoint_url: str | None = None,
     ) -> None:
-        self._ops_accounts = ops_accounts
-        self._ops_profile = ops_profile
-        self._tenant_profile = tenant_profile
-        self._tenant_of_account = tenant_of_account
+        self._ops = ops_profiles(ops_profile)
+        self._tenants = tenant_profiles(tenant_profile)
+        self._ops_names = {o.account_id: o.name for o in registry.operations_accounts()}
+        self._tenant_names: dict[str, str] = {}
+        for tenant in registry.resolved_tenants():
+            self._tenant_names.setdefault(tenant.account_id, tenant.id)
+        self.cdk_context: Mapping[str, str] = dict(cdk_context or {})
+        self._endpoint_url = endpoint_url
+
+    def profile(self, account_id: str) -> str | None:
+        """The profile of an account of the registry (None: default credentials)."""
+        if account_id in self._ops_names:
+            return self._ops.profile(account_id, self._ops_names[account_id])
+        return self._tenants.profile(account_id, self._tenant_names.get(account_id, ""))
+
+    def check(self, account_ids: list[str]) -> None:
+        """Refuse a profile the AWS configuration lacks, naming the option, before any work."""
+        for account_id in dict.fromkeys(account_ids):
+            if account_id in self._ops_names:
+                self._ops.check_exists(account_id, self._ops_names[account_id])
+            else:
+                self._tenants.check_exists(account_id, self._tenant_names.get(account_id, ""))
 
     def env(self, account_id: str, region: str | None = None) -> dict[str, str]:
         """``AWS_PROFILE`` (and region) for the account's deploy."""
-        profile = (
-            self._ops_profile
-            if account_id in self._ops_accounts
-            else self._tenant_profile.format(
-                account_id=account_id, tenant=self._tenant_of_account.get(account_id, "")
-            )
-            if self._tenant_profile
-            else None
-        )
+        profile = self.profile(account_id)
         env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region} if region else {}
+        if self._endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self._endpoint_url
         return {**env, **({"AWS_PROFILE": profile} if profile else {})}
 
 
@@ -143,19 +164,10 @@ def deploy_command(
         bool,
         typer.Option("--fresh", help="Ignore what the last run deployed; deploy everything."),
     ] = False,
-    local: Annotated[
-        bool, typer.Option("--local", help="Into the embedded cloud (`tenantctl local up`).")
-    ] = False,
-    ops_profile: Annotated[
-        str | None, typer.Option("--ops-profile", help="AWS profile of the operations accounts.")
-    ] = None,
-    tenant_profile: Annotated[
-        str | None,
-        typer.Option(
-            "--tenant-profile",
-            help="AWS profile per tenant account, e.g. 'tenant-{account_id}' or '{tenant}'.",
-        ),
-    ] = None,
+    ops_profile: OpsProfileOption = None,
+    tenant_profile: TenantProfileOption = None,
+    context: CdkContextOption = None,
+    local: LocalOption = False,
 ) -> None:
     """Deploy the fleet: operations stacks first, then customer stacks, N at a time.
 
@@ -168,17 +180,15 @@ def deploy_command(
         raise BadInput("--all / --tenant: give exactly one (--all, or --tenant ID ...)")
     if not 1 <= concurrency <= 32:
         raise BadInput(f"--concurrency: must be 1 to 32 (got {concurrency})")
-    if local and (ops_profile or tenant_profile):
-        raise BadInput("--ops-profile / --tenant-profile: not used with --local")
     deploy_fleet(
         state(ctx),
         None if all_tenants else list(tenants or []),
         changed=changed,
         fresh=fresh,
         concurrency=concurrency,
-        local=local,
         ops_profile=ops_profile,
         tenant_profile=tenant_profile,
+        context=cdk_context(context),
     )
 
 
@@ -186,9 +196,9 @@ def deploy_fleet(
     st: State,
     tenant_ids: list[str] | None,
     *,
-    local: bool,
     ops_profile: str | None,
     tenant_profile: str | None,
+    context: Mapping[str, str] | None = None,
     changed: bool = False,
     fresh: bool = False,
     concurrency: int = 4,
@@ -211,7 +221,10 @@ def deploy_fleet(
         raise BadInput(f"--tenant: {exc.args[0]}") from None
     if only is not None:
         targets = [t for t in targets if t.stack.stack_name in only]
-    cloud = _cloud(registry, local=local, ops_profile=ops_profile, tenant_profile=tenant_profile)
+    cloud = _cloud(
+        registry, ops_profile=ops_profile, tenant_profile=tenant_profile, context=context
+    )
+    cloud.check([t.stack.account_id for t in targets])
     memory = fleet.DeployMemory(
         STATE_DIR, fleet.selection_key(st.registry_path, tenant_ids, only), fresh=fresh
     )
@@ -332,9 +345,9 @@ def destroy_customer_stack(
     st: State,
     tenant: Tenant,
     *,
-    local: bool,
     ops_profile: str | None,
     tenant_profile: str | None,
+    context: Mapping[str, str] | None = None,
 ) -> None:
     """``cdk destroy`` of a tenant's customer stack with its account's credentials.
 
@@ -342,10 +355,12 @@ def destroy_customer_stack(
     leaves the registry. The usage log group and its key are retained.
     """
     registry = st.load_registry()
-    cloud = _cloud(registry, local=local, ops_profile=ops_profile, tenant_profile=tenant_profile)
-    context = {"registry": str(st.registry_path.resolve()), **cloud.cdk_context}
+    cloud = _cloud(
+        registry, ops_profile=ops_profile, tenant_profile=tenant_profile, context=context
+    )
+    cloud.check([tenant.account_id])
     args = ["destroy", tenant.stack_name, "--force"]
-    for key, value in context.items():
+    for key, value in {"registry": str(st.registry_path.resolve()), **cloud.cdk_context}.items():
         args += ["-c", f"{key}={value}"]
     say(f"destroying {tenant.stack_name} in account {tenant.account_id} ({tenant.region}) ...")
     try:
@@ -364,21 +379,17 @@ def destroy_customer_stack(
 def _cloud(
     registry: TenantRegistry,
     *,
-    local: bool,
     ops_profile: str | None,
     tenant_profile: str | None,
-) -> CloudEnv:
-    """Where the stacks go: the embedded cloud with ``--local``, else AWS through profiles."""
-    if local:
-        from tenantctl.cli import local_cloud
-
-        cloud: CloudEnv = local_cloud.running_cloud()
-        return cloud
+    context: Mapping[str, str] | None,
+) -> AwsProfiles:
+    """Where the stacks go: each account through its profile, at the caller's endpoint."""
     return AwsProfiles(
-        ops_accounts={o.account_id for o in registry.operations_accounts()},
+        registry,
         ops_profile=ops_profile,
         tenant_profile=tenant_profile,
-        tenant_of_account={t.account_id: t.id for t in registry.resolved_tenants()},
+        cdk_context=context,
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
     )
 
 

@@ -15,7 +15,7 @@ from tenantctl.cli.options import (
     ProfileAlias,
     deprecated_alias,
 )
-from tenantctl.cli.targets import target_for
+from tenantctl.cli.targets import operations_target
 from tenantctl.doctor import check_ops_invocation_logging
 
 
@@ -35,9 +35,7 @@ def doctor_command(
         ops = registry.operations_account(operations_account or registry.operations.name)
     except KeyError as exc:
         raise BadInput(f"{OPERATIONS_ACCOUNT}: {exc.args[0]}") from None
-    target = target_for(
-        ops.account_id, ops.region, profile=ops_profile, local=local, profile_option=OPS_PROFILE
-    )
+    target = operations_target(ops, ops_profile)
     with target.errors():
         target.check_account()
     result = check_ops_invocation_logging(

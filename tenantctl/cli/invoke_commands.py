@@ -48,7 +48,7 @@ def invoke(
             f"--model: '{model}' is not allowed for tenant {tenant.id} "
             f"(allowed: {', '.join(tenant.models)})"
         )
-    target = tenant_target(tenant, tenant_profile, local)
+    target = tenant_target(tenant, tenant_profile)
     event: dict[str, Any] = {"prompt": prompt, "user_id": user_id, "application_id": application_id}
     if model is not None:
         event["model_id"] = model

@@ -1,9 +1,11 @@
 """The CLI's view of the embedded cloud: a thin adapter over ``embedded_aws.process``.
 
 The background cloud (``tenantctl local up``) writes ``.local-cloud/state.json``
-with its endpoint and one deployer key per account. ``--local`` commands only
-need :func:`credentials`; the lifecycle commands call :func:`up`, :func:`down`,
-:func:`status` and :func:`deploy`.
+and an AWS config and credentials file with a profile per account
+(``embedded_aws.aws_config``). Every other command reaches it only through
+those profiles and the variables :func:`environment` lists (``tenantctl local
+env`` prints them), exactly as it reaches AWS; the lifecycle commands call
+:func:`up`, :func:`down` and :func:`status`.
 
 ``embedded_aws`` is test infrastructure installed with the ``embedded`` extra
 (moto): it is imported here lazily, so the CLI's AWS commands never load it and
@@ -13,14 +15,14 @@ work without it, and a missing extra is one clear message.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from contracts.registry import load_registry
-from tenantctl import fleet
-from tenantctl.cdk_runner import DeployError
 from tenantctl.cli.errors import CliError
+from tenantctl.cli.options import CDK_CONTEXT_ENV, OPS_PROFILE_ENV, TENANT_PROFILE_ENV
 
 STATE_DIR_ENV = "TENANTCTL_LOCAL_STATE_DIR"
 
@@ -46,11 +48,6 @@ def _process() -> Any:
     return process
 
 
-def running_cloud() -> Any:
-    """The running embedded cloud (``RunningCloud``); CliError when none runs."""
-    return _running()
-
-
 def _running() -> Any:
     process = _process()
     try:
@@ -59,16 +56,50 @@ def _running() -> Any:
         raise _not_running() from None
 
 
-def credentials(account_id: str) -> tuple[str, str, str]:
-    """(endpoint URL, access key id, secret key) of an account in the running embedded cloud."""
+def environment(account_id: str | None = None) -> dict[str, str]:
+    """The variables that point the SDKs, the CDK CLI and every tenantctl command at
+    the running cloud: its config files and endpoint, and the profile patterns and
+    CDK context the commands take from the environment. With ``account_id``, also
+    ``AWS_PROFILE`` and the region, to act as that account's deployer."""
+    from embedded_aws.aws_config import PROFILE_PATTERN, profile_name
+
     cloud = _running()
-    if account_id not in cloud.accounts:
-        raise CliError(
-            f"account {account_id} is not in the embedded cloud: run tenantctl local deploy "
-            "(it adds the registry's new accounts)"
-        )
-    creds = cloud.credentials(account_id)
-    return str(cloud.endpoint_url), str(creds.access_key_id), str(creds.secret_access_key)
+    env = {
+        **cloud.aws_config.environment(),
+        OPS_PROFILE_ENV: PROFILE_PATTERN,
+        TENANT_PROFILE_ENV: PROFILE_PATTERN,
+        CDK_CONTEXT_ENV: " ".join(f"{k}={v}" for k, v in cloud.cdk_context.items()),
+    }
+    if account_id is not None:
+        if account_id not in cloud.accounts:
+            known = ", ".join(sorted(cloud.accounts))
+            raise CliError(f"ACCOUNT_ID: no embedded account {account_id} (known: {known})")
+        env.update({"AWS_PROFILE": profile_name(account_id), "AWS_REGION": str(cloud.region)})
+    return env
+
+
+def shadowing_variables() -> tuple[str, ...]:
+    """Variables to unset: each would pick other credentials than the named profile's."""
+    from embedded_aws.aws_config import SHADOWING_VARIABLES
+
+    return tuple(SHADOWING_VARIABLES)
+
+
+@contextmanager
+def applied(env: Mapping[str, str]) -> Iterator[None]:
+    """``env`` in this process's environment for the block, as if the user had exported it."""
+    saved = {name: os.environ.get(name) for name in [*env, *shadowing_variables()]}
+    for name in shadowing_variables():
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def status() -> dict[str, Any] | None:
@@ -100,39 +131,3 @@ def missing_accounts(registry_path: Path) -> list[str]:
     ]
     have = _running().accounts
     return [a for a in dict.fromkeys(wanted) if a not in have]
-
-
-def deployer_env(account_id: str) -> dict[str, str]:
-    """SDK environment variables acting as an account's deployer in the running cloud."""
-    cloud = _running()
-    if account_id not in cloud.accounts:
-        known = ", ".join(sorted(cloud.accounts))
-        raise CliError(f"ACCOUNT_ID: no embedded account {account_id} (known: {known})")
-    return dict(cloud.env(account_id))
-
-
-def deploy(registry_path: Path, progress: Callable[[str], None]) -> fleet.FleetReport:
-    """Deploy the registry's fleet into the running cloud (synthesized once, in parallel)."""
-    try:
-        report = fleet.deploy_registry(_running(), registry_path, progress=_Lines(progress))
-    except DeployError as exc:
-        raise CliError(f"cdk synth failed: {exc}") from None
-    if report.failed:
-        raise CliError(
-            "not deployed: "
-            + "; ".join(f"{r.target.stack.stack_name}: {r.error}" for r in report.failed)
-        )
-    return report
-
-
-class _Lines:
-    """Fleet progress as one line per finished stack."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self._say = say
-
-    def started(self, total: int) -> None:
-        self._say(f"deploying {total} stack(s): operations stacks first, then customer stacks")
-
-    def finished(self, result: fleet.StackResult) -> None:
-        self._say(f"  {result.target.stack.stack_name}: {result.status} ({result.seconds:.0f}s)")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shlex
+from typing import Annotated
 
 import typer
 
 from tenantctl.cli import local_cloud
 from tenantctl.cli.app import app, say, state
+from tenantctl.cli.deploy_commands import deploy_fleet
 from tenantctl.cli.errors import CliError
+from tenantctl.cli.options import CDK_CONTEXT_ENV, OPS_PROFILE_ENV, TENANT_PROFILE_ENV, cdk_context
 
 local_app = typer.Typer(
     help="Run the embedded cloud (no AWS account needed).", no_args_is_help=True
@@ -27,7 +30,9 @@ def up(ctx: typer.Context) -> None:
     """Start the embedded cloud in the background with the registry's accounts."""
     info = local_cloud.up(state(ctx).registry_path)
     say(_describe(info))
-    say("next: tenantctl local deploy")
+    say("AWS profiles: embedded-<account id>; point this shell at them with:")
+    say('  eval "$(tenantctl local env)"')
+    say("next: tenantctl local deploy (or tenantctl deploy --all once the shell points here)")
 
 
 @local_app.command()
@@ -47,29 +52,56 @@ def status() -> None:
 
 @local_app.command()
 def deploy(ctx: typer.Context) -> None:
-    """Bootstrap and deploy every stack of the registry into the embedded cloud.
+    """Deploy every stack of the registry into the embedded cloud: ``tenantctl deploy
+    --all`` through the embedded profiles (``tenantctl local env``).
 
     A tenant onboarded after ``local up`` lives in an account the cloud does
-    not have yet; the cloud is then restarted with the registry's accounts
-    (which resets it) and everything is deployed again.
+    not have yet; the cloud is then restarted with the registry's accounts,
+    which resets it: every stack is deployed again and earlier usage records
+    are gone.
     """
-    registry_path = state(ctx).registry_path
+    st = state(ctx)
     if local_cloud.status() is None:
         raise CliError("the embedded cloud is not running: run tenantctl local up")
-    missing = local_cloud.missing_accounts(registry_path)
+    missing = local_cloud.missing_accounts(st.registry_path)
     if missing:
         say(
             f"restarting the embedded cloud to add account(s) {', '.join(missing)} "
             "(its state is reset; every stack is deployed again)"
         )
         local_cloud.down()
-        local_cloud.up(registry_path)
-    report = local_cloud.deploy(registry_path, progress=say)
-    say(f"deployed {len(report.results)} stacks in {report.seconds:.0f}s")
+        local_cloud.up(st.registry_path)
+    env = local_cloud.environment()
+    with local_cloud.applied(env):
+        deploy_fleet(
+            st,
+            None,
+            ops_profile=env[OPS_PROFILE_ENV],
+            tenant_profile=env[TENANT_PROFILE_ENV],
+            context=cdk_context(env[CDK_CONTEXT_ENV].split()),
+        )
 
 
 @local_app.command()
-def env(account_id: str) -> None:
-    """Print `export` lines that make an SDK or the CDK CLI act as an account's deployer."""
-    for key, value in local_cloud.deployer_env(account_id).items():
+def env(
+    account_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="Also act as this account's deployer (AWS_PROFILE).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Print the shell lines that point every SDK, the CDK CLI and tenantctl at the
+    embedded cloud: `eval "$(tenantctl local env)"`.
+
+    They name its AWS config and credentials files (a profile per account,
+    ``embedded-<account id>``), its endpoint (AWS_ENDPOINT_URL), and the
+    profile patterns tenantctl's --ops-profile and --tenant-profile default to.
+    Keys or a profile already in the environment are unset, so they cannot win.
+    """
+    exports = local_cloud.environment(account_id)
+    typer.echo(
+        f"unset {' '.join(n for n in local_cloud.shadowing_variables() if n not in exports)}"
+    )
+    for key, value in exports.items():
         typer.echo(f"export {key}={shlex.quote(value)}")

@@ -5,8 +5,12 @@ One word per concept across the command line:
 * ``--tenant``: the tenant, by registry id;
 * ``--tenant-profile``: the AWS profile of the tenant's account;
 * ``--ops-profile``: the AWS profile of the operations account;
-* ``--operations-account``: an operations account, by registry name;
-* ``--local``: the embedded cloud instead of AWS.
+* ``--operations-account``: an operations account, by registry name.
+
+The two profile options are patterns (``{account_id}``, ``{name}``) and can be
+set once in the environment (``TENANTCTL_TENANT_PROFILE``,
+``TENANTCTL_OPS_PROFILE``): that is how ``tenantctl local env`` points every
+command at the embedded cloud, with no option of its own.
 
 An option renamed for that keeps its old spelling for one release as a hidden
 alias: a command declares it (:data:`ProfileAlias`, :data:`OperationsAlias`)
@@ -29,6 +33,8 @@ from tenantctl.cli.errors import BadInput
 TENANT = "--tenant"
 TENANT_PROFILE = "--tenant-profile"
 OPS_PROFILE = "--ops-profile"
+TENANT_PROFILE_ENV = "TENANTCTL_TENANT_PROFILE"
+OPS_PROFILE_ENV = "TENANTCTL_OPS_PROFILE"
 OPERATIONS_ACCOUNT = "--operations-account"
 
 TenantOption = Annotated[str, typer.Option(TENANT, help="Tenant id from the registry.")]
@@ -36,10 +42,22 @@ TenantsOption = Annotated[
     list[str] | None, typer.Option(TENANT, help="Only this tenant (repeatable).")
 ]
 TenantProfileOption = Annotated[
-    str | None, typer.Option(TENANT_PROFILE, help="AWS profile of the tenant's account.")
+    str | None,
+    typer.Option(
+        TENANT_PROFILE,
+        envvar=TENANT_PROFILE_ENV,
+        help="AWS profile of the tenant's account; a pattern may use {account_id} and "
+        "{name} (the tenant id), e.g. 'tenant-{account_id}'.",
+    ),
 ]
 OpsProfileOption = Annotated[
-    str | None, typer.Option(OPS_PROFILE, help="AWS profile of the operations account.")
+    str | None,
+    typer.Option(
+        OPS_PROFILE,
+        envvar=OPS_PROFILE_ENV,
+        help="AWS profile of the operations account; a pattern may use {account_id} and "
+        "{name} (its registry name), e.g. 'ops-{name}'.",
+    ),
 ]
 OperationsAccountOption = Annotated[
     str | None,
@@ -47,8 +65,44 @@ OperationsAccountOption = Annotated[
         OPERATIONS_ACCOUNT, help="Operations account by registry name (default: the first)."
     ),
 ]
+CDK_CONTEXT_ENV = "TENANTCTL_CDK_CONTEXT"
+CdkContextOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        "-c",
+        envvar=CDK_CONTEXT_ENV,
+        help="CDK context KEY=VALUE for the app (repeatable), as `cdk -c`; "
+        "e.g. lambda_platform=host for the embedded cloud.",
+    ),
+]
+
+
+def cdk_context(values: list[str] | None) -> dict[str, str]:
+    """``--context`` values as a mapping; BadInput names a value that is not KEY=VALUE."""
+    context: dict[str, str] = {}
+    for value in values or []:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--context: '{value}' is not KEY=VALUE")
+        context[key.strip()] = rest
+    return context
+
+
+def _local_removed(value: bool) -> bool:
+    if value:
+        raise BadInput(
+            "--local: removed; the embedded cloud is reached through AWS profiles like any "
+            'account: run eval "$(tenantctl local env)" once, then the same command '
+            "without --local"
+        )
+    return value
+
+
+# The old way to reach the embedded cloud, hidden: it only says what replaced it.
 LocalOption = Annotated[
-    bool, typer.Option("--local", help="Use the embedded cloud (`tenantctl local up`).")
+    bool,
+    typer.Option("--local", hidden=True, callback=_local_removed, help="Removed."),
 ]
 
 # The old spellings, hidden from --help. `--profile` meant the tenant's account

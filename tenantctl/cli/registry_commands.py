@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shlex
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -34,6 +35,7 @@ from tenantctl.cli.options import (
     OPERATIONS_ACCOUNT,
     TENANT,
     TENANT_PROFILE,
+    CdkContextOption,
     LocalOption,
     OperationsAccountOption,
     OpsProfileOption,
@@ -42,6 +44,7 @@ from tenantctl.cli.options import (
     ReportFormat,
     TenantArgumentAlias,
     TenantProfileOption,
+    cdk_context,
     deprecated_alias,
     required,
 )
@@ -51,6 +54,7 @@ from tenantctl.cli.setting_options import (
     registry_value,
     with_setting_options,
 )
+from tenantctl.cli.targets import ops_profiles, tenant_profiles
 from tenantctl.registry_file import RegistryFile, registry_lock, write_atomic
 
 
@@ -88,9 +92,7 @@ def _tenant_profile(new: str | None, old: str | None) -> str | None:
     return deprecated_alias(new, old, new=TENANT_PROFILE, old="--profile")
 
 
-def _deploy_hint(
-    st: State, selection: list[str], *, local: bool, ops: str | None, tenant: str | None
-) -> str:
+def _deploy_hint(st: State, selection: list[str], *, ops: str | None, tenant: str | None) -> str:
     """The command that deploys what a registry change needs, as the user would type it.
 
     ``selection``: the deploy options that pick the stacks (``--tenant <id>``, ``--all`` ...).
@@ -99,13 +101,20 @@ def _deploy_hint(
     if st.registry_path != DEFAULT_REGISTRY:
         words += ["--registry", str(st.registry_path)]
     words += ["deploy", *selection]
-    if local:
-        words.append("--local")
     if ops:
         words += ["--ops-profile", ops]
     if tenant:
         words += [TENANT_PROFILE, tenant]
-    return " ".join(words)
+    return shlex.join(words)
+
+
+def _check_profiles(
+    registry: TenantRegistry, tenant: Tenant, ops_profile: str | None, tenant_profile: str | None
+) -> None:
+    """Refuse, before the registry changes, a profile ``--deploy`` would need and cannot find."""
+    ops = registry.operations_account(tenant.operations_account)
+    ops_profiles(ops_profile).check_exists(ops.account_id, ops.name)
+    tenant_profiles(tenant_profile).check_exists(tenant.account_id, tenant.id)
 
 
 # --- onboard -------------------------------------------------------------------------------
@@ -212,9 +221,10 @@ def onboard(
     ] = None,
     operations_account: OperationsAccountOption = None,
     deploy: Annotated[bool, typer.Option("--deploy", help="Deploy its stacks too.")] = False,
-    local: LocalOption = False,
     ops_profile: OpsProfileOption = None,
     tenant_profile: TenantProfileOption = None,
+    context: CdkContextOption = None,
+    local: LocalOption = False,
     profile: ProfileAlias = None,
     *,
     settings: dict[str, Any],
@@ -272,8 +282,10 @@ def onboard(
                 raise BadInput(
                     "\n".join(_onboard_issue(i, index, entry, registry) for i in issues)
                 ) from None
-            write_atomic(st.registry_path, edit.text, expected_current=doc.text)
             tenant = new_registry.tenant(tenant_id)
+            if deploy:  # a missing profile is refused before the registry changes
+                _check_profiles(new_registry, tenant, ops_profile, tenant_profile)
+            write_atomic(st.registry_path, edit.text, expected_current=doc.text)
             say(
                 f"onboarded tenant '{tenant.id}' (account {tenant.account_id}, {tenant.region}) "
                 f"into {st.registry_path}"
@@ -286,7 +298,11 @@ def onboard(
             )
     if deploy:
         deploy_fleet(
-            st, [tenant.id], local=local, ops_profile=ops_profile, tenant_profile=tenant_profile
+            st,
+            [tenant.id],
+            ops_profile=ops_profile,
+            tenant_profile=tenant_profile,
+            context=cdk_context(context),
         )
         say(
             f"deployed: try `tenantctl invoke --tenant {tenant.id} --prompt hello "
@@ -294,9 +310,7 @@ def onboard(
         )
         return
     say("Next, deploy its operations stack and its own stack (in that order, by itself):")
-    hint = _deploy_hint(
-        st, [TENANT, tenant.id], local=local, ops=ops_profile, tenant=tenant_profile
-    )
+    hint = _deploy_hint(st, [TENANT, tenant.id], ops=ops_profile, tenant=tenant_profile)
     say(f"  {hint}")
 
 
@@ -335,9 +349,10 @@ def update(
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Deploy the stacks that hold what changed.")
     ] = False,
-    local: LocalOption = False,
     ops_profile: OpsProfileOption = None,
     tenant_profile: TenantProfileOption = None,
+    context: CdkContextOption = None,
+    local: LocalOption = False,
     profile: ProfileAlias = None,
     *,
     settings: dict[str, Any],
@@ -385,6 +400,8 @@ def update(
         if edit.text == doc.text or (not changed and not unset):
             say(f"tenant '{tenant_id}' already has these settings: nothing changed")
             return
+        if deploy and _stacks_holding(changed, after):
+            _check_profiles(new_registry, after, ops_profile, tenant_profile)
         write_atomic(st.registry_path, edit.text, expected_current=doc.text)
     for name in changed:
         say(f"  {name}: {_shown(getattr(before, name))} -> {_shown(getattr(after, name))}")
@@ -396,9 +413,9 @@ def update(
         deploy_fleet(
             st,
             [tenant_id],
-            local=local,
             ops_profile=ops_profile,
             tenant_profile=tenant_profile,
+            context=cdk_context(context),
             only=set(stacks),
         )
         return
@@ -407,7 +424,7 @@ def update(
         "(unchanged stacks are skipped with --changed):"
     )
     hint = _deploy_hint(
-        st, [TENANT, tenant_id, "--changed"], local=local, ops=ops_profile, tenant=tenant_profile
+        st, [TENANT, tenant_id, "--changed"], ops=ops_profile, tenant=tenant_profile
     )
     say(f"  {hint}")
 
@@ -444,9 +461,10 @@ def offboard(
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Destroy the customer stack and redeploy ops.")
     ] = False,
-    local: LocalOption = False,
     ops_profile: OpsProfileOption = None,
     tenant_profile: TenantProfileOption = None,
+    context: CdkContextOption = None,
+    local: LocalOption = False,
     profile: ProfileAlias = None,
 ) -> None:
     """Remove a tenant from the registry; its usage logs stay in its account."""
@@ -475,7 +493,11 @@ def offboard(
         # `cdk destroy` finds the stack only while the app still synthesizes it,
         # so the customer stack goes first, then the registry entry.
         destroy_customer_stack(
-            st, tenant, local=local, ops_profile=ops_profile, tenant_profile=tenant_profile
+            st,
+            tenant,
+            ops_profile=ops_profile,
+            tenant_profile=tenant_profile,
+            context=cdk_context(context),
         )
 
     with registry_lock(st.registry_path):
@@ -495,24 +517,23 @@ def offboard(
         deploy_fleet(
             st,
             None,
-            local=local,
             ops_profile=ops_profile,
             tenant_profile=tenant_profile,
+            context=cdk_context(context),
             only={tenant.operations_stack_name},
         )
     else:
-        redeploy = _deploy_hint(
-            st, ["--all", "--changed"], local=local, ops=ops_profile, tenant=None
-        )
+        redeploy = _deploy_hint(st, ["--all", "--changed"], ops=ops_profile, tenant=None)
         say(f"Next, in the operations account (deletes the role {role}; calls stop at once):")
         say(f"  {redeploy}")
         say(
             f"Then delete the customer stack {tenant.stack_name} in account "
             f"{tenant.account_id} ({tenant.region}); the app no longer knows it:"
         )
+        named = tenant_profiles(tenant_profile).profile(tenant.account_id, tenant.id)
         say(
             f"  aws cloudformation delete-stack --stack-name {tenant.stack_name} "
-            f"--region {tenant.region} --profile {tenant_profile or f'<{tenant.id}-profile>'}"
+            f"--region {tenant.region} --profile {named or f'<{tenant.id}-profile>'}"
         )
         say(f"  (`tenantctl offboard {TENANT} {tenant.id} --deploy` does both, in the right order)")
     say(

@@ -1,10 +1,15 @@
-"""Where a command's AWS calls go: real AWS, or the embedded cloud with ``--local``.
+"""Where a command's AWS calls go: one account and region, through an AWS profile.
 
 Every command that talks to AWS asks for an :class:`AwsTarget` for one
-account and region and builds its clients from it, so ``invoke``, ``logs``,
-``usage``, ``cost`` and ``doctor`` have a single code path for both backends.
-The embedded cloud is plugged in through :func:`local_target`, which only needs
-the local state (endpoint and the account's credentials) from ``embedded_aws``.
+account and region and builds its clients from it. There is one code path:
+the credentials come from the caller's AWS configuration (a named profile, or
+whatever the SDK finds by default), the endpoint from it too. The embedded
+cloud is reached the same way, through the profiles and ``AWS_ENDPOINT_URL``
+that ``tenantctl local env`` prints; nothing here knows it exists.
+
+``--ops-profile`` and ``--tenant-profile`` are patterns (:class:`ProfilePattern`):
+``{account_id}`` and ``{name}`` (the tenant id, or the operations account's
+registry name) pick one profile per account, so one command can reach a fleet.
 
 A target remembers which option named its profile (``--tenant-profile`` or
 ``--ops-profile``), so every credentials error tells the user which one to pass.
@@ -12,12 +17,14 @@ A target remembers which option named its profile (``--tenant-profile`` or
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -27,9 +34,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from contracts.registry import Tenant
+from contracts.registry import Operations, Tenant
 from tenantctl.cli.errors import BadInput, CliError
-from tenantctl.cli.options import TENANT_PROFILE
+from tenantctl.cli.options import OPS_PROFILE, TENANT_PROFILE
 
 # Interactive commands: botocore's "standard" retries, 3 attempts in all (not
 # the legacy mode's 5), which back off with jitter on throttling and transient
@@ -47,8 +54,6 @@ class AwsTarget:
     session: boto3.Session
     account_id: str
     region: str
-    endpoint_url: str | None = None
-    local: bool = False
     # The option that chooses this account's profile, named in credentials errors.
     profile_option: str = TENANT_PROFILE
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -59,7 +64,6 @@ class AwsTarget:
             self._clients[service] = self.session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.region,
-                endpoint_url=self.endpoint_url,
                 config=_CLIENT_CONFIG,
             )
         return self._clients[service]
@@ -130,10 +134,77 @@ def no_credentials(account_id: str, profile_option: str = TENANT_PROFILE) -> Cli
     return CliError(f"no AWS credentials for account {account_id}: pass {profile_option}")
 
 
+# The fields a profile pattern may name, and what each stands for.
+PATTERN_FIELDS = {
+    "account_id": "the account id",
+    "name": "the tenant id, or the operations account's registry name",
+    "tenant": "the tenant id (as {name})",
+}
+
+
+@dataclass(frozen=True)
+class ProfilePattern:
+    """``--ops-profile`` or ``--tenant-profile``: a profile name, or a pattern of one.
+
+    ``None`` as the pattern means the caller's default credentials for every account.
+    """
+
+    pattern: str | None
+    option: str
+
+    def __post_init__(self) -> None:
+        if self.pattern is None:
+            return
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(self.pattern) if f is not None]
+        except ValueError as exc:
+            raise BadInput(
+                f"{self.option}: '{self.pattern}' is not a profile pattern ({exc})"
+            ) from None
+        unknown = [n for n in names if n not in PATTERN_FIELDS]
+        if unknown or not self.pattern.strip():
+            known = ", ".join("{" + f + "}" for f in PATTERN_FIELDS)
+            raise BadInput(
+                f"{self.option}: '{self.pattern}' may name only {known} "
+                f"(got {', '.join('{' + n + '}' for n in unknown) or 'an empty name'})"
+            )
+
+    def profile(self, account_id: str, name: str) -> str | None:
+        """The profile of one account (``name``: its tenant id or operations name)."""
+        if self.pattern is None:
+            return None
+        return self.pattern.format(account_id=account_id, name=name, tenant=name)
+
+    def check_exists(self, account_id: str, name: str) -> None:
+        """Refuse a profile the AWS configuration does not define, before anything is done."""
+        profile = self.profile(account_id, name)
+        if profile is None:
+            return
+        try:
+            available = botocore.session.Session().available_profiles
+        except BotoCoreError as exc:  # pragma: no cover - a broken ~/.aws/config
+            raise CliError(f"cannot read the AWS configuration: {exc}") from None
+        if profile not in available:
+            raise BadInput(
+                f"{self.option}: no AWS profile named '{profile}' (for account {account_id}) "
+                "in the AWS configuration"
+            )
+
+
+def tenant_profiles(pattern: str | None) -> ProfilePattern:
+    """``--tenant-profile`` as a pattern."""
+    return ProfilePattern(pattern, TENANT_PROFILE)
+
+
+def ops_profiles(pattern: str | None) -> ProfilePattern:
+    """``--ops-profile`` as a pattern."""
+    return ProfilePattern(pattern, OPS_PROFILE)
+
+
 def aws_target(
     account_id: str, region: str, *, profile: str | None, profile_option: str = TENANT_PROFILE
 ) -> AwsTarget:
-    """Real AWS with the caller's credentials, or those of a named profile."""
+    """The caller's credentials for an account, or those of a named profile."""
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
     except ProfileNotFound:
@@ -145,47 +216,21 @@ def aws_target(
     )
 
 
-def local_target(
-    account_id: str, region: str, *, profile_option: str = TENANT_PROFILE
-) -> AwsTarget:
-    """The embedded cloud: the account's credentials and endpoint from the local state."""
-    from tenantctl.cli import local_cloud
-
-    endpoint, access_key, secret_key = local_cloud.credentials(account_id)
-    session = boto3.Session(
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
-    )
-    return AwsTarget(
-        session=session,
-        account_id=account_id,
-        region=region,
-        endpoint_url=endpoint,
-        local=True,
-        profile_option=profile_option,
+def operations_target(ops: Operations, pattern: str | None, region: str | None = None) -> AwsTarget:
+    """An operations account (in ``region``, default its own) through ``--ops-profile``."""
+    profiles = ops_profiles(pattern)
+    return aws_target(
+        ops.account_id,
+        region or ops.region,
+        profile=profiles.profile(ops.account_id, ops.name),
+        profile_option=OPS_PROFILE,
     )
 
 
-def target_for(
-    account_id: str,
-    region: str,
-    *,
-    profile: str | None,
-    local: bool,
-    profile_option: str = TENANT_PROFILE,
-) -> AwsTarget:
-    """The target a command asked for with ``--local`` or a profile (``profile_option``)."""
-    if local:
-        if profile:
-            raise BadInput(
-                f"{profile_option}: not used with --local (the embedded cloud has its own keys)"
-            )
-        return local_target(account_id, region, profile_option=profile_option)
-    return aws_target(account_id, region, profile=profile, profile_option=profile_option)
-
-
-def tenant_target(tenant: Tenant, profile: str | None, local: bool) -> AwsTarget:
+def tenant_target(tenant: Tenant, pattern: str | None) -> AwsTarget:
     """The tenant's own account and region, its credentials checked before any other call."""
-    target = target_for(tenant.account_id, tenant.region, profile=profile, local=local)
+    profile = tenant_profiles(pattern).profile(tenant.account_id, tenant.id)
+    target = aws_target(tenant.account_id, tenant.region, profile=profile)
     with target.errors():
         target.check_account()
     return target

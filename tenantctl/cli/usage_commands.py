@@ -108,7 +108,7 @@ def usage(
     if chart is not None and chart.suffix.lower() != ".png":
         raise BadInput(f"--chart: '{chart}' must end in .png (the chart is a PNG)")
     _, tenant = find_tenant(state(ctx), tenant_id)
-    target = tenant_target(tenant, tenant_profile, local)
+    target = tenant_target(tenant, tenant_profile)
     end = datetime.now(UTC)
     reading = read_usage(target, tenant, end - window, end, include_fallback=include_fallback)
 
@@ -134,7 +134,7 @@ def read_usage(
     target: AwsTarget, tenant: Tenant, start: datetime, end: datetime, *, include_fallback: bool
 ) -> UsageReading:
     """The tenant's records to count in [start, end], read once; failures as one-line errors."""
-    reader = UsageReader(target.client("logs"), insights=not target.local)
+    reader = UsageReader(target.client("logs"))
     with target.errors():
         try:
             return reader.read(tenant, start, end, include_fallback=include_fallback)

@@ -1,5 +1,10 @@
 """``tenantctl deploy`` of a 21-tenant fleet into the embedded cloud, with the real CDK CLI.
 
+The shell is set up as on AWS: AWS config and credentials files with a profile
+per account, and the endpoint (here ``tenantctl local env``'s files and
+``AWS_ENDPOINT_URL``, without its default profile patterns); the command names
+the profiles with ``--ops-profile`` and ``--tenant-profile`` patterns.
+
 One tenant's deploy is made to fail; the others still deploy, the command exits
 1 naming it, and running the same command again retries only that stack. Then
 ``--changed`` finds nothing to deploy.
@@ -19,6 +24,8 @@ from typer.testing import CliRunner
 from contracts.registry import load_registry
 from embedded_aws import process
 from tenantctl.cli import app
+from tenantctl.cli.options import CDK_CONTEXT_ENV, OPS_PROFILE_ENV, TENANT_PROFILE_ENV
+from tests.support.cli_fixtures import eval_local_env
 
 pytestmark = [
     pytest.mark.e2e,
@@ -66,33 +73,32 @@ def fleet_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         process.down(state_dir)
 
 
+PROFILES = ("--ops-profile", "embedded-{account_id}", "--tenant-profile", "embedded-{account_id}")
+
+
 def _deploy(registry: Path, *args: str) -> Any:
     return CliRunner(env={"COLUMNS": "200"}).invoke(
-        app, ["--registry", str(registry), "deploy", "--local", *args]
+        app,
+        ["--registry", str(registry), "deploy", *PROFILES, "-c", "lambda_platform=host", *args],
     )
 
 
-def _logs(state_dir: Path, account: str) -> Any:
-    env = process.RunningCloud.load(state_dir).env(account)
-    return boto3.client(
-        "logs",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+def _logs(account: str) -> Any:
+    return boto3.Session(profile_name=f"embedded-{account}").client("logs")
 
 
 def test_a_failed_tenant_does_not_stop_the_fleet_and_a_rerun_retries_only_it(
     fleet_cloud: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     registry_path, state_dir = fleet_cloud
-    monkeypatch.setenv("TENANTCTL_LOCAL_STATE_DIR", str(state_dir))
+    eval_local_env(state_dir, monkeypatch)
+    for name in (OPS_PROFILE_ENV, TENANT_PROFILE_ENV, CDK_CONTEXT_ENV):
+        monkeypatch.delenv(name)  # the command names its profiles itself, as on AWS
     monkeypatch.chdir(tmp_path)  # tenantctl keeps the last run's failures in ./.tenantctl
     registry = load_registry(registry_path)
     broken = registry.tenant(BROKEN)
     # Someone created the usage log group by hand: CloudFormation cannot create it.
-    squatter = _logs(state_dir, broken.account_id)
+    squatter = _logs(broken.account_id)
     squatter.create_log_group(logGroupName=broken.usage_log_group)
 
     first = _deploy(registry_path, "--all", "--concurrency", "4")
@@ -116,12 +122,26 @@ def test_a_failed_tenant_does_not_stop_the_fleet_and_a_rerun_retries_only_it(
     total = TENANTS + 3  # three operations stacks
     assert f"{total} of {total} stack(s) unchanged: skipped" in third.stdout
     for tenant in registry.resolved_tenants():
-        groups = _logs(state_dir, tenant.account_id).describe_log_groups()["logGroups"]
+        groups = _logs(tenant.account_id).describe_log_groups()["logGroups"]
         assert tenant.usage_log_group in {g["logGroupName"] for g in groups}, tenant.id
 
 
-def test_deploy_refuses_bad_options_naming_them(fleet_cloud: tuple[Path, Path]) -> None:
-    registry_path, _ = fleet_cloud
+def test_deploy_refuses_bad_options_naming_them(
+    fleet_cloud: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    registry_path, state_dir = fleet_cloud
+    eval_local_env(state_dir, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    missing = _deploy(registry_path, "--all", "--tenant-profile", "nosuch-{name}")
+    assert missing.exit_code == 2, missing.output
+    assert missing.stderr.startswith(
+        "error: --tenant-profile: no AWS profile named 'nosuch-tenant-00000' "
+        "(for account 300000000000)"
+    )
+    assert "synthesizing" not in missing.stdout  # refused before any work
+    pattern = _deploy(registry_path, "--all", "--ops-profile", "ops-{region}")
+    assert pattern.exit_code == 2
+    assert pattern.stderr.startswith("error: --ops-profile: 'ops-{region}' may name only")
     both = _deploy(registry_path, "--all", "--tenant", "tenant-00001")
     assert both.exit_code == 2
     assert both.stderr.startswith("error: --all / --tenant: give exactly one")

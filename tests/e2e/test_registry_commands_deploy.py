@@ -4,6 +4,8 @@ They take the one deploy path (``tenantctl deploy``'s fleet deploy): a tenant
 with application inference profiles onboarded with ``--deploy`` answers a call
 through its profile; ``update --deploy`` of its models redeploys both stacks and
 the new model answers too; ``offboard --deploy`` removes its stack and its role.
+The shell is set up with ``tenantctl local env``: profiles and the endpoint,
+and the profile patterns the commands take from the environment.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typer.testing import CliRunner
 from contracts import naming
 from embedded_aws import process
 from tenantctl.cli import app
+from tests.support.cli_fixtures import eval_local_env
 
 pytestmark = [
     pytest.mark.e2e,
@@ -60,20 +63,14 @@ def _tenantctl(registry: Path, *args: str) -> Any:
     return CliRunner(env={"COLUMNS": "200"}).invoke(app, ["--registry", str(registry), *args])
 
 
-def _client(state_dir: Path, service: str, account: str) -> Any:
-    env = process.RunningCloud.load(state_dir).env(account)
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+def _client(service: str, account: str) -> Any:
+    session: Any = boto3.Session(profile_name=f"embedded-{account}")
+    return session.client(service)
 
 
 def _answer(registry: Path, model: str) -> Any:
     return _tenantctl(
-        registry, "invoke", "--local", "--tenant", "pt", "--prompt", "hello",
+        registry, "invoke", "--tenant", "pt", "--prompt", "hello",
         "--user-id", "u1", "--application-id", "app", "--model", model, "--json",
     )  # fmt: skip
 
@@ -82,12 +79,12 @@ def test_a_profile_tenant_onboarded_updated_and_offboarded_with_deploy(
     cloud: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     registry, state_dir = cloud
-    monkeypatch.setenv("TENANTCTL_LOCAL_STATE_DIR", str(state_dir))
+    eval_local_env(state_dir, monkeypatch)
     monkeypatch.chdir(tmp_path)  # tenantctl keeps the fleet's retry memory in ./.tenantctl
 
     onboarded = _tenantctl(
         registry, "onboard", "--tenant", "pt", "--account", TENANT_ACCOUNT, "--region", REGION,
-        "--inference-profiles", "--deploy", "--local",
+        "--inference-profiles", "--deploy",
     )  # fmt: skip
     assert onboarded.exit_code == 0, onboarded.output
     assert "2 deployed, 0 unchanged, 0 failed, 0 skipped" in onboarded.stdout
@@ -98,7 +95,7 @@ def test_a_profile_tenant_onboarded_updated_and_offboarded_with_deploy(
 
     updated = _tenantctl(
         registry, "update", "--tenant", "pt", "--models", HAIKU, "--models", US_HAIKU_35,
-        "--deploy", "--local",
+        "--deploy",
     )  # fmt: skip
     assert updated.exit_code == 0, updated.output
     assert "2 deployed" in updated.stdout
@@ -106,15 +103,36 @@ def test_a_profile_tenant_onboarded_updated_and_offboarded_with_deploy(
     assert both.exit_code == 0, both.output
     assert US_HAIKU_35 in both.stdout
 
-    offboarded = _tenantctl(registry, "offboard", "--tenant", "pt", "--yes", "--deploy", "--local")
+    offboarded = _tenantctl(registry, "offboard", "--tenant", "pt", "--yes", "--deploy")
     assert offboarded.exit_code == 0, offboarded.output
-    cfn = _client(state_dir, "cloudformation", TENANT_ACCOUNT)
+    cfn = _client("cloudformation", TENANT_ACCOUNT)
     with pytest.raises(ClientError):
         cfn.describe_stacks(StackName=naming.customer_stack_name("pt"))
-    iam = _client(state_dir, "iam", OPS)
+    iam = _client("iam", OPS)
     with pytest.raises(ClientError):
         iam.get_role(RoleName=naming.invoker_role_name("pt"))
     # The tenant's records stay in its account.
-    logs = _client(state_dir, "logs", TENANT_ACCOUNT)
+    logs = _client("logs", TENANT_ACCOUNT)
     groups = {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]}
     assert naming.DEFAULT_USAGE_LOG_GROUP in groups
+
+
+def test_onboard_with_deploy_refuses_a_missing_profile_before_the_registry_changes(
+    cloud: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    registry, state_dir = cloud
+    eval_local_env(state_dir, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    before = registry.read_text()
+
+    result = _tenantctl(
+        registry, "onboard", "--tenant", "late", "--account", TENANT_ACCOUNT, "--region", REGION,
+        "--deploy", "--tenant-profile", "sso-{name}",
+    )  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: --tenant-profile: no AWS profile named 'sso-late' (for account 444444444444) "
+        "in the AWS configuration\n"
+    )
+    assert registry.read_text() == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shlex
 import shutil
 import threading
 import zipfile
@@ -105,10 +106,34 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
         server.join(30)
 
 
+def eval_local_env(state_dir: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, str]:
+    """Do what `eval "$(tenantctl local env [ARGS])"` does to a shell, to this process.
+
+    Returns the exported variables. Every command run afterwards reaches the
+    embedded cloud the way it reaches AWS: through profiles and the endpoint.
+    """
+    monkeypatch.setenv(STATE_DIR_ENV, str(state_dir))
+    result = CliRunner().invoke(app, ["local", "env", *args])
+    assert result.exit_code == 0, result.output
+    exported: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        verb, *words = shlex.split(line)
+        if verb == "unset":
+            for name in words:
+                monkeypatch.delenv(name, raising=False)
+        else:
+            assert verb == "export" and len(words) == 1, line
+            name, _, value = words[0].partition("=")
+            monkeypatch.setenv(name, value)
+            exported[name] = value
+    return exported
+
+
 @pytest.fixture
 def cloud(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> process.RunningCloud:
-    """`--local` commands reach the module's embedded cloud."""
-    monkeypatch.setenv(STATE_DIR_ENV, str(embedded.state_dir))
+    """The shell after `eval "$(tenantctl local env)"`: commands reach the module's
+    embedded cloud through its AWS profiles, with no option of their own."""
+    eval_local_env(embedded.state_dir, monkeypatch)
     return embedded.cloud
 
 

@@ -75,7 +75,7 @@ def _period(start: str, end: str, *groups: dict[str, Any], **extra: Any) -> dict
 
 
 def _cost_json(cli: Cli, *args: str) -> dict[str, Any]:
-    result = cli("cost", "--local", "--format", "json", *args)
+    result = cli("cost", "--format", "json", *args)
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -122,7 +122,7 @@ def test_cost_splits_the_operations_accounts_bedrock_spend_per_tenant(
     assert (data["untagged"], data["total"]) == (0.05, 1.58)
     assert data["estimated"] is True
 
-    table = cli("cost", "--local", *NOVEMBER)  # the same request: moto repeats its answer
+    table = cli("cost", *NOVEMBER)  # the same request: moto repeats its answer
     assert table.exit_code == 0, table.output
     rows = {line.split("│")[1].strip(): line for line in table.stdout.splitlines()
             if line.startswith("│")}  # fmt: skip
@@ -144,9 +144,7 @@ def test_cost_json_carries_no_float_noise(cloud: process.RunningCloud, cli: Cli)
                 _group("initech", "Claude 3 Haiku (Amazon Bedrock Edition)", "0.3")),
     )  # fmt: skip
 
-    result = cli(
-        "cost", "--local", "--format", "json", "--from", "2026-05-01", "--to", "2026-06-01"
-    )
+    result = cli("cost", "--format", "json", "--from", "2026-05-01", "--to", "2026-06-01")
 
     assert result.exit_code == 0, result.output
     # Summed as floats these are 0.30000000000000004, 14.5 and 14.800000000000002.
@@ -191,7 +189,7 @@ def test_cost_says_to_activate_the_tag_when_no_spend_carries_it(
         cloud, _period("2026-07-01", "2026-08-01", _group("", "Amazon Bedrock", "4.00"))
     )
 
-    result = cli("cost", "--local", "--from", "2026-07-01", "--to", "2026-08-01")
+    result = cli("cost", "--from", "2026-07-01", "--to", "2026-08-01")
 
     assert result.exit_code == 0, result.output
     assert "no Bedrock spend carries the tag iamPrincipal/tenant-id: activate tenant-id" in (
@@ -263,11 +261,13 @@ def _ms(timestamp: str) -> int:
          "error: --tag-source: 'role' is not one of 'principal', 'resource'\n"),
         (("--metric", "BlendedCost"), "error: --metric: 'BlendedCost' is not one of"),
         (("--format", "csv"), "error: --format: 'csv' is not one of 'table', 'json'\n"),
-        (("--estimate",), "error: --estimate: reads each tenant's records in the tenant's own"),
+        (("--estimate", "--by", "cost-centre"),
+         "error: --estimate: only with --by tenant (records carry no cost centre)"),
         (("--operations-account", "nope"),
          "error: --operations-account: unknown operations account 'nope' (known: primary)"),
-        (("--local", "--ops-profile", "ops"), "error: --ops-profile: not used with --local"),
-        (("--local", "--tenant-profile", "t"), "error: --tenant-profile: not used with --local"),
+        (("--local",), "error: --local: removed; the embedded cloud is reached through AWS"),
+        (("--ops-profile", "ops-{shard}"),
+         "error: --ops-profile: 'ops-{shard}' may name only {account_id}, {name}, {tenant}"),
     ],
 )  # fmt: skip
 def test_cost_bad_arguments(aws_env: None, cli: Cli, args: tuple[str, ...], message: str) -> None:

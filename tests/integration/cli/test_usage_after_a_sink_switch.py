@@ -91,8 +91,8 @@ def test_usage_keeps_the_fallback_records_printed_before_a_switch_to_stdout(
     printed = record(user="erin", request_id="r8", input_tokens=1000, delivery="fallback")
     _put(cloud, FUNCTION_LOG_GROUP, "2026/11/19/[$LATEST]abcd", [printed])
 
-    data = json.loads(cli("usage", "--tenant", "acme", "--local", "--format", "json").stdout)
-    table = cli("usage", "--tenant", "acme", "--local")
+    data = json.loads(cli("usage", "--tenant", "acme", "--format", "json").stdout)
+    table = cli("usage", "--tenant", "acme")
 
     assert data["fallback_records"] == 1
     assert data["total"]["invocations"] == 5

@@ -285,17 +285,27 @@ def test_choices_are_case_insensitive(usage_records: None, cli: Cli) -> None:
     assert result.exit_code == 0 and json.loads(result.stdout)["total"]["invocations"] == 6
 
 
-def test_local_and_tenant_profile_are_exclusive(aws_env: None, cli: Cli) -> None:
-    result = cli("usage", "--tenant", "acme", "--local", "--tenant-profile", "p")
-    old = cli("usage", "--tenant", "acme", "--local", "--profile", "p")
+def test_local_is_gone_and_says_what_reaches_the_embedded_cloud_now(
+    aws_env: None, cli: Cli
+) -> None:
+    result = cli("usage", "--tenant", "acme", "--local")
 
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: --tenant-profile: not used with --local")
-    assert old.exit_code == 2
-    assert old.stderr.splitlines() == [
-        "warning: --profile is deprecated; use --tenant-profile",
-        result.stderr.strip(),
-    ]
+    assert result.stderr.startswith("error: --local: removed; the embedded cloud is reached")
+    assert 'eval "$(tenantctl local env)"' in result.stderr
+    assert "--local" not in cli("usage", "--help").stdout
+
+
+def test_a_profile_pattern_may_name_only_the_account_and_the_tenant(
+    aws_env: None, cli: Cli
+) -> None:
+    result = cli("usage", "--tenant", "acme", "--tenant-profile", "tenant-{acount_id}")
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --tenant-profile: 'tenant-{acount_id}' may name only {account_id}, {name}, "
+        "{tenant} (got {acount_id})\n"
+    )
 
 
 # --- a record delivered twice (the stdout sink delivers at least once) ----------------------

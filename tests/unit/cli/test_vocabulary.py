@@ -74,10 +74,8 @@ def test_doctor_takes_the_old_profile_spelling_as_the_operations_profile(cli: Cl
     assert "--ops-profile" in hidden.stdout and "--profile " not in hidden.stdout
 
 
-def test_doctor_refuses_an_ops_profile_with_local(cli: Cli) -> None:
+def test_doctor_says_local_is_gone(cli: Cli) -> None:
     result = cli("doctor", "--ops-profile", "ops", "--local")
 
     assert result.exit_code == 2
-    assert result.stderr == (
-        "error: --ops-profile: not used with --local (the embedded cloud has its own keys)\n"
-    )
+    assert result.stderr.startswith("error: --local: removed;")
