@@ -3,13 +3,17 @@
 ``EmbeddedCloud`` runs moto's ``DomainDispatcherApplication`` on a werkzeug
 server thread bound to ``localhost`` and wraps it in a WSGI middleware that:
 
+* verifies every request's SigV4 signature, session token and credential
+  lifetime with the secrets the embedded IAM/STS issued
+  (``embedded_aws.authentication``), and answers GetSessionToken with
+  credentials of the calling user;
 * enforces trust policies on ``sts:AssumeRole`` (``embedded_aws.trust``);
 * serves Bedrock Converse/ConverseStream (``embedded_aws.bedrock``);
 * scopes change-set names to their stack and files custom-resource answers
   under the stack's account (``embedded_aws.moto_patches.cloudformation``);
 * counts signed requests by service and operation;
 * serves a small JSON admin API under ``/_embedded/`` (health, Bedrock call
-  log and faults, AssumeRole decisions).
+  log and faults, AssumeRole decisions, the clock credentials expire by).
 
 While it runs, ``embedded_aws.moto_patches`` corrects moto where it falls short
 of AWS (the local Lambda runner as moto's Lambda executor, change sets, custom
@@ -25,13 +29,14 @@ import atexit
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
@@ -47,9 +52,15 @@ from werkzeug.wrappers import Request, Response
 
 from contracts.registry import TenantRegistry, load_registry
 from embedded_aws import moto_patches
+from embedded_aws.authentication import Refusal, authenticate, refusal_response
 from embedded_aws.aws_request import WSGIApp, operation_name, request_params
 from embedded_aws.bedrock import BedrockEmulator
-from embedded_aws.identity import SigV4Scope, parse_authorization, resolve_access_key
+from embedded_aws.clock import EmbeddedClock
+from embedded_aws.identity import (
+    CallerIdentity,
+    SigV4Scope,
+    issue_session_token,
+)
 from embedded_aws.lambda_runner import CDK_CONTEXT, LambdaRunner
 from embedded_aws.moto_patches.cloudformation import (
     is_custom_resource_answer,
@@ -66,6 +77,16 @@ _ADMIN_POLICY = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 )
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+# The access key the cloud signs its own setup calls with (creating each
+# account's deployer, before any IAM key exists). Its secret is made at start
+# and never leaves the process.
+BOOTSTRAP_ACCESS_KEY = "bootstrap"
+# Paths served without a signature: moto's own API (its dashboard, reset and
+# seeded results) and a custom resource's answer to moto's ResponseURL (AWS's is
+# a presigned S3 URL; moto's carries no signature to check).
+_UNSIGNED_PREFIXES = ("/moto-api/",)
+# GetSessionToken's default and limits for an IAM user, in seconds.
+_SESSION_TOKEN_SECONDS = (43200, 900, 129600)
 
 
 @dataclass(frozen=True)
@@ -160,15 +181,77 @@ def _sts_error(code: str, message: str, status: int) -> Response:
     )
 
 
+def _session_token_response(caller: CallerIdentity, params: Mapping[str, str]) -> Response:
+    """GetSessionToken for an IAM user: credentials that act as the user, with their token.
+
+    moto answers it with the same example keys for everyone; AWS refuses it to
+    a role session.
+    """
+    if caller.kind != "user":
+        return _sts_error(
+            "AccessDenied", "Cannot call GetSessionToken with session credentials", 403
+        )
+    default, shortest, longest = _SESSION_TOKEN_SECONDS
+    try:
+        seconds = int(params.get("DurationSeconds", default))
+    except ValueError:
+        seconds = -1
+    if not shortest <= seconds <= longest:
+        return _sts_error(
+            "ValidationError",
+            f"1 validation error detected: Value '{params.get('DurationSeconds')}' at "
+            f"'durationSeconds' failed to satisfy constraint: Member must have value "
+            f"between {shortest} and {longest}",
+            400,
+        )
+    token = issue_session_token(caller, timedelta(seconds=seconds))
+    request_id = str(uuid.uuid4())
+    expiration = token.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
+    xml = (
+        f'<GetSessionTokenResponse xmlns="{_STS_NS}">\n'
+        "  <GetSessionTokenResult>\n    <Credentials>\n"
+        f"      <SessionToken>{token.session_token}</SessionToken>\n"
+        f"      <SecretAccessKey>{token.secret_access_key}</SecretAccessKey>\n"
+        f"      <Expiration>{expiration}</Expiration>\n"
+        f"      <AccessKeyId>{token.access_key_id}</AccessKeyId>\n"
+        "    </Credentials>\n  </GetSessionTokenResult>\n"
+        f"  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n"
+        "  </ResponseMetadata>\n</GetSessionTokenResponse>\n"
+    )
+    return Response(xml, headers={"Content-Type": "text/xml", "x-amzn-RequestId": request_id})
+
+
+def _caller_identity_response(caller: CallerIdentity) -> Response:
+    """GetCallerIdentity for GetSessionToken's keys, which moto does not know as the user's."""
+    request_id = str(uuid.uuid4())
+    xml = (
+        f'<GetCallerIdentityResponse xmlns="{_STS_NS}">\n'
+        "  <GetCallerIdentityResult>\n"
+        f"    <Arn>{caller.arn}</Arn>\n"
+        f"    <UserId>{caller.unique_id}</UserId>\n"
+        f"    <Account>{caller.account_id}</Account>\n"
+        "  </GetCallerIdentityResult>\n"
+        f"  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n"
+        "  </ResponseMetadata>\n</GetCallerIdentityResponse>\n"
+    )
+    return Response(xml, headers={"Content-Type": "text/xml", "x-amzn-RequestId": request_id})
+
+
 class EmbeddedApp:
     """The WSGI middleware in front of moto; see the module docstring."""
 
     def __init__(
-        self, moto_app: WSGIApp, bedrock: BedrockEmulator, port: Callable[[], int]
+        self,
+        moto_app: WSGIApp,
+        bedrock: BedrockEmulator,
+        port: Callable[[], int],
+        clock: EmbeddedClock | None = None,
     ) -> None:
         self.moto_app = moto_app
         self.bedrock = bedrock
         self._port = port
+        self.clock = clock or EmbeddedClock()
+        self.bootstrap_secret = secrets.token_urlsafe(32)
         self._lock = threading.Lock()
         self.assume_role_decisions: list[AssumeRoleDecision] = []
         # Requests served, by "<signing service>:<operation>" (see aws_request.operation_name).
@@ -180,7 +263,10 @@ class EmbeddedApp:
             return self._admin(Request(environ), path.removeprefix("/_embedded/"))(
                 environ, start_response
             )
-        scope = parse_authorization(environ.get("HTTP_AUTHORIZATION"))
+        verified = self._authenticate(environ, path)
+        if isinstance(verified, Response):
+            return verified(environ, start_response)
+        scope = verified.signature.scope if verified is not None else None
         if scope is not None:
             operation = f"{scope.service}:{operation_name(environ)}"
             with self._lock:
@@ -189,7 +275,7 @@ class EmbeddedApp:
             request = Request(environ)
             if BedrockEmulator.matches(request):
                 return self.bedrock.handle(request)(environ, start_response)
-        denied = self._check_sts(environ, scope)
+        denied = self._check_sts(environ, scope, verified.identity if verified else None)
         if denied is not None:
             return denied(environ, start_response)
         if scope is not None and scope.service == "cloudformation":
@@ -198,7 +284,28 @@ class EmbeddedApp:
             return serve_custom_resource_answer(environ, start_response, self.moto_app)
         return self.moto_app(environ, start_response)
 
-    def _check_sts(self, environ: dict[str, Any], scope: SigV4Scope | None) -> Response | None:
+    def _authenticate(self, environ: dict[str, Any], path: str) -> Any:
+        """The verified request (None on a path served unsigned), or the refusal to answer."""
+        own_key = environ.get("HTTP_X_MOTO_ACCOUNT_ID") is not None
+        if path.startswith(_UNSIGNED_PREFIXES) or is_custom_resource_answer(path):
+            environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+            return None
+        verified = authenticate(
+            environ, own_keys={BOOTSTRAP_ACCESS_KEY: self.bootstrap_secret} if own_key else {}
+        )
+        if isinstance(verified, Refusal):
+            return refusal_response(environ, verified)
+        if verified.identity is not None:
+            # moto lets this header act in any account; only the cloud's own key may.
+            environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        return verified
+
+    def _check_sts(
+        self,
+        environ: dict[str, Any],
+        scope: SigV4Scope | None,
+        caller: CallerIdentity | None,
+    ) -> Response | None:
         """Evaluate every STS call that issues credentials, whatever its shape, or refuse it.
 
         The action can arrive in a form body (POST), in the query string (GET, or
@@ -209,6 +316,8 @@ class EmbeddedApp:
         """
         params = request_params(environ)
         action = params.get("Action", "")
+        if action == "GetCallerIdentity" and caller is not None and caller.is_user_session:
+            return _caller_identity_response(caller)
         if action not in _CREDENTIAL_ACTIONS and not (
             scope is not None and scope.service == "sts" and action.startswith("Assume")
         ):
@@ -223,7 +332,6 @@ class EmbeddedApp:
             reason = f"{action or 'an STS action'} is not supported by the embedded cloud"
             self._record("unverified", call, allowed=False, reason=reason)
             return _sts_error("AccessDenied", f"{reason}: refused", 403)
-        caller = resolve_access_key(scope.access_key_id) if scope is not None else None
         if caller is None:
             self._record("unknown", call, allowed=False, reason="unsigned or unknown access key")
             return _sts_error(
@@ -231,6 +339,8 @@ class EmbeddedApp:
                 "The security token included in the request is invalid.",
                 403,
             )
+        if action == "GetSessionToken":
+            return _session_token_response(caller, params)
         if action in _OWN_IDENTITY_ACTIONS:
             return None  # credentials for the caller itself: no other principal's trust
         try:
@@ -261,6 +371,8 @@ class EmbeddedApp:
             )
         if subpath.startswith("bedrock/"):
             return self.bedrock.handle_admin(request, subpath.removeprefix("bedrock/"))
+        if subpath == "clock":
+            return self._clock_admin(request)
         if subpath == "sts/assume-role":
             with self._lock:
                 decisions = [d.__dict__ for d in self.assume_role_decisions]
@@ -268,6 +380,25 @@ class EmbeddedApp:
         return Response(
             json.dumps({"message": "not found"}), status=404, content_type="application/json"
         )
+
+    def _clock_admin(self, request: Request) -> Response:
+        """GET the clock; POST ``{"advance_seconds": N}`` to move it; DELETE to reset it."""
+        if request.method == "POST":
+            seconds = (request.get_json(silent=True) or {}).get("advance_seconds")
+            if not isinstance(seconds, int | float) or seconds < 0:
+                return Response(
+                    json.dumps({"message": "advance_seconds must be a number >= 0"}),
+                    status=400,
+                    content_type="application/json",
+                )
+            self.clock.advance(timedelta(seconds=seconds))
+        elif request.method == "DELETE":
+            self.clock.reset()
+        state = {
+            "now": self.clock.now().isoformat(),
+            "offset_seconds": self.clock.offset.total_seconds(),
+        }
+        return Response(json.dumps(state), content_type="application/json")
 
 
 class EmbeddedCloud:
@@ -315,6 +446,8 @@ class EmbeddedCloud:
         )
         self.lambda_runner: LambdaRunner | None = None
         self.app: EmbeddedApp | None = None
+        # The time credentials expire by; tests advance it (see embedded_aws.clock).
+        self.clock = EmbeddedClock()
 
     @classmethod
     def from_registry(cls, path: str | Path, **kwargs: Any) -> EmbeddedCloud:
@@ -358,7 +491,8 @@ class EmbeddedCloud:
 
         moto_api_backend.reset()
         moto_app = DomainDispatcherApplication(create_backend_app)
-        self.app = EmbeddedApp(moto_app, self.bedrock, lambda: self.port)
+        self.clock.install()
+        self.app = EmbeddedApp(moto_app, self.bedrock, lambda: self.port, self.clock)
         self._server = NoDelayServer(
             HOST, self._requested_port, self.app, handler=_QuietRequestHandler
         )
@@ -392,6 +526,7 @@ class EmbeddedCloud:
         if self._uninstall is not None:
             self._uninstall()
             self._uninstall = None
+        self.clock.uninstall()
         if self._previous_moto_port is None:
             os.environ.pop("MOTO_PORT", None)
         else:
@@ -415,8 +550,9 @@ class EmbeddedCloud:
             "iam",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="bootstrap",
-            aws_secret_access_key="bootstrap",
+            aws_access_key_id=BOOTSTRAP_ACCESS_KEY,
+            # Signed and verified like any key; its secret never leaves the process.
+            aws_secret_access_key=self.app.bootstrap_secret if self.app else "",
         )
 
         def add_account_header(request: Any, **_: Any) -> None:
