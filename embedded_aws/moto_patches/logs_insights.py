@@ -9,8 +9,9 @@ StartQuery's ``limit`` and ``logGroupIdentifiers`` (the latter answered HTTP
 ``@timestamp`` as epoch milliseconds, discovers no JSON fields and answers no
 ``statistics``. So a reader could not use Insights against the embedded cloud.
 
-Here StartQuery runs the query as the "CloudWatch Logs Insights language query
-syntax" documents it, for this subset, and refuses anything else with
+``embedded_aws.moto_patches.logs`` serves StartQuery with this module, which
+parses and runs a query as the "CloudWatch Logs Insights language query syntax"
+documents it, for this subset, and refuses anything else with
 ``MalformedQueryException`` naming what is not supported (never ignoring it):
 
 * ``fields f1, f2``: the system fields ``@timestamp``, ``@message``,
@@ -26,18 +27,20 @@ syntax" documents it, for this subset, and refuses anything else with
   the event lacks is false. Several ``filter`` commands all apply.
 * ``sort f [asc|desc], ...``: descending by default; rows are in ``@timestamp``
   descending order until sorted. Events lacking the field come last.
-* ``limit N`` (1 to 100,000); StartQuery's ``limit`` caps the rows too, and with
-  neither a query returns at most 10,000 rows.
+* ``limit N`` (1 to 100,000, AWS's documented maximum); StartQuery's ``limit``
+  caps the rows too, and with neither a query returns at most 10,000 rows.
 * ``stats count(*) [as name] [by f1, f2]``, then only ``sort`` and ``limit``.
   Its rows are groups, not events, so they have no ``@ptr``.
 
 Values are strings as AWS returns them: ``@timestamp`` as ``YYYY-MM-DD
-HH:MM:SS.mmm`` (UTC), numbers as their JSON text, booleans as ``1``/``0``; a JSON
-``null`` is not a field. ``statistics`` counts the events in the window
-(``recordsScanned``, ``bytesScanned``) and those that passed the filters
-(``recordsMatched``). The window is whole seconds, both ends included, as the
-API documents ``startTime``/``endTime``. The query runs during StartQuery, so
-GetQueryResults answers ``Complete`` at once.
+HH:MM:SS.mmm`` (UTC), numbers as their JSON text, booleans as ``1``/``0`` (as
+Insights shows them; its docs do not say); a JSON ``null`` is not a field.
+``statistics`` counts the events in the window (``recordsScanned``,
+``bytesScanned``) and those that passed the filters (``recordsMatched``). The
+window is whole seconds, both ends included (the API documents ``startTime``
+and ``endTime`` as inclusive epoch seconds; the reader splits windows on that
+basis). The query runs during StartQuery, so GetQueryResults answers
+``Complete`` at once.
 
 The parser is written here rather than grown from moto's: moto's
 ``parse_query`` is a character-level state machine with no expressions, so a

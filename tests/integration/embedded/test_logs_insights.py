@@ -66,6 +66,7 @@ PLATFORM_REPORT = {
     "record": {
         "requestId": "r1",
         "metrics": {"durationMs": 12.5},
+        "tracing": {"sampled": True},
         "spans": [{"name": "responseLatency", "durationMs": 3.25}],
     },
 }
@@ -226,18 +227,20 @@ def test_fields_discovered_in_json_by_dotted_path_and_the_system_fields(
 ) -> None:
     rows, _ = run(
         cloud,
-        "fields type, record.metrics.durationMs, record.spans.0.name, user_id, @logStream, @log"
+        "fields type, record.metrics.durationMs, record.spans.0.name, record.tracing.sampled,"
+        " user_id, @logStream, @log"
         " | filter ispresent(record.metrics.durationMs)",
         logGroupNames=[FUNCTION],
     )
     (row,) = rows
     ptr = row.pop("@ptr")
     assert ptr
-    # user_id is not in the event, so not in the row.
+    # user_id is not in the event, so not in the row; a JSON true shows as 1.
     assert row == {
         "type": "platform.report",
         "record.metrics.durationMs": "12.5",
         "record.spans.0.name": "responseLatency",
+        "record.tracing.sampled": "1",
         "@logStream": FUNCTION_STREAM,
         "@log": f"{ACME}:{FUNCTION}",
     }
