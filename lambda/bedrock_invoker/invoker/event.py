@@ -111,6 +111,7 @@ def parse_request(event: Any) -> InvocationRequest:
         raise InvalidRequestError("messages", "give either prompt or messages, not both")
     if request.messages is not None:
         _check_conversation(request.messages)
+    _check_not_blank(request)
     content_chars = sum(len(turn.content) for turn in request.turns()) + len(request.system or "")
     if content_chars > MAX_CONTENT_CHARS:
         field = "messages" if request.messages is not None else "prompt"
@@ -125,6 +126,19 @@ def resolve_model(model_id: str, *, allowed_models: Sequence[str]) -> str:
     if model_id not in allowed_models:
         raise ModelNotAllowedError("model_id", f"'{model_id}' is not allowed for this tenant")
     return model_id
+
+
+def _check_not_blank(request: InvocationRequest) -> None:
+    # Bedrock refuses a text block of white space only (ValidationException "The text
+    # field in the ContentBlock object at messages.0.content.0 is blank"): name the
+    # event's field instead, before spending a call.
+    texts = [("prompt", request.prompt), ("system", request.system)]
+    texts += [
+        (f"messages[{i}].content", turn.content) for i, turn in enumerate(request.messages or [])
+    ]
+    for field, text in texts:
+        if text is not None and not text.strip():
+            raise InvalidRequestError(field, "must not be blank (it is only white space)")
 
 
 def _check_conversation(messages: Sequence[ChatTurn]) -> None:

@@ -139,10 +139,12 @@ junk_turns = (
     )
     | json_values
 )
-valid_turn_contents = st.lists(st.text(min_size=1, max_size=200), min_size=1, max_size=7)
+# Text that is not only white space: Bedrock refuses a blank text block, so does the function.
+visible_texts = st.text(min_size=1, max_size=200).filter(str.strip)
+valid_turn_contents = st.lists(visible_texts, min_size=1, max_size=7)
 # An odd number of turns: the conversation ends with the user, as Converse wants.
 odd_turn_contents = st.sampled_from([1, 3, 5, 7]).flatmap(
-    lambda n: st.lists(st.text(min_size=1, max_size=200), min_size=n, max_size=n)
+    lambda n: st.lists(visible_texts, min_size=n, max_size=n)
 )
 
 
@@ -189,12 +191,12 @@ def valid_events(draw: st.DrawFn) -> dict[str, Any]:
         ),
     }
     if draw(st.booleans()):
-        event["prompt"] = draw(st.text(min_size=1, max_size=200))
+        event["prompt"] = draw(visible_texts)
     else:
         event["messages"] = _conversation(draw(odd_turn_contents))
     optional = {
         "model_id": st.sampled_from([*ALLOWED_MODELS, NOT_ALLOWED_MODEL]),
-        "system": st.text(min_size=1, max_size=100),
+        "system": st.text(min_size=1, max_size=100).filter(str.strip),
         "max_tokens": st.integers(1, 8192),
         "temperature": st.floats(0, 1) | st.integers(0, 1),
     }
@@ -277,6 +279,7 @@ def test_any_event_is_parsed_or_refused_naming_the_field(event: Any) -> None:
     assert (request.prompt is None) != (request.messages is None)
     turns = request.turns()
     assert turns[0].role == "user" and turns[-1].role == "user"
+    assert all(t.content.strip() for t in turns)  # Bedrock refuses a blank text block
     assert sum(len(t.content) for t in turns) + len(request.system or "") <= MAX_CONTENT_CHARS
 
 

@@ -40,6 +40,12 @@ ASSISTANT = {"role": "assistant", "content": "hello"}
         (event(prompt=None, messages=[{"role": "system", "content": "x"}]), "messages[0].role"),
         (event(prompt=None, messages=[{"role": "user", "content": ""}]), "messages[0].content"),
         (event(prompt=None, messages=[{"role": "user"}]), "messages[0].content"),
+        (event(prompt=" \n\t "), "prompt"),
+        (event(system="   "), "system"),
+        (
+            event(prompt=None, messages=[USER, {**ASSISTANT, "content": " "}, USER]),
+            "messages[1].content",
+        ),
         (event(prompt=None, messages=[USER, {**USER, "name": "x"}]), "messages[1].name"),
         (event(prompt=None, messages=[ASSISTANT, USER]), "messages[0].role"),
         (event(prompt=None, messages=[USER, USER]), "messages[1].role"),
@@ -115,3 +121,9 @@ def test_model_outside_the_allowlist_is_refused_as_access_denied() -> None:
 
 def test_allowed_model_is_accepted() -> None:
     assert resolve_model(HAIKU, allowed_models=[HAIKU]) == HAIKU
+
+
+def test_a_blank_prompt_is_refused_before_bedrock_sees_it() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_request(event(prompt="   "))
+    assert str(caught.value) == "prompt: must not be blank (it is only white space)"
