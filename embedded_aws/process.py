@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +276,12 @@ class RunningCloud:
     def assume_role_decisions(self) -> list[dict[str, Any]]:
         """Every AssumeRole decision the trust enforcement made."""
         return list(self._admin("sts/assume-role")["decisions"])
+
+    def advance_clock(self, by: timedelta) -> datetime:
+        """Move the cloud's clock (the one credentials expire by) forward; its new time."""
+        state = self._admin("clock", "POST", {"advance_seconds": by.total_seconds()})
+        return datetime.fromisoformat(state["now"])
+
+    def reset_clock(self) -> None:
+        """Set the cloud's clock back to real time."""
+        self._admin("clock", "DELETE")
