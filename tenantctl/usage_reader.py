@@ -10,10 +10,11 @@
   is always read, whatever the function's logging configuration says now: a
   tenant switched from the ``api`` sink to ``stdout`` keeps the fallback
   records it printed before the switch.
-* **How.** On real AWS a Logs Insights query (:func:`insights_messages`)
-  returns the raw records and scans far faster than paging; on the embedded
-  cloud, whose Insights engine ignores most of the query language, paginated
-  FilterLogEvents (:func:`filter_events`), which ``tenantctl logs`` also uses.
+* **How.** A Logs Insights query (:func:`insights_messages`) returns the raw
+  records and scans far faster than paging through FilterLogEvents
+  (:func:`filter_events`, which ``tenantctl logs`` uses to follow a stream).
+  The embedded cloud runs the same query (its own Insights engine), so there
+  is one reading path.
 * **What counts** (:func:`records_to_count`). A fallback record that also
   reached the usage log group counts once (:func:`merge_fallback`); a line
   delivered twice counts once (the ``stdout`` sink is delivered at least once;
@@ -339,14 +340,9 @@ class UsageReading:
 
 @dataclass(frozen=True)
 class UsageReader:
-    """Reads one tenant account's usage records with a CloudWatch Logs client there.
-
-    ``insights`` chooses Logs Insights (real AWS) over paginated FilterLogEvents
-    (the embedded cloud, whose Insights engine ignores most of the query).
-    """
+    """Reads one tenant account's usage records with a CloudWatch Logs client there."""
 
     logs: Any
-    insights: bool = True
     sleep: Callable[[float], None] = time.sleep
 
     def read(
@@ -369,14 +365,6 @@ class UsageReader:
     def records(self, log_group: str, start: datetime, end: datetime) -> list[UsageRecord]:
         """Every usage record stored in ``log_group`` in [start, end], as stored."""
         try:
-            if not self.insights:
-                events = filter_events(
-                    self.logs,
-                    log_group,
-                    start_ms=_ms(start),
-                    end_ms=_ms(end),
-                )
-                return parse_records(e.message for e in events)
             return parse_records(
                 insights_messages(
                     self.logs,

@@ -107,12 +107,15 @@ def status() -> dict[str, Any] | None:
     return _process().status(state_dir())  # type: ignore[no-any-return]
 
 
-def up(registry_path: Path) -> dict[str, Any]:
-    """Start the background cloud with every account of the registry (no-op if running)."""
+def up(registry_path: Path, *, port: int = 0) -> dict[str, Any]:
+    """Start the background cloud with every account of the registry (no-op if running);
+    ``port`` 0 takes a free one."""
     process = _process()
     load_registry(registry_path)  # refuse an invalid registry before starting anything
     try:
-        return process.up(state_dir(), registry=registry_path)  # type: ignore[no-any-return]
+        return process.up(  # type: ignore[no-any-return]
+            state_dir(), registry=registry_path, port=port
+        )
     except (RuntimeError, TimeoutError) as exc:
         raise CliError(str(exc)) from None
 

@@ -61,16 +61,19 @@ def deploy(ctx: typer.Context) -> None:
     are gone.
     """
     st = state(ctx)
-    if local_cloud.status() is None:
+    running = local_cloud.status()
+    if running is None:
         raise CliError("the embedded cloud is not running: run tenantctl local up")
     missing = local_cloud.missing_accounts(st.registry_path)
     if missing:
         say(
             f"restarting the embedded cloud to add account(s) {', '.join(missing)} "
-            "(its state is reset; every stack is deployed again)"
+            "(its state and every usage record are reset; every stack is deployed again)"
         )
         local_cloud.down()
-        local_cloud.up(st.registry_path)
+        # The same port: a shell that ran `tenantctl local env` keeps working (the
+        # profiles' files are rewritten in place with the new keys).
+        local_cloud.up(st.registry_path, port=int(running["port"]))
     env = local_cloud.environment()
     with local_cloud.applied(env):
         deploy_fleet(
