@@ -1,40 +1,54 @@
-"""Bedrock runtime emulator: Converse, ConverseStream and CountTokens for the embedded cloud.
+"""Bedrock runtime emulator: every bedrock-runtime operation, held to IAM, for the embedded cloud.
 
-moto's bedrock-runtime has no Converse, and no CountTokens (it answers HTTP 500
-with an HTML page), so the embedded cloud answers ``POST
-/model/{modelId}/converse``, ``/converse-stream`` and ``/count-tokens`` itself:
+moto's bedrock-runtime has no Converse and no CountTokens, and answers
+InvokeModel with HTTP 200 ``{}`` to anyone, so every request whose method and
+path are those of an operation in botocore's ``bedrock-runtime`` model
+(``embedded_aws.bedrock_operations``) is served here; the control plane, which
+signs as ``bedrock`` too, stays with moto:
 
-* answers are deterministic: the same model and conversation always get the
-  same text, and ``usage`` counts tokens from the request and answer text
-  (``embedded_aws.bedrock_answers``); ``metrics.latencyMs`` is the time the
-  emulator spent including injected latency;
-* prompt caching is emulated: text before a ``cachePoint`` block is written to
-  a per-account cache on first use and read from it afterwards;
-* every call is attributed to the account and role session behind its SigV4
-  access key and kept in an in-memory call log; no prompt or answer text is
-  stored there, mirroring an operations account with invocation logging off;
-* the caller's identity policies must allow ``bedrock:InvokeModel`` (Converse),
-  ``bedrock:InvokeModelWithResponseStream`` (ConverseStream) or
-  ``bedrock:CountTokens`` (CountTokens) on the model ARN, and for a
-  cross-region inference profile on the profile ARN and the foundation model in
-  every destination region, as Bedrock requires;
+* every operation is first held to the caller: an access key the cloud never
+  issued is UnrecognizedClientException, expired credentials
+  ExpiredTokenException, and the caller's identity policies must allow the
+  operation's IAM action (``bedrock_operations.IAM_RULES``:
+  ``bedrock:InvokeModel`` for Converse and InvokeModel,
+  ``bedrock:InvokeModelWithResponseStream`` for their streaming forms,
+  ``bedrock:CountTokens`` ...) on the model ARN, and for a cross-region
+  inference profile on the profile ARN and the foundation model in every
+  destination region, as Bedrock requires, or it is AccessDeniedException. An
+  operation with no known action is refused for every caller;
+* only then is the request read: a model id the catalogue
+  (``embedded_aws.bedrock_models``) does not know is "The provided model
+  identifier is invalid.", a body Bedrock would refuse a ValidationException
+  with Bedrock's message, and an operation the emulator does not answer
+  (ApplyGuardrail, the async invocations, the bidirectional stream) a
+  ValidationException that says so;
+* Converse, ConverseStream, InvokeModel and InvokeModelWithResponseStream are
+  model calls, answered alike: deterministic (the same model and conversation
+  always get the same text, ``embedded_aws.converse``), with token counts and
+  prompt caching, ``metrics.latencyMs`` the time the emulator spent including
+  injected latency. InvokeModel takes and answers the model family's native
+  body (Anthropic Messages, Amazon Nova; ``embedded_aws.invoke_model``);
+* every model call is attributed to the account and role session behind its
+  SigV4 access key and kept in an in-memory call log; no prompt or answer text
+  is stored there, mirroring an operations account with invocation logging off;
 * application inference profiles (made by CloudFormation deploys, see
   ``embedded_aws.moto_patches.bedrock``) are accepted as model id: the call
   resolves to the profile's base model and is checked on the profile ARN plus
   the foundation models it routes to, with ``bedrock:InferenceProfileArn`` set, the resources
   ``contracts.model_access`` grants;
-* CountTokens answers ``{"inputTokens": N}`` for Converse-shaped input, N
-  counted as Converse counts its input tokens; InvokeModel-shaped input is
-  refused with a ValidationException. It is not a model call: it is not in the
-  call log and injected faults do not apply to it;
+* CountTokens answers ``{"inputTokens": N}`` for Converse input and for
+  InvokeModel input (a native body), N counted as the model call counts its
+  input tokens. It is not a model call: it is not in the call log and injected
+  faults do not apply to it;
 * faults (throttling, latency, arbitrary errors) can be injected per test or
-  over the JSON admin endpoint.
+  over the JSON admin endpoint; they apply to every model call.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-import re
 import threading
 import time
 import uuid
@@ -42,7 +56,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
@@ -51,11 +64,24 @@ from contracts.model_access import (
     APPLICATION_PROFILE_ARN_RE,
     application_profile_arn,
     default_profile_regions,
+    foundation_model_arn,
     model_id_of_source_arn,
     resources_needed,
 )
-from embedded_aws import converse
+from embedded_aws import converse, invoke_model
 from embedded_aws.bedrock_answers import converse_stream_events
+from embedded_aws.bedrock_models import foundation_model_id, model_features
+from embedded_aws.bedrock_operations import (
+    CONVERSE,
+    CONVERSE_STREAM,
+    COUNT_TOKENS,
+    INVOKE_MODEL,
+    INVOKE_MODEL_STREAM,
+    ResourceKind,
+    RuntimeOperation,
+    RuntimeRoute,
+    route,
+)
 from embedded_aws.iam_policy import Decision, evaluate
 from embedded_aws.iam_policy import Request as PolicyRequest
 from embedded_aws.identity import (
@@ -65,20 +91,9 @@ from embedded_aws.identity import (
     resolve_access_key,
 )
 
-CONVERSE = "Converse"
-CONVERSE_STREAM = "ConverseStream"
-COUNT_TOKENS = "CountTokens"
-_ACTIONS = {
-    CONVERSE: "bedrock:InvokeModel",
-    CONVERSE_STREAM: "bedrock:InvokeModelWithResponseStream",
-    COUNT_TOKENS: "bedrock:CountTokens",
-}
-_OPERATIONS = {
-    "converse": CONVERSE,
-    "converse-stream": CONVERSE_STREAM,
-    "count-tokens": COUNT_TOKENS,
-}
-_PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream|count-tokens)/?$")
+# The operations that call a model: answered, faulted and kept in the call log alike.
+MODEL_CALLS = frozenset({CONVERSE, CONVERSE_STREAM, INVOKE_MODEL, INVOKE_MODEL_STREAM})
+INVALID_MODEL = "The provided model identifier is invalid."
 
 
 class BedrockError(Exception):
@@ -93,7 +108,8 @@ class BedrockError(Exception):
 
 @dataclass
 class BedrockCall:
-    """One Converse/ConverseStream call as the operations account would see it."""
+    """One model call (Converse, ConverseStream, InvokeModel or
+    InvokeModelWithResponseStream) as the operations account would see it."""
 
     request_id: str
     timestamp: str
@@ -228,7 +244,7 @@ def _error_response(err: BedrockError, request_id: str) -> Response:
 
 
 class BedrockEmulator:
-    """Answers Converse/ConverseStream requests; keeps the call log and the fault plan.
+    """Answers Bedrock runtime requests; keeps the call log and the fault plan.
 
     ``handle(request)`` serves one runtime request; ``handle_admin(request)``
     serves the JSON admin endpoint (``/_embedded/bedrock/calls`` and
@@ -316,15 +332,6 @@ class BedrockEmulator:
         with self._lock:
             return list(self._application_profiles.values())
 
-    def _application_profile(self, model_id: str, region: str) -> ApplicationInferenceProfile:
-        with self._lock:
-            profile = self._application_profiles.get(model_id)
-        if profile is None or profile.region != region:
-            raise BedrockError(
-                "ValidationException", 400, "The provided model identifier is invalid."
-            )
-        return profile
-
     # -- fault injection --------------------------------------------------------------------
 
     def throttle(
@@ -405,50 +412,92 @@ class BedrockEmulator:
 
     @staticmethod
     def matches(request: Request) -> bool:
-        """Is this a Converse, ConverseStream or CountTokens request (path and SigV4
-        service ``bedrock``)?"""
+        """Is this a Bedrock runtime request: signed for service ``bedrock`` with the method
+        and path of an operation in botocore's ``bedrock-runtime`` model? The control
+        plane signs as ``bedrock`` too; its paths are no runtime operation's."""
         scope = parse_authorization(request.headers.get("Authorization"))
         return (
-            request.method == "POST"
-            and scope is not None
+            scope is not None
             and scope.service == "bedrock"
-            and _PATH_RE.match(_raw_path(request)) is not None
+            and route(request.method, _raw_path(request)) is not None
         )
 
     def handle(self, request: Request) -> Response:
-        """Serve one Converse, ConverseStream or CountTokens request."""
+        """Serve one runtime request: held to the caller's IAM policies, then answered or
+        refused (an operation the embedded cloud does not emulate, with Bedrock's error shape)."""
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
-        match = _PATH_RE.match(_raw_path(request))
-        assert match is not None  # matches() was checked by the dispatcher
-        model_id = unquote(match.group("model"))
-        operation = _OPERATIONS[match.group("op")]
+        matched = route(request.method, _raw_path(request))
+        assert matched is not None  # matches() was checked by the dispatcher
         scope = parse_authorization(request.headers.get("Authorization"))
         region = scope.region if scope else "us-east-1"
         identity = resolve_access_key(scope.access_key_id) if scope else None
-        if operation == COUNT_TOKENS:
-            return self._count_tokens(request, identity, model_id, region, request_id)
+        name = matched.operation.name
+        if name in MODEL_CALLS:
+            access_key_id = scope.access_key_id if scope else None
+            return self._model_call(
+                request, matched, identity, access_key_id, region, request_id, started
+            )
+        try:
+            caller = _authenticated(identity)
+            if name == COUNT_TOKENS:
+                return self._count_tokens(request, matched, caller, region, request_id)
+            self._authorize_route(caller, matched, request, region)
+        except BedrockError as err:
+            return _error_response(err, request_id)
+        emulated = ", ".join(sorted(MODEL_CALLS | {COUNT_TOKENS}))
+        return _error_response(
+            BedrockError(
+                "ValidationException",
+                400,
+                f"The embedded cloud does not emulate {name}; it answers {emulated}.",
+            ),
+            request_id,
+        )
+
+    def _model_call(
+        self,
+        request: Request,
+        matched: RuntimeRoute,
+        identity: CallerIdentity | None,
+        access_key_id: str | None,
+        region: str,
+        request_id: str,
+        started: float,
+    ) -> Response:
+        """Converse, ConverseStream, InvokeModel or InvokeModelWithResponseStream."""
+        operation = matched.operation
+        model_id = matched.labels["modelId"]
+        raw = request.get_data()
         call = BedrockCall(
             request_id=request_id,
             timestamp=datetime.now(UTC).isoformat(),
-            operation=operation,
+            operation=operation.name,
             model_id=model_id,
             region=region,
             account_id=identity.account_id if identity else None,
             principal_arn=identity.arn if identity else None,
             role_arn=identity.role_arn if identity else None,
             session_name=identity.session_name if identity else None,
-            request_metadata=None,
-            access_key_id=scope.access_key_id if scope else None,
+            request_metadata=_request_metadata(operation.name, request, raw),
+            access_key_id=access_key_id,
             outcome="success",
             http_status=200,
         )
+        family: invoke_model.ModelFamily | None = None
         try:
-            body = self._parse_body(request)
-            call.body = body
-            metadata = body.get("requestMetadata")
-            call.request_metadata = dict(metadata) if isinstance(metadata, dict) else None
-            call.base_model_id = self._authorize(identity, operation, model_id, region)
+            caller = _authenticated(identity)
+            target = self._authorize_model(caller, operation, model_id, region)
+            call.base_model_id = target.base_model_id
+            streaming = operation.name in (CONVERSE_STREAM, INVOKE_MODEL_STREAM)
+            if operation.name in (CONVERSE, CONVERSE_STREAM):
+                conversation = _converse_body(raw, target, streaming=streaming)
+                call.body = conversation
+            else:
+                family = _family(target)
+                native = _native_body(raw)
+                call.body = native
+                conversation = _native_conversation(target, native, streaming=streaming)
             hold = self._faults.hold
             if hold is not None:
                 hold.wait(timeout=HOLD_SAFETY_SECONDS)
@@ -457,7 +506,7 @@ class BedrockEmulator:
                 time.sleep(latency_ms / 1000)
             if fault is not None:
                 raise BedrockError(fault.code, fault.status, fault.message)
-            result = self._answer(call, call.base_model_id or model_id, body, started)
+            result = self._answer(call, target.base_model_id or model_id, conversation, started)
         except BedrockError as err:
             call.outcome, call.http_status = err.code, err.status
             call.latency_ms = int((time.perf_counter() - started) * 1000)
@@ -467,50 +516,77 @@ class BedrockEmulator:
         call.output_tokens = result["usage"]["outputTokens"]
         call.latency_ms = result["metrics"]["latencyMs"]
         self._log(call)
-        if operation == CONVERSE:
+        headers = {"x-amzn-RequestId": request_id}
+        if operation.name == CONVERSE:
             return Response(
-                json.dumps(result),
-                headers={"Content-Type": "application/json", "x-amzn-RequestId": request_id},
+                json.dumps(result), headers={"Content-Type": "application/json", **headers}
+            )
+        if operation.name == CONVERSE_STREAM:
+            return Response(
+                converse_stream_events(result),
+                headers={"Content-Type": "application/vnd.amazon.eventstream", **headers},
+            )
+        assert family is not None and target.foundation_model_id is not None
+        native_answer = (
+            family,
+            target.foundation_model_id,
+            conversation,
+            result,
+            f"msg_bdrk_{uuid.UUID(request_id).hex[:24]}",
+        )
+        if operation.name == INVOKE_MODEL:
+            return Response(
+                json.dumps(invoke_model.response_body(*native_answer)),
+                headers={
+                    "Content-Type": "application/json",
+                    **invoke_model.response_headers(result),
+                    **headers,
+                },
             )
         return Response(
-            converse_stream_events(result),
+            invoke_model.response_stream(*native_answer),
             headers={
                 "Content-Type": "application/vnd.amazon.eventstream",
-                "x-amzn-RequestId": request_id,
+                "X-Amzn-Bedrock-Content-Type": "application/json",
+                **headers,
             },
         )
 
     def _count_tokens(
         self,
         request: Request,
-        identity: CallerIdentity | None,
-        model_id: str,
+        matched: RuntimeRoute,
+        caller: CallerIdentity,
         region: str,
         request_id: str,
     ) -> Response:
-        """CountTokens: held to IAM as ``bedrock:CountTokens``, counted as Converse counts."""
+        """CountTokens: held to IAM as ``bedrock:CountTokens``, counted as Converse counts.
+
+        InvokeModel-shaped input (``input.invokeModel.body``, the native body as a
+        blob) is counted as the Converse request it turns into, so it counts what
+        InvokeModel's usage reports."""
+        target = self._authorize_model(caller, matched.operation, matched.labels["modelId"], region)
         try:
-            try:
-                body = json.loads(request.get_data() or b"{}")
-            except ValueError:
-                raise BedrockError("ValidationException", 400, "Malformed input request.") from None
-            given = body.get("input") if isinstance(body, dict) else None
-            if not isinstance(given, dict) or not given:
-                raise BedrockError(
-                    "ValidationException", 400, "1 validation error detected: input is required"
-                )
-            self._authorize(identity, COUNT_TOKENS, model_id, region)
-            conversation = given.get("converse")
-            if not isinstance(conversation, dict):
-                raise BedrockError(
-                    "ValidationException",
-                    400,
-                    "The embedded cloud counts the tokens of Converse input only "
-                    "(input.converse); InvokeModel input is not supported.",
-                )
-            _check_conversation(conversation)
-        except BedrockError as err:
-            return _error_response(err, request_id)
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            raise BedrockError("ValidationException", 400, "Malformed input request.") from None
+        given = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(given, dict) or not given:
+            raise BedrockError(
+                "ValidationException", 400, "1 validation error detected: input is required"
+            )
+        if isinstance(given.get("converse"), dict):
+            conversation = given["converse"]
+            _check_conversation(conversation, model_id=_foundation(target))
+        elif isinstance(given.get("invokeModel"), dict):
+            native = _native_body(_blob(given["invokeModel"].get("body")))
+            conversation = _native_conversation(target, native, streaming=False)
+        else:
+            raise BedrockError(
+                "ValidationException",
+                400,
+                "1 validation error detected: input must name converse or invokeModel",
+            )
         return Response(
             json.dumps({"inputTokens": converse.input_tokens(conversation)}),
             headers={"Content-Type": "application/json", "x-amzn-RequestId": request_id},
@@ -520,77 +596,73 @@ class BedrockEmulator:
         with self._lock:
             self._calls.append(call)
 
-    @staticmethod
-    def _parse_body(request: Request) -> dict[str, Any]:
+    def _model_target(self, caller: CallerIdentity, model_id: str, region: str) -> _ModelTarget:
+        """What a call naming ``model_id`` is checked on, and the model behind it.
+
+        An id Bedrock does not know is still checked, on the resource it would
+        name, so a caller learns it is invalid only once it is allowed to ask."""
+        if APPLICATION_PROFILE_ARN_RE.fullmatch(model_id):
+            with self._lock:
+                profile = self._application_profiles.get(model_id)
+            if profile is None or profile.region != region:
+                return _ModelTarget([(model_id, {})], None, None)
+            needs = resources_needed(
+                profile.model_id,
+                partition=naming.partition_for_region(region),
+                region=region,
+                account=profile.account_id,
+                profile_regions=default_profile_regions(self._profile_regions),
+                application_profile=profile.arn,
+            )
+            resources = [(need.arn, need.context) for need in needs]
+            return _ModelTarget(resources, profile.model_id, _known_model(profile.model_id))
         try:
-            body = json.loads(request.get_data() or b"{}")
-        except ValueError:
-            raise BedrockError("ValidationException", 400, "Malformed input request.") from None
-        _check_conversation(body)
-        return dict(body)
-
-    def _resources(
-        self, identity: CallerIdentity, model_id: str, region: str
-    ) -> tuple[list[tuple[str, dict[str, str]]], str | None]:
-        """What the call is checked on, and the base model of an application profile."""
-        if not APPLICATION_PROFILE_ARN_RE.fullmatch(model_id):
             resources = required_resources(
-                model_id, region, identity.account_id, self._profile_regions
+                model_id, region, caller.account_id, self._profile_regions
             )
-            return resources, None
-        profile = self._application_profile(model_id, region)
-        needs = resources_needed(
-            profile.model_id,
-            partition=naming.partition_for_region(region),
-            region=region,
-            account=profile.account_id,
-            profile_regions=default_profile_regions(self._profile_regions),
-            application_profile=profile.arn,
-        )
-        return [(need.arn, need.context) for need in needs], profile.model_id
+        except BedrockError:
+            partition = naming.partition_for_region(region)
+            resources = [(foundation_model_arn(partition, region, model_id), {})]
+        return _ModelTarget(resources, None, _known_model(model_id))
 
-    def _authorize(
-        self, identity: CallerIdentity | None, operation: str, model_id: str, region: str
-    ) -> str | None:
-        """Raise unless the caller may make this call; the base model of a profile call."""
-        if identity is None:
-            raise BedrockError(
-                "UnrecognizedClientException",
-                403,
-                "The security token included in the request is invalid.",
-            )
-        if identity.expired():
-            raise BedrockError(
-                "ExpiredTokenException",
-                403,
-                "The security token included in the request is expired",
-            )
-        action = _ACTIONS[operation]
-        documents = identity_policies(identity)
-        base_context = {
-            "aws:RequestedRegion": region,
-            "aws:PrincipalArn": identity.principal_arn,
-            "aws:PrincipalAccount": identity.account_id,
-        }
-        resources, base_model_id = self._resources(identity, model_id, region)
-        for resource, extra in resources:
-            context = {**base_context, **extra}
-            verdict = evaluate(
-                documents, PolicyRequest(action, resource, identity.principal, context)
-            )
-            if verdict.decision is not Decision.ALLOW:
-                kind = (
-                    "an explicit deny in an identity-based policy"
-                    if verdict.decision is Decision.EXPLICIT_DENY
-                    else f"no identity-based policy allows the {action} action"
+    def _authorize_model(
+        self, caller: CallerIdentity, operation: RuntimeOperation, model_id: str, region: str
+    ) -> _ModelTarget:
+        """Raise unless the caller may call ``operation`` on a model Bedrock knows."""
+        target = self._model_target(caller, model_id, region)
+        _authorize(caller, _action(caller, operation), target.resources, region)
+        if target.foundation_model_id is None:
+            raise BedrockError("ValidationException", 400, INVALID_MODEL)
+        return target
+
+    def _authorize_route(
+        self, caller: CallerIdentity, matched: RuntimeRoute, request: Request, region: str
+    ) -> None:
+        """Raise unless the caller may make this request of an operation not emulated."""
+        operation, labels = matched.operation, matched.labels
+        action = _action(caller, operation)
+        rule = operation.authorization
+        assert rule is not None  # _action refused the operation otherwise
+        if rule.resource is ResourceKind.MODEL:
+            self._authorize_model(caller, operation, labels["modelId"], region)
+            return
+        resources: list[tuple[str, dict[str, str]]] = [("*", {})]
+        if rule.resource is ResourceKind.MODEL_IN_BODY:
+            model_id = _body_field(request, "modelId")
+            if model_id:
+                self._authorize_model(caller, operation, model_id, region)
+                return
+        elif rule.resource is ResourceKind.GUARDRAIL:
+            guardrail = labels["guardrailIdentifier"]
+            if not guardrail.startswith("arn:"):
+                partition = naming.partition_for_region(region)
+                guardrail = (
+                    f"arn:{partition}:bedrock:{region}:{caller.account_id}:guardrail/{guardrail}"
                 )
-                raise BedrockError(
-                    "AccessDeniedException",
-                    403,
-                    f"User: {identity.arn} is not authorized to perform: {action} on resource: "
-                    f"{resource} because {kind}",
-                )
-        return base_model_id
+            resources = [(guardrail, {})]
+        elif rule.resource is ResourceKind.ASYNC_INVOKE:
+            resources = [(labels["invocationArn"], {})]
+        _authorize(caller, action, resources, region)
 
     def _answer(
         self, call: BedrockCall, model_id: str, body: Mapping[str, Any], started: float
@@ -652,12 +724,167 @@ class BedrockEmulator:
         return _json(self.fault_state())
 
 
-def _check_conversation(body: Any) -> None:
-    """Bedrock's ValidationException for a conversation it would not accept."""
+@dataclass(frozen=True)
+class _ModelTarget:
+    """What a call naming a model is checked on, and the model it reaches."""
+
+    resources: list[tuple[str, dict[str, str]]]
+    # The model behind an application inference profile named as the model id.
+    base_model_id: str | None
+    # The catalogue's foundation model; None for an id Bedrock does not know.
+    foundation_model_id: str | None
+
+
+def _known_model(model_id: str) -> str | None:
+    """The foundation model behind ``model_id`` if the catalogue knows it."""
+    return foundation_model_id(model_id) if model_features(model_id) is not None else None
+
+
+def _authenticated(identity: CallerIdentity | None) -> CallerIdentity:
+    """The caller, or the error Bedrock gives an unknown or expired credential."""
+    if identity is None:
+        raise BedrockError(
+            "UnrecognizedClientException",
+            403,
+            "The security token included in the request is invalid.",
+        )
+    if identity.expired():
+        raise BedrockError(
+            "ExpiredTokenException",
+            403,
+            "The security token included in the request is expired",
+        )
+    return identity
+
+
+def _action(caller: CallerIdentity, operation: RuntimeOperation) -> str:
+    """The IAM action that authorizes ``operation``; an operation without one is
+    refused for every caller (fail closed)."""
+    rule = operation.authorization
+    if rule is None:
+        raise BedrockError(
+            "AccessDeniedException",
+            403,
+            f"User: {caller.arn} is not authorized to call {operation.name}: the embedded "
+            "cloud does not know which IAM action authorizes it, so it refuses every caller",
+        )
+    return rule.action
+
+
+def _authorize(
+    caller: CallerIdentity,
+    action: str,
+    resources: Sequence[tuple[str, Mapping[str, str]]],
+    region: str,
+) -> None:
+    """Raise AccessDeniedException unless the caller's identity policies allow
+    ``action`` on every resource (each with its extra condition context)."""
+    documents = identity_policies(caller)
+    base_context = {
+        "aws:RequestedRegion": region,
+        "aws:PrincipalArn": caller.principal_arn,
+        "aws:PrincipalAccount": caller.account_id,
+    }
+    for resource, extra in resources:
+        context = {**base_context, **extra}
+        verdict = evaluate(documents, PolicyRequest(action, resource, caller.principal, context))
+        if verdict.decision is not Decision.ALLOW:
+            kind = (
+                "an explicit deny in an identity-based policy"
+                if verdict.decision is Decision.EXPLICIT_DENY
+                else f"no identity-based policy allows the {action} action"
+            )
+            raise BedrockError(
+                "AccessDeniedException",
+                403,
+                f"User: {caller.arn} is not authorized to perform: {action} on resource: "
+                f"{resource} because {kind}",
+            )
+
+
+def _family(target: _ModelTarget) -> invoke_model.ModelFamily:
+    """The native body format of the model a call reaches, or Bedrock's refusal."""
     try:
-        converse.check_request(body)
-    except converse.ConverseValidationError as err:
+        return invoke_model.family_of(_foundation(target))
+    except invoke_model.NativeBodyError as err:
         raise BedrockError("ValidationException", 400, err.message) from None
+
+
+def _native_body(raw: bytes | str) -> dict[str, Any]:
+    try:
+        return invoke_model.parse_body(raw)
+    except invoke_model.NativeBodyError as err:
+        raise BedrockError("ValidationException", 400, err.message) from None
+
+
+def _native_conversation(
+    target: _ModelTarget, native: Mapping[str, Any], *, streaming: bool
+) -> dict[str, Any]:
+    """The Converse request a native body asks for, checked as Converse checks it."""
+    try:
+        conversation = invoke_model.converse_request(_family(target), native)
+    except invoke_model.NativeBodyError as err:
+        raise BedrockError("ValidationException", 400, err.message) from None
+    _check_conversation(conversation, model_id=_foundation(target), streaming=streaming)
+    return conversation
+
+
+def _converse_body(raw: bytes, target: _ModelTarget, *, streaming: bool) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise BedrockError("ValidationException", 400, "Malformed input request.") from None
+    _check_conversation(body, model_id=_foundation(target), streaming=streaming)
+    return dict(body)
+
+
+def _foundation(target: _ModelTarget) -> str:
+    """The catalogue's id of the model a call reaches (an unknown one was refused before)."""
+    assert target.foundation_model_id is not None
+    return target.foundation_model_id
+
+
+def _request_metadata(operation: str, request: Request, raw: bytes) -> dict[str, str] | None:
+    """``requestMetadata``: in a Converse body, in a header of InvokeModel. Read before
+    the call is authorized, so a refused call is logged with it too."""
+    try:
+        if operation in (CONVERSE, CONVERSE_STREAM):
+            body = json.loads(raw or b"{}")
+            metadata = body.get("requestMetadata") if isinstance(body, dict) else None
+        else:
+            metadata = json.loads(request.headers.get("X-Amzn-Bedrock-Request-Metadata") or "null")
+    except ValueError:
+        return None
+    return dict(metadata) if isinstance(metadata, dict) else None
+
+
+def _blob(value: Any) -> bytes:
+    """A blob member of a JSON body: base64 as botocore sends it, or the text itself."""
+    if not isinstance(value, str):
+        return b""
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        return value.encode()
+
+
+def _body_field(request: Request, name: str) -> str | None:
+    """A string field of a JSON body, or None (a body that is no JSON object has none)."""
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError:
+        return None
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _check_conversation(body: Any, *, model_id: str, streaming: bool = False) -> None:
+    """Bedrock's error (a ValidationException, mostly) for a conversation it would not
+    accept from ``model_id``; ``streaming`` for the streaming operations."""
+    try:
+        converse.check_request(body, model_id=model_id, streaming=streaming)
+    except converse.ConverseValidationError as err:
+        raise BedrockError(err.code, err.status, err.message) from None
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -278,7 +278,14 @@ def test_the_foundation_model_grant_holds_only_through_the_tenants_own_profile(
 def test_an_unknown_profile_arn_is_an_invalid_model_identifier(
     cloud: EmbeddedCloud, profiles: dict[str, str]
 ) -> None:
-    session = _invoker(cloud, "profiles-only-3", profiles)
+    # Allowed on every profile of the account: IAM is evaluated first, so only a
+    # caller allowed on the ARN learns that it names no profile.
+    every_profile = f"arn:aws:bedrock:{REGION}:{OPS}:application-inference-profile/*"
+    allowed = [{"Effect": "Allow", "Action": "bedrock:InvokeModel", "Resource": every_profile}]
+    arn = create_role(
+        cloud, OPS, "any-profile", trust({"AWS": f"arn:aws:iam::{OPS}:root"}), policy(*allowed)
+    )
+    session = session_for(cloud, OPS, arn, "any-profile")
     missing = f"arn:aws:bedrock:{REGION}:{OPS}:application-inference-profile/zzzzzzzzzzzz"
     with pytest.raises(ClientError) as invalid:
         _converse(cloud, session, missing)

@@ -1,4 +1,5 @@
-"""CountTokens in the embedded cloud: held to IAM like Converse, counted as Converse counts."""
+"""CountTokens in the embedded cloud: held to IAM like Converse, counted as Converse counts,
+for Converse input and for InvokeModel input (a model's native body)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ CONVERSATION: dict[str, Any] = {
         {"role": "user", "content": [{"text": "And in April, by model?"}]},
     ],
 }
+ANTHROPIC_BODY: dict[str, Any] = {
+    "anthropic_version": "bedrock-2023-05-31",
+    "max_tokens": 200,
+    "system": "You answer questions about invoices.",
+    "messages": [{"role": "user", "content": "How much did acme spend in March?"}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +56,9 @@ def cloud() -> Iterator[EmbeddedCloud]:
         )
         create_role(
             embedded, OPS, "converse-only", anyone_in_ops, policy(allow("bedrock:InvokeModel"))
+        )
+        create_role(
+            embedded, OPS, "count-anything", anyone_in_ops, policy(allow("bedrock:CountTokens"))
         )
         yield embedded
 
@@ -94,7 +104,15 @@ def test_unknown_keys_are_refused_as_unrecognized(cloud: EmbeddedCloud) -> None:
     assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
 
 
-def test_invoke_model_input_is_refused_as_bedrock_refuses_not_with_a_500(
+def test_invoke_model_input_counts_what_invoke_model_reports(cloud: EmbeddedCloud) -> None:
+    client = runtime(cloud, "counter")
+    body = json.dumps(ANTHROPIC_BODY)
+    counted = client.count_tokens(modelId=HAIKU, input={"invokeModel": {"body": body}})
+    invoked = json.loads(client.invoke_model(modelId=HAIKU, body=body)["body"].read())
+    assert counted["inputTokens"] == invoked["usage"]["input_tokens"] > 0
+
+
+def test_invoke_model_input_bedrock_would_reject_is_refused_with_its_message(
     cloud: EmbeddedCloud,
 ) -> None:
     body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "messages": []})
@@ -103,6 +121,23 @@ def test_invoke_model_input_is_refused_as_bedrock_refuses_not_with_a_500(
     error = refused.value.response
     assert error["Error"]["Code"] == "ValidationException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Message"] == (
+        'Malformed input request: #: subject must not be valid against schema {"required":'
+        '["messages"]}#: required key [max_tokens] not found, please reformat your input '
+        "and try again."
+    )
+
+
+def test_a_made_up_model_is_invalid_once_the_caller_may_count(cloud: EmbeddedCloud) -> None:
+    made_up = "anthropic.claude-made-up-v9:0"
+    with pytest.raises(ClientError) as refused:
+        runtime(cloud, "count-anything").count_tokens(
+            modelId=made_up, input={"converse": CONVERSATION}
+        )
+    assert refused.value.response["Error"]["Message"] == "The provided model identifier is invalid."
+    with pytest.raises(ClientError) as denied:
+        runtime(cloud, "counter").count_tokens(modelId=made_up, input={"converse": CONVERSATION})
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
 def test_a_conversation_bedrock_would_reject_is_a_validation_error(cloud: EmbeddedCloud) -> None:
