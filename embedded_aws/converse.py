@@ -371,19 +371,41 @@ def _user_text(message: Mapping[str, Any]) -> str:
     )
 
 
+# Words a tool name is made of that say nothing of what it is about.
+_FILLER_WORDS = frozenset(
+    {"get", "set", "fetch", "call", "run", "use", "do", "my", "the", "tool", "function"}
+)
+
+
+def _name_words(name: str) -> list[str]:
+    """``get_weather`` -> ["get", "weather"]; ``getWeather`` and ``get-weather`` alike."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [w.lower() for w in re.split(r"[\W_]+", spaced) if w]
+
+
+def _named_at(text: str, name: str) -> int | None:
+    """Where the text names the tool: its name as written, its words as a phrase, or
+    every word of its name that is not filler (``weather`` names ``get_weather``)."""
+    words = _name_words(name)
+    for phrase in (name, " ".join(words)):
+        match = re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE)
+        if phrase and match:
+            return match.start()
+    topical = [w for w in words if w not in _FILLER_WORDS]
+    found = [re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE) for w in topical]
+    if topical and all(found):
+        return min(m.start() for m in found if m)
+    return None
+
+
 def _named_tools(text: str, specs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The tools the text names (``get_weather`` or ``get weather``, any case), in the
-    order the text names them."""
-    found: list[tuple[int, int, Mapping[str, Any]]] = []
-    for order, spec in enumerate(specs):
-        name = str(spec.get("name", ""))
-        spoken = re.sub(r"[_-]+", " ", name)
-        for form in {name, spoken}:
-            match = re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", text, re.IGNORECASE)
-            if form and match:
-                found.append((match.start(), order, spec))
-                break
-    return [spec for _, _, spec in sorted(found, key=lambda item: (item[0], item[1]))]
+    """The tools the text names, in the order the text names them."""
+    found = [
+        (_named_at(text, str(spec.get("name", ""))), order, spec)
+        for order, spec in enumerate(specs)
+    ]
+    named = [(at, order, spec) for at, order, spec in found if at is not None]
+    return [spec for _, _, spec in sorted(named, key=lambda item: (item[0], item[1]))]
 
 
 def tool_to_call(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -391,9 +413,11 @@ def tool_to_call(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
     * ``toolChoice.tool``: that tool, always;
     * ``toolChoice.any``: the first tool the last user turn names, else the first tool;
-    * ``auto`` (the default): the first tool the last user turn's text names (by its
-      name, or with its underscores read as spaces), and none after a toolResult
-      (the model answers the result in text) or when the text names no tool.
+    * ``auto`` (the default): the first tool the last user turn's text names (its
+      name, its words as a phrase, or all the words of its name that are not
+      filler such as "get" or "tool": "the weather in Paris" names ``get_weather``),
+      and none after a toolResult (the model answers the result in text) or when
+      the text names no tool.
     """
     config = body.get("toolConfig") or {}
     specs = [t["toolSpec"] for t in config.get("tools") or [] if "toolSpec" in t]
@@ -436,18 +460,35 @@ def _call_arguments(name: str, text: str, properties: Sequence[str]) -> dict[str
 
 def tool_input(spec: Mapping[str, Any], text: str, digest: bytes) -> dict[str, Any]:
     """The tool's input: every required property from its schema, with the values the
-    user wrote as a call where they validate. It always validates against the schema."""
+    user wrote where they validate (as a call, ``name(3)``, or in quotes for string
+    properties). It always validates against the schema."""
     schema = (spec.get("inputSchema") or {}).get("json") or {"type": "object"}
     writer = ToolInputWriter(schema, answer_words(digest, 3))
     value = writer.value(schema)
     arguments = value if isinstance(value, dict) else {}
     validator = jsonschema.validators.validator_for(schema)(schema)
     properties = list((schema.get("properties") or {}).keys())
-    for key, given in _call_arguments(str(spec.get("name")), text, properties).items():
-        candidate = {**arguments, key: given}
+    given = _call_arguments(str(spec.get("name")), text, properties)
+    # Quoted text fills the required string properties in order ("a customer named 'X'").
+    strings = [
+        name
+        for name in schema.get("required") or []
+        if name not in given and isinstance(arguments.get(name), str)
+    ]
+    given |= dict(zip(strings, _quoted(text), strict=False))
+    for key, value in given.items():
+        candidate = {**arguments, key: value}
         if key in properties and validator.is_valid(candidate):
             arguments = candidate
     return arguments
+
+
+def _quoted(text: str) -> list[str]:
+    """Text the user put in quotes, in order (an apostrophe inside a word is no quote)."""
+    return [
+        single or double
+        for single, double in re.findall(r"(?<!\w)'([^']+)'(?!\w)|\"([^\"]+)\"", text)
+    ]
 
 
 def _tool_use_block(
