@@ -102,3 +102,21 @@ def test_doctor_command_fails_with_exit_1_when_prompts_are_logged(aws: boto3.Ses
     result = CliRunner().invoke(_cli(EXAMPLE_REGISTRY), ["doctor"])
     assert result.exit_code == 1
     assert result.output.startswith("FAIL: ops-invocation-logging (111111111111/us-east-1): ")
+
+
+def test_doctor_reaches_the_operations_account_through_its_profile_pattern(
+    cloud: Any, cli: Any
+) -> None:
+    """The embedded cloud through `tenantctl local env`'s profiles: the AWS user's path."""
+    from_environment = cli("doctor")
+    named = cli("doctor", "--ops-profile", "embedded-{account_id}")
+    wrong = cli("doctor", "--ops-profile", "embedded-222222222222")
+
+    assert from_environment.exit_code == 0, from_environment.output
+    assert from_environment.stdout.startswith("ok: ops-invocation-logging (111111111111/")
+    assert named.exit_code == 0, named.output
+    assert wrong.exit_code == 1
+    assert wrong.stderr == (
+        "error: the AWS credentials are for account 222222222222, not 111111111111: "
+        "pass --ops-profile for account 111111111111\n"
+    )
