@@ -151,3 +151,43 @@ def test_a_stop_sequence_past_max_tokens_is_not_reached() -> None:
     answer = "one two three four five six"
     assert stop_at_sequences(answer, ["five"], 2) == ("one two", "max_tokens")
     assert stop_at_sequences(answer, ["five"], None) == ("one two three four ", "stop_sequence")
+
+
+def _tools(*names: str) -> dict[str, Any]:
+    return {
+        "tools": [
+            {"toolSpec": {"name": n, "inputSchema": {"json": {"type": "object"}}}} for n in names
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "called"),
+    [
+        ("What is the weather in San Francisco, CA?", "get_weather"),
+        ("Please run magic_function(3).", "magic_function"),
+        ("What does getStockPrice say?", "getStockPrice"),
+        ("Tell me a story.", None),
+    ],
+)
+def test_auto_calls_the_tool_the_last_user_turn_names(text: str, called: str | None) -> None:
+    body = {
+        "messages": [{"role": "user", "content": [{"text": text}]}],
+        "toolConfig": _tools("magic_function", "get_weather", "getStockPrice"),
+    }
+    spec = converse.tool_to_call(body)
+    assert (spec or {}).get("name") == called
+
+
+def test_quoted_text_fills_string_arguments_in_order() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"customer_name": {"type": "string"}, "description": {"type": "string"}},
+        "required": ["customer_name", "description"],
+    }
+    spec = {"name": "unicode_customer", "inputSchema": {"json": schema}}
+    value = converse.tool_input(
+        spec, "Create a customer named '你好啊集团' (Hello Group)", b"\1" * 32
+    )
+    assert value["customer_name"] == "你好啊集团"
+    jsonschema.validate(value, schema)
