@@ -367,3 +367,55 @@ def test_native_bodies_are_checked_with_bedrocks_messages(
     client = runtime(cloud)
     code, status, said = refusal(lambda: client.invoke_model(modelId=model, body=raw))
     assert (code, status, said) == ("ValidationException", 400, message)
+
+
+def test_anthropic_tools_are_called_as_converse_calls_them(cloud: EmbeddedCloud) -> None:
+    weather = {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+    body = {
+        **ANTHROPIC_BODY,
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [weather],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+    }
+    client = runtime(cloud)
+    answer, _ = invoke(client, HAIKU, body)
+    assert answer["stop_reason"] == "tool_use"
+    (call,) = [block for block in answer["content"] if block["type"] == "tool_use"]
+    assert call["name"] == "get_weather" and isinstance(call["input"]["city"], str)
+    events = streamed(client, HAIKU, body)
+    started = [e for e in events if e["type"] == "content_block_start"]
+    assert started[-1]["content_block"]["name"] == "get_weather"
+    partial = "".join(
+        e["delta"]["partial_json"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+    )
+    assert json.loads(partial) == call["input"]
+
+
+def test_anthropic_cache_control_writes_then_reads_the_prompt_cache(cloud: EmbeddedCloud) -> None:
+    # Claude 3.5 Haiku caches a prefix of at least 2,048 tokens.
+    system = [
+        {
+            "type": "text",
+            "text": "You answer questions about invoices. " * 400,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    body = {**ANTHROPIC_BODY, "system": system}
+    client = runtime(cloud)
+    first, headers = invoke(client, US_HAIKU_35, body)
+    second, _ = invoke(client, US_HAIKU_35, body)
+    written = first["usage"]["cache_creation_input_tokens"]
+    assert written > 0 and first["usage"]["cache_read_input_tokens"] == 0
+    assert headers["x-amzn-bedrock-cache-write-input-token-count"] == str(written)
+    assert second["usage"]["cache_read_input_tokens"] == written
+    assert second["usage"]["cache_creation_input_tokens"] == 0
