@@ -92,7 +92,7 @@ class RuntimeRoute:
     labels: dict[str, str]
 
 
-def _path_pattern(uri_template: str) -> re.Pattern[str]:
+def uri_path_pattern(uri_template: str) -> re.Pattern[str]:
     """A regex for the path part of a Smithy URI template, one group per label.
 
     ``{label}`` is one path segment, ``{label+}`` (greedy) one or more. Matched
@@ -117,7 +117,7 @@ def runtime_operations() -> tuple[RuntimeOperation, ...]:
         http = model.operation_model(name).http
         template = str(http["requestUri"])
         operations.append(
-            RuntimeOperation(name, str(http["method"]), template, _path_pattern(template))
+            RuntimeOperation(name, str(http["method"]), template, uri_path_pattern(template))
         )
     return tuple(operations)
 

@@ -154,7 +154,7 @@ def test_an_operation_botocore_adds_tomorrow_is_refused_for_everyone(
         "SummonModel",
         "POST",
         "/model/{modelId}/summon",
-        bedrock_operations._path_pattern("/model/{modelId}/summon"),
+        bedrock_operations.uri_path_pattern("/model/{modelId}/summon"),
     )
     known = bedrock_operations.runtime_operations()
     monkeypatch.setattr(bedrock_operations, "runtime_operations", lambda: (*known, tomorrow))
