@@ -369,3 +369,27 @@ def test_bedrock_refuses_with_its_validation_message(
         client.converse(modelId=HAIKU, **request_fields)
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert exc.value.response["Error"] == {"Code": "ValidationException", "Message": message}
+
+
+def test_a_cache_point_on_a_model_without_prompt_caching_is_refused(client: Any) -> None:
+    system = [{"text": "You are a helpful assistant."}, {"cachePoint": {"type": "default"}}]
+    with pytest.raises(ClientError) as exc:
+        client.converse(modelId=HAIKU, system=system, messages=ask("hi"))
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert exc.value.response["Error"] == {
+        "Code": "AccessDeniedException",
+        "Message": "You invoked an unsupported model or your request did not allow prompt caching. See the documentation for more information.",
+    }
+
+
+def test_a_model_refuses_input_it_cannot_read(client: Any) -> None:
+    image = {"image": {"format": "png", "source": {"bytes": png(8, 8)}}}
+    with pytest.raises(ClientError) as exc:
+        client.converse(modelId=US_HAIKU_35, messages=[user({"text": "look"}, image)])
+    assert exc.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "This model doesn't support the image content block that you provided. Update the content block and try again.",
+    }
+    too_many = {"maxTokens": 8_193}
+    with pytest.raises(ClientError, match="exceeds the model limit of 8192"):
+        client.converse(modelId=US_HAIKU_35, messages=ask("hi"), inferenceConfig=too_many)
