@@ -75,6 +75,8 @@ def deploy(ctx: typer.Context) -> None:
         # profiles' files are rewritten in place with the new keys).
         local_cloud.up(st.registry_path, port=int(running["port"]))
     env = local_cloud.environment()
+    # After a restart the cloud is empty at the same endpoint and profiles: what the
+    # last run deployed is gone, so the deploy memory must not skip anything.
     with local_cloud.applied(env):
         deploy_fleet(
             st,
@@ -82,6 +84,7 @@ def deploy(ctx: typer.Context) -> None:
             ops_profile=env[OPS_PROFILE_ENV],
             tenant_profile=env[TENANT_PROFILE_ENV],
             context=cdk_context(env[CDK_CONTEXT_ENV].split()),
+            fresh=bool(missing),
         )
 
 

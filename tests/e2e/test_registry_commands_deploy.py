@@ -136,3 +136,53 @@ def test_onboard_with_deploy_refuses_a_missing_profile_before_the_registry_chang
         "in the AWS configuration\n"
     )
     assert registry.read_text() == before
+
+
+def test_local_deploy_after_a_restart_for_a_new_account_deploys_every_stack_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart empties the cloud at the same endpoint and profiles: the deploy memory of
+    a run that partly failed must not skip the stacks that run deployed."""
+    registry = tmp_path / "tenants.yaml"
+    YAML().dump(
+        {
+            "version": 1,
+            "operations": {"account_id": OPS, "region": REGION},
+            "defaults": {"models": [HAIKU]},
+            "tenants": [
+                {"id": "kept", "account_id": TENANT_ACCOUNT, "region": REGION,
+                 "external_id": "kept-external-id-0001"},
+                {"id": "broken", "account_id": "666666666666", "region": REGION,
+                 "external_id": "broken-external-id-01"},
+            ],
+        },
+        registry,
+    )  # fmt: skip
+    state_dir = tmp_path / "cloud"
+    monkeypatch.chdir(tmp_path)
+    process.up(state_dir, registry=registry)
+    try:
+        exported = eval_local_env(state_dir, monkeypatch)
+        # Someone made broken's usage log group by hand: its stack cannot create it.
+        squatter = _client("logs", "666666666666")
+        squatter.create_log_group(logGroupName=naming.DEFAULT_USAGE_LOG_GROUP)
+        first = _tenantctl(registry, "local", "deploy")
+        assert first.exit_code == 1, first.output
+        assert "2 deployed, 0 unchanged, 1 failed" in first.stdout
+        squatter.delete_log_group(logGroupName=naming.DEFAULT_USAGE_LOG_GROUP)
+        onboarded = _tenantctl(
+            registry, "onboard", "--tenant", "fresh", "--account", "555555555555",
+            "--region", REGION,
+        )  # fmt: skip
+        assert onboarded.exit_code == 0, onboarded.output
+
+        second = _tenantctl(registry, "local", "deploy")
+
+        assert second.exit_code == 0, second.output
+        assert "restarting the embedded cloud to add account(s) 555555555555" in second.stdout
+        # kept's customer stack is deployed again into the empty cloud, although its
+        # template, endpoint and profile are those the failed run deployed it with.
+        assert "4 deployed, 0 unchanged, 0 failed, 0 skipped" in second.stdout
+        assert eval_local_env(state_dir, monkeypatch) == exported  # the shell stays valid
+    finally:
+        process.down(state_dir)
