@@ -8,7 +8,7 @@ server thread bound to ``localhost`` and wraps it in a WSGI middleware that:
   (``embedded_aws.authentication``), and answers GetSessionToken with
   credentials of the calling user;
 * enforces trust policies on ``sts:AssumeRole`` (``embedded_aws.trust``);
-* serves Bedrock Converse/ConverseStream (``embedded_aws.bedrock``);
+* serves every bedrock-runtime operation, held to IAM (``embedded_aws.bedrock``);
 * scopes change-set names to their stack and files custom-resource answers
   under the stack's account (``embedded_aws.moto_patches.cloudformation``);
 * counts signed requests by service and operation;
