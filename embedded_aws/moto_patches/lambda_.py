@@ -18,6 +18,12 @@ function misses what the deployed stacks rely on. On ``moto.awslambda``:
   for ``qualifier`` and would run ``$LATEST``).
 * Function creation and updates (API and CloudFormation) keep ``LoggingConfig``
   and ``SnapStart``, which moto drops, and ``get_configuration`` returns them.
+* ``AWS::Lambda::Function`` keeps its ``TracingConfig``, which moto's
+  CloudFormation drops, and a stack update applies ``TracingConfig`` and
+  ``ReservedConcurrentExecutions`` as CloudFormation does (a property removed
+  from the template goes back to ``PassThrough``, or deletes the reservation);
+  moto's update ignores both. ``UpdateFunctionConfiguration`` honours
+  ``TracingConfig`` too.
 * ``AWS::Lambda::Version`` answers ``Ref`` (its ARN) and ``GetAtt
   Version``/``FunctionArn``, which moto cannot, and on a stack update is
   published from the function's *new* configuration: CloudFormation orders an
@@ -183,6 +189,7 @@ def _cfn_create(
 ) -> Any:
     fn = _original_cfn_create(resource_name, cloudformation_json, account_id, region_name, **kwargs)
     _keep_config(fn, cloudformation_json["Properties"])
+    _apply_stack_properties(fn, cloudformation_json["Properties"])
     return fn
 
 
@@ -199,11 +206,24 @@ def _cfn_update(
         original_resource, new_resource_name, cloudformation_json, account_id, region_name
     )
     _keep_config(fn, cloudformation_json["Properties"])
+    _apply_stack_properties(fn, cloudformation_json["Properties"])
     return fn
+
+
+def _apply_stack_properties(fn: Any, properties: Mapping[str, Any]) -> None:
+    """The template's tracing and reserved concurrency, present or not, as CloudFormation
+    sets them: an absent ``TracingConfig`` is ``PassThrough``, an absent reservation none."""
+    tracing = properties.get("TracingConfig")
+    fn.tracing_config = dict(tracing) if isinstance(tracing, Mapping) else {"Mode": "PassThrough"}
+    reserved = properties.get("ReservedConcurrentExecutions")
+    fn.reserved_concurrency = None if reserved is None else int(reserved)
 
 
 def _update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
     _keep_config(self, config_updates, only_present=True)
+    tracing = config_updates.get("TracingConfig")
+    if isinstance(tracing, Mapping):
+        self.tracing_config = {"Mode": str(tracing.get("Mode") or "PassThrough")}
     return _original_update_configuration(self, config_updates)
 
 
