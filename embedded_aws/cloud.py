@@ -251,6 +251,8 @@ class EmbeddedApp:
         self.bedrock = bedrock
         self._port = port
         self.clock = clock or EmbeddedClock()
+        # Set by EmbeddedCloud once its runner is up (the admin API's role sessions).
+        self.lambda_runner: LambdaRunner | None = None
         self.bootstrap_secret = secrets.token_urlsafe(32)
         self._lock = threading.Lock()
         self.assume_role_decisions: list[AssumeRoleDecision] = []
@@ -373,6 +375,8 @@ class EmbeddedApp:
             return self.bedrock.handle_admin(request, subpath.removeprefix("bedrock/"))
         if subpath == "clock":
             return self._clock_admin(request)
+        if subpath == "lambda/role-session":
+            return self._role_session_admin(request)
         if subpath == "sts/assume-role":
             with self._lock:
                 decisions = [d.__dict__ for d in self.assume_role_decisions]
@@ -380,6 +384,23 @@ class EmbeddedApp:
         return Response(
             json.dumps({"message": "not found"}), status=404, content_type="application/json"
         )
+
+    def _role_session_admin(self, request: Request) -> Response:
+        """GET ``?function=<ARN>``: the function's environment and a session of its role."""
+        runner = self.lambda_runner
+        arn = request.args.get("function", "")
+        try:
+            if runner is None:
+                raise KeyError("the embedded Lambda runner is not running")
+            env = runner.role_session(arn)
+        except (KeyError, AssumeRoleDenied) as exc:
+            status = 403 if isinstance(exc, AssumeRoleDenied) else 404
+            return Response(
+                json.dumps({"message": f"{arn}: {exc}"}),
+                status=status,
+                content_type="application/json",
+            )
+        return Response(json.dumps({"environment": env}), content_type="application/json")
 
     def _clock_admin(self, request: Request) -> Response:
         """GET the clock; POST ``{"advance_seconds": N}`` to move it; DELETE to reset it."""
@@ -500,6 +521,7 @@ class EmbeddedCloud:
         self._previous_moto_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(self.port)
         self.lambda_runner = LambdaRunner(self.endpoint_url, warm=self._warm_lambdas)
+        self.app.lambda_runner = self.lambda_runner
         self._uninstall = moto_patches.install(
             lambda_runner=self.lambda_runner, bedrock=self.bedrock
         )

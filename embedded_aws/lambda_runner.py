@@ -92,6 +92,32 @@ class LambdaRunner:
             duration_seconds=_SESSION_SECONDS,
         ).env()
 
+    def role_session(self, function_arn: str) -> dict[str, str]:
+        """What a deployed function's code sees of AWS: its own environment variables,
+        a fresh session of its execution role (assumed as Lambda assumes it, trust
+        checked), its region and the endpoint; for acting as the function by hand.
+
+        Raises KeyError for a function that is not deployed, AssumeRoleDenied when
+        Lambda could not assume its role either.
+        """
+        from moto.awslambda.models import lambda_backends
+
+        from embedded_aws.moto_patches.lambda_ import function_spec
+
+        parts = function_arn.split(":")
+        if len(parts) < 7 or parts[2] != "lambda":
+            raise KeyError(f"not a function ARN: {function_arn}")
+        account_id, region, name = parts[4], parts[3], parts[6]
+        fn = lambda_backends[account_id][region].get_function(name)
+        spec = function_spec(fn)
+        return {
+            **spec.environment,
+            **self._credentials(spec),
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+        }
+
     def _environment(self, spec: FunctionSpec, code_dir: Path, log_stream: str) -> dict[str, str]:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -272,6 +273,11 @@ class RunningCloud:
     def clear_bedrock_faults(self) -> None:
         """Remove injected faults and latency."""
         self._admin("bedrock/faults", "DELETE")
+
+    def function_role_session(self, function_arn: str) -> dict[str, str]:
+        """A deployed function's environment with a fresh session of its execution role."""
+        query = urllib.parse.urlencode({"function": function_arn})
+        return dict(self._admin(f"lambda/role-session?{query}")["environment"])
 
     def assume_role_decisions(self) -> list[dict[str, Any]]:
         """Every AssumeRole decision the trust enforcement made."""

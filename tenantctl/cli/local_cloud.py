@@ -14,6 +14,7 @@ work without it, and a missing extra is one clear message.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -76,6 +77,18 @@ def environment(account_id: str | None = None) -> dict[str, str]:
             raise CliError(f"ACCOUNT_ID: no embedded account {account_id} (known: {known})")
         env.update({"AWS_PROFILE": profile_name(account_id), "AWS_REGION": str(cloud.region)})
     return env
+
+
+def function_environment(function_arn: str) -> dict[str, str]:
+    """A deployed function's environment and a fresh session of its execution role."""
+    import urllib.error
+
+    cloud = _running()
+    try:
+        return dict(cloud.function_role_session(function_arn))
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("message", exc.reason)
+        raise CliError(f"--as-function: {detail}") from None
 
 
 def shadowing_variables() -> tuple[str, ...]:

@@ -10,8 +10,9 @@ import typer
 from tenantctl.cli import local_cloud
 from tenantctl.cli.app import app, say, state
 from tenantctl.cli.deploy_commands import deploy_fleet
-from tenantctl.cli.errors import CliError
+from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.cli.options import CDK_CONTEXT_ENV, OPS_PROFILE_ENV, TENANT_PROFILE_ENV, cdk_context
+from tenantctl.cli.registry_commands import unknown_tenant
 
 local_app = typer.Typer(
     help="Run the embedded cloud (no AWS account needed).", no_args_is_help=True
@@ -90,10 +91,20 @@ def deploy(ctx: typer.Context) -> None:
 
 @local_app.command()
 def env(
+    ctx: typer.Context,
     account_id: Annotated[
         str | None,
         typer.Argument(
             help="Also act as this account's deployer (AWS_PROFILE).", show_default=False
+        ),
+    ] = None,
+    as_function: Annotated[
+        str | None,
+        typer.Option(
+            "--as-function",
+            metavar="TENANT",
+            help="Act as the tenant's deployed function instead: its environment and a "
+            "session of its execution role.",
         ),
     ] = None,
 ) -> None:
@@ -104,10 +115,27 @@ def env(
     ``embedded-<account id>``), its endpoint (AWS_ENDPOINT_URL), and the
     profile patterns tenantctl's --ops-profile and --tenant-profile default to.
     Keys or a profile already in the environment are unset, so they cannot win.
+
+    With --as-function TENANT: the tenant's function as Lambda runs it: its own
+    variables, its role's temporary keys, its region and the endpoint; so the
+    AWS CLI, boto3 or the handler run by hand act exactly as the function may.
     """
-    exports = local_cloud.environment(account_id)
-    typer.echo(
-        f"unset {' '.join(n for n in local_cloud.shadowing_variables() if n not in exports)}"
-    )
+    if as_function is None:
+        exports = local_cloud.environment(account_id)
+    else:
+        if account_id is not None:
+            raise BadInput("--as-function / ACCOUNT_ID: give one of the two")
+        registry = state(ctx).load_registry()
+        specs = [t for t in registry.tenants if t.id == as_function]
+        if not specs:
+            raise unknown_tenant(registry, as_function, field="--as-function")
+        tenant = registry.resolve(specs[0])
+        arn = f"arn:aws:lambda:{tenant.region}:{tenant.account_id}:function:{tenant.function_name}"
+        exports = {**local_cloud.environment(), **local_cloud.function_environment(arn)}
+        # The function is not tenantctl: it has no profile patterns or CDK context.
+        for name in (OPS_PROFILE_ENV, TENANT_PROFILE_ENV, CDK_CONTEXT_ENV):
+            exports.pop(name, None)
+    unset = [n for n in local_cloud.shadowing_variables() if n not in exports]
+    typer.echo(f"unset {' '.join(unset)}")
     for key, value in exports.items():
         typer.echo(f"export {key}={shlex.quote(value)}")

@@ -10,6 +10,7 @@ and the profile patterns the commands take from the environment.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,37 @@ def _answer(registry: Path, model: str) -> Any:
     )  # fmt: skip
 
 
+def _act_as_the_function_by_hand(registry: Path) -> None:
+    """`tenantctl local env --as-function pt`: the function's role and its own variables."""
+    result = _tenantctl(registry, "local", "env", "--as-function", "pt")
+    assert result.exit_code == 0, result.output
+    env = dict(
+        shlex.split(line)[1].split("=", 1)
+        for line in result.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    assert "TENANTCTL_TENANT_PROFILE" not in env and env["AWS_SESSION_TOKEN"]
+    session = boto3.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+        region_name=env["AWS_REGION"],
+    )
+    sts = session.client("sts", endpoint_url=env["AWS_ENDPOINT_URL"])
+    caller = sts.get_caller_identity()["Arn"]
+    assert caller.startswith(f"arn:aws:sts::{TENANT_ACCOUNT}:assumed-role/"), caller
+    # As the function may: its operations role, with the ExternalId it was given.
+    assumed = sts.assume_role(
+        RoleArn=env["OPS_ROLE_ARN"],
+        RoleSessionName="pt",
+        ExternalId=env["OPS_EXTERNAL_ID"],
+    )
+    assert assumed["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{OPS}:assumed-role/")
+    unknown = _tenantctl(registry, "local", "env", "--as-function", "nobody")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.startswith("error: --as-function: unknown tenant 'nobody'")
+
+
 def test_a_profile_tenant_onboarded_updated_and_offboarded_with_deploy(
     cloud: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -92,6 +124,7 @@ def test_a_profile_tenant_onboarded_updated_and_offboarded_with_deploy(
     answer = _answer(registry, HAIKU)
     assert answer.exit_code == 0, answer.output
     assert '"model_id": "anthropic.claude-3-haiku-20240307-v1:0"' in answer.stdout
+    _act_as_the_function_by_hand(registry)
 
     updated = _tenantctl(
         registry, "update", "--tenant", "pt", "--models", HAIKU, "--models", US_HAIKU_35,
