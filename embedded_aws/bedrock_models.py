@@ -173,6 +173,10 @@ _CATALOGUE: tuple[ModelFeatures, ...] = (
     _nova("amazon.nova-micro-v1:0", "Nova Micro", images=False),
     _nova("amazon.nova-lite-v1:0", "Nova Lite", images=True),
     _nova("amazon.nova-pro-v1:0", "Nova Pro", images=True),
+    # Nova Premier's model card: 25K output tokens.
+    replace(
+        _nova("amazon.nova-premier-v1:0", "Nova Premier", images=True), max_output_tokens=25_000
+    ),
     # Titan Text: no system prompts, no tools, no images.
     ModelFeatures(
         model_id="amazon.titan-text-express-v1",

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import datetime
+import json
+import math
 from typing import Any
 
 import pytest
 
 from contracts.model_access import parse_model_id
-from contracts.pricing import ModelPrice, PriceTable, base_model_id, price_table
+from contracts.pricing import (
+    MAX_USD_PER_MILLION_TOKENS,
+    ModelPrice,
+    ModelPrices,
+    PricePoint,
+    PriceTable,
+    Pricing,
+    base_model_id,
+    price_table,
+)
 from contracts.registry import parse_registry
 from contracts.usage_record import UsageSink
 from tests.unit.contracts.test_registry import VALID, _issues, _with
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 HAIKU_35 = "anthropic.claude-3-5-haiku-20241022-v1:0"
+SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
 def test_the_price_table_is_dated_and_every_entry_is_a_known_model() -> None:
@@ -22,9 +34,27 @@ def test_the_price_table_is_dated_and_every_entry_is_a_known_model() -> None:
     datetime.date.fromisoformat(table.version)
     datetime.date.fromisoformat(table.taken)
     assert table.models
-    for model, by_region in table.models.items():
+    for model, entry in table.models.items():
         assert parse_model_id(model) == (None, model), model
-        assert "*" in by_region, f"{model} has no any-region price"
+        assert datetime.date.fromisoformat(entry.as_of) <= datetime.date.fromisoformat(table.taken)
+        assert entry.source.startswith("https://aws.amazon.com/bedrock/pricing/"), model
+        # The list price is a US one: elsewhere it is an estimate and records say so.
+        assert all(r.startswith("us-") and "-gov-" not in r for r in entry.list_regions), model
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        "anthropic.claude-opus-4-1-20250805-v1:0",
+        "amazon.nova-premier-v1:0",
+    ],
+)
+def test_current_models_are_priced(model: str) -> None:
+    quote = Pricing(region="us-east-1").quote(model, input_tokens=1000, output_tokens=100)
+    assert quote.usd is not None and quote.usd > 0
+    assert quote.source == "list:us-east-1"
 
 
 def test_profiles_are_priced_as_their_base_model() -> None:
@@ -35,27 +65,103 @@ def test_profiles_are_priced_as_their_base_model() -> None:
     assert base_model_id(f"global.{HAIKU_35}") == HAIKU_35
 
 
-def test_a_region_price_wins_over_the_any_region_price() -> None:
+def test_a_global_profile_has_its_own_price_where_bedrock_charges_less() -> None:
+    # Claude 4.5: the global profile is about 10% cheaper than a geographic one.
+    table = price_table()
+    regional = table.price(f"us.{SONNET_45}", "us-east-1")
+    global_ = table.price(f"global.{SONNET_45}", "us-east-1")
+    assert regional is not None and global_ is not None
+    assert (regional.source, global_.source) == ("list:us-east-1", "list:global")
+    assert global_.price.input == pytest.approx(regional.price.input / 1.1)
+    assert global_.price.output == pytest.approx(regional.price.output / 1.1)
+
+
+@pytest.mark.parametrize(
+    ("region", "source"),
+    [
+        ("us-east-1", "list:us-east-1"),
+        ("us-west-2", "list:us-west-2"),
+        ("eu-central-1", "estimate:us-list-price"),
+        ("us-gov-west-1", "estimate:us-list-price"),
+        ("", "estimate:us-list-price"),
+    ],
+)
+def test_a_record_says_whether_its_price_is_the_regions_list_price_or_an_estimate(
+    region: str, source: str
+) -> None:
+    quote = Pricing(region=region).quote(HAIKU, input_tokens=1000, output_tokens=100)
+    assert quote.usd == pytest.approx((1000 * 0.25 + 100 * 1.25) / 1_000_000)
+    assert quote.source == source
+
+
+def test_a_region_price_wins_over_the_us_list_price() -> None:
     table = PriceTable(
         version="t",
         taken="2026-01-01",
         models={
-            HAIKU: {
-                "*": ModelPrice(input=1, output=2),
-                "eu-central-1": ModelPrice(input=3, output=4),
-            }
+            HAIKU: ModelPrices(
+                as_of="2026-01-01",
+                source="https://aws.amazon.com/bedrock/pricing/",
+                list_price=ModelPrice(input=1, output=2),
+                list_regions=("us-east-1",),
+                other_regions={"eu-central-1": ModelPrice(input=3, output=4)},
+            )
         },
     )
-    assert table.price(HAIKU, "eu-central-1") == ModelPrice(input=3, output=4)
-    assert table.price(HAIKU, "us-east-1") == ModelPrice(input=1, output=2)
+    assert table.price(HAIKU, "eu-central-1") == PricePoint(
+        ModelPrice(input=3, output=4), "list:eu-central-1"
+    )
+    assert table.price(HAIKU, "us-east-1") == PricePoint(
+        ModelPrice(input=1, output=2), "list:us-east-1"
+    )
     assert table.price("amazon.titan-text-express-v1", "us-east-1") is None
 
 
 def test_an_override_for_the_id_as_given_or_its_base_model_wins() -> None:
     table = price_table()
     negotiated = ModelPrice(input=0.1, output=0.5)
-    assert table.price(f"us.{HAIKU_35}", "us-east-1", {HAIKU_35: negotiated}) == negotiated
-    assert table.price(f"us.{HAIKU_35}", "us-east-1", {f"us.{HAIKU_35}": negotiated}) == negotiated
+    expected = PricePoint(negotiated, "override")
+    assert table.price(f"us.{HAIKU_35}", "us-east-1", {HAIKU_35: negotiated}) == expected
+    assert table.price(f"us.{HAIKU_35}", "us-east-1", {f"us.{HAIKU_35}": negotiated}) == expected
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("input", True, "valid number"),  # not $1
+        ("input", "0.25", "valid number"),  # quoted
+        ("input", 1e308, "less than or equal to 1000"),  # would price a call at Infinity
+        ("output", float("inf"), "finite number"),
+        ("output", float("nan"), "finite number"),
+        ("cache_read", -0.1, "greater than or equal to 0"),
+    ],
+)
+def test_a_price_override_must_be_a_plain_finite_number_within_bounds(
+    field: str, value: Any, message: str
+) -> None:
+    price = {"input": 0.25, "output": 1.25, field: value}
+    issues = _issues(_with("tenants.0.price_overrides", {HAIKU: price}))
+    assert any(
+        i.startswith(f"tenants[0].price_overrides.{HAIKU}.{field}:") and message in i
+        for i in issues
+    ), issues
+
+
+def test_the_dearest_allowed_price_still_prices_a_call_in_finite_json() -> None:
+    dearest = ModelPrice(
+        input=MAX_USD_PER_MILLION_TOKENS,
+        output=MAX_USD_PER_MILLION_TOKENS,
+        cache_read=MAX_USD_PER_MILLION_TOKENS,
+        cache_write=MAX_USD_PER_MILLION_TOKENS,
+    )
+    cost = dearest.cost_usd(
+        input_tokens=10_000_000,
+        output_tokens=10_000_000,
+        cache_read_input_tokens=10_000_000,
+        cache_write_input_tokens=10_000_000,
+    )
+    assert math.isfinite(cost)
+    json.dumps({"cost_usd": cost}, allow_nan=False)
 
 
 def test_cost_uses_bedrocks_four_token_counts_and_cache_prices() -> None:

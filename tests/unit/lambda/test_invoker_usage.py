@@ -237,7 +237,7 @@ def test_success_record_carries_every_schema_field(logs: FakeLogsClient, printed
         # tokens are priced as input: (25 + 80 + 20) x 0.25 + 11 x 1.25 = 45 micro-dollars.
         "cost_usd": 0.000045,
         "price_table_version": price_table().version,
-        "price_source": "table",
+        "price_source": "estimate:us-list-price",
     }
     assert record["InputTokens"] == [25] and record["CostUSD"] == [0.000045]
     assert printed.lines == []
@@ -577,7 +577,7 @@ def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
         "provisional": True,
         "cost_usd": 0.0,
         "price_table_version": price_table().version,
-        "price_source": "table",
+        "price_source": "estimate:us-list-price",
     }
     # The provisional record counts the invocation as an error; the real one adds
     # its tokens without counting the invocation again.
@@ -888,7 +888,7 @@ def test_a_negotiated_price_from_the_registry_replaces_the_table(
     [(_, record)] = logs.events
     # 25 x 0.2 + 11 x 1.0 + 80 x 0.02 + 20 x 0.2 (no cache-write price: input's) = 21.6 µ$
     assert record["cost_usd"] == pytest.approx(0.0000216)
-    assert record["price_source"] == "registry"
+    assert record["price_source"] == "override"
     assert record["CostUSD"] == [pytest.approx(0.0000216)]
 
 
