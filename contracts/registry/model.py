@@ -25,7 +25,7 @@ from contracts import naming
 from contracts.fields import AccountId, Email, ExternalId, Region, TenantId
 from contracts.function_environment import check_size
 from contracts.model_access import GLOBAL_PROFILE_PREFIX, default_profile_regions, parse_model_id
-from contracts.registry import placement
+from contracts.registry import placement, pricing_rules
 from contracts.registry.issues import RegistryError, RegistryIssue
 from contracts.registry.placement import (
     DEFAULT_IAM_ROLE_QUOTA,
@@ -344,6 +344,7 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
             yield RegistryIssue(path=f"tenants[{i}]", message=too_big)
     for j, model in enumerate(registry.defaults.models):
         yield from _profile_issues(registry.operations, model, f"defaults.models[{j}]", registry)
+    yield from pricing_rules.unpriced_model_issues(registry)
 
 
 def _profile_issues(

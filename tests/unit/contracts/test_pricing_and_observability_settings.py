@@ -20,7 +20,7 @@ from contracts.pricing import (
     base_model_id,
     price_table,
 )
-from contracts.registry import parse_registry
+from contracts.registry import cost_settings_in_use, parse_registry, unused_override_warnings
 from contracts.usage_record import UsageSink
 from tests.unit.contracts.test_registry import VALID, _issues, _with
 
@@ -224,3 +224,60 @@ def test_bad_settings_name_their_field(path: str, value: Any, expected: str) -> 
 
 def test_valid_registry_still_parses() -> None:
     assert parse_registry(VALID).tenant("acme").usage_sink is UsageSink.API
+
+
+# --- cost settings need priced models; overrides that price nothing ---------------------------
+
+UNPRICED = "anthropic.totally-unpriced-model-v1:0"
+
+
+def test_a_tenant_with_a_cost_alarm_and_an_unpriced_model_is_refused_naming_both() -> None:
+    data = _with("tenants.1.models", [HAIKU, UNPRICED])
+    data["tenants"][1]["alarms"] = {"monthly_cost_budget_usd": 100.0}
+    issues = _issues(data)
+    assert issues == [
+        f"tenants[1].models[1]: '{UNPRICED}' has no price (not in contracts/prices.json, "
+        "no price_overrides entry), so tenants[1].alarms.monthly_cost_budget_usd would not "
+        "see its calls; add a price_overrides entry for it"
+    ]
+
+
+def test_a_budget_in_the_defaults_needs_the_inherited_models_priced_once_not_per_tenant() -> None:
+    data = _with("defaults.models", [UNPRICED])
+    data["defaults"]["alarms"] = {"monthly_cost_budget_usd": 100.0}
+    [issue] = _issues(data)
+    assert issue.startswith(f"defaults.models[0]: '{UNPRICED}' has no price")
+    assert "defaults.alarms.monthly_cost_budget_usd" in issue
+
+
+def test_an_override_prices_a_model_the_table_lacks_so_the_cost_alarm_may_stay() -> None:
+    data = _with("tenants.1.models", [f"us.{UNPRICED}"])
+    data["tenants"][1]["alarms"] = {"monthly_cost_budget_usd": 100.0}
+    data["tenants"][1]["price_overrides"] = {UNPRICED: {"input": 1.0, "output": 2.0}}
+    globex = parse_registry(data).tenant("globex")
+    assert cost_settings_in_use(globex) == ["alarms.monthly_cost_budget_usd"]
+
+
+def test_an_unpriced_model_without_any_cost_setting_is_allowed() -> None:
+    # Its records carry cost_usd null, and nothing acts on cost.
+    assert parse_registry(_with("tenants.1.models", [UNPRICED])).tenant("globex").models == (
+        UNPRICED,
+    )
+
+
+def test_overrides_for_models_a_tenant_does_not_use_are_warnings_not_errors() -> None:
+    data = _with("tenants.0.price_overrides", {HAIKU_35: {"input": 0.5, "output": 2.0}})
+    data["tenants"][1]["price_overrides"] = {HAIKU: {"input": 0.2, "output": 1.0}}
+    data["defaults"]["price_overrides"] = {SONNET_45: {"input": 2.0, "output": 10.0}}
+    warnings = [str(w) for w in unused_override_warnings(parse_registry(data))]
+    assert warnings == [
+        f"tenants[0].price_overrides.{HAIKU_35}: prices none of this tenant's models "
+        f"({HAIKU}); it has no effect",
+        f"defaults.price_overrides.{SONNET_45}: prices no tenant's models; it has no effect",
+    ]
+
+
+def test_an_override_keyed_by_the_base_model_of_a_profile_is_in_use() -> None:
+    data = _with("tenants.0.models", [f"us.{HAIKU_35}"])
+    data["tenants"][0]["price_overrides"] = {HAIKU_35: {"input": 0.5, "output": 2.0}}
+    assert unused_override_warnings(parse_registry(data)) == []
