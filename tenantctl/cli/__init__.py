@@ -8,6 +8,7 @@ pyproject.toml. The options every command shares are in
 """
 
 from tenantctl.cli import (
+    block_commands,
     cost_commands,
     deploy_commands,
     doctor_commands,
@@ -21,6 +22,7 @@ from tenantctl.cli.app import app, main
 
 __all__ = [
     "app",
+    "block_commands",
     "cost_commands",
     "deploy_commands",
     "doctor_commands",

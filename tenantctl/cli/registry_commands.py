@@ -28,6 +28,7 @@ from contracts.registry import (
     parse_registry,
 )
 from contracts.tenant_settings import HeldBy, TenantSettings, held_by
+from tenantctl import blocks
 from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
 from tenantctl.cli.deploy_commands import deploy_fleet, destroy_customer_stack
 from tenantctl.cli.errors import BadInput, CliError
@@ -54,7 +55,7 @@ from tenantctl.cli.setting_options import (
     registry_value,
     with_setting_options,
 )
-from tenantctl.cli.targets import ops_profiles, tenant_profiles
+from tenantctl.cli.targets import operations_target, ops_profiles, tenant_profiles
 from tenantctl.registry_file import RegistryFile, registry_lock, write_atomic
 
 
@@ -499,6 +500,9 @@ def offboard(
             tenant_profile=tenant_profile,
             context=cdk_context(context),
         )
+        # CloudFormation cannot delete a role with an inline policy it does not
+        # manage: the block goes now that no function can assume the role.
+        _lift_block(registry, tenant, ops_profile)
 
     with registry_lock(st.registry_path):
         # Read again under the lock: another tenantctl may have edited it meanwhile.
@@ -525,6 +529,12 @@ def offboard(
     else:
         redeploy = _deploy_hint(st, ["--all", "--changed"], ops=ops_profile, tenant=None)
         say(f"Next, in the operations account (deletes the role {role}; calls stop at once):")
+        say(
+            "  (if the tenant was blocked, delete its block first, or the role cannot be "
+            f"deleted: aws iam delete-role-policy --role-name {role} "
+            f"--policy-name {blocks.BLOCK_POLICY_NAME}; aws ssm delete-parameter "
+            f"--name {blocks.record_parameter_name(tenant.id)})"
+        )
         say(f"  {redeploy}")
         say(
             f"Then delete the customer stack {tenant.stack_name} in account "
@@ -541,6 +551,15 @@ def offboard(
         f"{tenant.usage_log_group} and its KMS key. The tenant's data stays with the tenant; "
         "delete them there only if the tenant asks."
     )
+
+
+def _lift_block(registry: TenantRegistry, tenant: Tenant, ops_profile: str | None) -> None:
+    """Remove the tenant's block, deny and record, if it has one."""
+    target = operations_target(registry.operations_account(tenant.operations_account), ops_profile)
+    with target.errors():
+        lifted = blocks.unblock(target, tenant.id)
+    if lifted is not None:
+        say(f"lifted the block of {tenant.id} so its role can go (was {lifted.describe()})")
 
 
 # --- list / validate -----------------------------------------------------------------------
@@ -582,19 +601,43 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
 )
 
 
-def _table(tenants: tuple[Tenant, ...]) -> Table:
+def _table(tenants: tuple[Tenant, ...], columns: tuple[tuple[str, Any], ...] = _COLUMNS) -> Table:
     table = Table()
-    for heading, _ in _COLUMNS:
+    for heading, _ in columns:
         table.add_column(heading, no_wrap=True)
     for t in tenants:
-        table.add_row(*(cell(t) for _, cell in _COLUMNS))
+        table.add_row(*(cell(t) for _, cell in columns))
     return table
 
 
-def _natural_width(tenants: tuple[Tenant, ...]) -> int:
+def _natural_width(
+    tenants: tuple[Tenant, ...], columns: tuple[tuple[str, Any], ...] = _COLUMNS
+) -> int:
     """The table's width with no cell wrapped: each column's widest cell, padding, borders."""
-    widths = [max([len(heading), *(len(cell(t)) for t in tenants)]) for heading, cell in _COLUMNS]
+    widths = [max([len(heading), *(len(cell(t)) for t in tenants)]) for heading, cell in columns]
     return sum(widths) + 3 * len(widths) + 1
+
+
+def _read_blocks(
+    registry: TenantRegistry, tenants: tuple[Tenant, ...], ops_profile: str | None
+) -> dict[str, blocks.BlockStatus | None]:
+    """Each tenant's block, read from its operations account with --ops-profile."""
+    found: dict[str, blocks.BlockStatus | None] = {}
+    for ops in registry.operations_accounts():
+        members = [t for t in tenants if t.operations_account == ops.name]
+        if not members:
+            continue
+        target = operations_target(ops, ops_profile)
+        with target.errors():
+            target.check_account()
+            found.update({t.id: blocks.status(target, t.id) for t in members})
+    return found
+
+
+def _blocked_cell(block: blocks.BlockStatus | None) -> str:
+    if block is None:
+        return "-"
+    return f"since {block.since:%Y-%m-%d}" if block.since else "yes"
 
 
 def _blocks(console: Console, tenants: tuple[Tenant, ...]) -> None:
@@ -622,21 +665,43 @@ def list_tenants(
         ReportFormat,
         typer.Option("--format", help="table (one line per tenant) | json", case_sensitive=False),
     ] = ReportFormat.TABLE,
+    show_blocks: Annotated[
+        bool,
+        typer.Option(
+            "--blocks",
+            help="Also show who is blocked, read from each operations account "
+            "(needs its credentials: --ops-profile).",
+        ),
+    ] = False,
+    ops_profile: OpsProfileOption = None,
 ) -> None:
     """List the tenants with their effective settings (defaults applied).
 
     A terminal too narrow for a line per tenant gets one block per tenant instead,
-    so no account id or model id is ever cut.
+    so no account id or model id is ever cut. Only ``--blocks`` reaches AWS.
     """
-    tenants = state(ctx).load_registry().resolved_tenants()
+    registry = state(ctx).load_registry()
+    tenants = registry.resolved_tenants()
+    found = _read_blocks(registry, tenants, ops_profile) if show_blocks else {}
     if output_format is ReportFormat.JSON:
-        typer.echo(json.dumps([_tenant_row(t) for t in tenants], indent=2))
+        rows = [_tenant_row(t) for t in tenants]
+        if show_blocks:
+            for row in rows:
+                block = found.get(row["id"])
+                row["blocked"] = block.to_json() if block else None
+        typer.echo(json.dumps(rows, indent=2))
         return
     console = out()
-    if _natural_width(tenants) <= console.width:
-        console.print(_table(tenants))
+    columns = _COLUMNS
+    if show_blocks:
+        columns += (("blocked", lambda t: _blocked_cell(found.get(t.id))),)
+    if _natural_width(tenants, columns) <= console.width:
+        console.print(_table(tenants, columns))
     else:
         _blocks(console, tenants)
+    for t in tenants:
+        if (block := found.get(t.id)) is not None:
+            console.print(f"{t.id}: {block.describe()}", overflow="fold")
 
 
 @app.command()
