@@ -26,6 +26,7 @@ from contracts.registry import (
     Tenant,
     TenantRegistry,
     parse_registry,
+    unused_override_warnings,
 )
 from contracts.tenant_settings import HeldBy, TenantSettings, held_by
 from tenantctl import blocks
@@ -73,6 +74,18 @@ def find_tenant(st: State, tenant_id: str) -> tuple[TenantRegistry, Tenant]:
         if spec.id == tenant_id:
             return registry, registry.resolve(spec)
     raise unknown_tenant(registry, tenant_id)
+
+
+def _warn(issues: list[RegistryIssue]) -> None:
+    """Print registry warnings (valid, but probably not meant) as ``warning:`` lines."""
+    for issue in issues:
+        typer.echo(f"warning: {issue}", err=True)
+
+
+def _new_warnings(before: TenantRegistry, after: TenantRegistry) -> list[RegistryIssue]:
+    """The warnings a change to the registry brought: the ones it had before are not news."""
+    had = set(unused_override_warnings(before))
+    return [w for w in unused_override_warnings(after) if w not in had]
 
 
 def new_external_id(tenant_id: str, taken: set[str]) -> str:
@@ -287,6 +300,7 @@ def onboard(
             if deploy:  # a missing profile is refused before the registry changes
                 _check_profiles(new_registry, tenant, ops_profile, tenant_profile)
             write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+            _warn(_new_warnings(registry, new_registry))
             say(
                 f"onboarded tenant '{tenant.id}' (account {tenant.account_id}, {tenant.region}) "
                 f"into {st.registry_path}"
@@ -404,6 +418,7 @@ def update(
         if deploy and _stacks_holding(changed, after):
             _check_profiles(new_registry, after, ops_profile, tenant_profile)
         write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+    _warn(_new_warnings(registry, new_registry))
     for name in changed:
         say(f"  {name}: {_shown(getattr(before, name))} -> {_shown(getattr(after, name))}")
     stacks = _stacks_holding(changed, after)
@@ -706,7 +721,12 @@ def list_tenants(
 
 @app.command()
 def validate(ctx: typer.Context) -> None:
-    """Check the registry (no synth); print every issue; exit 2 if there are any."""
+    """Check the registry (no synth); print every issue; exit 2 if there are any.
+
+    Warnings (price overrides that price none of a tenant's models) are printed
+    and do not fail it.
+    """
     st = state(ctx)
     registry = st.load_registry()
+    _warn(unused_override_warnings(registry))
     say(f"{st.registry_path}: valid ({len(registry.tenants)} tenants)")
