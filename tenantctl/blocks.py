@@ -1,4 +1,7 @@
-"""Blocking a tenant: the one owner of what a block is, where it lives and how it is read.
+"""Blocking a tenant by hand: the CLI side of the block contract.
+
+What a block is (policy name, deny document, record format) is defined once in
+``contracts.blocks``, shared with the limit enforcer; this module applies it.
 
 **The deny.** A block is an inline policy named :data:`BLOCK_POLICY_NAME` on the
 tenant's invoker role (``contracts.naming.invoker_role_name``) in its operations
@@ -47,37 +50,44 @@ absent, and the one that loses the race keeps the winner's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from contracts import naming
+from contracts.blocks import (
+    BLOCK_POLICY_DOCUMENT,
+    BLOCK_POLICY_NAME,
+    BLOCKED_ACTIONS,
+    REASON_MAX,
+    RULE_MAX,
+    BlockStatus,
+    check_reason,
+    check_rule,
+    new_record,
+    parse_record_value,
+    record_parameter_name,
+    record_value,
+    status_from_record,
+)
 
-BLOCK_POLICY_NAME = "bedrock-invoker-block"
-# Every Bedrock action, the OpenAI-compatible endpoint's too.
-BLOCKED_ACTIONS = ("bedrock:*", "bedrock-mantle:*")
-BLOCK_POLICY_DOCUMENT = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "TenantBlocked",
-            "Effect": "Deny",
-            "Action": list(BLOCKED_ACTIONS),
-            "Resource": "*",
-        }
-    ],
-}
-# A reason is one line an operator reads in `status` and `list`; the record
-# must stay well inside a standard parameter's 4 KB.
-REASON_MAX = 500
-RULE_MAX = 128
-
-
-def record_parameter_name(tenant_id: str) -> str:
-    """The SSM parameter, in the tenant's operations account and region, of its block record."""
-    return f"/bedrock-invoker/{tenant_id}/block"
+__all__ = [
+    "BLOCKED_ACTIONS",
+    "BLOCK_POLICY_DOCUMENT",
+    "BLOCK_POLICY_NAME",
+    "REASON_MAX",
+    "RULE_MAX",
+    "BlockError",
+    "BlockStatus",
+    "ClientSource",
+    "block",
+    "caller_arn",
+    "check_reason",
+    "record_parameter_name",
+    "status",
+    "unblock",
+]
 
 
 class ClientSource(Protocol):
@@ -92,58 +102,6 @@ class BlockError(Exception):
     """A block that cannot be applied or read; the message says what to do."""
 
 
-@dataclass(frozen=True)
-class BlockStatus:
-    """A tenant's block as its operations account holds it.
-
-    ``since``, ``by`` and ``reason`` are None when the deny has no record (being
-    written or lifted right now, or put there by hand).
-    """
-
-    tenant_id: str
-    since: datetime | None
-    by: str | None
-    reason: str | None
-    rule: str | None = None
-
-    @property
-    def recorded(self) -> bool:
-        """Whether the block's record was found beside its deny."""
-        return self.since is not None
-
-    def to_json(self) -> dict[str, Any]:
-        """The block as ``status --format json`` and ``list --format json`` print it."""
-        return {
-            "since": _iso(self.since) if self.since else None,
-            "by": self.by,
-            "rule": self.rule,
-            "reason": self.reason,
-        }
-
-    def describe(self) -> str:
-        """One line: since when, by whom or which rule, and why."""
-        if not self.recorded:
-            return "blocked (no record of who or why: being changed now, or denied by hand)"
-        author = f"rule {self.rule} ({self.by})" if self.rule else self.by
-        return f"blocked since {_iso(self.since)} by {author}: {self.reason}"
-
-
-def _iso(when: datetime | None) -> str:
-    assert when is not None
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def check_reason(reason: str) -> str | None:
-    """Why ``reason`` cannot be a block's reason, or None when it can."""
-    if not reason.strip():
-        return "must not be empty: say why the tenant is blocked"
-    if len(reason) > REASON_MAX:
-        return f"must be at most {REASON_MAX} characters (got {len(reason)})"
-    if any(ord(c) < 32 for c in reason):
-        return "must be one line of text, without control characters"
-    return None
-
-
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -155,27 +113,7 @@ def _read_record(ssm: Any, tenant_id: str) -> dict[str, Any] | None:
         if _error_code(exc) == "ParameterNotFound":
             return None
         raise
-    try:
-        record = json.loads(value)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _status(tenant_id: str, record: dict[str, Any] | None) -> BlockStatus:
-    if record is None:
-        return BlockStatus(tenant_id, None, None, None)
-    try:
-        since = datetime.fromisoformat(str(record["since"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return BlockStatus(tenant_id, None, None, None)
-    return BlockStatus(
-        tenant_id,
-        since=since,
-        by=record.get("by"),
-        reason=record.get("reason"),
-        rule=record.get("rule"),
-    )
+    return parse_record_value(value)
 
 
 def _has_deny(iam: Any, tenant_id: str) -> bool:
@@ -194,7 +132,7 @@ def status(source: ClientSource, tenant_id: str) -> BlockStatus | None:
     """The tenant's block, or None when it is not blocked (the deny decides)."""
     if not _has_deny(source.client("iam"), tenant_id):
         return None
-    return _status(tenant_id, _read_record(source.client("ssm"), tenant_id))
+    return status_from_record(tenant_id, _read_record(source.client("ssm"), tenant_id))
 
 
 def caller_arn(source: ClientSource) -> str:
@@ -219,8 +157,9 @@ def block(
     problem = check_reason(reason)
     if problem is not None:
         raise ValueError(f"reason {problem}")
-    if rule is not None and not (0 < len(rule) <= RULE_MAX):
-        raise ValueError(f"rule must be 1 to {RULE_MAX} characters")
+    rule_problem = check_rule(rule)
+    if rule_problem is not None:
+        raise ValueError(rule_problem)
     iam, ssm = source.client("iam"), source.client("ssm")
     role = naming.invoker_role_name(tenant_id)
     author = by or caller_arn(source)
@@ -237,27 +176,22 @@ def block(
                 f"the role {role} does not exist: the tenant's operations stack is not deployed"
             ) from None
         raise
-    wanted = {
-        "since": _iso(now or datetime.now(UTC)),
-        "by": author,
-        "rule": rule,
-        "reason": reason,
-    }
+    wanted = new_record(since=now or datetime.now(UTC), by=author, reason=reason, rule=rule)
     existing = _read_record(ssm, tenant_id)
     if existing is None:
         if _create_record(ssm, tenant_id, wanted):
-            return _status(tenant_id, wanted)
+            return status_from_record(tenant_id, wanted)
         existing = _read_record(ssm, tenant_id)  # another block won the race
         if existing is None:  # and was lifted at once: ours is the block now
             _write_record(ssm, tenant_id, wanted, overwrite=True)
-            return _status(tenant_id, wanted)
-    kept = _status(tenant_id, existing)
+            return status_from_record(tenant_id, wanted)
+    kept = status_from_record(tenant_id, existing)
     if kept.recorded and kept.reason == reason and kept.rule == rule:
         return kept
     if kept.recorded:
         wanted["since"] = existing["since"]
     _write_record(ssm, tenant_id, wanted, overwrite=True)
-    return _status(tenant_id, wanted)
+    return status_from_record(tenant_id, wanted)
 
 
 def _create_record(ssm: Any, tenant_id: str, record: dict[str, Any]) -> bool:
@@ -275,7 +209,7 @@ def _write_record(ssm: Any, tenant_id: str, record: dict[str, Any], *, overwrite
     ssm.put_parameter(
         Name=record_parameter_name(tenant_id),
         Description=f"Block of tenant {tenant_id}'s Bedrock calls (tenantctl block)",
-        Value=json.dumps(record, ensure_ascii=False),
+        Value=record_value(record),
         Type="String",
         Overwrite=overwrite,
     )
