@@ -14,7 +14,10 @@ Cost: a record carries the cost it was priced at (``cost_usd``, with
 ``price_table_version``), and that figure wins; a record without one (written
 before the function priced calls, or of a model the table lacked then) is
 quoted now by :class:`contracts.pricing.Pricing`, the function's own pricing,
-and counted as estimated, so a figure says which it is.
+and counted as estimated, so a figure says which it is. Each figure also
+lists the ``price_source`` values behind it: a region's list price, a
+registry override, or the US list price applied as an estimate where the
+table has no price for the region.
 """
 
 from __future__ import annotations
@@ -74,12 +77,14 @@ class RecordCost:
     """What one record cost and where the figure came from.
 
     ``usd`` None: nobody priced the model. ``estimated``: the record carried no
-    cost and was priced now; ``version`` is the price table's version either way.
+    cost and was priced now; ``version`` is the price table's version either way,
+    ``source`` the price's (``contracts.pricing.Quote.source``).
     """
 
     usd: float | None
     estimated: bool
     version: str | None
+    source: str | None = None
 
 
 def _no_tokens(record: UsageRecord) -> bool:
@@ -99,7 +104,7 @@ def record_cost(record: UsageRecord, pricing: Pricing | None = None) -> RecordCo
     as the function applies them); without one, only recorded costs count.
     """
     if record.cost_usd is not None:
-        return RecordCost(record.cost_usd, False, record.price_table_version)
+        return RecordCost(record.cost_usd, False, record.price_table_version, record.price_source)
     if _no_tokens(record):
         return RecordCost(0.0, False, None)
     if pricing is None:
@@ -113,7 +118,7 @@ def record_cost(record: UsageRecord, pricing: Pricing | None = None) -> RecordCo
     )
     if quote.usd is None:
         return RecordCost(None, False, None)
-    return RecordCost(quote.usd, True, quote.version)
+    return RecordCost(quote.usd, True, quote.version, quote.source)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -138,7 +143,8 @@ class UsageSummary:
 
     ``cost_usd`` adds up every priced record; ``estimated_cost_records`` of them
     were priced now rather than at the time of the call, and
-    ``unpriced_records`` (models missing from the price table) are not in it.
+    ``unpriced_records`` (models missing from the price table) are not in it;
+    ``price_sources`` says whose prices and which regions' it rests on.
     """
 
     key: str | None
@@ -156,6 +162,7 @@ class UsageSummary:
     estimated_cost_records: int = 0
     unpriced_records: int = 0
     price_table_versions: tuple[str, ...] = ()
+    price_sources: tuple[str, ...] = ()
     # Errors Bedrock refused for quota (the Throttles metric's error codes).
     throttles: int = 0
     # The n behind the percentiles: successful calls that carry a latency.
@@ -174,6 +181,7 @@ class UsageSummary:
         """
         data = asdict(self)
         data["price_table_versions"] = list(self.price_table_versions)
+        data["price_sources"] = list(self.price_sources)
         data["cost_usd"] = round_usd(self.cost_usd)
         for field in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms"):
             data[field] = round_ms(data[field])
@@ -207,6 +215,7 @@ def _summary(
         estimated_cost_records=sum(1 for c in priced if c.estimated),
         unpriced_records=len(costs) - len(priced),
         price_table_versions=tuple(sorted({c.version for c in priced if c.version})),
+        price_sources=tuple(sorted({c.source for c in priced if c.source})),
     )
 
 

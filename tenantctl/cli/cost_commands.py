@@ -304,7 +304,10 @@ def _cost_json(
                     for service, amount in _services(by_value.get(value)).items()
                 },
                 **(
-                    {"records_cost_usd": round_usd(recorded[value].cost_usd)}
+                    {
+                        "records_cost_usd": round_usd(recorded[value].cost_usd),
+                        "records_price_sources": list(recorded[value].price_sources),
+                    }
                     if value in recorded
                     else {}
                 ),
@@ -352,6 +355,9 @@ def _print_cost_table(
                   end_section=True)  # fmt: skip
     out().print(table)
     _say_cost_notes(report, dimension, bool(recorded))
+    sources = sorted({source for s in recorded.values() for source in s.price_sources})
+    if sources:
+        say(f"usage records priced at: {', '.join(sources)}")
 
 
 def _say_cost_notes(report: CostReport, dimension: CostDimension, recorded: bool) -> None:

@@ -20,7 +20,7 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from contracts.pricing import Pricing
+from contracts.pricing import ESTIMATE_SOURCE, Pricing
 from contracts.registry import Tenant
 from contracts.usage_record import UsageRecord
 from tenantctl.cli.app import app, out, say, state
@@ -195,12 +195,14 @@ class _UsageReport:
             "estimated_cost_records",
             "unpriced_records",
             "price_table_versions",
+            "price_sources",
         ]
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(([self.by.value] if self.by else []) + fields)
         for g in self.groups if self.by is not None else [self.total]:
             metrics = _metrics(g)
             metrics["price_table_versions"] = " ".join(metrics["price_table_versions"])
+            metrics["price_sources"] = " ".join(metrics["price_sources"])
             writer.writerow(([g.key] if self.by is not None else []) + [metrics[f] for f in fields])
         return buffer.getvalue()
 
@@ -287,6 +289,13 @@ def _cost_notes(total: UsageSummary, pricing: Pricing, records: list[UsageRecord
             f"table {'is' if total.unpriced_records == 1 else 'are'} not in the cost: "
             f"{', '.join(unpriced)} "
             "(add a price_overrides entry to the registry)"
+        )
+    if total.price_sources:
+        notes.append(f"prices: {', '.join(total.price_sources)}")
+    if ESTIMATE_SOURCE in total.price_sources:
+        notes.append(
+            f"{ESTIMATE_SOURCE}: the price table has no list price for the Region called, "
+            "so US list prices stand in; the bill may differ"
         )
     return notes
 

@@ -214,9 +214,10 @@ def test_cost_estimate_adds_up_the_tenants_own_usage_records(
     logs.create_log_group(logGroupName=USAGE_LOG_GROUP)
     logs.create_log_stream(logGroupName=USAGE_LOG_GROUP, logStreamName="alice")
     records = [record(user="alice", request_id="c1", invocation_id="i1", minutes_ago=1,
-                      cost_usd=0.004, price_table_version="2026-11-15"),
+                      cost_usd=0.004, price_table_version="2026-11-15", price_source="table"),
                record(user="alice", request_id="c2", invocation_id="i2", minutes_ago=1,
-                      cost_usd=0.002, price_table_version="2026-11-15")]  # fmt: skip
+                      cost_usd=0.002, price_table_version="2026-12-04",
+                      price_source="list:us-east-1")]  # fmt: skip
     # c1 is stored twice (the stdout sink delivers at least once): it counts once.
     logs.put_log_events(
         logGroupName=USAGE_LOG_GROUP,
@@ -230,7 +231,9 @@ def test_cost_estimate_adds_up_the_tenants_own_usage_records(
 
     assert data["groups"] == [{"tenant": "acme", "cost": 0.01,
                                "by_service": {"Amazon Bedrock": 0.01},
-                               "records_cost_usd": 0.006}]  # fmt: skip
+                               "records_cost_usd": 0.006,
+                               # what each record says of its price, old records' words too
+                               "records_price_sources": ["list:us-east-1", "table"]}]  # fmt: skip
 
 
 def test_cost_takes_the_old_operations_and_profile_spellings_with_a_warning(

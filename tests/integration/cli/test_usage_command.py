@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.pricing import price_table
 from tests.support.cli_fixtures import (
     FUNCTION_LOG_GROUP,
     Cli,
@@ -18,6 +19,8 @@ from tests.support.cli_fixtures import (
     put_records,
 )
 from tests.support.usage_samples import COMPLETED, PROVISIONAL, record
+
+VERSION = price_table().version
 
 
 def _usage_json(cli: Cli, *args: str) -> dict[str, object]:
@@ -48,7 +51,8 @@ def test_usage_totals_over_the_default_week(usage_records: None, cli: Cli) -> No
         "cost_usd": 7.35e-05,
         "estimated_cost_records": 4,
         "unpriced_records": 0,
-        "price_table_versions": ["2026-11-15"],
+        "price_table_versions": [VERSION],
+        "price_sources": ["list:us-east-1"],  # acme's operations region has list prices
         "throttles": 1,  # r5's ThrottlingException; r6 is another error
         "latency_calls": 4,  # the n behind the percentiles
     }
@@ -62,13 +66,15 @@ def test_usage_by_application(usage_records: None, cli: Cli) -> None:
          "output_tokens": 6, "total_tokens": 66, "cache_read_input_tokens": 5,
          "cache_write_input_tokens": 7, "latency_p50_ms": 200.0, "latency_p90_ms": 280.0,
          "latency_p99_ms": 298.0, "cost_usd": 2.55e-05, "estimated_cost_records": 3,
-         "unpriced_records": 0, "price_table_versions": ["2026-11-15"], "throttles": 0,
+         "unpriced_records": 0, "price_table_versions": [VERSION],
+         "price_sources": ["list:us-east-1"], "throttles": 0,
          "latency_calls": 3},
         {"application": "search", "invocations": 3, "errors": 2, "input_tokens": 40,
          "output_tokens": 4, "total_tokens": 44, "cache_read_input_tokens": 0,
          "cache_write_input_tokens": 0, "latency_p50_ms": 400.0, "latency_p90_ms": 400.0,
          "latency_p99_ms": 400.0, "cost_usd": 4.8e-05, "estimated_cost_records": 1,
-         "unpriced_records": 0, "price_table_versions": ["2026-11-15"], "throttles": 1,
+         "unpriced_records": 0, "price_table_versions": [VERSION],
+         "price_sources": ["list:us-east-1"], "throttles": 1,
          "latency_calls": 1},
     ]  # fmt: skip
 
