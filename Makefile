@@ -33,6 +33,7 @@ lint: setup
 	# bundle gets a copy of), and both have a `handler` module.
 	MYPYPATH=lambda/bedrock_invoker $(BIN)/mypy lambda/bedrock_invoker
 	MYPYPATH=lambda/invocation_logging_guard $(BIN)/mypy lambda/invocation_logging_guard
+	MYPYPATH=lambda/limit_enforcer $(BIN)/mypy lambda/limit_enforcer
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup
