@@ -20,6 +20,25 @@ Converse is authorized as ``bedrock:InvokeModel`` and ConverseStream as
   application profile. The system profile it copies is not checked on its own
   [UNVERIFIED: AWS documents the profile and the foundation models only]; the
   tenant's role then reaches its models through its own profiles and no other way.
+
+Every invoke statement may also pin the request itself:
+
+- ``bedrock:GuardrailIdentifier``: the call must carry the tenant's guardrail, as
+  its ARN followed by ``:<version>`` ("Enforce the use of specific guardrails in
+  model inference requests", Bedrock user guide, example 1:
+  ``arn:aws:bedrock:us-east-1:123456789012:guardrail/guardrail-id:1``). A call
+  without a guardrail has no such key, so ``StringEquals`` does not match and
+  nothing allows it. Using a guardrail in inference also needs
+  ``bedrock:ApplyGuardrail`` on the guardrail ("Set up permissions to use
+  Amazon Bedrock Guardrails"), granted on that one guardrail.
+- ``bedrock:ServiceTier``: the tier the request names (``reserved``, ``priority``,
+  ``default``, ``flex``; "Control access to service tiers", Bedrock user guide).
+  A request that names none has no such key and is not allowed either: the
+  function always names its tier.
+
+[UNVERIFIED: AWS documents both keys on the foundation-model resource; this
+product assumes Bedrock sets them on every resource a call is checked on
+(profiles included), as it does for ``bedrock:InferenceProfileArn``.]
 """
 
 from __future__ import annotations
@@ -30,6 +49,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+APPLY_GUARDRAIL_ACTION = "bedrock:ApplyGuardrail"
+GUARDRAIL_CONDITION_KEY = "bedrock:GuardrailIdentifier"
+SERVICE_TIER_CONDITION_KEY = "bedrock:ServiceTier"
+APPLY_GUARDRAIL_SID = "ApplyOwnGuardrail"
 
 # Bedrock model providers whose ids this product knows how to scope IAM for.
 MODEL_PROVIDERS = frozenset(
@@ -121,6 +144,18 @@ def foundation_model_arn(partition: str, region: str, model: str) -> str:
 def inference_profile_arn(partition: str, region: str, account: str, profile_id: str) -> str:
     """System inference profiles live in the calling account."""
     return f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{profile_id}"
+
+
+def guardrail_arn(partition: str, region: str, account: str, identifier: str) -> str:
+    """A guardrail's ARN from its ARN or its id (in ``account`` and ``region``)."""
+    if identifier.startswith("arn:"):
+        return identifier
+    return f"arn:{partition}:bedrock:{region}:{account}:guardrail/{identifier}"
+
+
+def guardrail_condition_value(arn: str, version: str) -> str:
+    """What ``bedrock:GuardrailIdentifier`` holds for a call with this guardrail version."""
+    return f"{arn}:{version}"
 
 
 def application_profile_arn(partition: str, region: str, account: str, profile_id: str) -> str:
@@ -274,6 +309,8 @@ def model_grants(
     account: str,
     profile_regions: ProfileRegions,
     application_profiles: Mapping[str, str] | None = None,
+    guardrail: tuple[str, str] | None = None,
+    service_tiers: Sequence[str] | None = None,
 ) -> list[ModelGrant]:
     """Least-privilege grants for calling ``models`` from ``account``/``region``.
 
@@ -281,6 +318,9 @@ def model_grants(
     goes through one of the tenant's profiles (``bedrock:InferenceProfileArn``).
     With ``application_profiles`` (model id -> application profile ARN, one for
     every model), every model is reachable only through its application profile.
+    With ``guardrail`` (its ARN and version) every invoke statement holds only for a
+    call carrying exactly that guardrail, and ``ApplyOwnGuardrail`` lets the call
+    apply it; with ``service_tiers`` only for a call naming one of those tiers.
     """
     by_kind: dict[NeedKind, list[str]] = {kind: [] for kind in NeedKind}
     via: list[str] = []
@@ -313,11 +353,38 @@ def model_grants(
             }
         },
     }
-    return [
-        ModelGrant(sid=kind.value, resources=tuple(_dedupe(arns)), conditions=conditions[kind])
+    pinned: dict[str, str | list[str]] = {}
+    if guardrail is not None:
+        pinned[GUARDRAIL_CONDITION_KEY] = guardrail_condition_value(*guardrail)
+    if service_tiers is not None:
+        pinned[SERVICE_TIER_CONDITION_KEY] = list(service_tiers)
+    grants = [
+        ModelGrant(
+            sid=kind.value,
+            resources=tuple(_dedupe(arns)),
+            conditions=_with_string_equals(conditions[kind], pinned),
+        )
         for kind, arns in by_kind.items()
         if arns
     ]
+    if guardrail is not None:
+        grants.append(
+            ModelGrant(
+                sid=APPLY_GUARDRAIL_SID,
+                resources=(guardrail[0],),
+                actions=(APPLY_GUARDRAIL_ACTION,),
+            )
+        )
+    return grants
+
+
+def _with_string_equals(
+    conditions: dict[str, dict[str, str | list[str]]], pinned: Mapping[str, str | list[str]]
+) -> dict[str, dict[str, str | list[str]]]:
+    """``conditions`` with ``pinned`` added to its ``StringEquals`` block (all must match)."""
+    if not pinned:
+        return conditions
+    return {**conditions, "StringEquals": {**conditions.get("StringEquals", {}), **pinned}}
 
 
 def _dedupe(values: list[str]) -> list[str]:

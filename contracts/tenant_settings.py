@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 from pydantic.fields import FieldInfo
 
 from contracts import naming
@@ -108,7 +108,66 @@ PriceOverrides = dict[ModelId, ModelPrice]
 # The most output tokens a call may ask for: the function's rule for an event's
 # max_tokens, and the ceiling of the tenant setting.
 MAX_OUTPUT_TOKENS = 8192
+# The tenant's cap when the registry sets none. A call whose event names no
+# max_tokens is sent min(this cap, the model's own output limit), never nothing.
+DEFAULT_MAX_TOKENS = 4096
 DEFAULT_MODELS = ("anthropic.claude-3-haiku-20240307-v1:0",)
+
+
+class ServiceTier(StrEnum):
+    """Bedrock's service tiers: Converse ``serviceTier.type`` and IAM's ``bedrock:ServiceTier``.
+
+    Values as the API reference lists them (``ServiceTier``: priority | default |
+    flex | reserved). ``reserved`` needs capacity reserved with AWS for the account.
+    """
+
+    DEFAULT = "default"
+    PRIORITY = "priority"
+    FLEX = "flex"
+    RESERVED = "reserved"
+
+
+class RetryMode(StrEnum):
+    """botocore's retry modes for the Bedrock client.
+
+    ``adaptive`` adds client-side rate limiting after throttles (botocore calls it
+    experimental); ``standard`` only retries with backoff.
+    """
+
+    STANDARD = "standard"
+    ADAPTIVE = "adaptive"
+
+
+def _unique_tiers(values: tuple[ServiceTier, ...]) -> tuple[ServiceTier, ...]:
+    if not values:
+        raise ValueError("must list at least one service tier")
+    if len(set(values)) != len(values):
+        raise ValueError("lists a service tier twice")
+    return values
+
+
+ServiceTiers = Annotated[tuple[ServiceTier, ...], AfterValidator(_unique_tiers)]
+
+# Bedrock's patterns (GuardrailConfiguration, EnforcedGuardrailConfiguration): an
+# id, or the ARN; and a numeric version. DRAFT is refused: a draft changes under
+# the tenant, and IAM's condition would then pin nothing.
+GUARDRAIL_IDENTIFIER_PATTERN = (
+    r"^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$"
+)
+GUARDRAIL_VERSION_PATTERN = r"^[1-9][0-9]{0,7}$"
+
+
+class GuardrailSettings(_Frozen):
+    """The Bedrock guardrail every model call of the tenant must carry.
+
+    ``identifier`` is the guardrail's ARN, or its id in the tenant's operations
+    account and region. The tenant's invoker role may invoke only with exactly this
+    guardrail and version (``bedrock:GuardrailIdentifier``); the function sends it
+    with every call.
+    """
+
+    identifier: Annotated[StrictStr, Field(pattern=GUARDRAIL_IDENTIFIER_PATTERN, max_length=2048)]
+    version: Annotated[StrictStr, Field(pattern=GUARDRAIL_VERSION_PATTERN)]
 
 
 class FunctionSettings(_Frozen):
@@ -157,13 +216,37 @@ class FunctionSettings(_Frozen):
     # account's tokens-per-minute. The function sends this when an event names none
     # and refuses an event that asks for more.
     max_tokens: Annotated[
-        Annotated[int, Field(strict=True, ge=1, le=MAX_OUTPUT_TOKENS)] | None,
+        Annotated[int, Field(strict=True, ge=1, le=MAX_OUTPUT_TOKENS)],
         Setting(
             _CUSTOMER,
-            "Output tokens per call when an event names none, and the most it may ask for.",
+            "The most output tokens a call may ask for; sent (within the model's limit) "
+            "when an event names none.",
             option="--max-tokens",
         ),
+    ] = DEFAULT_MAX_TOKENS
+    # The tiers the tenant's role may call Bedrock with (``bedrock:ServiceTier``);
+    # the first is the function's, an event may ask for another of them.
+    service_tiers: Annotated[
+        ServiceTiers,
+        Setting(
+            _BOTH,
+            "Allowed Bedrock service tiers; the first is the default (repeat the option).",
+            option="--service-tiers",
+        ),
+    ] = (ServiceTier.DEFAULT,)
+    # Every call carries this guardrail, and the role allows no call without it.
+    guardrail: Annotated[
+        GuardrailSettings | None,
+        Setting(_BOTH, "The Bedrock guardrail every call must carry (id or ARN, version)."),
     ] = None
+    retry_mode: Annotated[
+        RetryMode,
+        Setting(
+            _CUSTOMER,
+            "botocore retry mode of the Bedrock client: standard | adaptive.",
+            option="--retry-mode",
+        ),
+    ] = RetryMode.ADAPTIVE
 
 
 class TenantSettings(FunctionSettings):

@@ -135,6 +135,7 @@ def new_record(
     model_id: str,
     latency_ms: int | None,
     timestamp: datetime.datetime,
+    service_tier: str | None = None,
 ) -> Record:
     """A record with every field in its place and no usage yet.
 
@@ -150,6 +151,9 @@ def new_record(
         "application_id": application_id,
         "user_id": user_id,
         "model_id": model_id,
+        # The Bedrock service tier asked for (Bedrock's own on an answer): with the
+        # model, who is throttled on which tier.
+        "service_tier": service_tier,
         "input_tokens": 0,
         "output_tokens": 0,
         "total_tokens": 0,
@@ -162,6 +166,11 @@ def new_record(
         "latency_ms": latency_ms,
         "bedrock_latency_ms": None,
         "stop_reason": None,
+        # Whether the tenant's guardrail blocked or masked the prompt or the answer
+        # (stopReason guardrail_intervened); null for a tenant without a guardrail.
+        "guardrail_intervened": None,
+        # Text units (up to 1,000 characters each) the guardrail assessed, billed.
+        "guardrail_text_units": 0,
         "request_id": None,
         "timestamp": utc_timestamp(timestamp),
     }
@@ -215,6 +224,9 @@ class UsageRecord(BaseModel):
     latency_ms: float | None = None
     bedrock_latency_ms: float | None = None
     stop_reason: str | None = None
+    service_tier: str | None = None
+    guardrail_intervened: bool | None = None
+    guardrail_text_units: TokenCount = 0
     request_id: str | None = None
     # botocore's RetryAttempts for the Bedrock call (throttling, 5xx), when known.
     bedrock_retries: int | None = None

@@ -41,7 +41,18 @@ signs as ``bedrock`` too, stays with moto:
   input tokens. It is not a model call: it is not in the call log and injected
   faults do not apply to it;
 * faults (throttling, latency, arbitrary errors) can be injected per test or
-  over the JSON admin endpoint; they apply to every model call.
+  over the JSON admin endpoint; they apply to every model call;
+* a model call's guardrail and service tier are request context, as Bedrock sets
+  them: ``bedrock:GuardrailIdentifier`` (the guardrail's ARN, ``:<version>``
+  appended; an id is taken as the caller's account's) and ``bedrock:ServiceTier``
+  (``serviceTier.type``), read from the Converse body or InvokeModel's
+  ``X-Amzn-Bedrock-GuardrailIdentifier``/``-GuardrailVersion``/``-Service-Tier``
+  headers before IAM is asked, so a role's conditions on them hold offline. A call
+  with a guardrail also needs ``bedrock:ApplyGuardrail`` on it. Guardrails are
+  the emulator's (``create_guardrail``, or ``POST /_embedded/bedrock/guardrails``):
+  one the emulator does not know is Bedrock's ValidationException; a known one
+  intervenes as ``embedded_aws.bedrock_guardrails`` documents (a blocked word in
+  the prompt). The call log keeps each call's ``maxTokens``, tier and guardrail.
 """
 
 from __future__ import annotations
@@ -62,14 +73,18 @@ from werkzeug.wrappers import Request, Response
 from contracts import naming
 from contracts.model_access import (
     APPLICATION_PROFILE_ARN_RE,
+    GUARDRAIL_CONDITION_KEY,
+    SERVICE_TIER_CONDITION_KEY,
     application_profile_arn,
     default_profile_regions,
     foundation_model_arn,
+    guardrail_condition_value,
     model_id_of_source_arn,
     resources_needed,
 )
 from embedded_aws import converse, invoke_model
 from embedded_aws.bedrock_answers import converse_stream_events
+from embedded_aws.bedrock_guardrails import EmulatedGuardrail, assess, new_guardrail
 from embedded_aws.bedrock_models import foundation_model_id, model_features
 from embedded_aws.bedrock_operations import (
     CONVERSE,
@@ -129,6 +144,12 @@ class BedrockCall:
     latency_ms: int = 0
     # The model behind an application inference profile named as ``model_id``.
     base_model_id: str | None = None
+    # What the request asked for: ``inferenceConfig.maxTokens`` (None when it named
+    # none), ``serviceTier.type`` and the guardrail (``<ARN>:<version>``).
+    max_tokens: int | None = None
+    service_tier: str | None = None
+    guardrail: str | None = None
+    stop_reason: str | None = None
     # The request as sent, for in-process tests; kept out of the admin log (content).
     body: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -258,6 +279,7 @@ class BedrockEmulator:
         self._cache = converse.PromptCache()
         self._profile_regions = profile_regions
         self._application_profiles: dict[str, ApplicationInferenceProfile] = {}
+        self._guardrails: dict[str, EmulatedGuardrail] = {}
         self._script: tuple[str, dict[str, int], int | None] | None = None
 
     # -- call log -------------------------------------------------------------------------
@@ -331,6 +353,48 @@ class BedrockEmulator:
         """Every application inference profile, oldest first."""
         with self._lock:
             return list(self._application_profiles.values())
+
+    # -- guardrails --------------------------------------------------------------------------
+
+    def create_guardrail(
+        self,
+        *,
+        account_id: str,
+        region: str,
+        name: str,
+        blocked_words: Sequence[str] = (),
+        content_filters: bool = False,
+        blocked_input_messaging: str | None = None,
+    ) -> EmulatedGuardrail:
+        """Create a guardrail (its version 1) with a generated id, as CreateGuardrail and
+        CreateGuardrailVersion do; calls may name it from then on."""
+        extra = (
+            {}
+            if blocked_input_messaging is None
+            else {"blocked_input_messaging": blocked_input_messaging}
+        )
+        guardrail = new_guardrail(
+            account_id=account_id,
+            region=region,
+            partition=naming.partition_for_region(region),
+            name=name,
+            blocked_words=blocked_words,
+            content_filters=content_filters,
+            **extra,
+        )
+        with self._lock:
+            self._guardrails[guardrail.arn] = guardrail
+        return guardrail
+
+    def delete_guardrail(self, arn: str) -> None:
+        """Delete a guardrail; calls naming it fail from then on."""
+        with self._lock:
+            self._guardrails.pop(arn, None)
+
+    def guardrails(self) -> list[EmulatedGuardrail]:
+        """Every guardrail, oldest first."""
+        with self._lock:
+            return list(self._guardrails.values())
 
     # -- fault injection --------------------------------------------------------------------
 
@@ -485,9 +549,16 @@ class BedrockEmulator:
             http_status=200,
         )
         family: invoke_model.ModelFamily | None = None
+        asked = _asked(operation.name, request, raw)
+        call.service_tier, call.max_tokens = asked.service_tier, asked.max_tokens
         try:
             caller = _authenticated(identity)
-            target = self._authorize_model(caller, operation, model_id, region)
+            guardrail_arn = asked.guardrail_arn(caller.account_id, region)
+            if guardrail_arn is not None:
+                call.guardrail = _guardrail_value(guardrail_arn, asked.guardrail_version)
+            context = asked.context(guardrail_arn)
+            target = self._authorize_model(caller, operation, model_id, region, context)
+            guardrail = self._guardrail_for(caller, guardrail_arn, asked, region)
             call.base_model_id = target.base_model_id
             streaming = operation.name in (CONVERSE_STREAM, INVOKE_MODEL_STREAM)
             if operation.name in (CONVERSE, CONVERSE_STREAM):
@@ -498,6 +569,7 @@ class BedrockEmulator:
                 native = _native_body(raw)
                 call.body = native
                 conversation = _native_conversation(target, native, streaming=streaming)
+                call.max_tokens = (conversation.get("inferenceConfig") or {}).get("maxTokens")
             hold = self._faults.hold
             if hold is not None:
                 hold.wait(timeout=HOLD_SAFETY_SECONDS)
@@ -506,7 +578,14 @@ class BedrockEmulator:
                 time.sleep(latency_ms / 1000)
             if fault is not None:
                 raise BedrockError(fault.code, fault.status, fault.message)
-            result = self._answer(call, target.base_model_id or model_id, conversation, started)
+            result = self._answer(
+                call,
+                target.base_model_id or model_id,
+                conversation,
+                started,
+                guardrail=guardrail,
+                trace=asked.guardrail_trace,
+            )
         except BedrockError as err:
             call.outcome, call.http_status = err.code, err.status
             call.latency_ms = int((time.perf_counter() - started) * 1000)
@@ -514,6 +593,7 @@ class BedrockEmulator:
             return _error_response(err, request_id)
         call.input_tokens = result["usage"]["inputTokens"]
         call.output_tokens = result["usage"]["outputTokens"]
+        call.stop_reason = result.get("stopReason")
         call.latency_ms = result["metrics"]["latencyMs"]
         self._log(call)
         headers = {"x-amzn-RequestId": request_id}
@@ -626,11 +706,18 @@ class BedrockEmulator:
         return _ModelTarget(resources, None, _known_model(model_id))
 
     def _authorize_model(
-        self, caller: CallerIdentity, operation: RuntimeOperation, model_id: str, region: str
+        self,
+        caller: CallerIdentity,
+        operation: RuntimeOperation,
+        model_id: str,
+        region: str,
+        request_context: Mapping[str, str] | None = None,
     ) -> _ModelTarget:
-        """Raise unless the caller may call ``operation`` on a model Bedrock knows."""
+        """Raise unless the caller may call ``operation`` on a model Bedrock knows
+        (``request_context``: the request's own condition keys, on every resource)."""
         target = self._model_target(caller, model_id, region)
-        _authorize(caller, _action(caller, operation), target.resources, region)
+        resources = [(arn, {**(request_context or {}), **extra}) for arn, extra in target.resources]
+        _authorize(caller, _action(caller, operation), resources, region)
         if target.foundation_model_id is None:
             raise BedrockError("ValidationException", 400, INVALID_MODEL)
         return target
@@ -664,9 +751,40 @@ class BedrockEmulator:
             resources = [(labels["invocationArn"], {})]
         _authorize(caller, action, resources, region)
 
+    def _guardrail_for(
+        self, caller: CallerIdentity, arn: str | None, asked: _AskedFor, region: str
+    ) -> EmulatedGuardrail | None:
+        """The guardrail a call names, once the caller may apply it; Bedrock's error for
+        one that does not exist (or not in that version)."""
+        if arn is None:
+            return None
+        _authorize(caller, "bedrock:ApplyGuardrail", [(arn, {})], region)
+        with self._lock:
+            guardrail = self._guardrails.get(arn)
+        if guardrail is None or guardrail.version != asked.guardrail_version:
+            raise BedrockError(
+                "ValidationException",
+                400,
+                "The guardrail identifier or version provided in the request does not exist.",
+            )
+        return guardrail
+
     def _answer(
-        self, call: BedrockCall, model_id: str, body: Mapping[str, Any], started: float
+        self,
+        call: BedrockCall,
+        model_id: str,
+        body: Mapping[str, Any],
+        started: float,
+        *,
+        guardrail: EmulatedGuardrail | None = None,
+        trace: bool = False,
     ) -> dict[str, Any]:
+        if guardrail is not None:
+            result = assess(
+                guardrail, body, lambda: self._answer(call, model_id, body, started), trace=trace
+            )
+            latency = max(1, int((time.perf_counter() - started) * 1000))
+            return {**result, "metrics": {"latencyMs": latency}}
         latency = max(1, int((time.perf_counter() - started) * 1000))
         if self._script is not None:
             text, scripted_usage, scripted_latency = self._script
@@ -691,6 +809,10 @@ class BedrockEmulator:
             return _json({"calls": [c.to_dict() for c in self.calls()]})
         if subpath == "application-profiles":
             return _json({"profiles": [p.to_dict() for p in self.application_profiles()]})
+        if subpath == "guardrails":
+            if request.method == "POST":
+                return self._admin_post_guardrail(request)
+            return _json({"guardrails": [g.to_dict() for g in self.guardrails()]})
         if subpath == "faults":
             if request.method == "DELETE":
                 self.clear_faults()
@@ -699,6 +821,23 @@ class BedrockEmulator:
                 return self._admin_post_faults(request)
             return _json(self.fault_state())
         return _json({"message": f"unknown admin path {subpath}"}, status=404)
+
+    def _admin_post_guardrail(self, request: Request) -> Response:
+        """Create a guardrail: ``{"account_id", "region", "name", "blocked_words"?,
+        "content_filters"?, "blocked_input_messaging"?}``; answers it, with its ARN."""
+        try:
+            spec = json.loads(request.get_data() or b"{}")
+            guardrail = self.create_guardrail(
+                account_id=str(spec["account_id"]),
+                region=str(spec["region"]),
+                name=str(spec["name"]),
+                blocked_words=[str(w) for w in spec.get("blocked_words", [])],
+                content_filters=bool(spec.get("content_filters", False)),
+                blocked_input_messaging=spec.get("blocked_input_messaging"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return _json({"message": f"bad guardrail spec: {exc}"}, status=400)
+        return _json(guardrail.to_dict())
 
     def _admin_post_faults(self, request: Request) -> Response:
         try:
@@ -733,6 +872,82 @@ class _ModelTarget:
     base_model_id: str | None
     # The catalogue's foundation model; None for an id Bedrock does not know.
     foundation_model_id: str | None
+
+
+@dataclass(frozen=True)
+class _AskedFor:
+    """What a model call's request asks for beyond the model: read before IAM, as the
+    request context Bedrock evaluates the caller's policies with."""
+
+    guardrail_identifier: str | None = None
+    guardrail_version: str | None = None
+    guardrail_trace: bool = False
+    service_tier: str | None = None
+    max_tokens: int | None = None
+
+    def guardrail_arn(self, account_id: str, region: str) -> str | None:
+        """The guardrail as its ARN (an id names one in the caller's account)."""
+        identifier = self.guardrail_identifier
+        if not identifier:
+            return None
+        if identifier.startswith("arn:"):
+            return identifier
+        partition = naming.partition_for_region(region)
+        return f"arn:{partition}:bedrock:{region}:{account_id}:guardrail/{identifier}"
+
+    def context(self, guardrail_arn: str | None) -> dict[str, str]:
+        """``bedrock:GuardrailIdentifier`` and ``bedrock:ServiceTier``, when the request
+        names them (a key the request does not name is absent, as in IAM)."""
+        context: dict[str, str] = {}
+        if guardrail_arn is not None:
+            context[GUARDRAIL_CONDITION_KEY] = _guardrail_value(
+                guardrail_arn, self.guardrail_version
+            )
+        if self.service_tier:
+            context[SERVICE_TIER_CONDITION_KEY] = self.service_tier
+        return context
+
+
+def _guardrail_value(arn: str, version: str | None) -> str:
+    return guardrail_condition_value(arn, version) if version else arn
+
+
+def _asked(operation: str, request: Request, raw: bytes) -> _AskedFor:
+    """The guardrail, tier and maxTokens a request names: in a Converse body, in
+    InvokeModel's headers (its maxTokens is read from the native body later)."""
+    if operation in (CONVERSE, CONVERSE_STREAM):
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return _AskedFor()
+        if not isinstance(body, dict):
+            return _AskedFor()
+        guardrail = _object(body.get("guardrailConfig"))
+        tier = _object(body.get("serviceTier"))
+        inference = _object(body.get("inferenceConfig"))
+        max_tokens = inference.get("maxTokens")
+        return _AskedFor(
+            guardrail_identifier=_str_or_none(guardrail.get("guardrailIdentifier")),
+            guardrail_version=_str_or_none(guardrail.get("guardrailVersion")),
+            guardrail_trace=guardrail.get("trace") in ("enabled", "enabled_full"),
+            service_tier=_str_or_none(tier.get("type")),
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        )
+    headers = request.headers
+    return _AskedFor(
+        guardrail_identifier=headers.get("X-Amzn-Bedrock-GuardrailIdentifier"),
+        guardrail_version=headers.get("X-Amzn-Bedrock-GuardrailVersion"),
+        guardrail_trace=headers.get("X-Amzn-Bedrock-Trace") in ("ENABLED", "ENABLED_FULL"),
+        service_tier=headers.get("X-Amzn-Bedrock-Service-Tier"),
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _known_model(model_id: str) -> str | None:

@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from contracts import naming
+from contracts.model_access import guardrail_arn
 from contracts.registry import Operations, Tenant
 from stacks.operations.application_inference_profiles import cost_allocation_tags
 from stacks.operations.bedrock_model_access import model_access_statements
@@ -26,7 +27,10 @@ class BedrockInvokerRole(Construct):
     The role carries the tenant's cost-allocation tags: Bedrock attributes cost
     to the calling principal, and its tags become Cost Explorer dimensions. With
     ``application_profiles`` (model id -> profile ARN), the role may invoke the
-    tenant's models only through those profiles.
+    tenant's models only through those profiles. Every invoke is further held to
+    the tenant's service tiers (``bedrock:ServiceTier``) and, when it has one, to
+    its guardrail and version (``bedrock:GuardrailIdentifier``), so a function the
+    tenant changed still cannot skip either.
     """
 
     def __init__(
@@ -72,6 +76,8 @@ class BedrockInvokerRole(Construct):
                 region=operations.region,
                 profile_regions=operations.profile_regions,
                 application_profiles=application_profiles,
+                guardrail=tenant_guardrail(tenant, operations),
+                service_tiers=[tier.value for tier in tenant.service_tiers],
             ),
         )
         if application_profiles is not None:
@@ -88,3 +94,16 @@ class BedrockInvokerRole(Construct):
                 )
             )
         self.policy.attach_to_role(self.role)
+
+
+def tenant_guardrail(tenant: Tenant, operations: Operations) -> tuple[str, str] | None:
+    """The tenant's guardrail as its ARN in the operations account, and its version."""
+    if tenant.guardrail is None:
+        return None
+    arn = guardrail_arn(
+        naming.partition_for_region(operations.region),
+        operations.region,
+        operations.account_id,
+        tenant.guardrail.identifier,
+    )
+    return arn, tenant.guardrail.version

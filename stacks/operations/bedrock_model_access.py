@@ -6,7 +6,7 @@ shared with the embedded cloud's Bedrock emulator; this only turns it into CDK.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from aws_cdk import aws_iam as iam
 
@@ -21,9 +21,12 @@ def model_access_statements(
     region: str,
     profile_regions: ProfileRegions,
     application_profiles: Mapping[str, str] | None = None,
+    guardrail: tuple[str, str] | None = None,
+    service_tiers: Sequence[str] | None = None,
 ) -> list[iam.PolicyStatement]:
     """Least-privilege statements for ``models`` called from ``account``/``region``
-    (only through ``application_profiles``, model id -> ARN, when given)."""
+    (only through ``application_profiles``, model id -> ARN, when given; only with
+    ``guardrail``, its ARN and version, and in ``service_tiers``, when given)."""
     return [
         iam.PolicyStatement(
             sid=grant.sid,
@@ -38,5 +41,7 @@ def model_access_statements(
             region=region,
             profile_regions=profile_regions,
             application_profiles=application_profiles,
+            guardrail=guardrail,
+            service_tiers=service_tiers,
         )
     ]

@@ -82,6 +82,8 @@ def test_invoker_role_may_call_only_the_tenants_models(templates: dict[str, Temp
             "Effect": "Allow",
             "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
             "Resource": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+            # Only in the tenant's service tiers (the default one unless the registry says).
+            "Condition": {"StringEquals": {"bedrock:ServiceTier": ["default"]}},
         }
     ]
 
@@ -99,7 +101,12 @@ def test_inference_profile_grants_profile_and_every_destination_region(
         for r in ("us-east-1", "us-east-2", "us-west-2")
     ]
     # Destination-region models are reachable only through the profile.
-    assert routed["Condition"] == {"StringEquals": {"bedrock:InferenceProfileArn": [profile]}}
+    assert routed["Condition"] == {
+        "StringEquals": {
+            "bedrock:InferenceProfileArn": [profile],
+            "bedrock:ServiceTier": ["default"],
+        }
+    }
 
 
 def test_global_profile_needs_region_less_model_arn_with_unspecified_region() -> None:
@@ -284,7 +291,9 @@ def test_a_tenant_with_profiles_may_invoke_only_through_its_own_profiles(
         "arn:aws:ssm:us-east-1:111111111111:parameter/bedrock-invoker/acme/inference-profile-arns"
     )
     assert by_sid["ApplicationInferenceProfiles"]["Resource"] == arns
-    assert "Condition" not in by_sid["ApplicationInferenceProfiles"]
+    assert by_sid["ApplicationInferenceProfiles"]["Condition"] == {
+        "StringEquals": {"bedrock:ServiceTier": ["default"]}
+    }
     routed = by_sid["ModelsRoutedByInferenceProfiles"]
     assert sorted(routed["Resource"]) == sorted(
         [
@@ -296,7 +305,9 @@ def test_a_tenant_with_profiles_may_invoke_only_through_its_own_profiles(
         ]
     )
     # No foundation model, and no system profile, outside the tenant's own profiles.
-    assert routed["Condition"] == {"StringEquals": {"bedrock:InferenceProfileArn": arns}}
+    assert routed["Condition"] == {
+        "StringEquals": {"bedrock:InferenceProfileArn": arns, "bedrock:ServiceTier": ["default"]}
+    }
     # The other tenant keeps its direct grant.
     assert _policy_of_role(ops, "bedrock-invoker-globex")["Statement"][0]["Sid"] == (
         "FoundationModels"

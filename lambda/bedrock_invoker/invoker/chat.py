@@ -12,12 +12,19 @@ usage record and pricing use). ``ChatBedrockConverse`` is given the base model
 (``base_model_id``, alias ``base_model``) and the provider: without them it would call Bedrock's
 ``GetInferenceProfile`` on construction, an extra control-plane call (and IAM
 action) on every cold start.
+
+Every call names its ``maxTokens`` and its service tier (Converse
+``serviceTier.type``, ``service_tier`` in langchain-aws), and, for a tenant with
+a guardrail, the guardrail (Converse ``guardrailConfig``: ``guardrailIdentifier``,
+``guardrailVersion``, ``trace``; ``guardrail_config`` in langchain-aws). The
+tenant's role allows no call without them (``contracts.model_access``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import botocore.session
 from botocore.config import Config
@@ -60,6 +67,26 @@ class _LazyClient:
         return getattr(self._client, name)
 
 
+@dataclass(frozen=True)
+class GuardrailConfig:
+    """The guardrail every call carries: its ARN and numeric version.
+
+    The trace is asked for ("enabled"): the usage record reads from it whether
+    the guardrail intervened and how many text units it assessed (billed).
+    """
+
+    arn: str
+    version: str
+
+    def request_field(self) -> dict[str, str]:
+        """Converse's ``guardrailConfig``."""
+        return {
+            "guardrailIdentifier": self.arn,
+            "guardrailVersion": self.version,
+            "trace": "enabled",
+        }
+
+
 class InferenceProfileMissing(Exception):
     """The tenant calls through application inference profiles, but this model has none.
 
@@ -87,11 +114,13 @@ class BedrockChat:
         control_client: Any,
         region_name: str,
         inference_profiles: InferenceProfileDirectory | None = None,
+        guardrail: GuardrailConfig | None = None,
     ) -> None:
         self._runtime_client = runtime_client
         self._control_client = control_client
         self._region_name = region_name
         self._inference_profiles = inference_profiles
+        self._guardrail = guardrail
         self._models: dict[str, ChatBedrockConverse] = {}
 
     @classmethod
@@ -103,17 +132,20 @@ class BedrockChat:
         max_attempts: int,
         tenant_id: str,
         inference_profiles: bool = False,
+        retry_mode: Literal["standard", "adaptive"] = "adaptive",
+        guardrail: GuardrailConfig | None = None,
     ) -> BedrockChat:
         """Build the clients on ``session`` (the operations-account session).
 
         With ``inference_profiles`` the tenant's profile ARNs are read, on first
-        use, from its operations account with the same session.
+        use, from its operations account with the same session. ``retry_mode`` is
+        botocore's (``standard`` or ``adaptive``); ``guardrail`` goes with every call.
         """
         runtime_client = session.create_client(
             "bedrock-runtime",
             region_name=region_name,
             config=Config(
-                retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+                retries={"mode": retry_mode, "total_max_attempts": max_attempts},
                 connect_timeout=_CONNECT_TIMEOUT_SECONDS,
                 read_timeout=_READ_TIMEOUT_SECONDS,
             ),
@@ -122,6 +154,7 @@ class BedrockChat:
             runtime_client=runtime_client,
             control_client=_LazyClient(session, "bedrock", region_name),
             region_name=region_name,
+            guardrail=guardrail,
             inference_profiles=InferenceProfileDirectory(
                 tenant_id=tenant_id,
                 ssm_client=lambda: session.create_client(
@@ -205,6 +238,10 @@ class BedrockChat:
         params: dict[str, Any] = {}
         if request.max_tokens is not None:
             params["max_tokens"] = request.max_tokens
+        if request.service_tier is not None:
+            params["service_tier"] = request.service_tier.value
+        if self._guardrail is not None:
+            params["guardrail_config"] = self._guardrail.request_field()
         if request.temperature is not None:
             params["temperature"] = float(request.temperature)
         answer = self.model(model_id).invoke(

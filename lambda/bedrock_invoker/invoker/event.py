@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from pydantic import ValidationError as PydanticValidationError
 
 from contracts.errors import field_path
-from contracts.tenant_settings import MAX_OUTPUT_TOKENS
+from contracts.tenant_settings import MAX_OUTPUT_TOKENS, ServiceTier
 
 # Identifiers end up in log stream names and records; keep them printable and short.
 # ':' is allowed in user ids (Cognito identity ids contain one); the stream name
@@ -51,6 +51,12 @@ class ModelNotAllowedError(InvalidRequestError):
     error_type = "AccessDenied"
 
 
+class ServiceTierNotAllowedError(InvalidRequestError):
+    """The requested service tier is not one this tenant may use."""
+
+    error_type = "AccessDenied"
+
+
 class ChatTurn(BaseModel):
     """One earlier turn of a conversation."""
 
@@ -73,6 +79,8 @@ class InvocationRequest(BaseModel):
     system: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SYSTEM_CHARS)] | None = None
     max_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_OUTPUT_TOKENS)] | None = None
     temperature: Annotated[StrictFloat | StrictInt, Field(ge=0, le=1)] | None = None
+    # Another of the tenant's tiers than its first (Bedrock's values).
+    service_tier: ServiceTier | None = None
 
     def turns(self) -> list[ChatTurn]:
         """The conversation to send, with a bare ``prompt`` as a single user turn."""
@@ -126,6 +134,25 @@ def resolve_model(model_id: str, *, allowed_models: Sequence[str]) -> str:
     if model_id not in allowed_models:
         raise ModelNotAllowedError("model_id", f"'{model_id}' is not allowed for this tenant")
     return model_id
+
+
+def resolve_service_tier(
+    requested: ServiceTier | None, *, allowed_tiers: Sequence[ServiceTier]
+) -> ServiceTier:
+    """The tier to call with: the event's if the tenant may use it, else its first.
+
+    Raises ``ServiceTierNotAllowedError`` for a tier the tenant may not use: its
+    role would refuse the call anyway (``bedrock:ServiceTier``).
+    """
+    if requested is None:
+        return allowed_tiers[0]
+    if requested not in allowed_tiers:
+        allowed = ", ".join(tier.value for tier in allowed_tiers)
+        raise ServiceTierNotAllowedError(
+            "service_tier",
+            f"'{requested.value}' is not allowed for this tenant (allowed: {allowed})",
+        )
+    return requested
 
 
 def _check_not_blank(request: InvocationRequest) -> None:

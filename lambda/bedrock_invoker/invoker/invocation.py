@@ -22,10 +22,17 @@ import botocore.session
 from botocore.config import Config
 from langchain_core.messages import AIMessage
 
+from contracts.model_output_limits import default_max_tokens
 from contracts.pricing import Pricing
 from contracts.usage_record import UsageSink
 from invoker.chat import BedrockChat
-from invoker.event import InvalidRequestError, InvocationRequest, parse_request, resolve_model
+from invoker.event import (
+    InvalidRequestError,
+    InvocationRequest,
+    parse_request,
+    resolve_model,
+    resolve_service_tier,
+)
 from invoker.ops_credentials import Clock, OpsCredentials, create_ops_session, utc_now
 from invoker.outcome import BedrockAnswer, CallTimer, Failure
 from invoker.settings import Settings
@@ -199,6 +206,8 @@ class BedrockInvoker:
             max_attempts=settings.bedrock_max_attempts,
             tenant_id=settings.tenant_id,
             inference_profiles=settings.application_inference_profiles,
+            retry_mode=settings.retry_mode.value,
+            guardrail=settings.guardrail_config,
         )
         writer = usage_sink_for(settings, source)
         credentials = ops_session.get_credentials()
@@ -251,6 +260,9 @@ class BedrockInvoker:
                 application_id=request.application_id,
                 user_id=request.user_id,
                 model_id=model_id,
+                # The tier asked for, so a refused or throttled call says which.
+                service_tier=(request.service_tier or self._settings.service_tiers[0]).value,
+                guarded=self._settings.guardrail is not None,
             ),
             timer=timer,
             log_content=self._settings.log_content,
@@ -260,7 +272,14 @@ class BedrockInvoker:
         )
         try:
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
-            request = self._within_token_limit(request)
+            request = self._within_token_limit(request, model_id)
+            request = request.model_copy(
+                update={
+                    "service_tier": resolve_service_tier(
+                        request.service_tier, allowed_tiers=self._settings.service_tiers
+                    )
+                }
+            )
         except InvalidRequestError as error:
             # Refused before any call, but still the tenant's business: keep a record.
             refusal = Failure.from_exception(error)
@@ -284,17 +303,20 @@ class BedrockInvoker:
         )
         return answer_result(outcome, model_id=model_id)
 
-    def _within_token_limit(self, request: InvocationRequest) -> InvocationRequest:
-        """The tenant's ``max_tokens``: sent when the event names none, the most it may ask.
+    def _within_token_limit(self, request: InvocationRequest, model_id: str) -> InvocationRequest:
+        """The request with an explicit ``max_tokens``, never above the tenant's.
 
-        Bedrock reserves quota for maxTokens before it answers; without a value it
-        reserves the model's maximum.
+        Bedrock reserves input + cache + maxTokens against the account's
+        tokens-per-minute before it answers, and without a value it reserves the
+        model's maximum: an event that names none is sent the tenant's cap, lowered
+        to the model's own limit (``contracts.model_output_limits``); one that asks
+        for more than the cap is refused.
         """
         limit = self._settings.max_tokens
-        if limit is None:
-            return request
         if request.max_tokens is None:
-            return request.model_copy(update={"max_tokens": limit})
+            return request.model_copy(
+                update={"max_tokens": default_max_tokens(model_id, cap=limit)}
+            )
         if request.max_tokens > limit:
             raise InvalidRequestError(
                 "max_tokens", f"{request.max_tokens} is over this tenant's limit of {limit}"

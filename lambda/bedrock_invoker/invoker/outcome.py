@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -114,6 +114,36 @@ class TokenUsage:
         )
 
 
+GUARDRAIL_INTERVENED = "guardrail_intervened"
+# Bedrock's GuardrailUsage fields that count text units (up to 1,000 characters
+# each); the automated-reasoning policy count is not a text-unit count.
+GUARDRAIL_UNIT_FIELDS = (
+    "contentPolicyUnits",
+    "topicPolicyUnits",
+    "wordPolicyUnits",
+    "sensitiveInformationPolicyUnits",
+    "sensitiveInformationPolicyFreeUnits",
+    "contextualGroundingPolicyUnits",
+)
+
+
+def guardrail_units(metadata: Mapping[str, Any]) -> dict[str, int]:
+    """Text units the guardrail assessed per policy, summed over the input and every
+    output assessment of Converse's ``trace.guardrail`` (present when the call
+    asked for the trace); empty without a trace."""
+    trace = _mapping(_mapping(metadata.get("trace")).get("guardrail"))
+    assessments: list[Any] = list(_mapping(trace.get("inputAssessment")).values())
+    for outputs in _mapping(trace.get("outputAssessments")).values():
+        assessments.extend(outputs if isinstance(outputs, list) else [])
+    units: dict[str, int] = {}
+    for assessment in assessments:
+        usage = _mapping(_mapping(_mapping(assessment).get("invocationMetrics")).get("usage"))
+        for name in GUARDRAIL_UNIT_FIELDS:
+            if count := _int(usage.get(name)):
+                units[name] = units.get(name, 0) + count
+    return units
+
+
 @dataclass(frozen=True)
 class BedrockAnswer:
     """The model's answer and everything the record and the response say about it.
@@ -130,6 +160,15 @@ class BedrockAnswer:
     stop_reason: str | None = None
     request_id: str | None = None
     bedrock_retries: int | None = None
+    # The tier Bedrock says served the call (Converse ``serviceTier.type``).
+    service_tier: str | None = None
+    # Text units the guardrail assessed, per GuardrailUsage field (billed).
+    guardrail_units: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def guardrail_intervened(self) -> bool:
+        """Whether the guardrail blocked or masked the prompt or the answer."""
+        return self.stop_reason == GUARDRAIL_INTERVENED
 
     @classmethod
     def from_message(cls, message: BaseMessage, *, latency_ms: int | None) -> BedrockAnswer:
@@ -137,6 +176,7 @@ class BedrockAnswer:
         metadata = _mapping(getattr(message, "response_metadata", None))
         response_metadata = metadata.get("ResponseMetadata")
         stop_reason = metadata.get("stopReason")
+        tier = _mapping(metadata.get("serviceTier")).get("type")
         return cls(
             text=_text(message),
             usage=TokenUsage.from_message(message),
@@ -145,6 +185,8 @@ class BedrockAnswer:
             stop_reason=str(stop_reason) if stop_reason else None,
             request_id=_request_id(response_metadata),
             bedrock_retries=_retries(response_metadata),
+            service_tier=str(tier) if tier else None,
+            guardrail_units=guardrail_units(metadata),
         )
 
 

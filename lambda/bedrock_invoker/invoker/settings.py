@@ -14,8 +14,11 @@ from typing import Annotated, Self
 
 from pydantic import Field
 
+from contracts import naming
 from contracts.function_environment import FunctionEnvironment, FunctionEnvironmentError
+from contracts.model_access import guardrail_arn
 from contracts.usage_record import LogContent, UsageSink
+from invoker.chat import GuardrailConfig
 
 __all__ = ["LogContent", "Settings", "SettingsError", "UsageSink"]
 
@@ -39,6 +42,21 @@ class Settings(FunctionEnvironment):
     def allowed_models(self) -> tuple[str, ...]:
         """The models the tenant may call (``ALLOWED_MODELS``); the first is the default."""
         return self.models
+
+    @property
+    def guardrail_config(self) -> GuardrailConfig | None:
+        """The tenant's guardrail as every call names it: its full ARN (an id is in the
+        operations account, the invoker role's, and Bedrock's region) and version."""
+        if self.guardrail is None:
+            return None
+        ops_account = self.ops_role_arn.split(":")[4]
+        arn = guardrail_arn(
+            naming.partition_for_region(self.bedrock_region),
+            self.bedrock_region,
+            ops_account,
+            self.guardrail.identifier,
+        )
+        return GuardrailConfig(arn=arn, version=self.guardrail.version)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:

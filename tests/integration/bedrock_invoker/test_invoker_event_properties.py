@@ -36,6 +36,7 @@ from invoker.event import (
 )
 from moto.logs.models import logs_backends
 
+from contracts.tenant_settings import DEFAULT_MAX_TOKENS
 from contracts.usage_record import MAX_STREAM_NAME_CHARS, stream_name_for
 from tests.support.invoker_testkit import (
     HAIKU,
@@ -61,6 +62,7 @@ FIELDS = (
     "system",
     "max_tokens",
     "temperature",
+    "service_tier",
 )
 
 # No example database: nothing is written into the working tree.
@@ -173,6 +175,8 @@ field_values: dict[str, st.SearchStrategy[Any]] = {
     | json_values,
     "max_tokens": st.integers(-5, 10_000) | json_values,
     "temperature": st.floats(-1, 2) | st.integers(-2, 3) | json_values,
+    "service_tier": st.sampled_from(["default", "priority", "flex", "reserved", "turbo"])
+    | json_values,
 }
 
 extra_keys = (
@@ -197,7 +201,9 @@ def valid_events(draw: st.DrawFn) -> dict[str, Any]:
     optional = {
         "model_id": st.sampled_from([*ALLOWED_MODELS, NOT_ALLOWED_MODEL]),
         "system": st.text(min_size=1, max_size=100).filter(str.strip),
-        "max_tokens": st.integers(1, 8192),
+        # Within the tenant's cap (the default one) and Claude 3 Haiku's limit.
+        "max_tokens": st.integers(1, DEFAULT_MAX_TOKENS),
+        "service_tier": st.just("default"),
         "temperature": st.floats(0, 1) | st.integers(0, 1),
     }
     for name, values in optional.items():

@@ -33,6 +33,10 @@ class CallIdentity:
     application_id: str
     user_id: str
     model_id: str
+    # The tier the call asks for; an answer's record says the tier Bedrock served.
+    service_tier: str | None = None
+    # Whether the tenant's calls carry a guardrail (else the record says null).
+    guarded: bool = False
 
 
 class UsageRecorder:
@@ -113,6 +117,11 @@ class UsageRecorder:
                 stop_reason=answer.stop_reason,
                 request_id=answer.request_id,
                 bedrock_retries=answer.bedrock_retries,
+                service_tier=answer.service_tier or self._identity.service_tier,
+                guardrail_intervened=(
+                    answer.guardrail_intervened if self._identity.guarded else None
+                ),
+                guardrail_text_units=sum(answer.guardrail_units.values()),
             )
             if self._log_content is not LogContent.METADATA:
                 record["response"] = self._content(answer.text)
@@ -175,6 +184,7 @@ class UsageRecorder:
             model_id=self._identity.model_id,
             latency_ms=latency_ms,
             timestamp=self._now(),
+            service_tier=self._identity.service_tier,
         )
         if self._prompt is not None:
             record["prompt"] = self._prompt
