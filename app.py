@@ -44,6 +44,12 @@ def compose(
             operations=ops,
             tenants=stack.tenants,
             shard=stack.shard,
+            # Shard 0 holds the account's limit enforcer, for every limited tenant of it.
+            limited_tenants=(
+                [t for t in registry.resolved_tenants() if t.operations_account == ops.name]
+                if stack.shard == 0
+                else ()
+            ),
             platform=platform,
             env=cdk.Environment(account=ops.account_id, region=ops.region),
             description=(

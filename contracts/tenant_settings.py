@@ -35,6 +35,7 @@ from contracts.fields import (
     StrictBool,
     TagValue,
 )
+from contracts.limits import LimitSettings
 from contracts.pricing import ModelPrice
 from contracts.usage_record import LogContent, UsageSink
 
@@ -285,6 +286,13 @@ class TenantSettings(FunctionSettings):
     cost_centre: Annotated[
         TagValue | None,
         Setting(_OPS, "Cost-allocation tag on the tenant's invoker role.", option="--cost-centre"),
+    ] = None
+    # A spend or token limit per UTC month or day, enforced from the operations
+    # account (contracts.limits): a tenant's block replaces the default's whole,
+    # since its amount is in usd or tokens, never both.
+    limits: Annotated[
+        LimitSettings | None,
+        Setting(_OPS, "Spend or token limit per period, and the action at 100%."),
     ] = None
 
 

@@ -52,7 +52,10 @@ signs as ``bedrock`` too, stays with moto:
   the emulator's (``create_guardrail``, or ``POST /_embedded/bedrock/guardrails``):
   one the emulator does not know is Bedrock's ValidationException; a known one
   intervenes as ``embedded_aws.bedrock_guardrails`` documents (a blocked word in
-  the prompt). The call log keeps each call's ``maxTokens``, tier and guardrail.
+  the prompt). The call log keeps each call's ``maxTokens``, tier and guardrail;
+* each model call publishes the ``AWS/Bedrock`` metrics Bedrock publishes, in the
+  calling account's CloudWatch (``embedded_aws.bedrock_metrics``): the limit
+  enforcer's meter.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ from contracts.model_access import (
     model_id_of_source_arn,
     resources_needed,
 )
-from embedded_aws import converse, invoke_model
+from embedded_aws import bedrock_metrics, converse, invoke_model
 from embedded_aws.bedrock_answers import converse_stream_events
 from embedded_aws.bedrock_guardrails import EmulatedGuardrail, assess, new_guardrail
 from embedded_aws.bedrock_models import foundation_model_id, model_features
@@ -675,6 +678,19 @@ class BedrockEmulator:
     def _log(self, call: BedrockCall) -> None:
         with self._lock:
             self._calls.append(call)
+        # What Bedrock publishes in the caller's account: the limit enforcer's meter.
+        bedrock_metrics.publish(
+            call.account_id,
+            call.region,
+            bedrock_metrics.call_metrics(
+                model_id=call.model_id,
+                outcome=call.outcome,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+                latency_ms=call.latency_ms,
+                at=datetime.fromisoformat(call.timestamp),
+            ),
+        )
 
     def _model_target(self, caller: CallerIdentity, model_id: str, region: str) -> _ModelTarget:
         """What a call naming ``model_id`` is checked on, and the model behind it.

@@ -24,8 +24,9 @@ from pydantic import (
 from contracts import naming
 from contracts.fields import AccountId, Email, ExternalId, Region, TenantId
 from contracts.function_environment import check_size
+from contracts.limits import EnforcerSettings
 from contracts.model_access import GLOBAL_PROFILE_PREFIX, default_profile_regions, parse_model_id
-from contracts.registry import placement, pricing_rules
+from contracts.registry import limit_rules, placement, pricing_rules
 from contracts.registry.issues import RegistryError, RegistryIssue
 from contracts.registry.placement import (
     DEFAULT_IAM_ROLE_QUOTA,
@@ -86,6 +87,8 @@ class Operations(_Frozen):
         int,
         Field(strict=True, ge=DEFAULT_TRUST_POLICY_MAX_CHARS, le=MAX_TRUST_POLICY_MAX_CHARS),
     ] = DEFAULT_TRUST_POLICY_MAX_CHARS
+    # The limit enforcer (tenants' ``limits``): off unless the registry turns it on.
+    enforcer: EnforcerSettings = EnforcerSettings()
 
     def profile_regions(self, prefix: str) -> Sequence[str]:
         """Destination regions of a geographic inference profile prefix."""
@@ -345,6 +348,7 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
     for j, model in enumerate(registry.defaults.models):
         yield from _profile_issues(registry.operations, model, f"defaults.models[{j}]", registry)
     yield from pricing_rules.unpriced_model_issues(registry)
+    yield from limit_rules.limit_issues(registry)
 
 
 def _profile_issues(

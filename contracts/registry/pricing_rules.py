@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # Every setting that acts on the records' cost (a dotted path of a resolved tenant):
 # each needs every model of the tenant priced. A cost-based limit belongs here too.
-COST_SETTINGS: tuple[str, ...] = ("alarms.monthly_cost_budget_usd",)
+COST_SETTINGS: tuple[str, ...] = ("alarms.monthly_cost_budget_usd", "limits.usd")
 
 
 def _value(node: object, path: str) -> object:

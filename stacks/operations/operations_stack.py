@@ -20,6 +20,7 @@ from stacks.operations.application_inference_profiles import TenantInferenceProf
 from stacks.operations.bedrock_invoker_role import BedrockInvokerRole
 from stacks.operations.invocation_logging_alert import InvocationLoggingAlert
 from stacks.operations.invocation_logging_guard import InvocationLoggingGuard, guard_function_name
+from stacks.operations.limit_enforcer import LimitEnforcer, TenantLimitPlan
 from stacks.shared.lambda_bundling import LambdaPlatform
 
 
@@ -32,7 +33,9 @@ class OperationsStack(Stack):
     (``naming.inference_profile_output_key``) for operators.
 
     Every shard has its own invocation-logging guard, so deploying any shard
-    re-checks the account's setting; shard 0 also holds the account's alert.
+    re-checks the account's setting; shard 0 also holds the account's alert and,
+    where the registry enables it, the account's ``LimitEnforcer`` for
+    ``limited_tenants`` (each limited tenant's plan is in its own shard).
     ``platform`` is what the guard Lambda runs on, as for the customer stacks'
     invoker (the embedded cloud deploys with the host's Python).
     """
@@ -47,6 +50,8 @@ class OperationsStack(Stack):
         platform: LambdaPlatform,
         shard: int = 0,
         guard_code: lambda_.Code | None = None,
+        limited_tenants: Sequence[Tenant] = (),
+        enforcer_code: lambda_.Code | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -81,6 +86,10 @@ class OperationsStack(Stack):
             if profiles is None:
                 continue
             self.inference_profiles[tenant.id] = profiles
+            if tenant.limits is not None and operations.enforcer.enabled:
+                TenantLimitPlan(
+                    self, f"LimitPlan-{tenant.id}", tenant=tenant, profile_arns=profiles.arns
+                )
             for model, arn in profiles.arns.items():
                 CfnOutput(
                     self,
@@ -103,6 +112,21 @@ class OperationsStack(Stack):
                 self, "InvocationLoggingAlert", alert_email=operations.alert_email
             )
             if shard == 0
+            else None
+        )
+        # One per account, in shard 0: it meters the limited tenants of every shard.
+        limited = [t for t in limited_tenants if t.limits is not None]
+        self.limit_enforcer = (
+            LimitEnforcer(
+                self,
+                "LimitEnforcer",
+                operations=operations,
+                settings=operations.enforcer,
+                tenants=limited,
+                platform=platform,
+                code=enforcer_code,
+            )
+            if shard == 0 and operations.enforcer.enabled and limited
             else None
         )
 
