@@ -3,7 +3,8 @@
 ``wide_registry`` switches on every optional path the stacks have: geographic
 and global inference profiles, application inference profiles and a cost centre,
 X-Ray tracing, reserved concurrency, an alert
-e-mail, a tenant's alarm topic and budget alarms, and the registry's consent to ops-account invocation logging, so the
+e-mail, a tenant's alarm topic and budget alarms, a guardrail and service tiers,
+and the registry's consent to ops-account invocation logging, so the
 generic checks (cdk-nag, least privilege, embedded deployability) see every
 resource and statement the product can emit.
 """
@@ -42,6 +43,11 @@ WIDE_REGISTRY: dict[str, Any] = {
             "reserved_concurrency": 20,
             "application_inference_profiles": True,
             "cost_centre": "CC 42/geo",
+            # Every call only with this guardrail, in one of these tiers.
+            "guardrail": {"identifier": "abcdef123456", "version": "3"},
+            "service_tiers": ["priority", "default", "flex"],
+            "retry_mode": "standard",
+            "max_tokens": 2048,
         },
         {
             "id": "worldwide",

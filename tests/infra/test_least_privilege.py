@@ -28,8 +28,9 @@ import pytest
 from aws_cdk.assertions import Template
 
 from contracts import naming
-from contracts.model_access import DEFAULT_INFERENCE_PROFILE_REGIONS
+from contracts.model_access import APPLY_GUARDRAIL_SID, DEFAULT_INFERENCE_PROFILE_REGIONS
 from contracts.registry import TenantRegistry, load_registry
+from stacks.operations.bedrock_invoker_role import tenant_guardrail
 from stacks.operations.invocation_logging_alert import ALERT_RULE_NAME
 from stacks.operations.invocation_logging_guard import (
     GUARD_FUNCTION_NAME,
@@ -273,7 +274,15 @@ def test_each_invoker_role_reaches_exactly_its_tenants_model_arns(
             else []
         ), tenant.id
         assert all(s["Action"] == "ssm:GetParameter" for s in directory)
-        statements = [s for s in every_statement if s not in directory]
+        # A guardrail tenant may also apply its own guardrail, that one only.
+        guardrail = [s for s in every_statement if s["Sid"] == APPLY_GUARDRAIL_SID]
+        own_guardrail = tenant_guardrail(
+            tenant, registry.operations_account(tenant.operations_account)
+        )
+        assert [(s["Action"], s["Resource"]) for s in guardrail] == (
+            [("bedrock:ApplyGuardrail", own_guardrail[0])] if own_guardrail else []
+        ), tenant.id
+        statements = [s for s in every_statement if s not in directory + guardrail]
         granted = {r for s in statements for r in _resource_names(template, s["Resource"])}
         actions = {a for s in statements for a in _list(s["Action"])}
         assert actions == INVOKE_ACTIONS, tenant.id
