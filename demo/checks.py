@@ -17,13 +17,14 @@ import boto3
 from botocore.exceptions import ClientError
 
 from contracts import usage_metrics
-from contracts.registry import Operations, TenantRegistry
+from contracts.registry import Operations, Tenant, TenantRegistry
 from contracts.usage_record import parse_record
 from demo.scenario import (
     ACCESS_DENIED,
     Scenario,
     assume_role,
     error_code,
+    invoke_tenant,
     invoker_session,
     lambda_execution_session,
     log_group_names,
@@ -41,6 +42,7 @@ from embedded_aws.identity import (
 from embedded_aws.trust import (
     ASSUME_ROLE,
 )
+from tenantctl import blocks
 from tenantctl.usage_reader import filter_events
 
 
@@ -545,6 +547,98 @@ def check_other_tenants_models_denied(
     )
 
 
+class _OperationsAccount:
+    """An operations account's clients as its operator gets them (``blocks.ClientSource``)."""
+
+    def __init__(self, cloud: EmbeddedCloud, ops: Operations) -> None:
+        self._cloud, self._ops = cloud, ops
+
+    def client(self, service: str) -> Any:
+        return self._cloud.client(service, self._ops.account_id, self._ops.region)
+
+
+BLOCK_CHECK_USER = "block-check-user"
+
+
+def _block_check_call(cloud: EmbeddedCloud, tenant: Tenant) -> str:
+    """``answered`` or the error type of one call of the tenant's function."""
+    outcome = invoke_tenant(
+        cloud,
+        tenant,
+        {
+            "prompt": "Am I blocked?",
+            "user_id": BLOCK_CHECK_USER,
+            "application_id": "block-check",
+            "model_id": tenant.default_model,
+            "max_tokens": 20,
+        },
+    )
+    if outcome.function_error:
+        return f"function error {outcome.function_error}"
+    return outcome.error_type or "answered"
+
+
+def check_block_and_unblock(cloud: EmbeddedCloud, registry: TenantRegistry) -> CheckResult:
+    """A block by hand (``tenantctl.blocks``, as ``tenantctl block`` does it) refuses one
+    tenant's calls while another tenant of the same operations account answers; the
+    unblock lets it answer again; the block left nothing but its record in the
+    operations account, and no tenant content there."""
+    name = "a blocked tenant is refused, its neighbour answers, unblock restores it"
+    tenants = registry.resolved_tenants()
+    # Best shown on two tenants of one operations account: the deny is on one role only.
+    blocked = next(
+        (
+            t
+            for t in tenants
+            if sum(o.operations_account == t.operations_account for o in tenants) > 1
+        ),
+        tenants[0],
+    )
+    ops = registry.operations_account(blocked.operations_account)
+    others = sorted(
+        (t for t in tenants if t.id != blocked.id),
+        key=lambda t: t.operations_account != blocked.operations_account,
+    )
+    neighbour = others[0] if others else None
+    source = _OperationsAccount(cloud, ops)
+    steps: list[str] = []
+    try:
+        blocks.block(source, blocked.id, reason="make demo: a block by hand")
+        refused = _block_check_call(cloud, blocked)
+        if refused not in ACCESS_DENIED:
+            return CheckResult(name, False, f"{blocked.id} blocked, its call: {refused}")
+        steps.append(f"{blocked.id} blocked → {refused}")
+        if neighbour is not None:
+            answer = _block_check_call(cloud, neighbour)
+            if answer != "answered":
+                return CheckResult(name, False, f"{neighbour.id} (not blocked): {answer}")
+            same = neighbour.operations_account == blocked.operations_account
+            steps.append(
+                f"{neighbour.id} ({'same' if same else 'another'} operations account) answered"
+            )
+        record = json.loads(
+            source.client("ssm").get_parameter(Name=blocks.record_parameter_name(blocked.id))[
+                "Parameter"
+            ]["Value"]
+        )
+        if set(record) != {"since", "by", "rule", "reason"}:
+            return CheckResult(name, False, f"the block's record holds {sorted(record)}")
+    finally:
+        blocks.unblock(source, blocked.id)
+    answer = _block_check_call(cloud, blocked)
+    if answer != "answered":
+        return CheckResult(name, False, f"{blocked.id} unblocked, its call: {answer}")
+    steps.append(f"unblocked → {blocked.id} answered")
+    clean, where = _ops_account_holds_no_logs(cloud, registry, ops, [BLOCK_CHECK_USER])
+    if not clean:
+        return CheckResult(name, False, where)
+    return CheckResult(
+        name,
+        True,
+        "; ".join(steps) + f"; {ops.account_id} kept only the record (since, by, reason)",
+    )
+
+
 def run_checks(
     cloud: EmbeddedCloud, registry: TenantRegistry, scenario: Scenario
 ) -> list[CheckResult]:
@@ -574,6 +668,8 @@ def run_checks(
         ("cross-tenant AssumeRole", lambda: check_cross_tenant_assume_role_denied(cloud, registry)),
         ("ExternalId", lambda: check_wrong_external_id_denied(cloud, registry)),
         ("other tenants' models", lambda: check_other_tenants_models_denied(cloud, registry)),
+        # Last: its calls come after the scenario the checks above count.
+        ("block and unblock", lambda: check_block_and_unblock(cloud, registry)),
     ]
     results: list[CheckResult] = []
     for label, check in checks:

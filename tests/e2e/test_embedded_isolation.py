@@ -24,6 +24,7 @@ from contracts.usage_record import UsageSink
 from demo.checks import (
     WIDENING_POLICY_NAME,
     check_bedrock_calls_attributed,
+    check_block_and_unblock,
     check_cross_tenant_assume_role_denied,
     check_ops_account_holds_no_logs,
     check_ops_invocation_logging_off,
@@ -534,3 +535,12 @@ def test_isolation_checks_fail_when_a_usage_record_reaches_the_operations_accoun
     assert "1 usage record(s) of acme" in ops_check.reason
     assert not placement.passed
     assert "tenant 'acme' in 111111111111" in placement.reason
+
+
+def test_the_demos_block_check_refuses_the_blocked_tenant_only(deployment: Deployment) -> None:
+    result = check_block_and_unblock(deployment.cloud, deployment.registry)
+    assert result.passed, result.reason
+    assert result.reason.startswith(
+        "acme blocked → AccessDeniedException; globex (another operations account) answered; "
+        "unblocked → acme answered"
+    )
