@@ -117,8 +117,49 @@ class PricePoint:
     source: str
 
 
+TEXT_UNITS_PER_GUARDRAIL_PRICE_UNIT = 1000
+# A tier's price against the standard one: no Bedrock tier costs ten times standard.
+TierMultiplier = Annotated[float, Field(strict=True, gt=0, le=10, allow_inf_nan=False)]
+UsdPerThousandUnits = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
+
+
+class ServiceTierPrices(BaseModel):
+    """What each Bedrock service tier costs against the standard (``default``) price."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    as_of: str = Field(min_length=10)
+    source: str = Field(min_length=1)
+    note: str = ""
+    multipliers: dict[str, TierMultiplier]
+
+    def multiplier(self, tier: str | None) -> float:
+        """The tier's multiplier; no tier, or one the table does not list, is standard."""
+        return self.multipliers.get(tier or "default", 1.0)
+
+
+class GuardrailPrices(BaseModel):
+    """What a guardrail's assessments cost, per 1,000 text units, per policy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    as_of: str = Field(min_length=10)
+    source: str = Field(min_length=1)
+    note: str = ""
+    usd_per_1000_text_units: dict[str, UsdPerThousandUnits]
+
+    def cost_usd(self, units: Mapping[str, int]) -> float:
+        """The cost of ``units`` (Bedrock's GuardrailUsage fields); a policy not
+        listed costs nothing."""
+        usd = sum(
+            count * self.usd_per_1000_text_units.get(policy, 0.0) for policy, count in units.items()
+        )
+        return round(usd / TEXT_UNITS_PER_GUARDRAIL_PRICE_UNIT, 10)
+
+
 class PriceTable(BaseModel):
-    """The repository's price table: ``models[base model id]``."""
+    """The repository's price table: ``models[base model id]``, plus the service tiers'
+    multipliers and the guardrails' prices."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -128,6 +169,8 @@ class PriceTable(BaseModel):
     currency: str = "USD"
     unit: str = ""
     note: str = ""
+    service_tiers: ServiceTierPrices | None = None
+    guardrails: GuardrailPrices | None = None
     models: dict[str, ModelPrices]
 
     def price(
@@ -227,8 +270,12 @@ class Pricing:
         output_tokens: int,
         cache_read_input_tokens: int = 0,
         cache_write_input_tokens: int = 0,
+        service_tier: str | None = None,
+        guardrail_units: Mapping[str, int] | None = None,
     ) -> Quote:
-        """The cost of one call's tokens on ``model_id`` (Bedrock's counts)."""
+        """The cost of one call on ``model_id`` (Bedrock's counts): its tokens at the
+        ``service_tier``'s multiplier (an override too), plus the text units its
+        guardrail assessed (``guardrail_units``, Bedrock's GuardrailUsage fields)."""
         point = self.table.price(model_id, self.region, self.overrides)
         if point is None:
             return Quote(None, None, self.table.version)
@@ -238,4 +285,9 @@ class Pricing:
             cache_read_input_tokens=cache_read_input_tokens,
             cache_write_input_tokens=cache_write_input_tokens,
         )
-        return Quote(usd, point.source, self.table.version)
+        tiers, guardrails = self.table.service_tiers, self.table.guardrails
+        if tiers is not None:
+            usd *= tiers.multiplier(service_tier)
+        if guardrails is not None and guardrail_units:
+            usd += guardrails.cost_usd(guardrail_units)
+        return Quote(round(usd, 10), point.source, self.table.version)
