@@ -21,5 +21,9 @@ must share has exactly one definition.
 - ``pricing``: the versioned price table (``prices.json``), registry overrides, and
   the one way a call is priced;
 - ``invocation_logging``: when Bedrock's invocation logging copies content;
+- ``blocks``: what a block and a downgrade of a tenant are (deny, record, the
+  enforcer's rules), shared by ``tenantctl`` and the limit enforcer;
+- ``limits``: per-tenant spend and token limits, the meter's figures and the
+  enforcer's decisions;
 - ``errors``: field paths for validation messages.
 """
