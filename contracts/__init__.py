@@ -13,7 +13,10 @@ must share has exactly one definition.
   customer stack and read by the function;
 - ``fields``: the value rules (account ids, regions, ExternalIds ...) every part checks;
 - ``naming``: every name derived from a tenant id, and the tenant-id rule;
-- ``model_access``: model id or inference profile -> the ARNs IAM needs;
+- ``model_access``: model id or inference profile -> the ARNs IAM needs, and the
+  guardrail and service-tier conditions on them;
+- ``model_output_limits``: each model's own output-token limit, and the
+  ``maxTokens`` a call names when its event names none;
 - ``usage_record``: the usage-record schema (event, fields, streams, content modes,
   retention values, usage sinks);
 - ``usage_metrics``: the CloudWatch metrics (EMF names, units, dimension sets) each
