@@ -29,6 +29,8 @@ ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}", 
 # IAM and Bedrock tag values: up to 256 letters, digits, spaces and _ . : / = + - @.
 TAG_VALUE_RE = re.compile(r"[\w .:/=+\-@]{1,256}", re.ASCII)
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# An application id as an event names it; a listed one is also a metric dimension value.
+APPLICATION_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,64}$"
 SNS_TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 
 
@@ -105,6 +107,17 @@ def non_empty_unique(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
+def unique_applications(values: tuple[str, ...]) -> tuple[str, ...]:
+    if not values:
+        raise ValueError("must list at least one application (or leave it unset for any)")
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"'{v}' is listed twice")
+        seen.add(v)
+    return values
+
+
 AccountId = Annotated[StrictStr, AfterValidator(account_id)]
 Region = Annotated[StrictStr, AfterValidator(region)]
 TenantId = Annotated[StrictStr, AfterValidator(naming.valid_tenant_id)]
@@ -119,3 +132,5 @@ StrictBool = Annotated[bool, Field(strict=True)]
 TagValue = Annotated[StrictStr, AfterValidator(tag_value)]
 Email = Annotated[StrictStr, Field(pattern=EMAIL_PATTERN)]
 SnsTopicArn = Annotated[StrictStr, Field(pattern=SNS_TOPIC_ARN_PATTERN)]
+ApplicationId = Annotated[StrictStr, Field(pattern=APPLICATION_ID_PATTERN)]
+ApplicationList = Annotated[tuple[ApplicationId, ...], AfterValidator(unique_applications)]

@@ -25,6 +25,7 @@ from pydantic.fields import FieldInfo
 
 from contracts import naming
 from contracts.fields import (
+    ApplicationList,
     Email,
     LogGroupName,
     ModelId,
@@ -206,6 +207,18 @@ class FunctionSettings(_Frozen):
             option="--inference-profiles",
         ),
     ] = False
+    # The applications that may call. Each listed id is its own ApplicationId metric
+    # dimension value, and any other id is refused: a caller cannot add billed
+    # metrics. Unset: any application may call, and all are counted as "other".
+    applications: Annotated[
+        ApplicationList | None,
+        Setting(
+            _CUSTOMER,
+            "Application ids that may call (repeat the option); unset: any, "
+            "counted together in the metrics.",
+            option="--applications",
+        ),
+    ] = None
     # Negotiated prices per model (foundation model or profile id), replacing the
     # price table's entry.
     price_overrides: Annotated[

@@ -7,11 +7,14 @@ group, whichever sink delivered it, so they cost no API call on the answer's pat
 
 Every distinct combination of dimension values is a billed custom metric, so
 the dimensions are the tenant, the application and the model, never the user
-or the request.
+or the request, and their values are bounded by the tenant's registry entry
+(:class:`DimensionValues`): a caller cannot create metrics by naming new
+application or model ids. The record itself keeps the ids as called.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 NAMESPACE = "BedrockUsage"
@@ -31,6 +34,51 @@ DIMENSION_SETS: tuple[tuple[str, ...], ...] = (
     APPLICATION_DIMENSIONS,
     MODEL_DIMENSIONS,
 )
+
+# The value of a model or application dimension for a call the function refused
+# for it (a model not on the tenant's allowlist, an application not in its list).
+REFUSED_DIMENSION_VALUE = "refused"
+# The application dimension of every call when the registry lists no applications.
+OTHER_APPLICATION_DIMENSION_VALUE = "other"
+
+
+@dataclass(frozen=True)
+class DimensionValues:
+    """The values a tenant's metric dimensions may take, fixed by its registry entry.
+
+    Stateless, so every container of the function agrees: a model keeps its id
+    only if it is on the tenant's allowlist (``models``), an application only if
+    the registry lists it (``applications``); anything else is ``refused``. With no
+    ``applications`` listed, any application may call and every call is counted
+    under ``other``. So a tenant has at most ``1 + (applications + 1 or 1) +
+    (models + 1)`` dimension combinations, each holding ``len(USAGE_METRICS)`` metrics.
+    """
+
+    models: Sequence[str]
+    applications: Sequence[str] | None = None
+
+    def model(self, model_id: str) -> str:
+        """The ModelId dimension of a call to ``model_id``."""
+        return model_id if model_id in self.models else REFUSED_DIMENSION_VALUE
+
+    def application(self, application_id: str) -> str:
+        """The ApplicationId dimension of a call from ``application_id``."""
+        if self.applications is None:
+            return OTHER_APPLICATION_DIMENSION_VALUE
+        if application_id in self.applications:
+            return application_id
+        return REFUSED_DIMENSION_VALUE
+
+    def most_combinations(self) -> int:
+        """The most dimension-value combinations (one per dimension set and value)."""
+        roll_up = 1
+        applications = 1 if self.applications is None else len(self.applications) + 1
+        models = len(self.models) + 1  # with ``refused``
+        return roll_up + applications + models
+
+    def most_metrics(self) -> int:
+        """The most billed custom metrics the tenant's records can create."""
+        return self.most_combinations() * len(USAGE_METRICS)
 
 
 @dataclass(frozen=True)

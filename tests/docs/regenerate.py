@@ -41,6 +41,7 @@ for import_root in (ROOT, INVOKER_ROOT):
 from invoker.usage.metrics import with_metrics  # noqa: E402
 
 from contracts.pricing import Pricing  # noqa: E402
+from contracts.usage_metrics import DimensionValues  # noqa: E402
 from contracts.usage_record import Record, UsageRecord, new_record  # noqa: E402
 
 USAGE_RECORD_SECTION = "usage-record"
@@ -93,7 +94,9 @@ def example_usage_record() -> Record:
         cache_write_input_tokens=record["cache_write_input_tokens"],
     )
     record.update(cost_usd=quote.usd, price_table_version=quote.version, price_source=quote.source)
-    return with_metrics(record)
+    # acme's registry lists its models and its applications, so both are dimensions.
+    listed = DimensionValues(models=(record["model_id"],), applications=(record["application_id"],))
+    return with_metrics(record, listed)
 
 
 def packed_json(value: Any, *, width: int = 96, indent: int = 0) -> str:

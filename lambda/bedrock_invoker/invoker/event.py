@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from pydantic import ValidationError as PydanticValidationError
 
 from contracts.errors import field_path
+from contracts.fields import APPLICATION_ID_PATTERN
 from contracts.tenant_settings import MAX_OUTPUT_TOKENS, ServiceTier
 
 # Identifiers end up in log stream names and records; keep them printable and short.
 # ':' is allowed in user ids (Cognito identity ids contain one); the stream name
 # replaces it, since CloudWatch forbids it there.
 USER_ID_PATTERN = r"^[A-Za-z0-9._@:+=,/|-]{1,128}$"
-APPLICATION_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,64}$"
 MODEL_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,256}$"
 
 # Said instead of pydantic's regex when a pattern does not match.
@@ -47,6 +47,12 @@ class InvalidRequestError(Exception):
 
 class ModelNotAllowedError(InvalidRequestError):
     """The requested model is not on this tenant's allowlist."""
+
+    error_type = "AccessDenied"
+
+
+class ApplicationNotAllowedError(InvalidRequestError):
+    """The calling application is not one the registry lists for this tenant."""
 
     error_type = "AccessDenied"
 
@@ -134,6 +140,18 @@ def resolve_model(model_id: str, *, allowed_models: Sequence[str]) -> str:
     if model_id not in allowed_models:
         raise ModelNotAllowedError("model_id", f"'{model_id}' is not allowed for this tenant")
     return model_id
+
+
+def resolve_application(application_id: str, *, applications: Sequence[str] | None) -> str:
+    """Return ``application_id`` if the tenant lists it (or lists none); refuse it if not.
+
+    An unlisted id would be a new metric dimension value, billed per month.
+    """
+    if applications is not None and application_id not in applications:
+        raise ApplicationNotAllowedError(
+            "application_id", f"'{application_id}' is not one of this tenant's applications"
+        )
+    return application_id
 
 
 def resolve_service_tier(

@@ -24,12 +24,14 @@ from langchain_core.messages import AIMessage
 
 from contracts.model_output_limits import default_max_tokens
 from contracts.pricing import Pricing
+from contracts.usage_metrics import DimensionValues
 from contracts.usage_record import UsageSink
 from invoker.chat import BedrockChat
 from invoker.event import (
     InvalidRequestError,
     InvocationRequest,
     parse_request,
+    resolve_application,
     resolve_model,
     resolve_service_tier,
 )
@@ -167,6 +169,10 @@ class BedrockInvoker:
         self._writer = writer
         # Bedrock's region sets the price; the registry's overrides replace the table's.
         self._pricing = Pricing(region=settings.bedrock_region, overrides=settings.price_overrides)
+        # The metric dimension values the registry allows: a caller cannot add any.
+        self._dimensions = DimensionValues(
+            models=settings.allowed_models, applications=settings.applications
+        )
         self._ops_credentials = ops_credentials
         # Model calls run here so a call can be given up at the deadline; a Lambda
         # environment serves one invocation at a time, the spare workers are for
@@ -265,12 +271,14 @@ class BedrockInvoker:
                 guarded=self._settings.guardrail is not None,
             ),
             timer=timer,
+            dimensions=self._dimensions,
             log_content=self._settings.log_content,
             invocation_id=invocation_id,
             remaining_ms=remaining_time_ms,
             pricing=self._pricing,
         )
         try:
+            resolve_application(request.application_id, applications=self._settings.applications)
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
             request = self._within_token_limit(request, model_id)
             request = request.model_copy(
@@ -284,7 +292,7 @@ class BedrockInvoker:
             # Refused before any call, but still the tenant's business: keep a record.
             refusal = Failure.from_exception(error)
             recorder.failed(refusal)
-            logger.info("model refused", extra={"model_id": model_id})
+            logger.info("call refused", extra={"model_id": model_id, "field": error.field})
             return error_result(refusal)
 
         outcome = self._call_model(model_id, request, recorder, timer, remaining_time_ms)

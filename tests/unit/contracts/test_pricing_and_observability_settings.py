@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from contracts.function_environment import FunctionEnvironment, for_tenant
 from contracts.model_access import parse_model_id
 from contracts.pricing import (
     MAX_USD_PER_MILLION_TOKENS,
@@ -21,6 +22,7 @@ from contracts.pricing import (
     price_table,
 )
 from contracts.registry import cost_settings_in_use, parse_registry, unused_override_warnings
+from contracts.usage_metrics import DimensionValues
 from contracts.usage_record import UsageSink
 from tests.unit.contracts.test_registry import VALID, _issues, _with
 
@@ -281,3 +283,36 @@ def test_an_override_keyed_by_the_base_model_of_a_profile_is_in_use() -> None:
     data = _with("tenants.0.models", [f"us.{HAIKU_35}"])
     data["tenants"][0]["price_overrides"] = {HAIKU_35: {"input": 0.5, "output": 2.0}}
     assert unused_override_warnings(parse_registry(data)) == []
+
+
+# --- applications: the bound on the ApplicationId metric dimension ---------------------------
+
+
+def test_the_applications_a_tenant_lists_reach_its_function_and_bound_its_dimensions() -> None:
+    tenant = parse_registry(_with("tenants.0.applications", ["support-bot", "search"])).tenant(
+        "acme"
+    )
+    env = for_tenant(tenant).to_env()
+    read = FunctionEnvironment.from_env(env)
+    assert env["APPLICATIONS"] == "support-bot,search"
+    assert read.applications == ("support-bot", "search")
+    dimensions = DimensionValues(models=read.models, applications=read.applications)
+    assert [dimensions.application(a) for a in ("search", "made-up")] == ["search", "refused"]
+    # Unset: any application, one dimension value for all.
+    unset = FunctionEnvironment.from_env(for_tenant(parse_registry(VALID).tenant("acme")).to_env())
+    assert unset.applications is None
+    assert DimensionValues(models=unset.models).application("made-up") == "other"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([], "must list at least one application (or leave it unset for any)"),
+        (["chat", "chat"], "'chat' is listed twice"),
+        (["has space"], "String should match pattern"),
+        (["x" * 65], "String should match pattern"),
+    ],
+)
+def test_bad_application_lists_are_refused_naming_the_field(value: Any, message: str) -> None:
+    issues = _issues(_with("tenants.0.applications", value))
+    assert any(i.startswith("tenants[0].applications") and message in i for i in issues), issues

@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
 from contracts.pricing import ModelPrice, PriceTable, Pricing, price_table
-from contracts.usage_metrics import USAGE_METRICS
+from contracts.usage_metrics import USAGE_METRICS, DimensionValues
 from contracts.usage_record import LogContent, stream_name_for
 
 LOG_GROUP = "/aws/bedrock/langchain/logs"
@@ -32,6 +32,8 @@ IDENTITY = CallIdentity(
     user_id="alice@example.com",
     model_id="anthropic.claude-3-haiku-20240307-v1:0",
 )
+# acme's registry entry: the metric dimension values its calls may take.
+DIMENSIONS = DimensionValues(models=(IDENTITY.model_id,), applications=(IDENTITY.application_id,))
 EMF_DIMENSIONS = ("TenantId", "ApplicationId", "ModelId")
 EMF_METRICS = tuple(metric.name for metric in USAGE_METRICS)
 
@@ -193,6 +195,7 @@ def _logger(
         writer=writer,
         identity=identity,
         timer=timer,
+        dimensions=DIMENSIONS,
         log_content=mode,
         invocation_id=invocation_id,
         now=lambda: FIXED_NOW,
@@ -878,6 +881,7 @@ def _priced_logger(logs: FakeLogsClient, printed: Printed, pricing: Pricing) -> 
         writer=writer,
         identity=IDENTITY,
         timer=timer,
+        dimensions=DIMENSIONS,
         invocation_id=INVOCATION_ID,
         now=lambda: FIXED_NOW,
         pricing=pricing,

@@ -14,6 +14,9 @@ from contracts.usage_record import encode, new_record
 from embedded_aws import emf
 
 NOW = datetime.datetime.now(datetime.UTC)
+MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+# acme's registry entry: the models it may call and the applications it lists.
+ACME = m.DimensionValues(models=(MODEL,), applications=("support-bot", "search"))
 
 
 def _record(**fields: Any) -> dict[str, Any]:
@@ -23,7 +26,7 @@ def _record(**fields: Any) -> dict[str, Any]:
         tenant_id="acme",
         application_id=fields.pop("application_id", "support-bot"),
         user_id="alice@example.com",
-        model_id="us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        model_id=fields.pop("model_id", MODEL),
         latency_ms=fields.pop("latency_ms", 420),
         timestamp=NOW,
     )
@@ -38,14 +41,16 @@ def _record(**fields: Any) -> dict[str, Any]:
     return record
 
 
-def _metrics_of(record: dict[str, Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    message = encode(with_metrics(record))
+def _metrics_of(
+    record: dict[str, Any], dimensions: m.DimensionValues = ACME
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    message = encode(with_metrics(record, dimensions))
     assert emf.problems(message) == []
     return {(d.name, d.dimensions): d.value for d in emf.extract(message)}
 
 
 def test_a_success_record_is_valid_emf_with_every_metric_in_every_dimension_set() -> None:
-    event = with_metrics(_record())
+    event = with_metrics(_record(), ACME)
     assert emf.problems(encode(event)) == []
 
     [directive] = event["_aws"]["CloudWatchMetrics"]
@@ -60,7 +65,7 @@ def test_a_success_record_is_valid_emf_with_every_metric_in_every_dimension_set(
 
     values = _metrics_of(_record())
     by_app = (("TenantId", "acme"), ("ApplicationId", "support-bot"))
-    by_model = (("TenantId", "acme"), ("ModelId", "us.anthropic.claude-3-5-haiku-20241022-v1:0"))
+    by_model = (("TenantId", "acme"), ("ModelId", MODEL))
     assert values[("Invocations", (("TenantId", "acme"),))] == 1
     assert values[("InputTokens", by_app)] == 100
     assert values[("OutputTokens", by_model)] == 50
@@ -72,7 +77,7 @@ def test_a_success_record_is_valid_emf_with_every_metric_in_every_dimension_set(
 
 
 def test_the_user_and_the_request_are_never_dimensions() -> None:
-    event = with_metrics(_record())
+    event = with_metrics(_record(), ACME)
     dimension_keys = {k for s in event["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for k in s}
     assert dimension_keys == {"TenantId", "ApplicationId", "ModelId"}
     # The plain fields stay for Logs Insights.
@@ -94,17 +99,60 @@ def test_a_superseding_record_does_not_count_the_invocation_twice() -> None:
 
 
 def test_unknown_latency_and_cost_are_left_out_rather_than_reported_as_zero() -> None:
-    event = with_metrics(_record(latency_ms=None, cost_usd=None))
+    event = with_metrics(_record(latency_ms=None, cost_usd=None), ACME)
     names = {d["Name"] for d in event["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert "LatencyMs" not in names and "CostUSD" not in names
     assert emf.problems(encode(event)) == []
 
 
 def test_dimension_values_are_never_empty_or_over_the_spec_limit() -> None:
-    event = with_metrics(_record(application_id="", model_id="m" * 2000))
+    long_model = "m" * 2000
+    allowed = m.DimensionValues(models=(long_model,), applications=("",))
+    event = with_metrics(_record(application_id="", model_id=long_model), allowed)
     assert emf.problems(encode(event)) == []
     assert event["ApplicationId"] == "unknown"
     assert len(event["ModelId"]) == MAX_DIMENSION_VALUE_CHARS
+
+
+def test_a_refused_model_is_counted_under_refused_not_under_its_id() -> None:
+    fake = "anthropic.totally-fake-model-v9:0"
+    record = _record(status="error", error_type="AccessDenied", model_id=fake)
+    event = with_metrics(record, ACME)
+    assert event["ModelId"] == "refused"
+    assert event["model_id"] == fake  # the tenant's log keeps what was asked for
+    values = _metrics_of(record)
+    assert values[("Errors", (("TenantId", "acme"), ("ModelId", "refused")))] == 1
+
+
+def test_an_application_the_registry_does_not_list_is_counted_under_refused() -> None:
+    event = with_metrics(_record(application_id="made-up-app"), ACME)
+    assert (event["ApplicationId"], event["application_id"]) == ("refused", "made-up-app")
+    assert with_metrics(_record(application_id="search"), ACME)["ApplicationId"] == "search"
+
+
+def test_with_no_applications_listed_every_application_is_counted_under_other() -> None:
+    unlisted = m.DimensionValues(models=(MODEL,))
+    for application in ("support-bot", "anything-at-all"):
+        event = with_metrics(_record(application_id=application), unlisted)
+        assert (event["ApplicationId"], event["application_id"]) == ("other", application)
+
+
+@pytest.mark.parametrize("applications", [None, ("support-bot", "search")])
+def test_callers_cannot_create_metrics_beyond_the_registrys_bound(
+    applications: tuple[str, ...] | None,
+) -> None:
+    dimensions = m.DimensionValues(
+        models=(MODEL, "amazon.nova-micro-v1:0"), applications=applications
+    )
+    series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for n in range(200):
+        record = _record(application_id=f"app-{n % 50}", model_id=f"anthropic.fake-{n}-v1:0")
+        series |= set(_metrics_of(record, dimensions))
+        series |= set(_metrics_of(_record(application_id="search"), dimensions))
+        series |= set(_metrics_of(_record(model_id="amazon.nova-micro-v1:0"), dimensions))
+    combinations = {dims for _, dims in series}
+    assert len(combinations) <= dimensions.most_combinations()
+    assert len(series) <= dimensions.most_metrics()
 
 
 @pytest.mark.parametrize(
@@ -126,7 +174,7 @@ def test_dimension_values_are_never_empty_or_over_the_spec_limit() -> None:
 )
 def test_the_validator_rejects_what_cloudwatch_would_drop(mutate: Any, expected: str) -> None:
     # The checker itself must be able to fail, or the tests above prove nothing.
-    event = json.loads(encode(with_metrics(_record())))
+    event = json.loads(encode(with_metrics(_record(), ACME)))
     mutate(event)
     found = emf.problems(json.dumps(event))
     assert any(expected in problem for problem in found), found

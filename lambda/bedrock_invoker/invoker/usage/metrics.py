@@ -8,6 +8,12 @@ which the dashboard and alarms read too. The record's plain fields stay as they
 are for Logs Insights; the EMF keys (``_aws``, ``TenantId``, ``InputTokens`` ...)
 are added beside them.
 
+Dimension values come from the tenant's registry entry
+(``contracts.usage_metrics.DimensionValues``), not from the caller: a model
+off the allowlist or an unlisted application is ``refused``, and every
+application is ``other`` when the registry lists none. Each new value would be
+nine more billed custom metrics; the record keeps the ids as called.
+
 Counting rule: a provisional record (the timeout watchdog's) counts the
 invocation as one error; the real record that supersedes it then reports its
 tokens, latency and cost but not the invocation, the error or the throttle
@@ -33,8 +39,11 @@ MAX_DIMENSION_VALUE_CHARS = 1024
 UNKNOWN_DIMENSION_VALUE = "unknown"
 
 
-def with_metrics(record: Record) -> Record:
-    """``record`` with its EMF block and metric values added (a new dict)."""
+def with_metrics(record: Record, dimensions: m.DimensionValues) -> Record:
+    """``record`` with its EMF block and metric values added (a new dict).
+
+    ``dimensions`` bounds the application and model dimension values.
+    """
     provider = AmazonCloudWatchEMFProvider(
         namespace=m.NAMESPACE,
         # Not None: None would read POWERTOOLS_SERVICE_NAME and add a "service"
@@ -43,8 +52,10 @@ def with_metrics(record: Record) -> Record:
     )
     values = {
         m.TENANT_DIMENSION: _dimension_value(record.get("tenant_id")),
-        m.APPLICATION_DIMENSION: _dimension_value(record.get("application_id")),
-        m.MODEL_DIMENSION: _dimension_value(record.get("model_id")),
+        m.APPLICATION_DIMENSION: _dimension_value(
+            dimensions.application(str(record.get("application_id") or ""))
+        ),
+        m.MODEL_DIMENSION: _dimension_value(dimensions.model(str(record.get("model_id") or ""))),
     }
     primary, *more = m.DIMENSION_SETS
     for name in primary:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from langchain_core.messages import BaseMessage
 
 from contracts.pricing import Pricing
+from contracts.usage_metrics import DimensionValues
 from contracts.usage_record import Delivery, LogContent, Record, Status, new_record
 from invoker.outcome import BedrockAnswer, CallTimer, Failure, TokenUsage
 from invoker.redaction import redact
@@ -56,6 +57,8 @@ class UsageRecorder:
     provisional record and the one superseding it can be matched. ``pricing``
     (``contracts.pricing.Pricing``, the tenant's region and overrides) sets each
     record's ``cost_usd``, ``price_table_version`` and ``price_source``.
+    ``dimensions`` (the tenant's models and applications) bounds the metric
+    dimension values, whatever the caller named.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class UsageRecorder:
         writer: RecordSink,
         identity: CallIdentity,
         timer: CallTimer,
+        dimensions: DimensionValues,
         log_content: LogContent = LogContent.METADATA,
         invocation_id: str | None = None,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
@@ -74,6 +78,7 @@ class UsageRecorder:
         # Unknown region: the price table's any-region entry.
         self._pricing = pricing or Pricing(region="")
         self._identity = identity
+        self._dimensions = dimensions
         self._timer = timer
         self._log_content = log_content
         self._invocation_id = invocation_id
@@ -225,7 +230,7 @@ class UsageRecorder:
         except Exception:
             logger.exception("could not price the usage record")
         try:
-            return with_metrics(record)
+            return with_metrics(record, self._dimensions)
         except Exception:
             logger.exception("could not add metrics to the usage record")
             return record
