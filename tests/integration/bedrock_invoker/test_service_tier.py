@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
+import pytest
+
 from tests.support.invoker_testkit import (
     HAIKU,
     Accounts,
@@ -79,3 +81,22 @@ def test_a_throttled_call_is_recorded_with_its_tier_and_model(
         "default",
         HAIKU,
     )
+
+
+def test_a_calls_cost_is_priced_at_its_tier(
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+    lambda_context: FakeLambdaContext,
+    set_function_env: Callable[..., None],
+) -> None:
+    set_function_env(SERVICE_TIERS="default,flex,priority")
+    handler = cold_handler()
+    for tier in ("default", "flex", "priority"):
+        handler.lambda_handler(event(service_tier=tier), lambda_context)
+
+    standard, flex, priority = (r["cost_usd"] for r in accounts.usage_records())
+    # The same scripted answer each time; the price table's tier multipliers.
+    assert standard > 0
+    assert flex == pytest.approx(standard * 0.5)
+    assert priority == pytest.approx(standard * 1.75)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage
@@ -134,7 +134,7 @@ class UsageRecorder:
             logger.exception("could not build the usage record")
             self.failed(UNREADABLE_ANSWER)
             return
-        self._emit(record, usage)
+        self._emit(record, usage, answer.guardrail_units)
 
     def failed(self, failure: Failure) -> None:
         """Write the error record for an invocation that ends without an answer (once)."""
@@ -207,12 +207,18 @@ class UsageRecorder:
             record["bedrock_retries"] = failure.bedrock_retries
         return record
 
-    def _priced_with_metrics(self, record: Record, usage: TokenUsage) -> Record:
+    def _priced_with_metrics(
+        self,
+        record: Record,
+        usage: TokenUsage,
+        guardrail_units: Mapping[str, int] | None = None,
+    ) -> Record:
         """``record`` with its cost and EMF metrics; as it was should either fail.
 
         A record without a price or metrics still counts the call; a record lost
         to a pricing bug would not. A model nobody priced gets ``cost_usd: null``;
-        readers may price it later.
+        readers may price it later. The cost is at the record's service tier, plus
+        the text units the guardrail assessed (``guardrail_units``).
         """
         try:
             quote = self._pricing.quote(
@@ -221,6 +227,8 @@ class UsageRecorder:
                 output_tokens=usage.output_tokens,
                 cache_read_input_tokens=usage.cache_read_input_tokens,
                 cache_write_input_tokens=usage.cache_write_input_tokens,
+                service_tier=record.get("service_tier"),
+                guardrail_units=guardrail_units,
             )
             record.update(
                 cost_usd=quote.usd,
@@ -238,7 +246,12 @@ class UsageRecorder:
     def _content(self, text: str) -> str:
         return redact(text) if self._log_content is LogContent.REDACTED else text
 
-    def _emit(self, record: Record, usage: TokenUsage) -> None:
+    def _emit(
+        self,
+        record: Record,
+        usage: TokenUsage,
+        guardrail_units: Mapping[str, int] | None = None,
+    ) -> None:
         # One real record per invocation. The watchdog's provisional record does not
         # count: the real one is still written and names what it supersedes. Only the
         # decision is under the lock; neither write waits for the other.
@@ -248,7 +261,7 @@ class UsageRecorder:
                     return
                 if self.provisional_record is not None:
                     record["supersedes"] = self.provisional_record["error_type"]
-                record = self._priced_with_metrics(record, usage)
+                record = self._priced_with_metrics(record, usage, guardrail_units)
                 self.record = record
             self.delivery = self._writer.write(record, remaining_ms=self._remaining_ms)
         except Exception:
