@@ -501,14 +501,22 @@ def check_wrong_external_id_denied(cloud: EmbeddedCloud, registry: TenantRegistr
     )
 
 
-def _converse(cloud: EmbeddedCloud, session: boto3.Session, model_id: str) -> str:
-    """``success`` or the error code of one Converse call."""
+def _converse(cloud: EmbeddedCloud, session: boto3.Session, tenant: Tenant, model_id: str) -> str:
+    """``success`` or the error code of one Converse call, made as the tenant's function
+    makes it: with its service tier and guardrail, which its role's allow requires."""
     client: Any = session.client("bedrock-runtime", endpoint_url=cloud.endpoint_url)
+    request: dict[str, Any] = {"serviceTier": {"type": tenant.service_tiers[0].value}}
+    if tenant.guardrail is not None:
+        request["guardrailConfig"] = {
+            "guardrailIdentifier": tenant.guardrail.identifier,
+            "guardrailVersion": tenant.guardrail.version,
+        }
     try:
         client.converse(
             modelId=model_id,
             messages=[{"role": "user", "content": [{"text": "Which model am I?"}]}],
             inferenceConfig={"maxTokens": 20},
+            **request,
         )
     except ClientError as error:
         return error_code(error)
@@ -532,11 +540,11 @@ def check_other_tenants_models_denied(
         if not exclusive:
             continue
         session = invoker_session(cloud, registry, a)
-        control = _converse(cloud, session, a.default_model)
+        control = _converse(cloud, session, a, a.default_model)
         if control != "success":
             return CheckResult(name, False, f"{a.id}'s own model {a.default_model}: {control}")
         for model in exclusive:
-            outcome = _converse(cloud, session, model)
+            outcome = _converse(cloud, session, a, model)
             if outcome != "AccessDeniedException":
                 return CheckResult(name, False, f"{a.id} calling {model}: {outcome}")
             denied.append(f"{a.id}→{model}")
