@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.registry import load_registry
 from tenantctl.cdk_runner import cli_environment
 from tenantctl.cli.deploy_commands import AwsProfiles
+from tests.conftest import EXAMPLE_REGISTRY
 
 CALLER = {
     "AWS_CONFIG_FILE": "/home/op/.aws/config",
@@ -34,10 +36,7 @@ def test_a_named_profile_keeps_the_callers_profile_files_and_wins_over_ambient_k
     caller: None,
 ) -> None:
     profiles = AwsProfiles(
-        ops_accounts={"111111111111"},
-        ops_profile="ops",
-        tenant_profile="tenant-{tenant}",
-        tenant_of_account={"222222222222": "acme"},
+        load_registry(EXAMPLE_REGISTRY), ops_profile="ops", tenant_profile="tenant-{name}"
     )
 
     ops = cli_environment(profiles.env("111111111111", "us-east-1"))
@@ -56,9 +55,7 @@ def test_a_named_profile_keeps_the_callers_profile_files_and_wins_over_ambient_k
 def test_without_profiles_the_callers_ambient_credentials_are_used_as_they_are(
     caller: None,
 ) -> None:
-    profiles = AwsProfiles(
-        ops_accounts=set(), ops_profile=None, tenant_profile=None, tenant_of_account={}
-    )
+    profiles = AwsProfiles(load_registry(EXAMPLE_REGISTRY), ops_profile=None, tenant_profile=None)
 
     env = cli_environment(profiles.env("222222222222", "us-east-1"))
 
