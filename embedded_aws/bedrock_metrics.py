@@ -16,7 +16,7 @@ limit enforcer's ``GetMetricData`` reads what it would read on AWS.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
@@ -53,6 +53,8 @@ def call_metrics(
 ) -> list[dict[str, Any]]:
     """The datapoints of one call (``PutMetricData``'s MetricData shape); none if never accepted."""
     dimensions = [{"Name": METER_DIMENSION, "Value": model_id_dimension(model_id)}]
+    # moto keeps and compares datapoint times as naive UTC.
+    stamp = at.astimezone(UTC).replace(tzinfo=None)
 
     def datum(name: str, value: float, unit: str) -> dict[str, Any]:
         return {
@@ -60,7 +62,7 @@ def call_metrics(
             "Value": value,
             "Unit": unit,
             "Dimensions": dimensions,
-            "Timestamp": at,
+            "Timestamp": stamp,
         }
 
     if outcome == "success":

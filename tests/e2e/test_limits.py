@@ -2,7 +2,7 @@
 
 Three tenants of one operations account, deployed with ``tenantctl deploy --all``
 and called with ``tenantctl invoke`` through the profiles ``tenantctl local env``
-writes: ``a`` has a small token limit with ``action: block``, ``b`` none, ``c`` a
+writes: ``alpha`` has a small token limit with ``action: block``, ``bravo`` none, ``carol`` a
 small one with ``action: downgrade`` to Claude 3 Haiku. The embedded Bedrock
 publishes the AWS/Bedrock metrics Bedrock publishes; the schedule is emulated by
 invoking the enforcer with a scheduled event whose ``time`` drives its clock.
@@ -36,7 +36,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning"),
 ]
 OPS = "111111111111"
-ACCOUNTS = {"a": "555555555551", "b": "555555555552", "c": "555555555553"}
+ACCOUNTS = {"alpha": "555555555551", "bravo": "555555555552", "carol": "555555555553"}
 REGION = "us-east-1"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -68,10 +68,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
             },
             "defaults": {"models": [HAIKU]},
             "tenants": [
-                _tenant("a", limits={"period": "month", "tokens": TOKEN_LIMIT}),
-                _tenant("b"),
+                _tenant("alpha", limits={"period": "month", "tokens": TOKEN_LIMIT}),
+                _tenant("bravo"),
                 _tenant(
-                    "c",
+                    "carol",
                     models=[HAIKU, SONNET],
                     limits={
                         "period": "month",
@@ -155,42 +155,42 @@ def test_limits_block_downgrade_and_lift_at_the_period_reset(
     assert result.exit_code == 0, result.output
 
     # Under the limit: nothing to do.
-    assert _answered(_invoke(registry, "a")) and _answered(_invoke(registry, "c", SONNET))
-    # Drive a and c over their small limits (each call is tens of tokens).
+    assert _answered(_invoke(registry, "alpha")) and _answered(_invoke(registry, "carol", SONNET))
+    # Drive alpha and carol over their small limits (each call is tens of tokens).
     for _ in range(3):
-        _invoke(registry, "a")
-        _invoke(registry, "c", SONNET)
+        _invoke(registry, "alpha")
+        _invoke(registry, "carol", SONNET)
     now = datetime.now(UTC)
     actions = _enforce(now)
     _transcript(f"enforcer at {now:%Y-%m-%dT%H:%M:%SZ}", actions)
     by_tenant = {(a["tenant"], a["action"]) for a in actions}
-    assert {("a", "block"), ("c", "downgrade")} <= by_tenant
-    assert all(a["tenant"] != "b" for a in actions)
+    assert {("alpha", "block"), ("carol", "downgrade")} <= by_tenant
+    assert all(a["tenant"] != "bravo" for a in actions)
     block = next(a for a in actions if a["action"] == "block")
     assert block["rule"] == "limits:block" and block["used"] >= TOKEN_LIMIT
     assert block["unit"] == "tokens" and block["limit"] == TOKEN_LIMIT
     # Counts and names only: no prompt or answer in the audit record.
     assert "hello" not in json.dumps(actions).lower()
 
-    # Blocked by the enforcer: a is refused, b (same operations account) answers.
-    assert BLOCK_POLICY_NAME in _policies("a")
-    refused = _invoke(registry, "a")
+    # Blocked by the enforcer: alpha is refused, bravo (same operations account) answers.
+    assert BLOCK_POLICY_NAME in _policies("alpha")
+    refused = _invoke(registry, "alpha")
     assert not _answered(refused), refused
-    assert _answered(_invoke(registry, "b"))
-    status = _tenantctl(registry, "status", "--tenant", "a")
-    print(f"\n--- tenantctl status --tenant a\n{status.output}")
+    assert _answered(_invoke(registry, "bravo"))
+    status = _tenantctl(registry, "status", "--tenant", "alpha")
+    print(f"\n--- tenantctl status --tenant alpha\n{status.output}")
     assert "limits:block" in status.output
 
-    # Downgraded: c keeps its cheap model, not its expensive one.
-    assert DOWNGRADE_POLICY_NAME in _policies("c")
-    assert _answered(_invoke(registry, "c", HAIKU))
-    assert not _answered(_invoke(registry, "c", SONNET))
+    # Downgraded: carol keeps its cheap model, not its expensive one.
+    assert DOWNGRADE_POLICY_NAME in _policies("carol")
+    assert _answered(_invoke(registry, "carol", HAIKU))
+    assert not _answered(_invoke(registry, "carol", SONNET))
 
     # A second pass in the same period changes nothing.
     assert [a for a in _enforce(now + timedelta(minutes=1)) if a["action"] != "warn"] == []
 
-    # An operator's block on b survives the period reset.
-    manual = _tenantctl(registry, "block", "--tenant", "b", "--reason", "incident 42")
+    # An operator's block on bravo survives the period reset.
+    manual = _tenantctl(registry, "block", "--tenant", "bravo", "--reason", "incident 42")
     assert manual.exit_code == 0, manual.output
 
     next_period = (now.replace(day=1) + timedelta(days=32)).replace(
@@ -199,13 +199,13 @@ def test_limits_block_downgrade_and_lift_at_the_period_reset(
     lifted = _enforce(next_period)
     _transcript(f"enforcer at {next_period:%Y-%m-%dT%H:%M:%SZ} (the next period)", lifted)
     assert {(a["tenant"], a["action"]) for a in lifted} == {
-        ("a", "unblock"),
-        ("c", "lift-downgrade"),
+        ("alpha", "unblock"),
+        ("carol", "lift-downgrade"),
     }
-    assert _answered(_invoke(registry, "a"))
-    assert _answered(_invoke(registry, "c", SONNET))
-    assert BLOCK_POLICY_NAME in _policies("b")
-    assert not _answered(_invoke(registry, "b"))
-    unblocked = _tenantctl(registry, "unblock", "--tenant", "b")
+    assert _answered(_invoke(registry, "alpha"))
+    assert _answered(_invoke(registry, "carol", SONNET))
+    assert BLOCK_POLICY_NAME in _policies("bravo")
+    assert not _answered(_invoke(registry, "bravo"))
+    unblocked = _tenantctl(registry, "unblock", "--tenant", "bravo")
     assert unblocked.exit_code == 0, unblocked.output
-    assert _answered(_invoke(registry, "b"))
+    assert _answered(_invoke(registry, "bravo"))
