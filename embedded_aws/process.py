@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -157,6 +158,8 @@ def up(
         return running
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
+    if port:
+        _wait_until_free(port, timeout)
     command = [
         sys.executable,
         "-m",
@@ -182,8 +185,10 @@ def up(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            log_lines = (state_dir / LOG_FILE).read_text(errors="replace").splitlines()
             raise RuntimeError(
                 f"the embedded cloud exited with {process.returncode}; see {state_dir / LOG_FILE}"
+                + "".join(f"\n  {line}" for line in log_lines[-5:])
             )
         state = _read_state(state_dir)
         if state.get("pid") == process.pid and _healthy(str(state.get("endpoint_url"))):
@@ -192,6 +197,22 @@ def up(
     process.terminate()
     process.wait(10)
     raise TimeoutError(f"the embedded cloud did not start within {timeout:.0f}s")
+
+
+def _wait_until_free(port: int, timeout: float) -> None:
+    """Wait for a port the previous cloud held: a restart on the same port (``tenantctl
+    local deploy``) must not race the old process's exit or its lingering children."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("localhost", port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"port {port} is still in use; stop what holds it") from None
+        time.sleep(0.2)
 
 
 def down(state_dir: Path = DEFAULT_STATE_DIR, *, timeout: float = 15) -> bool:
