@@ -124,7 +124,19 @@ class LimitEnforcer(Construct):
                 sid=READ_METER_SID, actions=["cloudwatch:GetMetricData"], resources=["*"]
             )
         )
-        self.topic.grant_publish(self.role)
+        # Not grant_publish: it grants kms:GenerateDataKey*, a wildcard action.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishWarnings", actions=["sns:Publish"], resources=[self.topic.topic_arn]
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptWarnings",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.topic_key.key_arn],
+            )
+        )
         self.log_group = FunctionLogGroup(
             self,
             "LogGroup",
@@ -234,7 +246,7 @@ class LimitEnforcer(Construct):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
 
     def _topic(self, stack: Stack, alert_email: str | None) -> sns.Topic:
-        key = retained_rotating_key(
+        key = self.topic_key = retained_rotating_key(
             self, "TopicKey", description="Encrypts the limit enforcer's warnings and alarms"
         )
         key.add_to_resource_policy(
