@@ -196,6 +196,26 @@ def inference_profiles_parameter_arn(account_id: str, tenant_id: str, *, region:
     return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{name}"
 
 
+def guardrail_name(tenant_id: str) -> str:
+    """The guardrail an operations stack creates for a tenant (``guardrail.create``)."""
+    return f"{INVOKER_ROLE_PREFIX}{tenant_id}"
+
+
+def guardrail_parameter_name(tenant_id: str) -> str:
+    """The SSM parameter, in the tenant's operations account and region, that holds the
+    ARN and version of the guardrail its operations stack created (JSON ``{"arn",
+    "version"}``): Bedrock generates both at deploy time, so the function reads them
+    here with its invoker role."""
+    return f"/bedrock-invoker/{tenant_id}/guardrail"
+
+
+def guardrail_parameter_arn(account_id: str, tenant_id: str, *, region: str) -> str:
+    """The ARN of ``guardrail_parameter_name`` (IAM's form: no doubled slash)."""
+    partition = partition_for_region(region)
+    name = guardrail_parameter_name(tenant_id).lstrip("/")
+    return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{name}"
+
+
 def inference_profile_output_key(tenant_id: str, model_id: str) -> str:
     """The operations stack's output holding a tenant's profile ARN for ``model_id``."""
     tenant = re.sub(r"[^A-Za-z0-9]", "", tenant_id)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
 from pydantic.fields import FieldInfo
 
 from contracts import naming
@@ -159,17 +159,66 @@ GUARDRAIL_IDENTIFIER_PATTERN = (
 GUARDRAIL_VERSION_PATTERN = r"^[1-9][0-9]{0,7}$"
 
 
+class ContentFilterStrength(StrEnum):
+    """How strongly a guardrail's content filters block (Bedrock's filter strengths)."""
+
+    NONE = "NONE"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+GuardrailMessage = Annotated[StrictStr, Field(min_length=1, max_length=500)]
+BlockedWord = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+
+
+class GuardrailDefinition(_Frozen):
+    """A guardrail the tenant's operations stack creates (``AWS::Bedrock::Guardrail``).
+
+    Kept minimal: the content filters (hate, insults, sexual, violence,
+    misconduct on prompts and answers, prompt attacks on prompts) at one
+    strength, and words to block. Anything richer is an existing guardrail named
+    by ``identifier`` and ``version``.
+    """
+
+    content_filter_strength: ContentFilterStrength = ContentFilterStrength.MEDIUM
+    blocked_words: tuple[BlockedWord, ...] = ()
+    blocked_input_messaging: GuardrailMessage = "Sorry, this request is not allowed."
+    blocked_outputs_messaging: GuardrailMessage = "Sorry, this answer is not allowed."
+
+    @model_validator(mode="after")
+    def _blocks_something(self) -> GuardrailDefinition:
+        if self.content_filter_strength is ContentFilterStrength.NONE and not self.blocked_words:
+            raise ValueError("a guardrail needs content filters or blocked words")
+        return self
+
+
 class GuardrailSettings(_Frozen):
     """The Bedrock guardrail every model call of the tenant must carry.
 
-    ``identifier`` is the guardrail's ARN, or its id in the tenant's operations
-    account and region. The tenant's invoker role may invoke only with exactly this
-    guardrail and version (``bedrock:GuardrailIdentifier``); the function sends it
-    with every call.
+    Either an existing one: ``identifier`` (its ARN, or its id in the tenant's
+    operations account and region) and a numeric ``version``; or ``create``: the
+    definition of one the operations stack creates, with a version, and publishes
+    (ARN and version) in an SSM parameter the function reads
+    (``naming.guardrail_parameter_name``). The tenant's invoker role may invoke
+    only with exactly this guardrail and version (``bedrock:GuardrailIdentifier``);
+    the function sends it with every call.
     """
 
-    identifier: Annotated[StrictStr, Field(pattern=GUARDRAIL_IDENTIFIER_PATTERN, max_length=2048)]
-    version: Annotated[StrictStr, Field(pattern=GUARDRAIL_VERSION_PATTERN)]
+    identifier: (
+        Annotated[StrictStr, Field(pattern=GUARDRAIL_IDENTIFIER_PATTERN, max_length=2048)] | None
+    ) = None
+    version: Annotated[StrictStr, Field(pattern=GUARDRAIL_VERSION_PATTERN)] | None = None
+    create: GuardrailDefinition | None = None
+
+    @model_validator(mode="after")
+    def _one_guardrail(self) -> GuardrailSettings:
+        existing = self.identifier is not None or self.version is not None
+        if existing and self.create is not None:
+            raise ValueError("name an existing guardrail (identifier, version) or create one")
+        if self.create is None and (self.identifier is None or self.version is None):
+            raise ValueError("an existing guardrail needs both identifier and version")
+        return self
 
 
 class FunctionSettings(_Frozen):

@@ -368,9 +368,10 @@ class BedrockEmulator:
         blocked_words: Sequence[str] = (),
         content_filters: bool = False,
         blocked_input_messaging: str | None = None,
+        version: str = "1",
     ) -> EmulatedGuardrail:
-        """Create a guardrail (its version 1) with a generated id, as CreateGuardrail and
-        CreateGuardrailVersion do; calls may name it from then on."""
+        """Create a guardrail with a generated id; by default with its version 1 too, as
+        CreateGuardrail and CreateGuardrailVersion do (``version="DRAFT"``: none yet)."""
         extra = (
             {}
             if blocked_input_messaging is None
@@ -383,10 +384,42 @@ class BedrockEmulator:
             name=name,
             blocked_words=blocked_words,
             content_filters=content_filters,
+            version=version,
             **extra,
         )
         with self._lock:
             self._guardrails[guardrail.arn] = guardrail
+        return guardrail
+
+    def update_guardrail(
+        self,
+        arn: str,
+        *,
+        blocked_words: Sequence[str],
+        content_filters: bool,
+        blocked_input_messaging: str,
+    ) -> EmulatedGuardrail:
+        """Change a guardrail's definition (UpdateGuardrail); its versions keep their numbers."""
+        with self._lock:
+            guardrail = replace(
+                self._guardrails[arn],
+                blocked_words=tuple(blocked_words),
+                content_filters=content_filters,
+                blocked_input_messaging=blocked_input_messaging,
+            )
+            self._guardrails[arn] = guardrail
+        return guardrail
+
+    def publish_guardrail_version(self, identifier: str) -> EmulatedGuardrail:
+        """CreateGuardrailVersion: the guardrail (by id or ARN) gets the next version
+        number, which calls may name from then on. The emulator keeps one definition
+        per guardrail, the latest: a version is not a snapshot here."""
+        with self._lock:
+            [arn] = [a for a, g in self._guardrails.items() if identifier in (a, g.guardrail_id)]
+            current = self._guardrails[arn].version
+            version = "1" if not current.isdigit() else str(int(current) + 1)
+            guardrail = replace(self._guardrails[arn], version=version)
+            self._guardrails[arn] = guardrail
         return guardrail
 
     def delete_guardrail(self, arn: str) -> None:

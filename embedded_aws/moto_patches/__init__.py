@@ -4,6 +4,7 @@
 * ``lambda_``: runs functions in the local runner, keeps LoggingConfig and
   SnapStart, versions and aliases in stacks;
 * ``bedrock``: ``AWS::Bedrock::ApplicationInferenceProfile`` in stacks;
+* ``bedrock_guardrails``: ``AWS::Bedrock::Guardrail`` and ``GuardrailVersion`` in stacks;
 * ``logs``: JSON filter patterns, a template's ``KmsKeyId``, log group updates;
 * ``iam``: inline policies from templates kept as text, and
   GetAccountAuthorizationDetails paginated.
@@ -25,6 +26,7 @@ from embedded_aws.moto_patches.bedrock import (
     APPLICATION_INFERENCE_PROFILE_TYPE,
     application_profile_model,
 )
+from embedded_aws.moto_patches.bedrock_guardrails import guardrail_models
 
 
 def install(*, lambda_runner: LambdaRunner, bedrock: BedrockEmulator) -> Callable[[], None]:
@@ -35,7 +37,10 @@ def install(*, lambda_runner: LambdaRunner, bedrock: BedrockEmulator) -> Callabl
     patches.callback(iam.install())
     patches.callback(
         cloudformation.install(
-            {APPLICATION_INFERENCE_PROFILE_TYPE: application_profile_model(bedrock)}
+            {
+                APPLICATION_INFERENCE_PROFILE_TYPE: application_profile_model(bedrock),
+                **guardrail_models(bedrock),
+            }
         )
     )
     return patches.close

@@ -27,7 +27,9 @@ class BedrockInvokerRole(Construct):
     The role carries the tenant's cost-allocation tags: Bedrock attributes cost
     to the calling principal, and its tags become Cost Explorer dimensions. With
     ``application_profiles`` (model id -> profile ARN), the role may invoke the
-    tenant's models only through those profiles. Every invoke is further held to
+    tenant's models only through those profiles. With ``created_guardrail`` (the ARN
+    and version of the guardrail its operations stack made) the role reads their
+    SSM parameter and is held to that guardrail. Every invoke is further held to
     the tenant's service tiers (``bedrock:ServiceTier``) and, when it has one, to
     its guardrail and version (``bedrock:GuardrailIdentifier``), so a function the
     tenant changed still cannot skip either.
@@ -41,6 +43,7 @@ class BedrockInvokerRole(Construct):
         tenant: Tenant,
         operations: Operations,
         application_profiles: Mapping[str, str] | None = None,
+        created_guardrail: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id)
         partition = naming.partition_for_region(operations.region)
@@ -76,7 +79,7 @@ class BedrockInvokerRole(Construct):
                 region=operations.region,
                 profile_regions=operations.profile_regions,
                 application_profiles=application_profiles,
-                guardrail=tenant_guardrail(tenant, operations),
+                guardrail=created_guardrail or tenant_guardrail(tenant, operations),
                 service_tiers=[tier.value for tier in tenant.service_tiers],
             ),
         )
@@ -93,12 +96,31 @@ class BedrockInvokerRole(Construct):
                     ],
                 )
             )
+        if created_guardrail is not None:
+            # Where the function learns the ARN and version of the guardrail this
+            # account created for it: this one parameter only.
+            self.policy.add_statements(
+                iam.PolicyStatement(
+                    sid="ReadOwnGuardrail",
+                    actions=["ssm:GetParameter"],
+                    resources=[
+                        naming.guardrail_parameter_arn(
+                            operations.account_id, tenant.id, region=operations.region
+                        )
+                    ],
+                )
+            )
         self.policy.attach_to_role(self.role)
 
 
 def tenant_guardrail(tenant: Tenant, operations: Operations) -> tuple[str, str] | None:
-    """The tenant's guardrail as its ARN in the operations account, and its version."""
-    if tenant.guardrail is None:
+    """The tenant's existing guardrail as its ARN in the operations account, and its
+    version; None without one, or for one its operations stack creates."""
+    if (
+        tenant.guardrail is None
+        or tenant.guardrail.identifier is None
+        or tenant.guardrail.version is None
+    ):
         return None
     arn = guardrail_arn(
         naming.partition_for_region(operations.region),

@@ -21,6 +21,7 @@ from stacks.operations.bedrock_invoker_role import BedrockInvokerRole
 from stacks.operations.invocation_logging_alert import InvocationLoggingAlert
 from stacks.operations.invocation_logging_guard import InvocationLoggingGuard, guard_function_name
 from stacks.operations.limit_enforcer import LimitEnforcer, TenantLimitPlan
+from stacks.operations.tenant_guardrail import TenantGuardrail
 from stacks.shared.lambda_bundling import LambdaPlatform
 
 
@@ -30,7 +31,9 @@ class OperationsStack(Stack):
     A tenant with ``application_inference_profiles`` also gets its
     ``TenantInferenceProfiles``: their ARNs are published in an SSM parameter of this
     account that the tenant's function reads, and each is also an output
-    (``naming.inference_profile_output_key``) for operators.
+    (``naming.inference_profile_output_key``) for operators. A tenant whose
+    ``guardrail`` is a definition gets its ``TenantGuardrail`` (a guardrail, a
+    version and their own SSM parameter), which its role is then held to.
 
     Every shard has its own invocation-logging guard, so deploying any shard
     re-checks the account's setting; shard 0 also holds the account's alert and,
@@ -59,7 +62,16 @@ class OperationsStack(Stack):
         # CloudFormation's limits; stacks.shared.limits checks the synthesized templates.
         self.invoker_roles: dict[str, BedrockInvokerRole] = {}
         self.inference_profiles: dict[str, TenantInferenceProfiles] = {}
+        self.guardrails: dict[str, TenantGuardrail] = {}
         for tenant in tenants:
+            if tenant.guardrail is not None and tenant.guardrail.create is not None:
+                self.guardrails[tenant.id] = TenantGuardrail(
+                    self,
+                    f"Guardrail-{tenant.id}",
+                    tenant=tenant,
+                    definition=tenant.guardrail.create,
+                )
+            created = self.guardrails.get(tenant.id)
             profiles = (
                 TenantInferenceProfiles(
                     self, f"Profiles-{tenant.id}", tenant=tenant, operations=operations
@@ -75,6 +87,7 @@ class OperationsStack(Stack):
                 tenant=tenant,
                 operations=operations,
                 application_profiles=profiles.arns if profiles is not None else None,
+                created_guardrail=created.arn_and_version if created is not None else None,
             )
             self.invoker_roles[tenant.id] = invoker
             CfnOutput(

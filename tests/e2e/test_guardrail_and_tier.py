@@ -14,6 +14,10 @@ registry names it for tenant ``gt``, with tiers ``default`` and ``flex`` and a
   ``service_tier``;
 - acting as the tenant's function by hand (its own role, its operations role),
   a call without the guardrail, or in the priority tier, is denied by IAM.
+
+Tenant ``gc`` declares its guardrail instead (``guardrail.create``): the deploy
+creates it and a version in the operations account, its function reads which
+from the operations account's SSM parameter, and a blocked word is answered by it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ pytestmark = [
 ]
 OPS = "111111111111"
 TENANT_ACCOUNT = "444444444444"
+CREATED_ACCOUNT = "555555555555"
 REGION = "us-east-1"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 BLOCKED_WORD = "unobtainium"
@@ -80,7 +85,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     }
     YAML().dump(base, registry)
     state_dir = root / "cloud"
-    process.up(state_dir, registry=registry, accounts=[TENANT_ACCOUNT])
+    process.up(state_dir, registry=registry, accounts=[TENANT_ACCOUNT, CREATED_ACCOUNT])
     try:
         endpoint = process.RunningCloud.load(state_dir).endpoint_url
         guardrail = _admin_post(
@@ -104,7 +109,14 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
             "service_tiers": ["default", "flex"],
             "max_tokens": 300,
         }
-        YAML().dump({**base, "tenants": [tenant]}, registry)
+        created = {
+            "id": "gc",
+            "account_id": CREATED_ACCOUNT,
+            "region": REGION,
+            "external_id": "gc-external-id-0001",
+            "guardrail": {"create": {"blocked_words": [BLOCKED_WORD]}},
+        }
+        YAML().dump({**base, "tenants": [tenant, created]}, registry)
         yield registry, state_dir, guardrail["arn"]
     finally:
         process.down(state_dir)
@@ -114,9 +126,9 @@ def _tenantctl(registry: Path, *args: str) -> Result:
     return CliRunner(env={"COLUMNS": "200"}).invoke(app, ["--registry", str(registry), *args])
 
 
-def _invoke(registry: Path, prompt: str) -> Result:
+def _invoke(registry: Path, prompt: str, tenant: str = "gt") -> Result:
     return _tenantctl(
-        registry, "invoke", "--tenant", "gt", "--prompt", prompt,
+        registry, "invoke", "--tenant", tenant, "--prompt", prompt,
         "--user-id", "u1", "--application-id", "app", "--json",
     )  # fmt: skip
 
@@ -126,8 +138,8 @@ def _client(service: str, account: str) -> Any:
     return session.client(service)
 
 
-def _usage_records() -> list[Any]:
-    logs = _client("logs", TENANT_ACCOUNT)
+def _usage_records(account: str = TENANT_ACCOUNT) -> list[Any]:
+    logs = _client("logs", account)
     events = logs.filter_log_events(logGroupName=naming.DEFAULT_USAGE_LOG_GROUP)["events"]
     return [r for e in events if (r := parse_record(e["message"])) is not None]
 
@@ -224,3 +236,18 @@ def test_guardrail_tier_and_max_tokens_hold_from_deploy_to_invoke(
         assert error.value.response["Error"]["Code"] == "AccessDeniedException"
     allowed = runtime.converse(**request, guardrailConfig=guardrail, serviceTier={"type": "flex"})
     assert allowed["stopReason"] in {"end_turn", "max_tokens"}
+
+    # gc's guardrail, created by its operations stack from the registry's definition.
+    (made,) = [
+        g
+        for g in _admin_get(endpoint, "bedrock/guardrails")["guardrails"]
+        if g["name"] == naming.guardrail_name("gc")
+    ]
+    assert made["version"] == "1" and made["blocked_words"] == [BLOCKED_WORD]
+    answered = _invoke(registry, "hello", tenant="gc")
+    assert answered.exit_code == 0, answered.output
+    assert _admin_get(endpoint, "bedrock/calls")["calls"][-1]["guardrail"] == f"{made['arn']}:1"
+    blocked = _invoke(registry, f"Any {BLOCKED_WORD} left?", tenant="gc")
+    assert blocked.exit_code == 0, blocked.output
+    assert json.loads(blocked.stdout)["output"] == "Sorry, this request is not allowed."
+    assert [r.guardrail_intervened for r in _usage_records(CREATED_ACCOUNT)] == [False, True]

@@ -56,6 +56,10 @@ WIDE_REGISTRY: dict[str, Any] = {
             "external_id": "worldwide-fedcba9876543210",
             "models": ["global.anthropic.claude-sonnet-4-20250514-v1:0"],
             "log_content": "full",
+            # A guardrail its operations stack creates (content filters and a word).
+            "guardrail": {
+                "create": {"content_filter_strength": "HIGH", "blocked_words": ["unobtainium"]}
+            },
             # The alarm topic (own key, SSL-only policy, e-mail), an existing
             # topic too, and both budget alarms.
             "alarms": {

@@ -18,6 +18,7 @@ from moto.cloudformation.parsing import get_model_map
 
 from contracts.registry import load_registry
 from embedded_aws.moto_patches.bedrock import APPLICATION_INFERENCE_PROFILE_TYPE
+from embedded_aws.moto_patches.bedrock_guardrails import GUARDRAIL_TYPE, GUARDRAIL_VERSION_TYPE
 from stacks.shared.lambda_bundling import LambdaPlatform
 from tests.conftest import EXAMPLE_REGISTRY, LOCAL_REGISTRY
 from tests.infra.conftest import NO_BUNDLING
@@ -41,7 +42,12 @@ DEPLOYED_BY_MOTO = {
 # Types moto skips, each harmless locally for the reason given.
 # Types moto lacks that the embedded cloud models itself (embedded_aws.moto_patches).
 # (The alias is modelled by moto_patches.lambda_, which also invokes through it.)
-DEPLOYED_BY_EMBEDDED_CLOUD = {APPLICATION_INFERENCE_PROFILE_TYPE, "AWS::Lambda::Alias"}
+DEPLOYED_BY_EMBEDDED_CLOUD = {
+    APPLICATION_INFERENCE_PROFILE_TYPE,
+    GUARDRAIL_TYPE,
+    GUARDRAIL_VERSION_TYPE,
+    "AWS::Lambda::Alias",
+}
 SKIPPED_BY_MOTO = {
     "AWS::CDK::Metadata": "CDK's usage metadata; the embedded cloud maps it to no model",
     "AWS::SNS::TopicPolicy": (

@@ -274,14 +274,32 @@ def test_each_invoker_role_reaches_exactly_its_tenants_model_arns(
             else []
         ), tenant.id
         assert all(s["Action"] == "ssm:GetParameter" for s in directory)
-        # A guardrail tenant may also apply its own guardrail, that one only.
-        guardrail = [s for s in every_statement if s["Sid"] == APPLY_GUARDRAIL_SID]
-        own_guardrail = tenant_guardrail(
-            tenant, registry.operations_account(tenant.operations_account)
-        )
-        assert [(s["Action"], s["Resource"]) for s in guardrail] == (
-            [("bedrock:ApplyGuardrail", own_guardrail[0])] if own_guardrail else []
-        ), tenant.id
+        # A guardrail tenant may also apply its own guardrail, that one only; one its
+        # operations stack created is that stack's guardrail, read from its parameter.
+        guardrail = [
+            s for s in every_statement if s["Sid"] in {APPLY_GUARDRAIL_SID, "ReadOwnGuardrail"}
+        ]
+        existing = tenant_guardrail(tenant, registry.operations_account(tenant.operations_account))
+        created = tenant.guardrail is not None and tenant.guardrail.create is not None
+        if created:
+            own_guardrails = template.find_resources(
+                "AWS::Bedrock::Guardrail",
+                {"Properties": {"Name": naming.guardrail_name(tenant.id)}},
+            )
+            (own,) = own_guardrails
+            assert [(s["Action"], s["Resource"]) for s in guardrail] == [
+                ("bedrock:ApplyGuardrail", {"Fn::GetAtt": [own, "GuardrailArn"]}),
+                (
+                    "ssm:GetParameter",
+                    naming.guardrail_parameter_arn(
+                        tenant.operations_account_id, tenant.id, region=tenant.bedrock_region
+                    ),
+                ),
+            ], tenant.id
+        else:
+            assert [(s["Action"], s["Resource"]) for s in guardrail] == (
+                [("bedrock:ApplyGuardrail", existing[0])] if existing else []
+            ), tenant.id
         statements = [s for s in every_statement if s not in directory + guardrail]
         granted = {r for s in statements for r in _resource_names(template, s["Resource"])}
         actions = {a for s in statements for a in _list(s["Action"])}

@@ -23,7 +23,6 @@ tenant's role allows no call without them (``contracts.model_access``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import botocore.session
@@ -34,6 +33,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from contracts.model_access import parse_model_id
 from invoker.event import InvocationRequest
+from invoker.guardrail import GuardrailConfig, GuardrailDirectory, GuardrailSource
 from invoker.inference_profiles import InferenceProfileDirectory, InferenceProfileDirectoryError
 
 CONFIGURATION_ERROR = "ConfigurationError"
@@ -67,26 +67,6 @@ class _LazyClient:
         return getattr(self._client, name)
 
 
-@dataclass(frozen=True)
-class GuardrailConfig:
-    """The guardrail every call carries: its ARN and numeric version.
-
-    The trace is asked for ("enabled"): the usage record reads from it whether
-    the guardrail intervened and how many text units it assessed (billed).
-    """
-
-    arn: str
-    version: str
-
-    def request_field(self) -> dict[str, str]:
-        """Converse's ``guardrailConfig``."""
-        return {
-            "guardrailIdentifier": self.arn,
-            "guardrailVersion": self.version,
-            "trace": "enabled",
-        }
-
-
 class InferenceProfileMissing(Exception):
     """The tenant calls through application inference profiles, but this model has none.
 
@@ -114,7 +94,7 @@ class BedrockChat:
         control_client: Any,
         region_name: str,
         inference_profiles: InferenceProfileDirectory | None = None,
-        guardrail: GuardrailConfig | None = None,
+        guardrail: GuardrailSource | None = None,
     ) -> None:
         self._runtime_client = runtime_client
         self._control_client = control_client
@@ -134,13 +114,27 @@ class BedrockChat:
         inference_profiles: bool = False,
         retry_mode: Literal["standard", "adaptive"] = "adaptive",
         guardrail: GuardrailConfig | None = None,
+        guardrail_from_operations: bool = False,
     ) -> BedrockChat:
         """Build the clients on ``session`` (the operations-account session).
 
         With ``inference_profiles`` the tenant's profile ARNs are read, on first
         use, from its operations account with the same session. ``retry_mode`` is
-        botocore's (``standard`` or ``adaptive``); ``guardrail`` goes with every call.
+        botocore's (``standard`` or ``adaptive``); ``guardrail`` goes with every call,
+        or, with ``guardrail_from_operations``, the one the tenant's operations stack
+        created, read from that account with the same session.
         """
+
+        def ssm_client() -> Any:
+            return session.create_client(
+                "ssm",
+                region_name=region_name,
+                config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"}),
+            )
+
+        source: GuardrailSource | None = guardrail
+        if guardrail_from_operations:
+            source = GuardrailDirectory(tenant_id=tenant_id, ssm_client=ssm_client)
         runtime_client = session.create_client(
             "bedrock-runtime",
             region_name=region_name,
@@ -154,23 +148,20 @@ class BedrockChat:
             runtime_client=runtime_client,
             control_client=_LazyClient(session, "bedrock", region_name),
             region_name=region_name,
-            guardrail=guardrail,
-            inference_profiles=InferenceProfileDirectory(
-                tenant_id=tenant_id,
-                ssm_client=lambda: session.create_client(
-                    "ssm",
-                    region_name=region_name,
-                    config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"}),
-                ),
-            )
+            guardrail=source,
+            inference_profiles=InferenceProfileDirectory(tenant_id=tenant_id, ssm_client=ssm_client)
             if inference_profiles
             else None,
         )
 
     def forget_inference_profiles(self) -> None:
-        """Drop the profile ARNs read so far (a restored SnapStart snapshot reads them anew)."""
+        """Drop the profile ARNs and guardrail read so far (a restored SnapStart snapshot
+        reads them anew)."""
         if self._inference_profiles is not None:
             self._inference_profiles.drop()
+        drop = getattr(self._guardrail, "drop", None)
+        if drop is not None:
+            drop()
 
     def model(self, model_id: str) -> ChatBedrockConverse:
         """The container's model instance for ``model_id``, built on first use.
@@ -241,7 +232,7 @@ class BedrockChat:
         if request.service_tier is not None:
             params["service_tier"] = request.service_tier.value
         if self._guardrail is not None:
-            params["guardrail_config"] = self._guardrail.request_field()
+            params["guardrail_config"] = self._guardrail.current().request_field()
         if request.temperature is not None:
             params["temperature"] = float(request.temperature)
         answer = self.model(model_id).invoke(

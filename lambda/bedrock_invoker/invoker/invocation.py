@@ -214,6 +214,9 @@ class BedrockInvoker:
             inference_profiles=settings.application_inference_profiles,
             retry_mode=settings.retry_mode.value,
             guardrail=settings.guardrail_config,
+            guardrail_from_operations=(
+                settings.guardrail is not None and settings.guardrail.create is not None
+            ),
         )
         writer = usage_sink_for(settings, source)
         credentials = ops_session.get_credentials()

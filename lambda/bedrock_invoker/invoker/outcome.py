@@ -22,6 +22,7 @@ from langchain_core.messages import BaseMessage
 
 from invoker.chat import CONFIGURATION_ERROR, InferenceProfileMissing
 from invoker.event import InvalidRequestError
+from invoker.guardrail import GuardrailUnavailable
 from invoker.redaction import redact_credentials
 
 MAX_ERROR_MESSAGE_CHARS = 500
@@ -214,7 +215,7 @@ class Failure:
         if isinstance(error, InvalidRequestError):
             # Written by this function for the caller: already says which field.
             return cls(error.error_type, str(error))
-        if isinstance(error, InferenceProfileMissing):
+        if isinstance(error, InferenceProfileMissing | GuardrailUnavailable):
             return cls(CONFIGURATION_ERROR, _safe_message(str(error)))
         if isinstance(error, ClientError):
             details = error.response.get("Error", {})

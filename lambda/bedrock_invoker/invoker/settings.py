@@ -18,7 +18,7 @@ from contracts import naming
 from contracts.function_environment import FunctionEnvironment, FunctionEnvironmentError
 from contracts.model_access import guardrail_arn
 from contracts.usage_record import LogContent, UsageSink
-from invoker.chat import GuardrailConfig
+from invoker.guardrail import GuardrailConfig
 
 __all__ = ["LogContent", "Settings", "SettingsError", "UsageSink"]
 
@@ -47,8 +47,9 @@ class Settings(FunctionEnvironment):
     def guardrail_config(self) -> GuardrailConfig | None:
         """The tenant's guardrail as every call names it: its full ARN (an id is in the
         operations account, the invoker role's, and Bedrock's region) and version."""
-        if self.guardrail is None:
-            return None
+        if self.guardrail is None or self.guardrail.identifier is None:
+            return None  # none, or the one the operations stack created (read from there)
+        assert self.guardrail.version is not None  # the contract requires both
         ops_account = self.ops_role_arn.split(":")[4]
         arn = guardrail_arn(
             naming.partition_for_region(self.bedrock_region),

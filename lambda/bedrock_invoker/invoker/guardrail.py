@@ -1,0 +1,135 @@
+"""The guardrail every call carries: fixed by the registry, or read from the operations account.
+
+An existing guardrail (``guardrail.identifier`` and ``version``) is a fixed
+``GuardrailConfig``. One the operations stack created is a ``GuardrailDirectory``.
+
+Bedrock generates a guardrail's id and numbers its versions when the operations
+stack creates them (``guardrail.create`` in the registry), so no template of the
+tenant's own account can carry them. The operations stack writes both (JSON
+``{"arn", "version"}``) to one SSM parameter per tenant
+(``naming.guardrail_parameter_name``), which only that tenant's invoker role may
+read. The function reads it with the credentials it already assumes, on the
+first call, and again at most every ``REFRESH_AFTER_SECONDS``: a changed
+definition publishes a new version, and the role then allows only that one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from contracts import naming
+from contracts.tenant_settings import GUARDRAIL_VERSION_PATTERN
+
+REFRESH_AFTER_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class GuardrailConfig:
+    """The guardrail every call carries: its ARN and numeric version.
+
+    The trace is asked for ("enabled"): the usage record reads from it whether
+    the guardrail intervened and how many text units it assessed (billed).
+    """
+
+    arn: str
+    version: str
+
+    def current(self) -> GuardrailConfig:
+        """The guardrail to send: always this one (an existing guardrail, from the registry)."""
+        return self
+
+    def request_field(self) -> dict[str, str]:
+        """Converse's ``guardrailConfig``."""
+        return {
+            "guardrailIdentifier": self.arn,
+            "guardrailVersion": self.version,
+            "trace": "enabled",
+        }
+
+
+class GuardrailUnavailable(Exception):
+    """The guardrail the operations stack created for the tenant cannot be read.
+
+    Calling without it would only be refused by the tenant's role; this says what
+    to fix instead.
+    """
+
+
+class GuardrailSource(Protocol):
+    """Where the guardrail to send comes from: fixed, or read from the operations account."""
+
+    def current(self) -> GuardrailConfig: ...
+
+
+class GuardrailDirectory:
+    """The guardrail the tenant's calls carry, read from its operations account.
+
+    ``ssm_client`` builds the operations-account SSM client when first needed
+    (no client, and no call, during init or a SnapStart snapshot).
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        ssm_client: Callable[[], Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.parameter_name = naming.guardrail_parameter_name(tenant_id)
+        self._ssm_client = ssm_client
+        self._client: Any = None
+        self._clock = clock
+        self._config: GuardrailConfig | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> GuardrailConfig:
+        """The guardrail to send; GuardrailUnavailable if the parameter says none."""
+        with self._lock:
+            if self._config is None or self._clock() - self._read_at >= REFRESH_AFTER_SECONDS:
+                self._config = self._read()
+                self._read_at = self._clock()
+            return self._config
+
+    def drop(self) -> None:
+        """Forget what was read (a restored SnapStart snapshot reads it afresh)."""
+        with self._lock:
+            self._config = None
+            self._client = None
+
+    def _read(self) -> GuardrailConfig:
+        if self._client is None:
+            self._client = self._ssm_client()
+        try:
+            value = self._client.get_parameter(Name=self.parameter_name)["Parameter"]["Value"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+                raise
+            raise GuardrailUnavailable(
+                f"no guardrail in {self.parameter_name} of the operations account; deploy "
+                "the tenant's operations stack (tenantctl deploy --tenant <id>)"
+            ) from None
+        try:
+            data = json.loads(value)
+        except ValueError as exc:
+            raise GuardrailUnavailable(f"{self.parameter_name}: not JSON ({exc})") from None
+        arn = data.get("arn") if isinstance(data, dict) else None
+        version = data.get("version") if isinstance(data, dict) else None
+        if not (
+            isinstance(arn, str)
+            and ":guardrail/" in arn
+            and isinstance(version, str)
+            and re.fullmatch(GUARDRAIL_VERSION_PATTERN, version)
+        ):
+            raise GuardrailUnavailable(
+                f"{self.parameter_name}: not a guardrail's ARN and numeric version"
+            )
+        return GuardrailConfig(arn=arn, version=version)
