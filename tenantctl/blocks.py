@@ -29,7 +29,10 @@ are a separate ``AWS::IAM::Policy``, which manages only its own policy name), so
 the block's inline policy is no property CloudFormation checks for drift, and a
 stack update leaves it in place. CloudFormation cannot delete a role that still
 has an inline policy it does not manage (``DeleteConflict``), so offboarding
-lifts the block (:func:`unblock`) before the operations stack is redeployed.
+lifts everything (:func:`lift_all`: the block, the limit enforcer's downgrade and
+their records, and the enforcer's warning note) before the operations stack is
+redeployed; :func:`offboarding_leftovers` names the same things for an operator
+who deletes them by hand.
 
 **Order and concurrency.** Block writes the deny first, then the record; unblock
 deletes the record first, then the deny. So a reader that finds a record also
@@ -50,6 +53,7 @@ absent, and the one that loses the race keeps the winner's.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -60,17 +64,20 @@ from contracts.blocks import (
     BLOCK_POLICY_DOCUMENT,
     BLOCK_POLICY_NAME,
     BLOCKED_ACTIONS,
+    DOWNGRADE_POLICY_NAME,
     REASON_MAX,
     RULE_MAX,
     BlockStatus,
     check_reason,
     check_rule,
+    downgrade_record_parameter_name,
     new_record,
     parse_record_value,
     record_parameter_name,
     record_value,
     status_from_record,
 )
+from contracts.limits import warning_parameter_name
 
 __all__ = [
     "BLOCKED_ACTIONS",
@@ -81,9 +88,14 @@ __all__ = [
     "BlockError",
     "BlockStatus",
     "ClientSource",
+    "Leftovers",
+    "Lifted",
     "block",
     "caller_arn",
     "check_reason",
+    "downgrade_status",
+    "lift_all",
+    "offboarding_leftovers",
     "record_parameter_name",
     "status",
     "unblock",
@@ -106,9 +118,11 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _read_record(ssm: Any, tenant_id: str) -> dict[str, Any] | None:
+def _read_record(ssm: Any, tenant_id: str, name: str | None = None) -> dict[str, Any] | None:
     try:
-        value = ssm.get_parameter(Name=record_parameter_name(tenant_id))["Parameter"]["Value"]
+        value = ssm.get_parameter(Name=name or record_parameter_name(tenant_id))["Parameter"][
+            "Value"
+        ]
     except ClientError as exc:
         if _error_code(exc) == "ParameterNotFound":
             return None
@@ -116,11 +130,9 @@ def _read_record(ssm: Any, tenant_id: str) -> dict[str, Any] | None:
     return parse_record_value(value)
 
 
-def _has_deny(iam: Any, tenant_id: str) -> bool:
+def _has_deny(iam: Any, tenant_id: str, policy_name: str = BLOCK_POLICY_NAME) -> bool:
     try:
-        iam.get_role_policy(
-            RoleName=naming.invoker_role_name(tenant_id), PolicyName=BLOCK_POLICY_NAME
-        )
+        iam.get_role_policy(RoleName=naming.invoker_role_name(tenant_id), PolicyName=policy_name)
     except ClientError as exc:
         if _error_code(exc) == "NoSuchEntity":
             return False
@@ -133,6 +145,16 @@ def status(source: ClientSource, tenant_id: str) -> BlockStatus | None:
     if not _has_deny(source.client("iam"), tenant_id):
         return None
     return status_from_record(tenant_id, _read_record(source.client("ssm"), tenant_id))
+
+
+def downgrade_status(source: ClientSource, tenant_id: str) -> BlockStatus | None:
+    """The limit enforcer's downgrade of the tenant, or None (its deny decides, as a block's)."""
+    if not _has_deny(source.client("iam"), tenant_id, DOWNGRADE_POLICY_NAME):
+        return None
+    return status_from_record(
+        tenant_id,
+        _read_record(source.client("ssm"), tenant_id, downgrade_record_parameter_name(tenant_id)),
+    )
 
 
 def caller_arn(source: ClientSource) -> str:
@@ -236,3 +258,74 @@ def unblock(source: ClientSource, tenant_id: str) -> BlockStatus | None:
         if _error_code(exc) != "NoSuchEntity":
             raise
     return lifted
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What tenantctl or the limit enforcer put beside a tenant's invoker role, outside
+    its stack: in lifting order, records before the denies they describe (so a record
+    is never seen without its deny), each record just before its deny."""
+
+    role_name: str
+    # (record parameter, inline policy of the deny it describes)
+    restrictions: tuple[tuple[str, str], ...]
+    # Notes with no deny: the enforcer's last warning.
+    notes: tuple[str, ...]
+
+
+def offboarding_leftovers(tenant_id: str) -> Leftovers:
+    """Everything :func:`lift_all` removes for ``tenant_id``: the one list offboarding
+    uses and prints for an operator who deletes them by hand."""
+    return Leftovers(
+        role_name=naming.invoker_role_name(tenant_id),
+        restrictions=(
+            (record_parameter_name(tenant_id), BLOCK_POLICY_NAME),
+            (downgrade_record_parameter_name(tenant_id), DOWNGRADE_POLICY_NAME),
+        ),
+        notes=(warning_parameter_name(tenant_id),),
+    )
+
+
+@dataclass(frozen=True)
+class Lifted:
+    """What :func:`lift_all` found and removed: the block, the downgrade (None when there
+    was none) and whether the enforcer had noted a warning."""
+
+    block: BlockStatus | None
+    downgrade: BlockStatus | None
+    warning: bool
+
+
+def lift_all(source: ClientSource, tenant_id: str) -> Lifted:
+    """Lift every restriction on the tenant, so CloudFormation can delete its invoker role.
+
+    The block (an operator's or the enforcer's), the enforcer's downgrade, their
+    records and the enforcer's warning note: nothing of them is a resource of the
+    operations stack, and an inline policy left on the role makes its deletion fail
+    (``DeleteConflict``). Idempotent; a missing role, policy or parameter is no error.
+    The enforcer writes a downgrade again while the tenant is over its limit and its
+    plan stands, so offboarding calls this just before the stack update deletes both.
+    """
+    iam, ssm = source.client("iam"), source.client("ssm")
+    leftovers = offboarding_leftovers(tenant_id)
+    block, downgrade = status(source, tenant_id), downgrade_status(source, tenant_id)
+    for record_name, policy_name in leftovers.restrictions:
+        _delete_parameter(ssm, record_name)
+        try:
+            iam.delete_role_policy(RoleName=leftovers.role_name, PolicyName=policy_name)
+        except ClientError as exc:
+            if _error_code(exc) != "NoSuchEntity":
+                raise
+    warned = [_delete_parameter(ssm, note) for note in leftovers.notes]
+    return Lifted(block=block, downgrade=downgrade, warning=any(warned))
+
+
+def _delete_parameter(ssm: Any, name: str) -> bool:
+    """Delete the parameter; False when there was none."""
+    try:
+        ssm.delete_parameter(Name=name)
+    except ClientError as exc:
+        if _error_code(exc) != "ParameterNotFound":
+            raise
+        return False
+    return True

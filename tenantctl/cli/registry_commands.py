@@ -516,8 +516,8 @@ def offboard(
             context=cdk_context(context),
         )
         # CloudFormation cannot delete a role with an inline policy it does not
-        # manage: the block goes now that no function can assume the role.
-        _lift_block(registry, tenant, ops_profile)
+        # manage: the block and the downgrade go now that no function can assume the role.
+        _lift_all(registry, tenant, ops_profile)
 
     with registry_lock(st.registry_path):
         # Read again under the lock: another tenantctl may have edited it meanwhile.
@@ -545,11 +545,15 @@ def offboard(
         redeploy = _deploy_hint(st, ["--all", "--changed"], ops=ops_profile, tenant=None)
         say(f"Next, in the operations account (deletes the role {role}; calls stop at once):")
         say(
-            "  (if the tenant was blocked, delete its block first, or the role cannot be "
-            f"deleted: aws iam delete-role-policy --role-name {role} "
-            f"--policy-name {blocks.BLOCK_POLICY_NAME}; aws ssm delete-parameter "
-            f"--name {blocks.record_parameter_name(tenant.id)})"
+            "  First delete what a block or the limit enforcer left beside the role, or it "
+            "cannot be deleted (DeleteConflict); NoSuchEntity or ParameterNotFound means "
+            "there was none:"
         )
+        ops = registry.operations_account(tenant.operations_account)
+        ops_named = ops_profiles(ops_profile).profile(ops.account_id, ops.name)
+        where = f" --region {ops.region} --profile {ops_named or f'<{ops.name}-profile>'}"
+        for command in _lift_all_commands(tenant.id):
+            say(f"    {command}{where}")
         say(f"  {redeploy}")
         say(
             f"Then delete the customer stack {tenant.stack_name} in account "
@@ -568,13 +572,32 @@ def offboard(
     )
 
 
-def _lift_block(registry: TenantRegistry, tenant: Tenant, ops_profile: str | None) -> None:
-    """Remove the tenant's block, deny and record, if it has one."""
+def _lift_all(registry: TenantRegistry, tenant: Tenant, ops_profile: str | None) -> None:
+    """Lift the tenant's block and downgrade, with their records, if it has them."""
     target = operations_target(registry.operations_account(tenant.operations_account), ops_profile)
     with target.errors():
-        lifted = blocks.unblock(target, tenant.id)
-    if lifted is not None:
-        say(f"lifted the block of {tenant.id} so its role can go (was {lifted.describe()})")
+        lifted = blocks.lift_all(target, tenant.id)
+    if lifted.block is not None:
+        say(f"lifted the block of {tenant.id} so its role can go (was {lifted.block.describe()})")
+    if lifted.downgrade is not None:
+        say(
+            f"lifted the limit enforcer's downgrade of {tenant.id} so its role can go "
+            f"(was {lifted.downgrade.describe()})"
+        )
+
+
+def _lift_all_commands(tenant_id: str) -> list[str]:
+    """The AWS CLI commands that do what ``blocks.lift_all`` does, in its order."""
+    leftovers = blocks.offboarding_leftovers(tenant_id)
+    commands: list[str] = []
+    for record_name, policy_name in leftovers.restrictions:
+        commands.append(f"aws ssm delete-parameter --name {record_name}")
+        commands.append(
+            f"aws iam delete-role-policy --role-name {leftovers.role_name} "
+            f"--policy-name {policy_name}"
+        )
+    commands.extend(f"aws ssm delete-parameter --name {note}" for note in leftovers.notes)
+    return commands
 
 
 # --- list / validate -----------------------------------------------------------------------

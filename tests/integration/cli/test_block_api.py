@@ -14,6 +14,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from contracts import naming
+from contracts.blocks import (
+    DOWNGRADE_POLICY_NAME,
+    downgrade_policy_document,
+    downgrade_record_parameter_name,
+    new_record,
+    record_value,
+)
+from contracts.limits import DOWNGRADE_RULE, warning_parameter_name
 from embedded_aws import EmbeddedCloud
 from tenantctl import blocks
 from tests.integration.embedded.conftest import (
@@ -215,6 +223,60 @@ def test_a_bad_reason_is_refused_before_anything_is_written(
     with pytest.raises(ValueError, match=problem):
         blocks.block(ops, TENANT, reason=reason)
     assert blocks.status(ops, TENANT) is None
+
+
+def _downgrade_as_the_enforcer_writes_it(ops: OpsAccount, tenant: str) -> None:
+    """The limit enforcer's downgrade (deny, then record) and its warning note."""
+    ops.client("iam").put_role_policy(
+        RoleName=naming.invoker_role_name(tenant),
+        PolicyName=DOWNGRADE_POLICY_NAME,
+        PolicyDocument=json.dumps(downgrade_policy_document([MODEL_ARN])),
+    )
+    ssm = ops.client("ssm")
+    record = new_record(
+        since=T0, by="arn:aws:iam::1:role/enforcer", reason="over 100%", rule=DOWNGRADE_RULE
+    )
+    ssm.put_parameter(
+        Name=downgrade_record_parameter_name(tenant), Value=record_value(record), Type="String"
+    )
+    ssm.put_parameter(
+        Name=warning_parameter_name(tenant), Value=json.dumps({"period": "2026-05"}), Type="String"
+    )
+
+
+def test_lift_all_removes_the_block_the_downgrade_and_their_records(ops: OpsAccount) -> None:
+    blocked = blocks.block(ops, TENANT, reason="leaving", now=T0)
+    _downgrade_as_the_enforcer_writes_it(ops, TENANT)
+    downgraded = blocks.downgrade_status(ops, TENANT)
+    assert downgraded is not None and downgraded.rule == DOWNGRADE_RULE
+
+    lifted = blocks.lift_all(ops, TENANT)
+
+    assert lifted == blocks.Lifted(block=blocked, downgrade=downgraded, warning=True)
+    iam, ssm = ops.client("iam"), ops.client("ssm")
+    assert iam.list_role_policies(RoleName=ROLE)["PolicyNames"] == ["ModelAccess"]
+    for name in (
+        blocks.record_parameter_name(TENANT),
+        downgrade_record_parameter_name(TENANT),
+        warning_parameter_name(TENANT),
+    ):
+        with pytest.raises(ClientError, match="ParameterNotFound"):
+            ssm.get_parameter(Name=name)
+    # Nothing is left that IAM would refuse a role deletion for (DeleteConflict).
+    iam.delete_role_policy(RoleName=ROLE, PolicyName="ModelAccess")
+    iam.delete_role(RoleName=ROLE)
+    iam.create_role(  # back for the fixture's teardown
+        RoleName=ROLE, AssumeRolePolicyDocument=trust({"AWS": f"arn:aws:iam::{OPS}:root"})
+    )
+
+
+def test_lift_all_of_an_unrestricted_tenant_or_a_missing_role_changes_nothing(
+    ops: OpsAccount,
+) -> None:
+    nothing = blocks.Lifted(block=None, downgrade=None, warning=False)
+    assert blocks.lift_all(ops, TENANT) == nothing
+    assert ops.client("iam").list_role_policies(RoleName=ROLE)["PolicyNames"] == ["ModelAccess"]
+    assert blocks.lift_all(ops, "ghost") == nothing
 
 
 # The invoker role as the operations stack declares it: the role with its tags, and

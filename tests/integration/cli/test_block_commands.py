@@ -177,12 +177,21 @@ def test_list_reads_no_account_without_blocks_and_names_ops_profile_with_it(
     )
 
 
-def test_offboard_without_deploy_says_how_to_remove_a_block_first(cli: Cli) -> None:
+def test_offboard_without_deploy_lists_every_command_that_frees_the_role(cli: Cli) -> None:
+    """The block, the enforcer's downgrade and their records, and its warning note:
+    records before the deny they describe, as ``blocks.lift_all`` deletes them."""
     result = cli("offboard", "--tenant", "acme", "--yes")
     assert result.exit_code == 0, result.output
-    out = " ".join(result.stdout.split())
-    assert (
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    where = "--region us-east-1 --profile <primary-profile>"
+    start = lines.index("aws ssm delete-parameter --name /bedrock-invoker/acme/block " + where)
+    assert lines[start : start + 5] == [
+        f"aws ssm delete-parameter --name /bedrock-invoker/acme/block {where}",
         "aws iam delete-role-policy --role-name bedrock-invoker-acme "
-        "--policy-name bedrock-invoker-block; aws ssm delete-parameter "
-        "--name /bedrock-invoker/acme/block" in out
-    )
+        f"--policy-name bedrock-invoker-block {where}",
+        f"aws ssm delete-parameter --name /bedrock-invoker/acme/downgrade {where}",
+        "aws iam delete-role-policy --role-name bedrock-invoker-acme "
+        f"--policy-name bedrock-invoker-downgrade {where}",
+        f"aws ssm delete-parameter --name /bedrock-invoker/acme/limit-warning {where}",
+    ]
+    assert "DeleteConflict" in result.stdout
