@@ -16,6 +16,11 @@ GetAccountAuthorizationDetails, work against the embedded accounts:
   with ``IsTruncated`` and a ``Marker`` for the next page. moto ignores
   ``MaxItems`` and ``Marker`` and returns everything in one page, so a client
   could not be shown to follow the pages it gets on AWS.
+* **A role's stack update.** moto's ``AWS::IAM::Role`` update keeps the
+  role's tags and trust policy as they were and sets ``MaxSessionDuration``
+  from the wrong property (``RoleDescription``, else 3600). CloudFormation
+  applies the template's ``Tags`` (a tenant's cost-allocation tags),
+  ``AssumeRolePolicyDocument`` and ``MaxSessionDuration``; here so does moto.
 * **Managed policies in the answer.** moto's entries lack ``PolicyName`` and
   ``PolicyId``, which audit tools key their findings by; here each carries
   them, as IAM's ``ManagedPolicyDetail`` does.
@@ -59,7 +64,42 @@ def install() -> Callable[[], None]:
             IamResponse, "get_account_authorization_details", _authorization_details_page
         )
     )
+    patches.enter_context(
+        mock.patch.object(Role, "update_from_cloudformation_json", classmethod(_role_cfn_update))
+    )
     return patches.close
+
+
+_original_role_cfn_update = Role.update_from_cloudformation_json
+# IAM's default when a template gives no MaxSessionDuration.
+DEFAULT_MAX_SESSION_SECONDS = 3600
+
+
+def _role_cfn_update(
+    cls: Any,
+    /,
+    original_resource: Any,
+    new_resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+) -> Any:
+    """moto's role update, then what it leaves out: tags, trust policy, session duration."""
+    role = _original_role_cfn_update(
+        original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    )
+    properties = cloudformation_json["Properties"]
+    role.tags = [
+        {"Key": str(t["Key"]), "Value": str(t["Value"])} for t in properties.get("Tags", [])
+    ]
+    trust = properties.get("AssumeRolePolicyDocument")
+    if trust is not None:
+        role.assume_role_policy_document = trust if isinstance(trust, str) else json.dumps(trust)
+    # moto keeps it as the text its XML answer shows.
+    role.max_session_duration = str(
+        properties.get("MaxSessionDuration", DEFAULT_MAX_SESSION_SECONDS)
+    )
+    return role
 
 
 def _put_policy_as_text(original: Callable[..., None]) -> Callable[..., None]:
