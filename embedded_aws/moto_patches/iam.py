@@ -24,6 +24,19 @@ GetAccountAuthorizationDetails, work against the embedded accounts:
 * **Managed policies in the answer.** moto's entries lack ``PolicyName`` and
   ``PolicyId``, which audit tools key their findings by; here each carries
   them, as IAM's ``ManagedPolicyDetail`` does.
+* **CloudFormation deleting a role.** moto deletes every inline policy of the
+  role first, so a role with a policy put beside the stack (``tenantctl block``,
+  the limit enforcer's downgrade) was deleted without a word. CloudFormation
+  deletes only the inline policies of the role's own ``Policies`` property (an
+  ``AWS::IAM::Policy`` is its own resource, deleted before the role by
+  dependency), and IAM refuses the rest: ``DeleteConflict``, "Cannot delete
+  entity, must delete policies first." Here the deletion fails with that error.
+  Deleting the stack then ends in DELETE_FAILED, the stack kept with IAM's
+  message in its events, and a later DeleteStack retries, as on AWS (moto
+  dropped the stack from the account and answered DeleteStack with IAM's
+  error). A stack update that removes such a role fails the update; AWS would
+  finish it and leave the role behind (a DELETE_FAILED event in its clean-up),
+  the same mistake, only quieter.
 """
 
 from __future__ import annotations
@@ -36,10 +49,12 @@ from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
+from moto.cloudformation.models import CloudFormationBackend, Event
 from moto.core.responses import ActionResult
-from moto.iam.exceptions import ValidationError
-from moto.iam.models import Group, Role, User
+from moto.iam.exceptions import DeleteConflictException, NotFoundException, ValidationError
+from moto.iam.models import Group, Role, User, iam_backends
 from moto.iam.responses import IamResponse
+from moto.utilities.utils import get_partition
 
 # IAM's default page size for GetAccountAuthorizationDetails.
 DEFAULT_MAX_ITEMS = 100
@@ -66,6 +81,18 @@ def install() -> Callable[[], None]:
     )
     patches.enter_context(
         mock.patch.object(Role, "update_from_cloudformation_json", classmethod(_role_cfn_update))
+    )
+    patches.enter_context(
+        mock.patch.object(
+            Role, "delete_from_cloudformation_json", classmethod(_delete_template_role)
+        )
+    )
+    patches.enter_context(
+        mock.patch.object(
+            CloudFormationBackend,
+            "delete_stack",
+            _delete_stack_or_fail(CloudFormationBackend.delete_stack),
+        )
     )
     return patches.close
 
@@ -159,3 +186,89 @@ def _offset_of(marker: str | None) -> int:
         return max(0, int(base64.urlsafe_b64decode(marker.encode()).decode()))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValidationError("Invalid Marker.") from None
+
+
+def _delete_template_role(
+    cls: type[Role],
+    resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+) -> None:
+    """Delete a stack's role as CloudFormation does: only the inline policies of its own
+    ``Policies`` go with it; any other makes IAM refuse (``DeleteConflict``)."""
+    backend = iam_backends[account_id][get_partition(region_name)]
+    try:
+        role = backend.get_role(resource_name)
+    except NotFoundException:
+        return  # deleted already: CloudFormation counts that as deleted
+    own = {
+        str(p["PolicyName"])
+        for p in cloudformation_json.get("Properties", {}).get("Policies", [])
+        if isinstance(p, dict) and isinstance(p.get("PolicyName"), str)
+    }
+    # CloudFormation deletes the role's own inline policies, then IAM refuses the role
+    # while any other is left.
+    for name in own & set(role.policies):
+        role.delete_policy(name)
+    if role.policies:
+        raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+    # As moto does: out of its instance profiles, and no longer named by a template's
+    # AWS::IAM::Policy (which would otherwise fail detaching from a deleted role).
+    for profile in backend.instance_profiles.values():
+        profile.delete_role(role_name=resource_name)
+    for policy in backend.inline_policies.values():
+        policy.role_names = [n for n in policy.role_names if n != resource_name]
+    # IAM's own DeleteConflict for a managed policy still attached.
+    backend.delete_role(resource_name)
+
+
+def _delete_stack_or_fail(original: Callable[..., None]) -> Callable[..., None]:
+    """DeleteStack that keeps a stack whose role IAM would not delete, in DELETE_FAILED."""
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        stack = self.stacks.get(name_or_stack_id) or next(
+            (s for s in self.stacks.values() if s.name == name_or_stack_id), None
+        )
+        if stack is None:
+            original(self, name_or_stack_id)
+            return
+        try:
+            original(self, stack.stack_id)
+        except DeleteConflictException as conflict:
+            # moto took the stack out of the account before deleting its resources.
+            self.stacks[stack.stack_id] = stack
+            self.deleted_stacks.pop(stack.stack_id, None)
+            _mark_delete_failed(stack, conflict.message)
+
+    return delete_stack
+
+
+def _mark_delete_failed(stack: Any, message: str) -> None:
+    """The events and status CloudFormation leaves after a resource failed to delete."""
+    resources = stack.resource_map
+    failed = sorted(
+        name
+        for name, template in resources._resource_json_map.items()
+        if name in resources._parsed_resources and template.get("DeletionPolicy") != "Retain"
+    )
+    for name in failed:
+        resource = resources._parsed_resources[name]
+        stack.events.append(
+            Event(
+                stack_id=stack.stack_id,
+                stack_name=stack.name,
+                logical_resource_id=name,
+                physical_resource_id=str(getattr(resource, "physical_resource_id", "")),
+                resource_type=resources._resource_json_map[name]["Type"],
+                resource_status="DELETE_FAILED",
+                resource_status_reason=f"{message} (Service: Iam, Status Code: 409)",
+                resource_properties=None,
+            )
+        )
+    listed = ", ".join(failed)
+    stack._add_stack_event(
+        "DELETE_FAILED",
+        resource_status_reason=f"The following resource(s) failed to delete: [{listed}]. ",
+    )
+    stack.status = "DELETE_FAILED"
