@@ -193,3 +193,63 @@ def summarize_results(
         costs=tuple(sorted(costs.values(), key=lambda c: (c.value == "", c.value))),
         estimated=estimated,
     )
+
+
+# A tenant's bill and its own records may differ by this much before reconciliation
+# flags it: Cost Explorer rounds, lags about a day and prices a whole month, the
+# records carry list prices and the registry's overrides.
+DEFAULT_DRIFT_PERCENT = 10.0
+
+
+def month_window(month: str) -> tuple[date, date]:
+    """[first day, first day of the next month) of ``YYYY-MM``; ValueError when it is none."""
+    year, sep, number = month.partition("-")
+    if not (sep and len(year) == 4 and len(number) == 2 and year.isdigit() and number.isdigit()):
+        raise ValueError(f"'{month}' is not a month; use YYYY-MM")
+    try:
+        start = date(int(year), int(number), 1)
+    except ValueError:
+        raise ValueError(f"'{month}' is not a month; use YYYY-MM") from None
+    end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return start, end
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """One tenant's month: what the bill says (Cost Explorer, by the invoker role's tag)
+    beside what the tenant's own usage records say (the sum of their ``cost_usd``)."""
+
+    tenant_id: str
+    billed_usd: float
+    metered_usd: float
+    threshold_percent: float
+
+    @property
+    def difference_usd(self) -> float:
+        """Records minus bill: negative when the records missed spend."""
+        return math.fsum([self.metered_usd, -self.billed_usd])
+
+    @property
+    def drift_percent(self) -> float | None:
+        """The difference as a percentage of the bill; None when there is no bill to
+        compare with but the records say there was spend."""
+        if self.billed_usd == 0:
+            return 0.0 if self.metered_usd == 0 else None
+        return 100.0 * self.difference_usd / self.billed_usd
+
+    @property
+    def drifts(self) -> bool:
+        """Whether the two differ by more than the threshold (spend without a bill does)."""
+        drift = self.drift_percent
+        return drift is None or abs(drift) > self.threshold_percent
+
+
+def reconcile(
+    report: CostReport, metered_usd: dict[str, float], *, threshold_percent: float
+) -> tuple[Reconciliation, ...]:
+    """Each tenant of ``metered_usd`` (tenant id -> its records' cost), in its order, beside
+    its Bedrock spend in ``report`` (grouped by the tenant tag)."""
+    return tuple(
+        Reconciliation(tenant, report.usd(tenant), usd, threshold_percent)
+        for tenant, usd in metered_usd.items()
+    )

@@ -32,15 +32,19 @@ from tenantctl.cli.registry_commands import find_tenant
 from tenantctl.cli.targets import AwsTarget, operations_target, tenant_target
 from tenantctl.cli.usage_commands import KEY_COLUMN_MIN_WIDTH, read_usage
 from tenantctl.cost import (
+    DEFAULT_DRIFT_PERCENT,
     DEFAULT_METRIC,
     CostDimension,
     CostMetric,
     CostReport,
+    Reconciliation,
     TagCost,
     TagSource,
     bedrock_cost,
     cost_explorer_region,
     cost_tag_key,
+    month_window,
+    reconcile,
 )
 from tenantctl.usage import UsageSummary, round_usd, summarize
 
@@ -97,6 +101,29 @@ def cost(
             "'tenant-{account_id}' reaches every tenant).",
         ),
     ] = False,
+    month: Annotated[
+        str | None,
+        typer.Option("--month", help="One calendar month, YYYY-MM, instead of --from/--to."),
+    ] = None,
+    reconciliation: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="For --month, each tenant's bill (Cost Explorer) beside the cost_usd of its "
+            "own usage records (read in its account through --tenant-profile), the difference, "
+            "and a flag where they drift apart by more than --drift-percent of the bill. "
+            "Exit code 1 when any tenant drifts, else 0 (for CI and cron).",
+        ),
+    ] = False,
+    drift_percent: Annotated[
+        float | None,
+        typer.Option(
+            "--drift-percent",
+            min=0,
+            help=f"With --reconcile: the drift flagged, in % of the bill "
+            f"(default {DEFAULT_DRIFT_PERCENT:g}).",
+        ),
+    ] = None,
     tenant_ids: TenantsOption = None,
     tenant_profile: TenantProfileOption = None,
     output_format: Annotated[
@@ -130,22 +157,34 @@ def cost(
         operations_account, operations, new=OPERATIONS_ACCOUNT, old="--operations"
     )
     tenant_profile = deprecated_alias(tenant_profile, profile, new=TENANT_PROFILE, old="--profile")
-    start, end = _days(start_day, end_day)
+    start, end = _window(start_day, end_day, month, reconciliation)
+    if drift_percent is not None and not reconciliation:
+        raise BadInput("--drift-percent: only with --reconcile")
     options = state(ctx)
     registry = options.load_registry()
     ops = _operations_account(registry, operations_account)
     tenants = _tenants_of(options, registry, ops, tenant_ids)
-    if estimate:
-        _check_estimate(by)
+    if estimate or reconciliation:
+        _check_records_by_tenant("--reconcile" if reconciliation else "--estimate", by)
 
     target = _operations_target(ops, ops_profile)
     tag_key = tag_key_option or cost_tag_key(by.tag, tag_source)
     report = _cost_report(target, ops, start, end, tag_key, metric)
     recorded: dict[str, UsageSummary] = {}
-    if estimate:
+    if estimate or reconciliation:
         window = (datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC))
         for tenant in tenants:
             recorded[tenant.id] = _recorded_cost(tenant, tenant_profile, *window)
+    if reconciliation:
+        _report_reconciliation(
+            report,
+            ops,
+            str(month),
+            recorded,
+            DEFAULT_DRIFT_PERCENT if drift_percent is None else drift_percent,
+            output_format,
+        )
+        return
     if output_format is ReportFormat.JSON:
         typer.echo(json.dumps(_cost_json(report, by, ops, tenants, recorded), indent=2))
     else:
@@ -169,6 +208,22 @@ def _days(start_day: str | None, end_day: str | None) -> tuple[date, date]:
     if end <= start:
         raise BadInput(f"--to: {end} must be after --from {start} (--to is exclusive)")
     return start, end
+
+
+def _window(
+    start_day: str | None, end_day: str | None, month: str | None, reconciliation: bool
+) -> tuple[date, date]:
+    """The days asked for: --month, or --from/--to; --reconcile takes a month."""
+    if month is None:
+        if reconciliation:
+            raise BadInput("--month: missing; --reconcile compares one calendar month (YYYY-MM)")
+        return _days(start_day, end_day)
+    if start_day is not None or end_day is not None:
+        raise BadInput("--month: give it or --from/--to, not both")
+    try:
+        return month_window(month)
+    except ValueError as exc:
+        raise BadInput(f"--month: {exc}") from None
 
 
 def _operations_account(registry: TenantRegistry, name: str | None) -> Operations:
@@ -195,9 +250,9 @@ def _tenants_of(
     return [t for t in tenants if t.id in wanted]
 
 
-def _check_estimate(by: CostDimension) -> None:
+def _check_records_by_tenant(option: str, by: CostDimension) -> None:
     if by is not CostDimension.TENANT:
-        raise BadInput("--estimate: only with --by tenant (records carry no cost centre)")
+        raise BadInput(f"{option}: only with --by tenant (records carry no cost centre)")
 
 
 def _operations_target(ops: Operations, profile: str | None) -> AwsTarget:
@@ -379,3 +434,115 @@ def _say_cost_notes(report: CostReport, dimension: CostDimension, recorded: bool
             "overrides); ~ includes records priced now. Cost Explorer lags about a day and "
             "rounds; it is the bill."
         )
+
+
+def _report_reconciliation(
+    report: CostReport,
+    ops: Operations,
+    month: str,
+    recorded: dict[str, UsageSummary],
+    threshold_percent: float,
+    output_format: ReportFormat,
+) -> None:
+    """Print each tenant's bill beside its records; exit 1 when any drifts.
+
+    Only aggregates cross accounts: a dollar figure per tenant from the operations
+    account's bill and one from the tenant's own records, read in its account.
+    """
+    rows = reconcile(
+        report,
+        {tenant: summary.cost_usd for tenant, summary in recorded.items()},
+        threshold_percent=threshold_percent,
+    )
+    drifting = [r.tenant_id for r in rows if r.drifts]
+    if output_format is ReportFormat.JSON:
+        typer.echo(
+            json.dumps(
+                {
+                    "operations_account": ops.account_id,
+                    "month": month,
+                    "from": report.start.isoformat(),
+                    "to": report.end.isoformat(),
+                    "metric": report.metric,
+                    "unit": report.unit,
+                    "tag_key": report.tag_key,
+                    "estimated": report.estimated,
+                    "drift_percent": threshold_percent,
+                    "tenants": [_reconciliation_json(r, recorded[r.tenant_id]) for r in rows],
+                    "drifting": drifting,
+                },
+                indent=2,
+            )
+        )
+    else:
+        _print_reconciliation_table(report, ops, month, rows, recorded, threshold_percent)
+    if drifting:
+        raise typer.Exit(1)
+
+
+def _drift_shown(row: Reconciliation) -> float | None:
+    drift = row.drift_percent
+    return None if drift is None else round(drift, 1)
+
+
+def _reconciliation_json(row: Reconciliation, summary: UsageSummary) -> dict[str, Any]:
+    return {
+        "tenant": row.tenant_id,
+        "billed": round_usd(row.billed_usd),
+        "metered": round_usd(row.metered_usd),
+        "difference": round_usd(row.difference_usd),
+        # None: records say there was spend, the bill has none to compare with.
+        "drift_percent": _drift_shown(row),
+        "drifts": row.drifts,
+        "records_priced_now": summary.estimated_cost_records,
+        "records_unpriced": summary.unpriced_records,
+        "records_price_sources": list(summary.price_sources),
+    }
+
+
+def _print_reconciliation_table(
+    report: CostReport,
+    ops: Operations,
+    month: str,
+    rows: tuple[Reconciliation, ...],
+    recorded: dict[str, UsageSummary],
+    threshold_percent: float,
+) -> None:
+    from tenantctl.chart import format_usd
+
+    table = Table(
+        title=f"Bedrock cost reconciliation, {month}, operations account {ops.account_id} "
+        f"(drift over {threshold_percent:g}% of the bill flagged)"
+    )
+    table.add_column("tenant", overflow="fold", min_width=KEY_COLUMN_MIN_WIDTH)
+    table.add_column(f"billed ({report.unit})", justify="right", no_wrap=True)
+    table.add_column("metered (records)", justify="right", no_wrap=True)
+    table.add_column("difference", justify="right", no_wrap=True)
+    table.add_column("drift", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for row in rows:
+        drift = _drift_shown(row)
+        sign = "-" if row.difference_usd < 0 else "+" if row.difference_usd > 0 else ""
+        table.add_row(
+            row.tenant_id,
+            format_usd(row.billed_usd),
+            format_usd(row.metered_usd),
+            sign + format_usd(abs(row.difference_usd)),
+            "no bill" if drift is None else f"{drift:+g}%",
+            "DRIFT" if row.drifts else "ok",
+        )
+    out().print(table)
+    drifting = [r.tenant_id for r in rows if r.drifts]
+    say(
+        f"{len(drifting)} of {len(rows)} tenant(s) drift more than {threshold_percent:g}%"
+        + (f": {', '.join(drifting)}" if drifting else "")
+    )
+    if report.estimated:
+        say("the bill for this month is not final yet (Cost Explorer: Estimated)")
+    unpriced = sum(s.unpriced_records for s in recorded.values())
+    if unpriced:
+        say(f"{unpriced} record(s) of models without a price are not in metered")
+    say(
+        "billed: Cost Explorer by the invoker roles' tag, a day behind; metered: the sum of "
+        "cost_usd in each tenant's own records. See docs/COST.md, Reconciliation."
+    )

@@ -7,6 +7,7 @@ the next queued result, and a repeated body gets the same one again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +18,15 @@ import pytest
 
 from contracts.naming import COST_CENTRE_TAG_KEY, TENANT_TAG_KEY
 from embedded_aws import process
-from tenantctl.cost import TagSource, cost_and_usage_request, cost_tag_key, tag_value
+from tenantctl.cost import (
+    TagSource,
+    cost_and_usage_request,
+    cost_tag_key,
+    month_window,
+    reconcile,
+    summarize_results,
+    tag_value,
+)
 from tests.support.cli_fixtures import USAGE_LOG_GROUP, Cli
 from tests.support.usage_samples import record
 
@@ -236,6 +245,85 @@ def test_cost_estimate_adds_up_the_tenants_own_usage_records(
                                "records_price_sources": ["list:us-east-1", "table"]}]  # fmt: skip
 
 
+GLOBEX = "333333333333"
+
+
+def test_reconciliation_flags_a_drift_beyond_the_threshold_and_spend_without_a_bill() -> None:
+    report = summarize_results(
+        [_period("2026-11-01", "2026-12-01", _group("acme", "Amazon Bedrock", "1.00"),
+                 _group("globex", "Amazon Bedrock", "2.00"))],
+        start=date(2026, 11, 1), end=date(2026, 12, 1), tag_key="iamPrincipal/tenant-id",
+        metric="UnblendedCost",
+    )  # fmt: skip
+
+    rows = reconcile(report, {"acme": 1.05, "globex": 1.5, "initech": 0.2, "hooli": 0.0},
+                     threshold_percent=10)  # fmt: skip
+
+    assert [(r.tenant_id, r.billed_usd, r.metered_usd) for r in rows] == [
+        ("acme", 1.0, 1.05), ("globex", 2.0, 1.5), ("initech", 0.0, 0.2), ("hooli", 0.0, 0.0)
+    ]  # fmt: skip
+    assert [r.drift_percent for r in rows] == [pytest.approx(5.0), -25.0, None, 0.0]
+    assert [r.drifts for r in rows] == [False, True, True, False]
+    assert month_window("2026-12") == (date(2026, 12, 1), date(2027, 1, 1))
+
+
+def _put_globex_records(cloud: process.RunningCloud, *records: dict[str, Any]) -> None:
+    creds = cloud.credentials(GLOBEX)
+    logs = boto3.client("logs", endpoint_url=cloud.endpoint_url, region_name="us-west-2",
+                        aws_access_key_id=creds.access_key_id,
+                        aws_secret_access_key=creds.secret_access_key)  # fmt: skip
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=USAGE_LOG_GROUP)
+    logs.create_log_stream(logGroupName=USAGE_LOG_GROUP, logStreamName="reconcile")
+    logs.put_log_events(
+        logGroupName=USAGE_LOG_GROUP,
+        logStreamName="reconcile",
+        logEvents=[{"timestamp": _ms(r["timestamp"]), "message": json.dumps(r)} for r in records],
+    )
+
+
+def test_cost_reconcile_sets_the_bill_beside_the_tenants_records_and_exits_1_on_drift(
+    cloud: process.RunningCloud, cli: Cli
+) -> None:
+    records = [record(user="bob", request_id=f"g{i}", invocation_id=f"gi{i}", minutes_ago=1,
+                      tenant_id="globex", cost_usd=0.003, price_source="table")
+               for i in range(2)]  # fmt: skip
+    # This month, as the records have it (Logs keeps no event older than 14 days).
+    month = records[0]["timestamp"][:7]
+    start, end = month_window(month)
+    seed_cost_results(
+        cloud,
+        _period(start.isoformat(), end.isoformat(), _group("globex", "Amazon Bedrock", "0.0075"),
+                _group("initech", "Amazon Bedrock", "9.00")),
+    )  # fmt: skip
+    _put_globex_records(cloud, *records)
+
+    result = cli("cost", "--reconcile", "--month", month, "--tenant", "globex", "--format", "json")
+
+    assert result.exit_code == 1, result.output  # 0.006 metered is 20% under 0.0075 billed
+    data = json.loads(result.stdout)
+    assert (data["month"], data["from"], data["to"]) == (month, start.isoformat(), end.isoformat())
+    assert (data["operations_account"], data["drift_percent"]) == (OPS, 10.0)
+    assert data["tenants"] == [
+        {"tenant": "globex", "billed": 0.0075, "metered": 0.006, "difference": -0.0015,
+         "drift_percent": -20.0, "drifts": True, "records_priced_now": 0, "records_unpriced": 0,
+         "records_price_sources": ["table"]}
+    ]  # fmt: skip
+    assert data["drifting"] == ["globex"]
+    # Only aggregates: nothing of a record, nor another account's tenants, is in the answer.
+    assert "bob" not in result.stdout and "initech" not in result.stdout
+
+    # The same month read again (Cost Explorer repeats its answer) with a wider threshold.
+    table = cli("cost", "--reconcile", "--month", month, "--tenant", "globex",
+                "--drift-percent", "25")  # fmt: skip
+    assert table.exit_code == 0, table.output
+    row = next(line for line in table.stdout.splitlines() if line.startswith("│ globex"))
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == [
+        "globex", "$0.00750", "$0.00600", "-$0.00150", "-20%", "ok"
+    ]  # fmt: skip
+    assert "0 of 1 tenant(s) drift more than 25%" in table.stdout
+
+
 def test_cost_takes_the_old_operations_and_profile_spellings_with_a_warning(
     aws_env: None, cli: Cli
 ) -> None:
@@ -266,6 +354,16 @@ def _ms(timestamp: str) -> int:
         (("--format", "csv"), "error: --format: 'csv' is not one of 'table', 'json'\n"),
         (("--estimate", "--by", "cost-centre"),
          "error: --estimate: only with --by tenant (records carry no cost centre)"),
+        (("--reconcile", "--month", "2026-11", "--by", "cost-centre"),
+         "error: --reconcile: only with --by tenant (records carry no cost centre)"),
+        (("--reconcile",),
+         "error: --month: missing; --reconcile compares one calendar month (YYYY-MM)"),
+        (("--month", "2026-13"), "error: --month: '2026-13' is not a month; use YYYY-MM"),
+        (("--month", "2026-11", "--from", "2026-11-01"),
+         "error: --month: give it or --from/--to, not both"),
+        (("--drift-percent", "5"), "error: --drift-percent: only with --reconcile"),
+        (("--reconcile", "--month", "2026-11", "--drift-percent", "-1"),
+         "error: --drift-percent: input should be greater than or equal to 0"),
         (("--operations-account", "nope"),
          "error: --operations-account: unknown operations account 'nope' (known: primary)"),
         (("--local",), "error: --local: removed; the embedded cloud is reached through AWS"),
