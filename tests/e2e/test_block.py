@@ -5,13 +5,15 @@ Two tenants of one operations account are deployed with ``tenantctl deploy
 names AccessDeniedException) while the other still answers; a fresh deploy of
 every stack in between keeps the block and succeeds; ``status`` and ``list
 --blocks`` show it; ``unblock`` lifts it. ``block --all`` stops both,
-``unblock --all`` restores both. Offboarding a blocked tenant with ``--deploy``
-leaves no role, no policy and no record behind.
+``unblock --all`` restores both. Offboarding a blocked and downgraded tenant with
+``--deploy`` leaves no role, no policy and no record behind.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,14 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner, Result
 
 from contracts import naming
+from contracts.blocks import (
+    DOWNGRADE_POLICY_NAME,
+    downgrade_policy_document,
+    downgrade_record_parameter_name,
+    new_record,
+    record_value,
+)
+from contracts.limits import warning_parameter_name
 from embedded_aws import process
 from tenantctl import blocks
 from tenantctl.cli import app
@@ -131,11 +141,28 @@ def test_block_survives_a_deploy_and_offboarding_leaves_nothing(
 
     again = _tenantctl(registry, "block", "--tenant", "alpha", "--reason", "leaving")
     assert again.exit_code == 0, again.output
+    # And a downgrade with its warning note, as the limit enforcer writes them.
+    _ops("iam").put_role_policy(
+        RoleName=naming.invoker_role_name("alpha"),
+        PolicyName=DOWNGRADE_POLICY_NAME,
+        PolicyDocument=json.dumps(downgrade_policy_document([f"arn:aws:bedrock:{REGION}::x"])),
+    )
+    enforcer = new_record(since=datetime.now(UTC), by="enforcer", reason="over", rule="limits:x")
+    _ops("ssm").put_parameter(
+        Name=downgrade_record_parameter_name("alpha"), Value=record_value(enforcer), Type="String"
+    )
+    _ops("ssm").put_parameter(Name=warning_parameter_name("alpha"), Value="{}", Type="String")
     offboarded = _tenantctl(registry, "offboard", "--tenant", "alpha", "--yes", "--deploy")
     assert offboarded.exit_code == 0, offboarded.output
     assert "lifted the block of alpha so its role can go" in offboarded.stdout
+    assert "lifted the limit enforcer's downgrade of alpha" in offboarded.stdout
     with pytest.raises(ClientError, match="NoSuchEntity"):
         _ops("iam").get_role(RoleName=naming.invoker_role_name("alpha"))
-    with pytest.raises(ClientError, match="ParameterNotFound"):
-        _ops("ssm").get_parameter(Name=blocks.record_parameter_name("alpha"))
+    for name in (
+        blocks.record_parameter_name("alpha"),
+        downgrade_record_parameter_name("alpha"),
+        warning_parameter_name("alpha"),
+    ):
+        with pytest.raises(ClientError, match="ParameterNotFound"):
+            _ops("ssm").get_parameter(Name=name)
     assert _answers(registry, "bravo")
