@@ -193,6 +193,15 @@ class GuardrailDefinition(_Frozen):
         return self
 
 
+class EnforcedGuardrail(_Frozen):
+    """An operations account's floor: a guardrail Bedrock applies to every inference
+    call in the account and region (``AWS::Bedrock::EnforcedGuardrailConfiguration``),
+    whatever the call names. Its version must be numeric (the resource refuses DRAFT)."""
+
+    identifier: Annotated[StrictStr, Field(pattern=GUARDRAIL_IDENTIFIER_PATTERN, max_length=2048)]
+    version: Annotated[StrictStr, Field(pattern=GUARDRAIL_VERSION_PATTERN)]
+
+
 class GuardrailSettings(_Frozen):
     """The Bedrock guardrail every model call of the tenant must carry.
 

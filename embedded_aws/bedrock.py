@@ -283,6 +283,8 @@ class BedrockEmulator:
         self._profile_regions = profile_regions
         self._application_profiles: dict[str, ApplicationInferenceProfile] = {}
         self._guardrails: dict[str, EmulatedGuardrail] = {}
+        # (account, region) -> the guardrail ARN Bedrock applies to every call there.
+        self._enforced_guardrails: dict[tuple[str, str], str] = {}
         self._script: tuple[str, dict[str, int], int | None] | None = None
 
     # -- call log -------------------------------------------------------------------------
@@ -421,6 +423,24 @@ class BedrockEmulator:
             guardrail = replace(self._guardrails[arn], version=version)
             self._guardrails[arn] = guardrail
         return guardrail
+
+    def set_enforced_guardrail(self, account_id: str, region: str, identifier: str) -> None:
+        """PutEnforcedGuardrailConfiguration: Bedrock applies the guardrail (id or ARN, in
+        that account) to every model call of the account in ``region`` from now on, as
+        well as any guardrail a call names. The emulator applies its current version."""
+        partition = naming.partition_for_region(region)
+        arn = (
+            identifier
+            if identifier.startswith("arn:")
+            else f"arn:{partition}:bedrock:{region}:{account_id}:guardrail/{identifier}"
+        )
+        with self._lock:
+            self._enforced_guardrails[(account_id, region)] = arn
+
+    def clear_enforced_guardrail(self, account_id: str, region: str) -> None:
+        """DeleteEnforcedGuardrailConfiguration: no floor in that account and region."""
+        with self._lock:
+            self._enforced_guardrails.pop((account_id, region), None)
 
     def delete_guardrail(self, arn: str) -> None:
         """Delete a guardrail; calls naming it fail from then on."""
@@ -594,7 +614,14 @@ class BedrockEmulator:
                 call.guardrail = _guardrail_value(guardrail_arn, asked.guardrail_version)
             context = asked.context(guardrail_arn)
             target = self._authorize_model(caller, operation, model_id, region, context)
-            guardrail = self._guardrail_for(caller, guardrail_arn, asked, region)
+            guardrails = [
+                g
+                for g in (
+                    self._enforced_guardrail(caller.account_id, region),
+                    self._guardrail_for(caller, guardrail_arn, asked, region),
+                )
+                if g is not None
+            ]
             call.base_model_id = target.base_model_id
             streaming = operation.name in (CONVERSE_STREAM, INVOKE_MODEL_STREAM)
             if operation.name in (CONVERSE, CONVERSE_STREAM):
@@ -619,7 +646,7 @@ class BedrockEmulator:
                 target.base_model_id or model_id,
                 conversation,
                 started,
-                guardrail=guardrail,
+                guardrails=guardrails,
                 trace=asked.guardrail_trace,
             )
         except BedrockError as err:
@@ -818,6 +845,12 @@ class BedrockEmulator:
             )
         return guardrail
 
+    def _enforced_guardrail(self, account_id: str, region: str) -> EmulatedGuardrail | None:
+        """The account's guardrail floor in ``region``, if it has one the emulator knows."""
+        with self._lock:
+            arn = self._enforced_guardrails.get((account_id, region))
+            return self._guardrails.get(arn) if arn is not None else None
+
     def _answer(
         self,
         call: BedrockCall,
@@ -825,12 +858,18 @@ class BedrockEmulator:
         body: Mapping[str, Any],
         started: float,
         *,
-        guardrail: EmulatedGuardrail | None = None,
+        guardrails: Sequence[EmulatedGuardrail] = (),
         trace: bool = False,
     ) -> dict[str, Any]:
-        if guardrail is not None:
+        if guardrails:
+            # The first guardrail (the account's floor, if any) assesses first; the
+            # model is called only if none of them intervenes on the prompt.
+            first, rest = guardrails[0], guardrails[1:]
             result = assess(
-                guardrail, body, lambda: self._answer(call, model_id, body, started), trace=trace
+                first,
+                body,
+                lambda: self._answer(call, model_id, body, started, guardrails=rest, trace=trace),
+                trace=trace,
             )
             latency = max(1, int((time.perf_counter() - started) * 1000))
             return {**result, "metrics": {"latencyMs": latency}}

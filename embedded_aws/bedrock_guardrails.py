@@ -159,12 +159,18 @@ def assess(
         )
         output_assessments = {guardrail.guardrail_id: [_assessment(guardrail, answer_chars, None)]}
     if trace:
+        # Another guardrail's assessments (an account's floor and the call's own) stay.
+        earlier = result.get("trace", {}).get("guardrail", {})
         result["trace"] = {
             "guardrail": {
                 "inputAssessment": {
-                    guardrail.guardrail_id: _assessment(guardrail, input_chars, matched)
+                    **earlier.get("inputAssessment", {}),
+                    guardrail.guardrail_id: _assessment(guardrail, input_chars, matched),
                 },
-                "outputAssessments": output_assessments,
+                "outputAssessments": {
+                    **earlier.get("outputAssessments", {}),
+                    **output_assessments,
+                },
             }
         }
     return result

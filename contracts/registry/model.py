@@ -37,7 +37,7 @@ from contracts.registry.placement import (
     MAX_TRUST_POLICY_MAX_CHARS,
     OperationsShard,
 )
-from contracts.tenant_settings import Defaults, TenantSettings, resolve_settings
+from contracts.tenant_settings import Defaults, EnforcedGuardrail, TenantSettings, resolve_settings
 
 
 class _Frozen(BaseModel):
@@ -89,6 +89,8 @@ class Operations(_Frozen):
     ] = DEFAULT_TRUST_POLICY_MAX_CHARS
     # The limit enforcer (tenants' ``limits``): off unless the registry turns it on.
     enforcer: EnforcerSettings = EnforcerSettings()
+    # An account-wide guardrail floor, applied by Bedrock to every call here.
+    enforced_guardrail: EnforcedGuardrail | None = None
 
     def profile_regions(self, prefix: str) -> Sequence[str]:
         """Destination regions of a geographic inference profile prefix."""

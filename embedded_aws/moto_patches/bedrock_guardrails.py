@@ -9,7 +9,10 @@ say: the guardrail's ``Ref`` and ``GetAtt GuardrailArn`` are its ARN, ``GetAtt
 GuardrailId`` its generated id and ``Version`` ``DRAFT``; an update changes the
 definition in place. A ``GuardrailVersion`` publishes the next version number
 (``GetAtt Version``; ``Ref`` is ``<id>|<version>``); its properties are
-create-only, so a change replaces it with a new version.
+create-only, so a change replaces it with a new version. An
+``EnforcedGuardrailConfiguration`` sets the account's floor in the emulator
+(``BedrockEmulator.set_enforced_guardrail``): every model call of the account
+in that region is assessed by it too; ``GetAtt ConfigId`` is its id.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from embedded_aws.bedrock_guardrails import EmulatedGuardrail
 
 GUARDRAIL_TYPE = "AWS::Bedrock::Guardrail"
 GUARDRAIL_VERSION_TYPE = "AWS::Bedrock::GuardrailVersion"
+ENFORCED_GUARDRAIL_TYPE = "AWS::Bedrock::EnforcedGuardrailConfiguration"
 
 
 def guardrail_models(bedrock: BedrockEmulator) -> dict[str, type]:
@@ -35,6 +39,9 @@ def guardrail_models(bedrock: BedrockEmulator) -> dict[str, type]:
         GUARDRAIL_TYPE: type("GuardrailResource", (GuardrailResource,), {"bedrock": bedrock}),
         GUARDRAIL_VERSION_TYPE: type(
             "GuardrailVersionResource", (GuardrailVersionResource,), {"bedrock": bedrock}
+        ),
+        ENFORCED_GUARDRAIL_TYPE: type(
+            "EnforcedGuardrailResource", (EnforcedGuardrailResource,), {"bedrock": bedrock}
         ),
     }
 
@@ -205,6 +212,75 @@ class GuardrailVersionResource:
 
     def delete(self, account_id: str, region_name: str) -> None:
         """A version goes with its guardrail; deleting one alone keeps the guardrail."""
+
+    def is_created(self) -> bool:
+        return True
+
+
+class EnforcedGuardrailResource:
+    """An account's guardrail floor in one region, set by a stack."""
+
+    bedrock: ClassVar[BedrockEmulator]
+    attributes = ("ConfigId",)
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+
+    @property
+    def physical_resource_id(self) -> str:
+        return f"{self.account_id}:{self.region}"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.attributes
+
+    def get_cfn_attribute(self, attr: str) -> Any:
+        if attr != "ConfigId":
+            raise UnformattedGetAttTemplateException()
+        return self.physical_resource_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> EnforcedGuardrailResource:
+        props = cloudformation_json.get("Properties") or {}
+        identifier = props.get("GuardrailIdentifier")
+        if not identifier or not props.get("GuardrailVersion"):
+            raise ValueError("GuardrailIdentifier and GuardrailVersion are required")
+        cls.bedrock.set_enforced_guardrail(account_id, region_name, str(identifier))
+        return cls(account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: EnforcedGuardrailResource,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> EnforcedGuardrailResource:
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        cls.bedrock.clear_enforced_guardrail(account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self.bedrock.clear_enforced_guardrail(self.account_id, self.region)
 
     def is_created(self) -> bool:
         return True

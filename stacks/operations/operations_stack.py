@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_bedrock as bedrock
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from contracts import naming
+from contracts.model_access import guardrail_arn
 from contracts.registry import Operations, Tenant
 from stacks.operations.application_inference_profiles import TenantInferenceProfiles
 from stacks.operations.bedrock_invoker_role import BedrockInvokerRole
@@ -38,7 +40,8 @@ class OperationsStack(Stack):
     Every shard has its own invocation-logging guard, so deploying any shard
     re-checks the account's setting; shard 0 also holds the account's alert and,
     where the registry enables it, the account's ``LimitEnforcer`` for
-    ``limited_tenants`` (each limited tenant's plan is in its own shard).
+    ``limited_tenants`` (each limited tenant's plan is in its own shard), and with
+    ``operations.enforced_guardrail`` the account's guardrail floor.
     ``platform`` is what the guard Lambda runs on, as for the customer stacks'
     invoker (the embedded cloud deploys with the host's Python).
     """
@@ -127,6 +130,13 @@ class OperationsStack(Stack):
             if shard == 0
             else None
         )
+        # One per account and region: Bedrock keeps a single enforced configuration
+        # there, so a second stack declaring one would overwrite the first.
+        self.enforced_guardrail = (
+            account_guardrail_floor(self, operations)
+            if shard == 0 and operations.enforced_guardrail is not None
+            else None
+        )
         # One per account, in shard 0: it meters the limited tenants of every shard.
         limited = [t for t in limited_tenants if t.limits is not None]
         self.limit_enforcer = (
@@ -142,6 +152,27 @@ class OperationsStack(Stack):
             if shard == 0 and operations.enforcer.enabled and limited
             else None
         )
+
+
+def account_guardrail_floor(
+    scope: Construct, operations: Operations
+) -> bedrock.CfnEnforcedGuardrailConfiguration:
+    """The account-wide guardrail floor (``operations.enforced_guardrail``): Bedrock
+    applies it to every inference call in the account and region, whatever guardrail
+    a call names or omits."""
+    floor = operations.enforced_guardrail
+    assert floor is not None
+    return bedrock.CfnEnforcedGuardrailConfiguration(
+        scope,
+        "EnforcedGuardrail",
+        guardrail_identifier=guardrail_arn(
+            naming.partition_for_region(operations.region),
+            operations.region,
+            operations.account_id,
+            floor.identifier,
+        ),
+        guardrail_version=floor.version,
+    )
 
 
 def tenant_set_digest(tenants: Sequence[Tenant]) -> str:

@@ -15,6 +15,10 @@ registry names it for tenant ``gt``, with tiers ``default`` and ``flex`` and a
 - acting as the tenant's function by hand (its own role, its operations role),
   a call without the guardrail, or in the priority tier, is denied by IAM.
 
+The operations account also has a floor (``operations.enforced_guardrail``, an
+``EnforcedGuardrailConfiguration`` deployed with shard 0) that blocks another
+word in every call of the account, whichever guardrail the call names.
+
 Tenant ``gc`` declares its guardrail instead (``guardrail.create``): the deploy
 creates it and a version in the operations account, its function reads which
 from the operations account's SSM parameter, and a blocked word is answered by it.
@@ -53,6 +57,8 @@ REGION = "us-east-1"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 BLOCKED_WORD = "unobtainium"
 BLOCKED_MESSAGE = "This request is outside the policy."
+FLOOR_WORD = "contraband"
+FLOOR_MESSAGE = "The operations account does not allow this."
 
 
 def _admin_post(endpoint_url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +106,22 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
                 "blocked_input_messaging": BLOCKED_MESSAGE,
             },
         )
+        floor = _admin_post(
+            endpoint,
+            "bedrock/guardrails",
+            {
+                "account_id": OPS,
+                "region": REGION,
+                "name": "account-floor",
+                "blocked_words": [FLOOR_WORD],
+                "blocked_input_messaging": FLOOR_MESSAGE,
+            },
+        )
+        base["operations"] = {
+            "account_id": OPS,
+            "region": REGION,
+            "enforced_guardrail": {"identifier": floor["guardrail_id"], "version": "1"},
+        }
         tenant = {
             "id": "gt",
             "account_id": TENANT_ACCOUNT,
@@ -200,7 +222,14 @@ def test_guardrail_tier_and_max_tokens_hold_from_deploy_to_invoke(
     intervened = [r for r in records if r.stop_reason == "guardrail_intervened"]
     assert [r.guardrail_intervened for r in intervened] == [True]
     assert intervened[0].service_tier == "default" and intervened[0].guardrail_text_units > 0
-    assert [r.guardrail_intervened for r in records if r.stop_reason == "end_turn"] == [False]
+    assert [r.guardrail_intervened for r in records if r.stop_reason != "guardrail_intervened"] == [
+        False
+    ]
+
+    # The account's floor applies to gt's calls too, over its own guardrail.
+    floored = _invoke(registry, f"Bring the {FLOOR_WORD}.")
+    assert floored.exit_code == 0, floored.output
+    assert json.loads(floored.stdout)["output"] == FLOOR_MESSAGE
 
     # An event may ask only for one of the tenant's tiers.
     function = _client("lambda", TENANT_ACCOUNT)

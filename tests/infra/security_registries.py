@@ -22,6 +22,8 @@ WIDE_REGISTRY: dict[str, Any] = {
         "region": "us-east-1",
         "allow_ops_invocation_logging": True,
         "alert_email": "security-alerts@example.com",
+        # An account-wide guardrail floor.
+        "enforced_guardrail": {"identifier": "floor0000001", "version": "2"},
     },
     "defaults": {
         "models": ["anthropic.claude-3-haiku-20240307-v1:0"],

@@ -18,7 +18,11 @@ from moto.cloudformation.parsing import get_model_map
 
 from contracts.registry import load_registry
 from embedded_aws.moto_patches.bedrock import APPLICATION_INFERENCE_PROFILE_TYPE
-from embedded_aws.moto_patches.bedrock_guardrails import GUARDRAIL_TYPE, GUARDRAIL_VERSION_TYPE
+from embedded_aws.moto_patches.bedrock_guardrails import (
+    ENFORCED_GUARDRAIL_TYPE,
+    GUARDRAIL_TYPE,
+    GUARDRAIL_VERSION_TYPE,
+)
 from stacks.shared.lambda_bundling import LambdaPlatform
 from tests.conftest import EXAMPLE_REGISTRY, LOCAL_REGISTRY
 from tests.infra.conftest import NO_BUNDLING
@@ -46,6 +50,7 @@ DEPLOYED_BY_EMBEDDED_CLOUD = {
     APPLICATION_INFERENCE_PROFILE_TYPE,
     GUARDRAIL_TYPE,
     GUARDRAIL_VERSION_TYPE,
+    ENFORCED_GUARDRAIL_TYPE,
     "AWS::Lambda::Alias",
 }
 SKIPPED_BY_MOTO = {

@@ -255,3 +255,43 @@ def test_a_guardrail_version_that_does_not_exist_is_bedrocks_validation_error(
             guardrailConfig={"guardrailIdentifier": guardrail.arn, "guardrailVersion": "7"},
         )
     assert error.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_the_accounts_enforced_guardrail_assesses_every_call_even_one_naming_none(
+    cloud: EmbeddedCloud, guardrail: EmulatedGuardrail
+) -> None:
+    floor = cloud.bedrock.create_guardrail(
+        account_id=OPS,
+        region=REGION,
+        name="floor",
+        blocked_words=["forbidden"],
+        blocked_input_messaging="Blocked by the operations account.",
+    )
+    create_role(
+        cloud,
+        OPS,
+        "no-guardrail-condition",
+        trust({"AWS": f"arn:aws:iam::{OPS}:root"}),
+        policy(
+            {
+                "Effect": "Allow",
+                "Action": "bedrock:InvokeModel",
+                "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU}",
+            }
+        ),
+    )
+    session = session_for(cloud, OPS, f"arn:aws:iam::{OPS}:role/no-guardrail-condition", "xy")
+    client = session.client("bedrock-runtime", endpoint_url=cloud.endpoint_url)
+    cloud.bedrock.set_enforced_guardrail(OPS, REGION, floor.guardrail_id)
+    try:
+        blocked = converse(client, prompt="Say the forbidden word.")
+        passed = converse(client, prompt=f"Say {BLOCKED_WORD}.")
+    finally:
+        cloud.bedrock.clear_enforced_guardrail(OPS, REGION)
+
+    assert blocked["stopReason"] == "guardrail_intervened"
+    assert blocked["output"]["message"]["content"] == [
+        {"text": "Blocked by the operations account."}
+    ]
+    # Only the floor applies: acme's own guardrail is not named by this call.
+    assert passed["stopReason"] != "guardrail_intervened"
