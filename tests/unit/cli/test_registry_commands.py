@@ -662,3 +662,25 @@ def test_update_of_the_token_limit_needs_only_the_customer_stack(
     refused = cli("update", "--tenant", "acme", "--max-tokens", "0")
     assert refused.exit_code == 2
     assert refused.stderr.startswith("error: --max-tokens: ")
+
+
+def test_update_of_service_tiers_redeploys_both_stacks_and_retry_mode_only_the_customers(
+    cli: Cli, registry_path: Path
+) -> None:
+    result = cli(
+        "update", "--tenant", "acme", "--service-tiers", "flex", "--service-tiers", "default"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert [t.value for t in load_registry(registry_path).tenant("acme").service_tiers] == [
+        "flex",
+        "default",
+    ]
+    # The role's bedrock:ServiceTier condition and the function's tier.
+    assert "BedrockOperations" in result.stdout and "BedrockCustomer-acme" in result.stdout
+    retry = cli("update", "--tenant", "acme", "--retry-mode", "standard")
+    assert retry.exit_code == 0, retry.output
+    assert "BedrockOperations" not in retry.stdout
+    refused = cli("update", "--tenant", "acme", "--service-tiers", "turbo")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: --service-tiers turbo: Input should be")
