@@ -6,8 +6,11 @@
 * ``bedrock``: ``AWS::Bedrock::ApplicationInferenceProfile`` in stacks;
 * ``bedrock_guardrails``: ``AWS::Bedrock::Guardrail`` and ``GuardrailVersion`` in stacks;
 * ``logs``: JSON filter patterns, a template's ``KmsKeyId``, log group updates;
-* ``iam``: inline policies from templates kept as text, and
-  GetAccountAuthorizationDetails paginated.
+* ``iam``: inline policies from templates kept as text,
+  GetAccountAuthorizationDetails paginated, a stack update applying a role's
+  tags, trust and session duration, and a stack's role deleted only with the
+  inline policies the stack manages (DeleteConflict and DELETE_FAILED
+  otherwise).
 
 Each module's docstring says what moto does wrong and what AWS does instead.
 ``install`` applies them all while an ``EmbeddedCloud`` runs; STS trust and the
