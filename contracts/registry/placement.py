@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contracts import naming
 from contracts.registry.issues import RegistryIssue
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 # The operations account's invoker roles are spread over shards, one stack each.
 # CloudFormation allows 500 resources and 200 outputs per stack. A shard's capacity
 # counts slots: a tenant takes one (its role and policy: two resources, one
-# output) plus one per application inference profile (one resource, one output),
+# output) plus one per application inference profile (one resource, one output)
+# and two for a guardrail its stack creates (three resources, GUARDRAIL_SLOTS),
 # so a full shard has at most capacity outputs and 2 x capacity resources, and a
 # shard's guard (and shard 0's alert) about ten more resources. 150 leaves room
 # on both counts; 190 is the most the outputs allow.
@@ -39,9 +40,25 @@ DEFAULT_TRUST_POLICY_MAX_CHARS = 2048
 MAX_TRUST_POLICY_MAX_CHARS = 4096
 
 
-def operations_stack_slots(models: int, application_inference_profiles: bool) -> int:
+# A guardrail the tenant's operations stack creates (``guardrail.create``): the
+# guardrail, its version and its SSM parameter, three resources and no output.
+GUARDRAIL_SLOTS = 2
+
+
+def operations_stack_slots(
+    models: int, application_inference_profiles: bool, created_guardrail: bool = False
+) -> int:
     """How much of its shard's ``shard_capacity`` a tenant takes (see DEFAULT_SHARD_CAPACITY)."""
-    return 1 + (models if application_inference_profiles else 0)
+    return (
+        1
+        + (models if application_inference_profiles else 0)
+        + (GUARDRAIL_SLOTS if created_guardrail else 0)
+    )
+
+
+def creates_guardrail(guardrail: Any) -> bool:
+    """Whether a tenant's ``guardrail`` setting makes its operations stack create one."""
+    return guardrail is not None and guardrail.create is not None
 
 
 def _spec_slots(registry: TenantRegistry, spec: TenantSpec) -> int:
@@ -52,7 +69,10 @@ def _spec_slots(registry: TenantRegistry, spec: TenantSpec) -> int:
         if spec.application_inference_profiles is None
         else spec.application_inference_profiles
     )
-    return operations_stack_slots(len(spec.models or d.models), profiles)
+    guardrail = d.guardrail if spec.guardrail is None else spec.guardrail
+    return operations_stack_slots(
+        len(spec.models or d.models), profiles, creates_guardrail(guardrail)
+    )
 
 
 @dataclass(frozen=True)
@@ -106,9 +126,9 @@ def capacity_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
                     f"tenant '{t.id}' is the {ordinal(before + 1)} in {where}, over {over}; "
                     "give it a shard with room (tenantctl onboard records one)"
                     if slots == 1
-                    else f"tenant '{t.id}' takes {slots} slots (its role and {slots - 1} "
-                    f"application inference profiles) and brings {where} to {before + slots}, "
-                    f"over {over}; give it a shard with room"
+                    else f"tenant '{t.id}' takes {slots} slots (its role, its application "
+                    "inference profiles and a guardrail its stack creates) and brings "
+                    f"{where} to {before + slots}, over {over}; give it a shard with room"
                 ),
             )
     for path, ops in operations_paths(registry):
@@ -186,15 +206,21 @@ def shard_for_new_tenant(
     Filling gaps left by offboarded tenants keeps the shard count low; no
     existing tenant moves, because the choice is recorded in the new entry.
     The new tenant takes the slots the defaults give it (its ``models``, default
-    the defaults', and one profile each if the defaults turn profiles on).
+    the defaults', one profile each if the defaults turn profiles on, and a
+    guardrail's if the defaults' guardrail is one to create).
     """
     ops = registry.operations_account(account or registry.operations.name)
     need = operations_stack_slots(
-        len(models or registry.defaults.models), registry.defaults.application_inference_profiles
+        len(models or registry.defaults.models),
+        registry.defaults.application_inference_profiles,
+        creates_guardrail(registry.defaults.guardrail),
     )
     used = {
         shard: sum(
-            operations_stack_slots(len(t.models), t.application_inference_profiles) for t in tenants
+            operations_stack_slots(
+                len(t.models), t.application_inference_profiles, creates_guardrail(t.guardrail)
+            )
+            for t in tenants
         )
         for shard, tenants in shards(registry, ops.name).items()
     }
