@@ -161,10 +161,11 @@ def test_the_tenants_role_cannot_call_the_base_model_directly(deployed: Deployed
                 modelId=model, messages=[{"role": "user", "content": [{"text": "Hello"}]}]
             )
         assert denied.value.response["Error"]["Code"] == "AccessDeniedException", model
-    # Through its profile, the same session is allowed.
+    # Through its profile, the same session is allowed (in its tier, which it must name).
     answer = runtime.converse(
         modelId=_profile_arns(deployed)[HAIKU],
         messages=[{"role": "user", "content": [{"text": "Hello"}]}],
+        serviceTier={"type": "default"},
     )
     assert answer["stopReason"] == "end_turn"
 
