@@ -413,6 +413,8 @@ def test_acme_role_reaches_its_cross_region_profile_model(deployment: Deployment
         answer = client.converse(
             modelId=ACME_ONLY_MODEL,
             messages=[{"role": "user", "content": [{"text": "hello"}]}],
+            # As acme's function calls: in its tier, which its role requires.
+            serviceTier={"type": deployment.tenant("acme").service_tiers[0].value},
         )
     except ClientError as error:  # pragma: no cover - the failure message is the point
         pytest.fail(f"acme's own profile model was refused: {error}")
