@@ -61,6 +61,11 @@ def serve(handler: object) -> None:
         raise RuntimeError(f"the handler answered an error: {result['error']}")
 
 
+# The invoker role allows no call that names no service tier (bedrock:ServiceTier);
+# the bench's tenant has the default tiers, and its function names the first.
+SERVICE_TIER = {"type": "default"}
+
+
 def raw_client() -> object:
     """bedrock-runtime on the operations-role credentials the bench assumed once."""
     import boto3
@@ -82,7 +87,9 @@ if MODE == "cold-handler":
 elif MODE == "cold-boto3":
     import boto3
 
-    boto3.client("bedrock-runtime").converse(modelId=CONFIG["model"], messages=MESSAGES)
+    boto3.client("bedrock-runtime").converse(
+        modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
+    )
     report("ANSWERED", True)
 elif MODE == "count":
     import handler
@@ -96,7 +103,9 @@ elif MODE == "warm":
     raw = raw_client()
 
     def call_raw() -> None:
-        raw.converse(modelId=CONFIG["model"], messages=MESSAGES)  # type: ignore[attr-defined]
+        raw.converse(  # type: ignore[attr-defined]
+            modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
+        )
 
     def call_handler() -> None:
         serve(handler)
