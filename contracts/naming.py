@@ -35,6 +35,8 @@ IAM_ROLE_NAME_MAX = 64
 LAMBDA_FUNCTION_NAME_MAX = 64
 STACK_NAME_MAX = 128
 TENANT_ID_MAX = 40
+# The id is the STS session name of every Bedrock call, and STS wants 2 to 64 characters.
+TENANT_ID_MIN = 2
 # fullmatch with re.ASCII: `$` alone would accept a trailing newline, and \d or
 # \w non-ASCII digits and letters, which AWS refuses.
 TENANT_ID_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.ASCII)
@@ -53,6 +55,11 @@ def tenant_id_problem(tenant_id: str) -> str | None:
         )
     if len(tenant_id) > TENANT_ID_MAX:
         return f"must be at most {TENANT_ID_MAX} characters"
+    if len(tenant_id) < TENANT_ID_MIN:
+        return (
+            f"must be at least {TENANT_ID_MIN} characters (it is the STS session name of "
+            "every Bedrock call)"
+        )
     for what, (length, limit) in longest_derived_name_lengths(tenant_id).items():
         if length > limit:
             return f"too long: the {what} would be {length} characters (max {limit})"

@@ -18,11 +18,11 @@ def _registry() -> Any:
                 {"name": "eu", "account_id": "888888888888", "region": "eu-west-1"}
             ],
             "tenants": [
-                {"id": "a", "account_id": "200000000001", "region": "us-east-1",
+                {"id": "aa", "account_id": "200000000001", "region": "us-east-1",
                  "external_id": "a-ext", "shard": 0},
-                {"id": "b", "account_id": "200000000002", "region": "us-east-1",
+                {"id": "bb", "account_id": "200000000002", "region": "us-east-1",
                  "external_id": "b-ext", "shard": 1},
-                {"id": "c", "account_id": "200000000003", "region": "eu-west-1",
+                {"id": "cc", "account_id": "200000000003", "region": "eu-west-1",
                  "external_id": "c-ext", "operations_account": "eu"},
             ],
         }
@@ -35,9 +35,9 @@ def test_plan_puts_every_operations_stack_first_then_the_customer_stacks() -> No
         "BedrockOperations",
         "BedrockOperations-1",
         "BedrockOperations-eu",
-        "BedrockCustomer-a",
-        "BedrockCustomer-b",
-        "BedrockCustomer-c",
+        "BedrockCustomer-aa",
+        "BedrockCustomer-bb",
+        "BedrockCustomer-cc",
     ]
     assert [t.operations_stack for t in targets[3:]] == [
         "BedrockOperations",
@@ -48,26 +48,26 @@ def test_plan_puts_every_operations_stack_first_then_the_customer_stacks() -> No
 
 
 def test_plan_for_some_tenants_takes_only_the_operations_stacks_holding_their_roles() -> None:
-    targets = fleet.plan(_registry(), ["c", "b", "c"])
+    targets = fleet.plan(_registry(), ["cc", "bb", "cc"])
     assert [t.stack.stack_name for t in targets] == [
         "BedrockOperations-1",
         "BedrockOperations-eu",
-        "BedrockCustomer-c",
-        "BedrockCustomer-b",
+        "BedrockCustomer-cc",
+        "BedrockCustomer-bb",
     ]
 
 
 def test_unchanged_means_the_deployed_template_is_the_synthesized_one() -> None:
-    targets = fleet.plan(_registry(), ["a"])
+    targets = fleet.plan(_registry(), ["aa"])
     synthesized = {
         "BedrockOperations": {"Resources": {"R": {"Type": "X", "Properties": {"a": 1, "b": 2}}}},
-        "BedrockCustomer-a": {"Resources": {"F": {"Type": "Y"}}},
+        "BedrockCustomer-aa": {"Resources": {"F": {"Type": "Y"}}},
     }
     deployed: dict[str, Any] = {
         # Same content, other key order: unchanged.
         "BedrockOperations": {"Resources": {"R": {"Properties": {"b": 2, "a": 1}, "Type": "X"}}},
         # Another asset hash in the code's key: changed.
-        "BedrockCustomer-a": {"Resources": {"F": {"Type": "Y", "Properties": {"k": "old"}}}},
+        "BedrockCustomer-aa": {"Resources": {"F": {"Type": "Y", "Properties": {"k": "old"}}}},
     }
     assert fleet.unchanged(targets, synthesized, lambda t: deployed.get(t.stack_name)) == {
         "BedrockOperations"
@@ -91,8 +91,8 @@ class _Cloud:
 def test_a_stack_counts_as_deployed_only_from_the_template_and_target_it_was_deployed_from(
     tmp_path: Path,
 ) -> None:
-    targets = fleet.plan(_registry(), ["a", "b"])
-    key = fleet.selection_key(tmp_path / "tenants.yaml", ["a", "b"])
+    targets = fleet.plan(_registry(), ["aa", "bb"])
+    key = fleet.selection_key(tmp_path / "tenants.yaml", ["aa", "bb"])
     templates = {t.stack.stack_name: {"Resources": {"R": {"Type": "X"}}} for t in targets}
     embedded = _Cloud(AWS_ENDPOINT_URL="http://127.0.0.1:4566", AWS_ACCESS_KEY_ID="AKIAEMBEDDED1")
     origins = {t.stack.stack_name: fleet.StackOrigin.of(embedded, t, templates) for t in targets}
@@ -107,7 +107,7 @@ def test_a_stack_counts_as_deployed_only_from_the_template_and_target_it_was_dep
         for t in targets
         if again.deployed(t.stack.stack_name, origins[t.stack.stack_name])
     ]
-    assert deployed == ["BedrockOperations", "BedrockCustomer-a"]
+    assert deployed == ["BedrockOperations", "BedrockCustomer-aa"]
     assert "AKIAEMBEDDED1" not in (tmp_path / fleet.STATE_FILE).read_text()
     # Another template, another cloud or another command: not deployed as far as it knows.
     ops = targets[0]

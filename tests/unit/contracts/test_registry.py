@@ -73,6 +73,7 @@ def test_tenant_inherits_defaults_it_does_not_set() -> None:
         ("tenants.0.id", "acme_corp", "tenants[0].id: must be lowercase letters"),
         ("tenants.0.id", "-acme", "tenants[0].id: must be lowercase letters"),
         ("tenants.0.id", "a" * 41, "tenants[0].id: must be at most 40 characters"),
+        ("tenants.0.id", "a", "tenants[0].id: must be at least 2 characters (it is the STS"),
         (
             "tenants.0.external_id",
             "x",
