@@ -11,7 +11,6 @@ from pathlib import Path
 
 from aws_cdk import (
     Acknowledgment,
-    ArnFormat,
     CfnResource,
     Duration,
     Stack,
@@ -38,8 +37,8 @@ from contracts.limits import (
     warning_parameter_name,
 )
 from contracts.registry import Operations, Tenant
+from stacks.shared.alarm_topic import alarm_topic
 from stacks.shared.function_log_group import FunctionLogGroup, default_policy, depend_on_policy_only
-from stacks.shared.kms import retained_rotating_key
 from stacks.shared.lambda_bundling import LambdaPlatform, python_function_code
 
 ENFORCER_SOURCE = Path(__file__).resolve().parents[2] / "lambda" / "limit_enforcer"
@@ -112,7 +111,7 @@ class LimitEnforcer(Construct):
         stack = Stack.of(self)
         partition = naming.partition_for_region(operations.region)
 
-        self.topic = self._topic(stack, operations.alert_email)
+        self.topic = self._topic(operations.alert_email)
         self.role = iam.Role(
             self,
             "Role",
@@ -245,51 +244,14 @@ class LimitEnforcer(Construct):
         for alarm in self.alarms:
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
 
-    def _topic(self, stack: Stack, alert_email: str | None) -> sns.Topic:
-        key = self.topic_key = retained_rotating_key(
-            self, "TopicKey", description="Encrypts the limit enforcer's warnings and alarms"
-        )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToUseTheKey",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                # In a key policy, "*" means this key. Which alarms may publish at
-                # all is decided by the topic policy below.
-                resources=["*"],
-            )
-        )
-        topic = sns.Topic(
+    def _topic(self, alert_email: str | None) -> sns.Topic:
+        topic, self.topic_key = alarm_topic(
             self,
-            "Topic",
+            key_description="Encrypts the limit enforcer's warnings and alarms",
             display_name="Bedrock limits (operations account)",
-            master_key=key,
-            enforce_ssl=True,
-        )
-        if alert_email:
-            # Inline, as the invocation-logging alert's: the embedded cloud deploys it.
-            cfn_topic = topic.node.default_child
-            assert isinstance(cfn_topic, sns.CfnTopic)
-            cfn_topic.subscription = [
-                sns.CfnTopic.SubscriptionProperty(endpoint=alert_email, protocol="email")
-            ]
-        topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowTheEnforcersAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[topic.topic_arn],
-                conditions={
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=alarm_name("*"),
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
+            alarm_name_pattern=alarm_name("*"),
+            publish_sid="AllowTheEnforcersAlarmsToPublish",
+            email=alert_email,
         )
         return topic
 

@@ -15,10 +15,9 @@ the month.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -27,7 +26,7 @@ from contracts import naming
 from contracts import usage_metrics as m
 from contracts.registry import AlarmSettings
 from stacks.customer.observability.tenant_metrics import FIVE_MINUTES, TenantMetrics
-from stacks.shared.kms import retained_rotating_key
+from stacks.shared.alarm_topic import alarm_topic
 
 # The longest evaluation range CloudWatch allows an alarm (period >= 1 hour).
 BUDGET_WINDOW = Duration.days(7)
@@ -218,58 +217,13 @@ class UsageAlarms(Construct):
             alarm.add_alarm_action(actions.SnsAction(topic))
 
     def _email_topic(self, email: str) -> sns.Topic:
-        """A topic under its own key that only this tenant's alarms may publish to.
-
-        CloudWatch cannot use the AWS-managed SNS key (its policy cannot be
-        changed), hence a customer-managed one.
-        """
-        stack = Stack.of(self)
-        key = retained_rotating_key(
-            self, "TopicKey", description="Encrypts this tenant's Bedrock usage alarm notices"
-        )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToUseTheKey",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                # In a key policy, "*" means this key. Which alarms may publish at
-                # all is decided by the topic policy below.
-                resources=["*"],
-            )
-        )
-        topic = sns.Topic(
+        """A topic under its own key that only this tenant's alarms may publish to."""
+        topic, _ = alarm_topic(
             self,
-            "Topic",
+            key_description="Encrypts this tenant's Bedrock usage alarm notices",
             display_name="Bedrock usage alarms",
-            master_key=key,
-            enforce_ssl=True,
-        )
-        # Inline rather than an AWS::SNS::Subscription: the embedded cloud
-        # (moto's CloudFormation) deploys the topic's own Subscription property
-        # but skips the separate resource type.
-        cfn_topic = topic.node.default_child
-        assert isinstance(cfn_topic, sns.CfnTopic)
-        cfn_topic.subscription = [
-            sns.CfnTopic.SubscriptionProperty(endpoint=email, protocol="email")
-        ]
-        # enforce_ssl replaces the default topic policy, which is what let
-        # CloudWatch publish; this statement admits this tenant's alarms only.
-        topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowThisTenantsAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[topic.topic_arn],
-                conditions={
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=naming.alarm_name(self._tenant_id, "*"),
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
+            alarm_name_pattern=naming.alarm_name(self._tenant_id, "*"),
+            publish_sid="AllowThisTenantsAlarmsToPublish",
+            email=email,
         )
         return topic
