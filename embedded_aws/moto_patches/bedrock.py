@@ -38,7 +38,35 @@ def application_profile_model(bedrock: BedrockEmulator) -> type:
     )
 
 
-class ApplicationInferenceProfileResource:
+class EmulatedCfnResource:
+    """A CloudFormation resource moto lacks, kept by the Bedrock emulator.
+
+    The part of moto's resource protocol every such resource answers alike:
+    ``Fn::GetAtt`` reads ``cfn_attributes()``, and the resource exists once made.
+    """
+
+    bedrock: ClassVar[BedrockEmulator]
+    attributes: ClassVar[tuple[str, ...]] = ()
+
+    def cfn_attributes(self) -> dict[str, Any]:
+        """Each attribute's value (``attributes`` names them)."""
+        raise NotImplementedError
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.attributes
+
+    def get_cfn_attribute(self, attr: str) -> Any:
+        values = self.cfn_attributes()
+        if attr not in values:
+            raise UnformattedGetAttTemplateException()
+        return values[attr]
+
+    def is_created(self) -> bool:
+        return True
+
+
+class ApplicationInferenceProfileResource(EmulatedCfnResource):
     """A profile created by a stack; bound to an emulator by ``application_profile_model``."""
 
     bedrock: ClassVar[BedrockEmulator]
@@ -59,13 +87,9 @@ class ApplicationInferenceProfileResource:
     def physical_resource_id(self) -> str:
         return self.profile.arn
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.attributes
-
-    def get_cfn_attribute(self, attr: str) -> Any:
+    def cfn_attributes(self) -> dict[str, Any]:
         profile = self.profile
-        values = {
+        return {
             "InferenceProfileArn": profile.arn,
             "InferenceProfileId": profile.profile_id,
             "InferenceProfileIdentifier": profile.arn,
@@ -73,9 +97,6 @@ class ApplicationInferenceProfileResource:
             "Status": "ACTIVE",
             "Type": "APPLICATION",
         }
-        if attr not in values:
-            raise UnformattedGetAttTemplateException()
-        return values[attr]
 
     @classmethod
     def create_from_cloudformation_json(
@@ -136,9 +157,6 @@ class ApplicationInferenceProfileResource:
 
     def delete(self, account_id: str, region_name: str) -> None:
         self.bedrock.delete_application_profile(self.profile.arn)
-
-    def is_created(self) -> bool:
-        return True
 
 
 def _cfn_tags(properties: Mapping[str, Any]) -> dict[str, str]:

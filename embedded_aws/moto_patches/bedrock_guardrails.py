@@ -17,12 +17,11 @@ in that region is assessed by it too; ``GetAtt ConfigId`` is its id.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from typing import Any
 
 from embedded_aws.bedrock import BedrockEmulator
 from embedded_aws.bedrock_guardrails import EmulatedGuardrail
+from embedded_aws.moto_patches.bedrock import EmulatedCfnResource
 
 GUARDRAIL_TYPE = "AWS::Bedrock::Guardrail"
 GUARDRAIL_VERSION_TYPE = "AWS::Bedrock::GuardrailVersion"
@@ -63,10 +62,9 @@ def _definition(props: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class GuardrailResource:
+class GuardrailResource(EmulatedCfnResource):
     """A guardrail made by a stack; bound to an emulator by ``guardrail_models``."""
 
-    bedrock: ClassVar[BedrockEmulator]
     attributes = ("GuardrailArn", "GuardrailId", "Version", "Status", "CreatedAt", "UpdatedAt")
 
     def __init__(self, guardrail: EmulatedGuardrail, properties: Any) -> None:
@@ -77,12 +75,8 @@ class GuardrailResource:
     def physical_resource_id(self) -> str:
         return self.guardrail.arn
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.attributes
-
-    def get_cfn_attribute(self, attr: str) -> Any:
-        values = {
+    def cfn_attributes(self) -> dict[str, Any]:
+        return {
             "GuardrailArn": self.guardrail.arn,
             "GuardrailId": self.guardrail.guardrail_id,
             "Version": "DRAFT",
@@ -90,9 +84,6 @@ class GuardrailResource:
             "CreatedAt": "1970-01-01T00:00:00Z",
             "UpdatedAt": "1970-01-01T00:00:00Z",
         }
-        if attr not in values:
-            raise UnformattedGetAttTemplateException()
-        return values[attr]
 
     @classmethod
     def create_from_cloudformation_json(
@@ -141,14 +132,10 @@ class GuardrailResource:
     def delete(self, account_id: str, region_name: str) -> None:
         self.bedrock.delete_guardrail(self.guardrail.arn)
 
-    def is_created(self) -> bool:
-        return True
 
-
-class GuardrailVersionResource:
+class GuardrailVersionResource(EmulatedCfnResource):
     """A published version of a stack's guardrail."""
 
-    bedrock: ClassVar[BedrockEmulator]
     attributes = ("GuardrailArn", "GuardrailId", "Version")
 
     def __init__(self, guardrail: EmulatedGuardrail, version: str) -> None:
@@ -159,19 +146,12 @@ class GuardrailVersionResource:
     def physical_resource_id(self) -> str:
         return f"{self.guardrail.guardrail_id}|{self.version}"
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.attributes
-
-    def get_cfn_attribute(self, attr: str) -> Any:
-        values = {
+    def cfn_attributes(self) -> dict[str, Any]:
+        return {
             "GuardrailArn": self.guardrail.arn,
             "GuardrailId": self.guardrail.guardrail_id,
             "Version": self.version,
         }
-        if attr not in values:
-            raise UnformattedGetAttTemplateException()
-        return values[attr]
 
     @classmethod
     def create_from_cloudformation_json(
@@ -213,14 +193,10 @@ class GuardrailVersionResource:
     def delete(self, account_id: str, region_name: str) -> None:
         """A version goes with its guardrail; deleting one alone keeps the guardrail."""
 
-    def is_created(self) -> bool:
-        return True
 
-
-class EnforcedGuardrailResource:
+class EnforcedGuardrailResource(EmulatedCfnResource):
     """An account's guardrail floor in one region, set by a stack."""
 
-    bedrock: ClassVar[BedrockEmulator]
     attributes = ("ConfigId",)
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -231,14 +207,8 @@ class EnforcedGuardrailResource:
     def physical_resource_id(self) -> str:
         return f"{self.account_id}:{self.region}"
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.attributes
-
-    def get_cfn_attribute(self, attr: str) -> Any:
-        if attr != "ConfigId":
-            raise UnformattedGetAttTemplateException()
-        return self.physical_resource_id
+    def cfn_attributes(self) -> dict[str, Any]:
+        return {"ConfigId": self.physical_resource_id}
 
     @classmethod
     def create_from_cloudformation_json(
@@ -281,6 +251,3 @@ class EnforcedGuardrailResource:
 
     def delete(self, account_id: str, region_name: str) -> None:
         self.bedrock.clear_enforced_guardrail(self.account_id, self.region)
-
-    def is_created(self) -> bool:
-        return True
