@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictStr,
+    ValidationInfo,
     create_model,
     model_validator,
 )
@@ -26,7 +27,7 @@ from contracts.fields import AccountId, Email, ExternalId, Region, TenantId
 from contracts.function_environment import check_size
 from contracts.limits import EnforcerSettings
 from contracts.model_access import GLOBAL_PROFILE_PREFIX, default_profile_regions, parse_model_id
-from contracts.registry import limit_rules, placement, pricing_rules
+from contracts.registry import limit_rules, placement, pricing_rules, stack_set
 from contracts.registry.issues import RegistryError, RegistryIssue
 from contracts.registry.placement import (
     DEFAULT_IAM_ROLE_QUOTA,
@@ -46,6 +47,9 @@ class _Frozen(BaseModel):
 
 OPERATIONS_NAME_RE = re.compile(r"[a-z][a-z0-9]{0,19}", re.ASCII)
 PRIMARY_OPERATIONS_NAME = "primary"
+# Validation context: the registry is read to be given placements, so shards and
+# accounts over capacity are not reported (everything else is).
+UNPLACED = "unplaced"
 
 
 def _operations_name(value: str) -> str:
@@ -193,11 +197,16 @@ class TenantRegistry(_Frozen):
     # share its Bedrock quota.
     additional_operations: tuple[Operations, ...] = ()
     defaults: Defaults = Defaults()
+    # Set: every tenant's customer side is rolled out by one StackSet, not by CDK.
+    customer_stack_set: stack_set.CustomerStackSet | None = None
     tenants: tuple[TenantSpec, ...] = ()
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> TenantRegistry:
-        issues = list(dict.fromkeys(_cross_tenant_issues(self)))
+    def _cross_checks(self, info: ValidationInfo) -> TenantRegistry:
+        # UNPLACED: validated to be given a placement (``validate --fix-placement``),
+        # so full shards are not yet problems; everything else is checked.
+        placed = not (info.context or {}).get(UNPLACED)
+        issues = list(dict.fromkeys(_cross_tenant_issues(self, placed=placed)))
         if issues:
             # Not a ValueError: pydantic would flatten the field paths away.
             raise RegistryError(issues)
@@ -264,15 +273,15 @@ class TenantRegistry(_Frozen):
         """IAM roles the product creates in an operations account (invokers + guards)."""
         return placement.roles_in(self, account)
 
-    def operations_for_new_tenant(self) -> Operations:
-        """Where onboarding puts the next tenant: the first account with a role to spare."""
-        return placement.operations_for_new_tenant(self)
+    def operations_for_new_tenant(self, spec: TenantSpec | None = None) -> Operations:
+        """Where onboarding puts ``spec``: the first account with a role to spare."""
+        return placement.operations_for_new_tenant(self, spec)
 
     def shard_for_new_tenant(
-        self, account: str | None = None, *, models: Sequence[str] | None = None
+        self, account: str | None = None, *, spec: TenantSpec | None = None
     ) -> int:
-        """Where onboarding puts the next tenant in an account: the lowest shard with room."""
-        return placement.shard_for_new_tenant(self, account, models=models)
+        """Where onboarding puts ``spec`` in an account: the lowest shard with room."""
+        return placement.shard_for_new_tenant(self, account, spec=spec)
 
     def invoker_role_arn(self, tenant_id: str) -> str:
         """A tenant's invoker role, in its own operations account."""
@@ -297,13 +306,15 @@ def _operations_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
         accounts.setdefault(ops.account_id, path)
 
 
-def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
+def _cross_tenant_issues(registry: TenantRegistry, *, placed: bool) -> Iterable[RegistryIssue]:
     ids: dict[str, int] = {}
     accounts: dict[str, int] = {}
     external_ids: dict[str, int] = {}
     ops_accounts = {ops.account_id for ops in registry.operations_accounts()}
     yield from _operations_issues(registry)
-    yield from placement.capacity_issues(registry)
+    yield from placement.unknown_account_issues(registry)
+    if placed:
+        yield from placement.capacity_issues(registry)
     for i, t in enumerate(registry.tenants):
         if t.id in ids:
             yield RegistryIssue(
@@ -336,7 +347,7 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
         try:
             ops = registry.operations_account(t.operations_account or registry.operations.name)
         except KeyError:
-            continue  # reported by _capacity_issues
+            continue  # reported by unknown_account_issues
         for j, model in enumerate(t.models or registry.defaults.models):
             path = f"tenants[{i}].models[{j}]" if t.models else f"defaults.models[{j}]"
             yield from _profile_issues(ops, model, path, registry)
@@ -351,6 +362,7 @@ def _cross_tenant_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
         yield from _profile_issues(registry.operations, model, f"defaults.models[{j}]", registry)
     yield from pricing_rules.unpriced_model_issues(registry)
     yield from limit_rules.limit_issues(registry)
+    yield from stack_set.stack_set_issues(registry)
 
 
 def _profile_issues(
