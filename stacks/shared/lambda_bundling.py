@@ -10,18 +10,25 @@ never imports goes, so every deploy uploads less and every cold start unpacks
 less. What is dropped, and why each entry is safe, is data in one place below
 (``COMMON_DROPS``, ``INVOKER_TRIM``); ``tests/infra/test_package_*.py`` prove
 the trimmed package still imports and serves a call.
+
+Last, the whole asset is compiled to bytecode by an interpreter of the
+runtime's own Python version (``RuntimeBytecode``): Lambda's ``/var/task`` is
+read-only, so without it every cold start compiles every module from source
+and can never keep the result.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -119,7 +126,11 @@ def _remove_distribution(root: Path, name: str) -> None:
 # Dropped from every function's dependencies: nothing here is imported at run time.
 COMMON_DROPS: tuple[Drop, ...] = (
     Drop("**/tests", "dependencies' own test suites; only their test runners import them"),
-    Drop("**/__pycache__", "bytecode caches; Lambda compiles on import (pip runs --no-compile)"),
+    Drop(
+        "**/__pycache__",
+        "bytecode pip or a wheel brought (pip runs --no-compile): the bundle compiles its own "
+        "for the runtime's Python, never the bundling interpreter's (RuntimeBytecode)",
+    ),
     Drop("**/*.pyi", "type stubs: read by type checkers, never by the interpreter"),
     Drop("*-stubs", "stub-only packages (PEP 561, e.g. jsonpatch-stubs): type checkers only"),
     Drop("**/*.c", "C sources shipped beside their compiled extension (websockets)"),
@@ -177,6 +188,9 @@ class LambdaPlatform:
     architecture: lambda_.Architecture
     machine: str  # "aarch64" or "x86_64", as in wheel platform tags
     python_version: str  # "3.12"
+    # An interpreter of ``python_version`` to compile the bundle's bytecode with;
+    # None: looked for (``find_runtime_bytecode``).
+    runtime_python: Path | None = None
 
     @property
     def pip_platforms(self) -> tuple[str, ...]:
@@ -188,10 +202,16 @@ class LambdaPlatform:
     def runtime(self) -> lambda_.Runtime:
         return lambda_.Runtime(f"python{self.python_version}", lambda_.RuntimeFamily.PYTHON)
 
+    @property
+    def bytecode(self) -> RuntimeBytecode | None:
+        """The bytecode the bundle ships, or None where no interpreter of the runtime's
+        version is at hand (the bundle then ships source only)."""
+        return find_runtime_bytecode(self.python_version, self.runtime_python)
+
     @classmethod
-    def aws_lambda(cls) -> LambdaPlatform:
+    def aws_lambda(cls, *, runtime_python: Path | None = None) -> LambdaPlatform:
         """What the product deploys to AWS: Graviton, Python 3.12."""
-        return cls(lambda_.Architecture.ARM_64, "aarch64", "3.12")
+        return cls(lambda_.Architecture.ARM_64, "aarch64", "3.12", runtime_python)
 
     @classmethod
     def host(cls) -> LambdaPlatform:
@@ -203,7 +223,134 @@ class LambdaPlatform:
             lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64,
             "aarch64" if arm else "x86_64",
             f"{sys.version_info.major}.{sys.version_info.minor}",
+            Path(sys.executable),
         )
+
+
+# Printed by the interpreter found, to check it is the runtime's: its
+# implementation, version, the tag in its pyc names and its bytecode magic number.
+_PROBE = (
+    "import sys, importlib.util; print(sys.implementation.name, '%d.%d' % sys.version_info[:2], "
+    "sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())"
+)
+
+
+@dataclass(frozen=True)
+class RuntimeBytecode:
+    """Bytecode for one CPython version, compiled into a bundle by an interpreter of it.
+
+    The pycs sit beside their source (``__pycache__/*.cpython-312.pyc``), for every
+    module, dependencies included: the package stays well inside its size target
+    (docs/PERFORMANCE.md has the figures of the sourceless alternative), tracebacks
+    keep their source lines, and nothing that reads a module's own source (inspect,
+    pydantic's docstrings) can break. They are ``unchecked-hash`` pycs (PEP 552):
+    the asset zip carries no real mtimes, so timestamp pycs would be judged stale
+    and recompiled on every cold start, and Lambda's files never change once
+    deployed, so there is nothing to check.
+    """
+
+    interpreter: Path
+    cache_tag: str  # "cpython-312": in every pyc's name; the import system loads no other
+    magic_number: str  # hex; changes whenever the bytecode format does
+
+    def describe(self) -> str:
+        """What the bundle's bytecode is: part of the asset hash (not where the interpreter is)."""
+        return f"{self.cache_tag}|{self.magic_number}|unchecked-hash|beside-source"
+
+    def compile(self, root: Path) -> None:
+        """Compile every module under ``root`` in place."""
+        subprocess.run(
+            [
+                str(self.interpreter),
+                "-I",  # no PYTHON* variables, no user site: the same pycs on every machine
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                "unchecked-hash",
+                # The pycs name their files relative to the package root, not the
+                # bundling folder (the import system points them at the real file).
+                "-s",
+                str(root),
+                str(root),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+def _probe(interpreter: Path) -> tuple[str, str, str, str] | None:
+    try:
+        done = subprocess.run(
+            [str(interpreter), "-I", "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None  # a pyenv shim of a version not selected, a broken link...
+    fields = done.stdout.split()
+    return (fields[0], fields[1], fields[2], fields[3]) if len(fields) == 4 else None
+
+
+def _interpreters_of(python_version: str) -> Iterator[Path]:
+    """Where an interpreter of ``python_version`` may be, without a network: this one,
+    ``python3.X`` on PATH, then pyenv's and uv's installs (newest patch first)."""
+    yield Path(sys.executable)
+    on_path = shutil.which(f"python{python_version}")
+    if on_path:
+        yield Path(on_path)
+    installs = [
+        *Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv").glob(
+            f"versions/{python_version}.*/bin/python{python_version}"
+        ),
+        *(Path.home() / ".local/share/uv/python").glob(
+            f"cpython-{python_version}.*/bin/python{python_version}"
+        ),
+    ]
+
+    def patch_level(path: Path) -> tuple[int, ...]:
+        release = path.parents[1].name.removeprefix("cpython-").split("-")[0]
+        return tuple(int(p) if p.isdigit() else -1 for p in release.split("."))
+
+    yield from sorted(installs, key=patch_level, reverse=True)
+
+
+class RuntimePythonError(ValueError):
+    """The interpreter named for the bytecode is not the runtime's Python."""
+
+
+@functools.cache
+def find_runtime_bytecode(
+    python_version: str, runtime_python: Path | None = None
+) -> RuntimeBytecode | None:
+    """The bytecode an interpreter of ``python_version`` (CPython) compiles, or None.
+
+    ``runtime_python``, when given, is the only candidate, and one of another
+    version is an error. Otherwise the first of ``_interpreters_of`` whose version
+    matches is used; with none, the bundles ship without bytecode, said once per
+    synth on stderr (bytecode of another version would be ignored at best).
+    """
+    candidates = [runtime_python] if runtime_python else _interpreters_of(python_version)
+    for candidate in candidates:
+        found = _probe(candidate)
+        if found and found[0] == "cpython" and found[1] == python_version:
+            return RuntimeBytecode(candidate, cache_tag=found[2], magic_number=found[3])
+    if runtime_python:
+        raise RuntimePythonError(
+            f"runtime_python: {runtime_python} is not CPython {python_version} "
+            f"(it reports {_probe(runtime_python) or 'nothing'})"
+        )
+    print(
+        f"note: no CPython {python_version} found (python{python_version} on PATH, pyenv, uv, "
+        "or the runtime_python context key): Lambda packages ship without bytecode, "
+        "so every cold start compiles them from source",
+        file=sys.stderr,
+    )
+    return None
 
 
 @jsii.implements(ILocalBundling)
@@ -253,7 +400,8 @@ class PipInstallBundling:
         return True
 
     def finish(self, output_dir: str) -> None:
-        """Trim the installed dependencies, then add the function source and the contracts."""
+        """Trim the installed dependencies, add the function source and the contracts,
+        then compile it all for the runtime's Python (where an interpreter of it is at hand)."""
         # Before the source is copied in: the rules are for dependencies only.
         self._trim.apply(Path(output_dir))
         shutil.copytree(self._source_dir, output_dir, dirs_exist_ok=True, ignore=_SOURCE_IGNORE)
@@ -263,13 +411,17 @@ class PipInstallBundling:
             dirs_exist_ok=True,
             ignore=_SOURCE_IGNORE,
         )
+        bytecode = self._target.bytecode
+        if bytecode is not None:
+            bytecode.compile(Path(output_dir))
 
 
 def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Code:
     """A function's code asset, bundled locally for ``target``.
 
     The asset hash covers the source (requirements and lock included), the
-    contracts package, the target and the trim rules, so an unchanged function is not re-bundled
+    contracts package, the target, the trim rules and the bytecode (its Python
+    version and kind, or none), so an unchanged function is not re-bundled
     on every synth, stacks that share the source share one bundle, and two
     platforms never share an asset.
     """
@@ -288,11 +440,13 @@ def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Co
 
 
 def source_fingerprint(source_dir: Path, target: LambdaPlatform) -> str:
-    """A stable hash of the function source, the contracts, the target platform and the
-    function's trim rules (changed rules ship a new asset)."""
+    """A stable hash of the function source, the contracts, the target platform, the
+    function's trim rules (changed rules ship a new asset) and the bytecode shipped."""
     digest = hashlib.sha256()
     digest.update(f"{target.machine}|{target.python_version}".encode())
     digest.update(trim_for(source_dir).describe().encode())
+    bytecode = target.bytecode
+    digest.update(f"bytecode:{bytecode.describe() if bytecode else 'none'}".encode())
     for root in (source_dir, CONTRACTS_DIR):
         for path in sorted(root.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":

@@ -1,4 +1,5 @@
-"""Docker-free bundling: the asset hash, and the trim rules on a package tree.
+"""Docker-free bundling: the asset hash, the trim rules on a package tree, and the
+bytecode compiled for the runtime's Python.
 
 The real bundles (arm64 and host, pip-installed under the lock) and the proof
 that the trimmed package still serves are in ``test_package_trim.py``.
@@ -7,6 +8,8 @@ that the trimmed package still serves are in ``test_package_trim.py``.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +23,15 @@ from stacks.shared.lambda_bundling import (
     INVOKER_TRIM,
     LambdaPlatform,
     PackageTrim,
+    PipInstallBundling,
+    RuntimePythonError,
+    find_runtime_bytecode,
     source_fingerprint,
     trim_for,
 )
+
+# A Python no machine has: no interpreter of it is ever found.
+NO_SUCH_PYTHON = "3.99"
 
 
 def test_asset_hash_depends_on_platform_and_source(tmp_path: Path) -> None:
@@ -135,3 +144,60 @@ def test_the_default_trim_keeps_every_service_and_distribution(tmp_path: Path) -
     assert (tmp_path / "numpy" / "__init__.py").is_file()
     assert (tmp_path / "botocore" / "data" / "ec2").is_dir()
     assert not (tmp_path / "numpy" / "tests").exists()
+
+
+# -- bytecode for the runtime's Python ---------------------------------------------------------
+
+
+def _tiny_function(root: Path) -> Path:
+    source = root / "tiny_function"
+    _write(source, "handler.py", "import helper\ndef lambda_handler(e, c): return helper.X\n")
+    _write(source, "helper.py", "X = 1\n")
+    return source
+
+
+def test_bundle_ships_unchecked_hash_bytecode_of_the_runtimes_python(tmp_path: Path) -> None:
+    out = tmp_path / "asset"
+    out.mkdir()
+    host = LambdaPlatform.host()
+    PipInstallBundling(_tiny_function(tmp_path), host).finish(str(out))
+    sources = sorted(out.rglob("*.py"))
+    assert {"handler.py", "helper.py", "usage_record.py"} <= {p.name for p in sources}
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        assert pyc.is_file(), source
+        header = pyc.read_bytes()[:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+        # PEP 552 flags: hash-based (bit 0), not checked against the source (bit 1).
+        assert int.from_bytes(header[4:8], "little") == 0b01, source
+
+
+def test_asset_hash_changes_with_the_bytecode_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "handler.py").write_text("def lambda_handler(e, c): return 1\n")
+    host = LambdaPlatform.host()
+    with_bytecode = source_fingerprint(tmp_path, host)
+    monkeypatch.setattr(lambda_bundling, "find_runtime_bytecode", lambda *_: None)
+    assert source_fingerprint(tmp_path, host) != with_bytecode
+
+
+def test_without_an_interpreter_of_the_runtimes_python_the_bundle_ships_no_bytecode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    find_runtime_bytecode.cache_clear()
+    out = tmp_path / "asset"
+    out.mkdir()
+    unknown = dataclasses.replace(LambdaPlatform.host(), python_version=NO_SUCH_PYTHON)
+    unknown = dataclasses.replace(unknown, runtime_python=None)
+    PipInstallBundling(_tiny_function(tmp_path), unknown).finish(str(out))
+    source_fingerprint(tmp_path / "tiny_function", unknown)
+    assert (out / "handler.py").is_file()
+    assert not list(out.rglob("*.pyc")) and not list(out.rglob("__pycache__"))
+    # Said once per synth, however many functions are bundled.
+    assert capsys.readouterr().err.count(f"no CPython {NO_SUCH_PYTHON} found") == 1
+
+
+def test_a_runtime_python_of_another_version_is_refused() -> None:
+    with pytest.raises(RuntimePythonError, match=f"is not CPython {NO_SUCH_PYTHON}"):
+        find_runtime_bytecode(NO_SUCH_PYTHON, Path(sys.executable))
