@@ -38,6 +38,7 @@ import enum
 import io
 import os
 import re
+import secrets
 import signal
 import tempfile
 import threading
@@ -634,6 +635,17 @@ class _RegistryLines:
 
 
 # --- writing -------------------------------------------------------------------------------
+
+
+def new_external_id(tenant_id: str, taken: set[str]) -> str:
+    """A fresh ExternalId: the tenant id plus 64 random bits, unique in the registry.
+
+    ``taken``: the ExternalIds already in use; the new one is not added to it.
+    """
+    while True:
+        candidate = f"{tenant_id}-{secrets.token_hex(8)}"
+        if candidate not in taken:
+            return candidate
 
 
 class ConcurrentEditError(Exception):

@@ -11,7 +11,7 @@ from ruamel.yaml.error import YAMLError
 
 from contracts.errors import field_path
 from contracts.registry.issues import RegistryError, RegistryIssue
-from contracts.registry.model import TenantRegistry
+from contracts.registry.model import UNPLACED, TenantRegistry
 
 
 def _friendly(err: dict[str, Any]) -> str:
@@ -41,14 +41,18 @@ def issues_from_validation_error(exc: ValidationError) -> list[RegistryIssue]:
     ]
 
 
-def parse_registry(data: Any, source: str | None = None) -> TenantRegistry:
-    """Validate already-loaded registry data; raises RegistryError."""
+def parse_registry(data: Any, source: str | None = None, *, placed: bool = True) -> TenantRegistry:
+    """Validate already-loaded registry data; raises RegistryError.
+
+    ``placed=False``: the registry is read to be given placements
+    (``validate --fix-placement``), so full shards and accounts are not errors yet.
+    """
     if not isinstance(data, dict):
         raise RegistryError(
             [RegistryIssue(path="", message="the registry must be a YAML mapping")], source
         )
     try:
-        return TenantRegistry.model_validate(data)
+        return TenantRegistry.model_validate(data, context={UNPLACED: not placed})
     except ValidationError as exc:
         raise RegistryError(issues_from_validation_error(exc), source) from None
     except RegistryError as exc:

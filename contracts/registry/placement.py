@@ -7,12 +7,12 @@ accounts. A tenant's place is recorded at onboarding and never changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from contracts import naming
-from contracts.registry.issues import RegistryIssue
+from contracts.registry.issues import RegistryError, RegistryIssue
 
 if TYPE_CHECKING:
     from contracts.registry.model import (
@@ -61,8 +61,17 @@ def creates_guardrail(guardrail: Any) -> bool:
     return guardrail is not None and guardrail.create is not None
 
 
-def _spec_slots(registry: TenantRegistry, spec: TenantSpec) -> int:
-    # The entry as written: its own values, else the defaults'.
+# The settings a tenant's slot count depends on (``tenant_slots``).
+SLOT_SETTINGS = ("models", "application_inference_profiles", "guardrail")
+
+
+def tenant_slots(registry: TenantRegistry, spec: TenantSpec) -> int:
+    """How much of its shard a tenant takes, from its entry as written (else the defaults').
+
+    The one count validation, onboarding, import, update and ``--fix-placement``
+    share: its models (one profile each if profiles are on) and a guardrail its
+    stack creates, its own values first.
+    """
     d = registry.defaults
     profiles = (
         d.application_inference_profiles
@@ -98,53 +107,273 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+# What the capacity errors advise for a tenant with no recorded shard: its place
+# is implicit (shard 0), so recording one for it replaces no deployed role.
+FIX_PLACEMENT_HINT = (
+    "run `tenantctl validate --fix-placement` to record a placement for every tenant without one"
+)
+
+
+def unknown_account_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
+    """Tenants naming an operations account the registry does not have."""
+    for i, t in enumerate(registry.tenants):
+        if t.operations_account is not None:
+            try:
+                registry.operations_account(t.operations_account)
+            except KeyError as exc:
+                yield RegistryIssue(path=f"tenants[{i}].operations_account", message=exc.args[0])
+
+
+def _placed(
+    registry: TenantRegistry, indexed: Iterable[tuple[int, TenantSpec]]
+) -> Iterable[tuple[int, TenantSpec, Operations, int]]:
+    """Each tenant with its operations account and shard; unknown accounts are skipped."""
+    accounts = {ops.name: ops for ops in registry.operations_accounts()}
+    for i, t in indexed:
+        ops = accounts.get(t.operations_account or registry.operations.name)
+        if ops is not None:  # an unknown account is unknown_account_issues' to report
+            yield i, t, ops, t.shard or 0
+
+
+def _shard_overflows(
+    registry: TenantRegistry, indexed: Iterable[tuple[int, TenantSpec]]
+) -> Iterable[tuple[int, TenantSpec, Operations, int, int, int]]:
+    """(index, tenant, account, shard, slots before it, its slots) where a shard overflows.
+
+    Once per shard: at the tenant that first takes it over capacity, in registry order.
+    """
+    used: dict[tuple[str, int], int] = {}
+    for i, t, ops, shard in _placed(registry, indexed):
+        slots = tenant_slots(registry, t)
+        before = used.get((ops.name, shard), 0)
+        used[(ops.name, shard)] = before + slots
+        if before <= ops.shard_capacity < before + slots:
+            yield i, t, ops, shard, before, slots
+
+
+def _role_counts(
+    registry: TenantRegistry, indexed: Iterable[tuple[int, TenantSpec]]
+) -> dict[str, tuple[int, int]]:
+    """Per operations account: its invoker roles and its shards (one guard role each)."""
+    invokers = {ops.name: 0 for ops in registry.operations_accounts()}
+    shard_sets: dict[str, set[int]] = {ops.name: {0} for ops in registry.operations_accounts()}
+    for _, _, ops, shard in _placed(registry, indexed):
+        invokers[ops.name] += 1
+        shard_sets[ops.name].add(shard)
+    return {name: (invokers[name], len(shard_sets[name])) for name in invokers}
+
+
+def _where(registry: TenantRegistry, ops: Operations, shard: int) -> str:
+    return f"operations stack {registry.operations_stack_name(ops, shard)} (shard {shard})"
+
+
+def _ops_path(registry: TenantRegistry, ops: Operations) -> str:
+    return next(path for path, o in operations_paths(registry) if o.name == ops.name)
+
+
 def capacity_issues(registry: TenantRegistry) -> Iterable[RegistryIssue]:
     """Shards over their capacity, accounts over their IAM role quota."""
-    paths = {ops.name: path for path, ops in operations_paths(registry)}
-    per_shard: dict[tuple[str, int], int] = {}
-    slots_per_shard: dict[tuple[str, int], int] = {}
-    for i, t in enumerate(registry.tenants):
-        try:
-            ops = registry.operations_account(t.operations_account or registry.operations.name)
-        except KeyError as exc:
-            yield RegistryIssue(path=f"tenants[{i}].operations_account", message=exc.args[0])
-            continue
-        key = (ops.name, t.shard or 0)
-        per_shard[key] = per_shard.get(key, 0) + 1
-        slots = _spec_slots(registry, t)
-        before = slots_per_shard.get(key, 0)
-        slots_per_shard[key] = before + slots
-        # Reported once per shard: at the tenant that first takes it over capacity.
-        if before <= ops.shard_capacity < before + slots:
-            where = (
-                f"operations stack {registry.operations_stack_name(ops, key[1])} (shard {key[1]})"
-            )
-            over = f"{paths[ops.name]}.shard_capacity {ops.shard_capacity}"
-            yield RegistryIssue(
-                path=f"tenants[{i}].shard",
-                message=(
-                    f"tenant '{t.id}' is the {ordinal(before + 1)} in {where}, over {over}; "
-                    "give it a shard with room (tenantctl onboard records one)"
-                    if slots == 1
-                    else f"tenant '{t.id}' takes {slots} slots (its role, its application "
-                    "inference profiles and a guardrail its stack creates) and brings "
-                    f"{where} to {before + slots}, over {over}; give it a shard with room"
-                ),
-            )
+    indexed = list(enumerate(registry.tenants))
+    for i, t, ops, shard, before, slots in _shard_overflows(registry, indexed):
+        where = _where(registry, ops, shard)
+        over = f"{_ops_path(registry, ops)}.shard_capacity {ops.shard_capacity}"
+        advice = (
+            FIX_PLACEMENT_HINT
+            if t.shard is None
+            else "give it a shard with room (tenantctl onboard records one)"
+        )
+        yield RegistryIssue(
+            path=f"tenants[{i}].shard",
+            message=(
+                f"tenant '{t.id}' is the {ordinal(before + 1)} in {where}, over {over}; {advice}"
+                if slots == 1
+                else f"tenant '{t.id}' takes {slots} slots (its role, its application "
+                "inference profiles and a guardrail its stack creates) and brings "
+                f"{where} to {before + slots}, over {over}; {advice}"
+            ),
+        )
+    # Accounts with tenants of no recorded shard: --fix-placement may place them elsewhere.
+    unplaced = {
+        t.operations_account or registry.operations.name
+        for t in registry.tenants
+        if t.shard is None
+    }
+    roles = _role_counts(registry, indexed)
     for path, ops in operations_paths(registry):
-        shards = {0} | {shard for (name, shard) in per_shard if name == ops.name}
-        invokers = sum(n for (name, _), n in per_shard.items() if name == ops.name)
-        roles = invokers + len(shards)  # + one guard role per shard
-        if roles > ops.iam_role_quota:
+        invokers, guards = roles[ops.name]
+        if invokers + guards > ops.iam_role_quota:
+            hint = (
+                f"; {FIX_PLACEMENT_HINT} where another account has room"
+                if ops.name in unplaced and registry.additional_operations
+                else ""
+            )
             yield RegistryIssue(
                 path="tenants",
                 message=(
-                    f"{roles} IAM roles ({invokers} invoker roles and {len(shards)} guard "
+                    f"{invokers + guards} IAM roles ({invokers} invoker roles and {guards} guard "
                     f"roles) exceed {path}.iam_role_quota {ops.iam_role_quota} of account "
                     f"{ops.account_id}; raise the quota (up to 5,000) or move tenants to "
-                    "another operations account"
+                    f"another operations account{hint}"
                 ),
             )
+
+
+class Occupancy:
+    """How full each operations account and its shards are, kept current as tenants are placed.
+
+    Built once from the registry's tenants, in O(tenants); placing one more
+    costs O(shards of its account) and updates the counts, so placing many
+    tenants one after another (``tenantctl import``, ``--fix-placement``) lets
+    each see the ones placed before it without validating the registry again.
+    """
+
+    def __init__(
+        self, registry: TenantRegistry, tenants: Iterable[TenantSpec] | None = None
+    ) -> None:
+        self.registry = registry
+        self._slots: dict[tuple[str, int], int] = {}
+        self._invokers = {ops.name: 0 for ops in registry.operations_accounts()}
+        # Shard 0 always exists: its guard and alert deploy before the first tenant.
+        self._shards: dict[str, set[int]] = {o.name: {0} for o in registry.operations_accounts()}
+        chosen = registry.tenants if tenants is None else tenants
+        for _, t, ops, shard in _placed(registry, enumerate(chosen)):
+            self.add(ops.name, shard, tenant_slots(registry, t))
+
+    def add(self, account: str, shard: int, slots: int) -> None:
+        """Count one more tenant of ``slots`` in ``account``'s ``shard``."""
+        self._slots[(account, shard)] = self._slots.get((account, shard), 0) + slots
+        self._invokers[account] += 1
+        self._shards[account].add(shard)
+
+    def used(self, account: str, shard: int) -> int:
+        """The slots the shard's tenants take."""
+        return self._slots.get((account, shard), 0)
+
+    def roles(self, account: str) -> int:
+        """IAM roles in the account: the invokers and one guard per shard."""
+        return self._invokers[account] + len(self._shards[account])
+
+    def has_room(self, account: str, shard: int, slots: int) -> bool:
+        """Whether the shard takes a tenant of ``slots``; an empty shard always does
+        (validation names a tenant bigger than a shard)."""
+        used = self.used(account, shard)
+        return not used or used + slots <= self.registry.operations_account(account).shard_capacity
+
+    def shard_with_room(self, account: str, slots: int) -> int:
+        """The lowest shard of the account with room: gaps left by offboarded tenants first."""
+        shard = 0
+        while not self.has_room(account, shard, slots):
+            shard += 1
+        return shard
+
+    def account_with_room(self, slots: int) -> Operations:
+        """The first operations account with a role to spare (and a guard's, for a new shard)."""
+        accounts = self.registry.operations_accounts()
+        for ops in accounts:
+            new_shard = self.shard_with_room(ops.name, slots) not in self._shards[ops.name]
+            if self.roles(ops.name) + 1 + int(new_shard) <= ops.iam_role_quota:
+                return ops
+        return accounts[-1]  # validation then names the full account
+
+    def place(self, slots: int, account: str | None = None) -> tuple[Operations, int]:
+        """Where onboarding puts a tenant of ``slots`` (in ``account``, if given), counted."""
+        ops = (
+            self.registry.operations_account(account)
+            if account is not None
+            else self.account_with_room(slots)
+        )
+        shard = self.shard_with_room(ops.name, slots)
+        self.add(ops.name, shard, slots)
+        return ops, shard
+
+
+def fix_placement(registry: TenantRegistry) -> dict[int, dict[str, Any]]:
+    """The placement to record for every tenant without a recorded shard, by registry index.
+
+    Recorded shards stay. A tenant without one keeps its implicit place, shard 0
+    of its account, while that has room, in registry order: the first to fill
+    it are the ones deployed there, so their roles and templates do not change.
+    The rest get the place onboarding would give them (``Occupancy.place``),
+    each seeing the ones placed before it. RegistryError where a recorded
+    placement would have to move: a shard over capacity, or an account over its
+    role quota, by recorded tenants alone.
+    """
+    recorded = [(i, t) for i, t in enumerate(registry.tenants) if t.shard is not None]
+    issues = [
+        RegistryIssue(
+            path=f"tenants[{i}].shard",
+            message=(
+                f"tenant '{t.id}' has shard {shard} recorded, and with it the tenants recorded "
+                f"in {_where(registry, ops, shard)} take {before + slots} slots, over "
+                f"{_ops_path(registry, ops)}.shard_capacity {ops.shard_capacity}; a recorded "
+                "placement is not moved (its role would be replaced: an outage): raise "
+                f"shard_capacity (up to {MAX_SHARD_CAPACITY}), or offboard and onboard a tenant"
+            ),
+        )
+        for i, t, ops, shard, before, slots in _shard_overflows(registry, recorded)
+    ]
+    roles = _role_counts(registry, recorded)
+    for path, ops in operations_paths(registry):
+        invokers, guards = roles[ops.name]
+        if invokers + guards > ops.iam_role_quota:
+            issues.append(
+                RegistryIssue(
+                    path="tenants",
+                    message=(
+                        f"the tenants with a recorded shard alone take {invokers + guards} IAM "
+                        f"roles ({invokers} invoker roles and {guards} guard roles) of account "
+                        f"{ops.account_id}, over {path}.iam_role_quota {ops.iam_role_quota}; a "
+                        "recorded placement is not moved: raise the quota (up to 5,000)"
+                    ),
+                )
+            )
+    if issues:
+        raise RegistryError(issues)
+    occupancy = Occupancy(registry, [t for _, t in recorded])
+    changes: dict[int, dict[str, Any]] = {}
+    for i, t in enumerate(registry.tenants):
+        if t.shard is not None:
+            continue
+        slots = tenant_slots(registry, t)
+        implicit = t.operations_account or registry.operations.name
+        quota = registry.operations_account(implicit).iam_role_quota
+        if occupancy.has_room(implicit, 0, slots) and occupancy.roles(implicit) < quota:
+            occupancy.add(implicit, 0, slots)
+            changes[i] = {"shard": 0}
+            continue
+        ops, shard = occupancy.place(slots, t.operations_account)
+        changes[i] = {"shard": shard}
+        if t.operations_account is None and registry.additional_operations:
+            changes[i]["operations_account"] = ops.name  # as onboarding records it
+    return changes
+
+
+def shard_overflow_of_change(
+    registry: TenantRegistry, index: int, changed: TenantSpec
+) -> str | None:
+    """Why ``tenants[index]``, changed to ``changed``, no longer fits its shard (None: it does).
+
+    Its shard and account stay (moving a role replaces it), so the change is
+    what must give.
+    """
+    tenant = registry.tenants[index]
+    [(_, _, ops, shard)] = _placed(registry, [(index, tenant)])
+    others = sum(
+        tenant_slots(registry, t)
+        for i, t, o, s in _placed(registry, enumerate(registry.tenants))
+        if i != index and (o.name, s) == (ops.name, shard)
+    )
+    slots = tenant_slots(registry, changed)
+    if others + slots <= ops.shard_capacity:
+        return None
+    return (
+        f"tenant '{tenant.id}' would take {slots} slots in {_where(registry, ops, shard)}, "
+        f"which has {max(ops.shard_capacity - others, 0)} free of shard_capacity "
+        f"{ops.shard_capacity}; moving its role to another shard would replace it (an outage "
+        "for the tenant), so instead give it fewer models (or no application inference "
+        f"profiles, or an existing guardrail), raise {_ops_path(registry, ops)}.shard_capacity "
+        f"(up to {MAX_SHARD_CAPACITY}), or offboard and onboard it again"
+    )
 
 
 def shards(registry: TenantRegistry, account: str | None = None) -> dict[int, tuple[Tenant, ...]]:
@@ -189,43 +418,36 @@ def roles_in(registry: TenantRegistry, account: str) -> int:
     return sum(len(t) for t in by_shard.values()) + len(by_shard)
 
 
-def operations_for_new_tenant(registry: TenantRegistry) -> Operations:
-    """Where onboarding puts the next tenant: the first account with a role to spare."""
-    for ops in registry.operations_accounts():
-        new_shard = shard_for_new_tenant(registry, ops.name) not in shards(registry, ops.name)
-        if roles_in(registry, ops.name) + 1 + int(new_shard) <= ops.iam_role_quota:
-            return ops
-    return registry.operations_accounts()[-1]  # validation then names the full account
+def operations_for_new_tenant(
+    registry: TenantRegistry, spec: TenantSpec | None = None
+) -> Operations:
+    """Where onboarding puts the next tenant: the first account with a role to spare.
+
+    ``spec``: the tenant being onboarded, so its own slots count (default: a
+    tenant with the defaults' settings).
+    """
+    return Occupancy(registry).account_with_room(_new_tenant_slots(registry, spec))
 
 
 def shard_for_new_tenant(
-    registry: TenantRegistry, account: str | None = None, *, models: Sequence[str] | None = None
+    registry: TenantRegistry, account: str | None = None, *, spec: TenantSpec | None = None
 ) -> int:
     """Where onboarding puts the next tenant in an account: the lowest shard with room.
 
     Filling gaps left by offboarded tenants keeps the shard count low; no
     existing tenant moves, because the choice is recorded in the new entry.
-    The new tenant takes the slots the defaults give it (its ``models``, default
-    the defaults', one profile each if the defaults turn profiles on, and a
-    guardrail's if the defaults' guardrail is one to create).
+    The new tenant takes the slots of ``spec``, its own entry (its models, one
+    profile each if its profiles are on, a guardrail's if it creates one; what
+    it leaves unset, the defaults'), or a defaults-only tenant's without one.
     """
-    ops = registry.operations_account(account or registry.operations.name)
-    need = operations_stack_slots(
-        len(models or registry.defaults.models),
-        registry.defaults.application_inference_profiles,
-        creates_guardrail(registry.defaults.guardrail),
+    name = registry.operations_account(account or registry.operations.name).name
+    return Occupancy(registry).shard_with_room(name, _new_tenant_slots(registry, spec))
+
+
+def _new_tenant_slots(registry: TenantRegistry, spec: TenantSpec | None) -> int:
+    d = registry.defaults
+    if spec is not None:
+        return tenant_slots(registry, spec)
+    return operations_stack_slots(
+        len(d.models), d.application_inference_profiles, creates_guardrail(d.guardrail)
     )
-    used = {
-        shard: sum(
-            operations_stack_slots(
-                len(t.models), t.application_inference_profiles, creates_guardrail(t.guardrail)
-            )
-            for t in tenants
-        )
-        for shard, tenants in shards(registry, ops.name).items()
-    }
-    shard = 0
-    # An empty shard always takes it (validation names a tenant bigger than a shard).
-    while used.get(shard, 0) and used[shard] + need > ops.shard_capacity:
-        shard += 1
-    return shard

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shlex
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -25,9 +25,11 @@ from contracts.registry import (
     RegistryIssue,
     Tenant,
     TenantRegistry,
+    TenantSpec,
     parse_registry,
     unused_override_warnings,
 )
+from contracts.registry.placement import SLOT_SETTINGS, shard_overflow_of_change
 from contracts.tenant_settings import HeldBy, TenantSettings, held_by
 from tenantctl import blocks
 from tenantctl.cli.app import DEFAULT_REGISTRY, State, app, out, say, state
@@ -57,7 +59,7 @@ from tenantctl.cli.setting_options import (
     with_setting_options,
 )
 from tenantctl.cli.targets import operations_target, ops_profiles, tenant_profiles
-from tenantctl.registry_file import RegistryFile, registry_lock, write_atomic
+from tenantctl.registry_file import RegistryFile, new_external_id, registry_lock, write_atomic
 
 
 def unknown_tenant(registry: TenantRegistry, tenant_id: str, *, field: str = "") -> BadInput:
@@ -86,14 +88,6 @@ def _new_warnings(before: TenantRegistry, after: TenantRegistry) -> list[Registr
     """The warnings a change to the registry brought: the ones it had before are not news."""
     had = set(unused_override_warnings(before))
     return [w for w in unused_override_warnings(after) if w not in had]
-
-
-def new_external_id(tenant_id: str, taken: set[str]) -> str:
-    """A fresh ExternalId: the tenant id plus 64 random bits, unique in the registry."""
-    while True:
-        candidate = f"{tenant_id}-{secrets.token_hex(8)}"
-        if candidate not in taken:
-            return candidate
 
 
 def _tenant_id(option: str | None, argument: str | None) -> str:
@@ -199,26 +193,36 @@ def _new_entry(
     asked: Mapping[str, Any],
     operations_account: str | None,
 ) -> dict[str, Any]:
-    """The registry entry of a new tenant: its place is chosen and recorded once."""
-    try:
-        ops = (
-            registry.operations_account(operations_account)
-            if operations_account is not None
-            else registry.operations_for_new_tenant()
-        )
-    except KeyError as exc:
-        raise BadInput(f"{OPERATIONS_ACCOUNT}: {exc.args[0]}") from None
+    """The registry entry of a new tenant: its place is chosen and recorded once.
+
+    The place fits the tenant's own settings (its models, profiles, guardrail),
+    not the defaults'; an entry that does not validate gets the defaults' place,
+    and validation then names what is wrong with it.
+    """
+    settings = {k: v for k, v in asked.items() if k in SETTING_OPTIONS}
     entry: dict[str, Any] = {
         "id": tenant_id,
         "account_id": asked["account_id"],
         "region": asked["region"],
         "external_id": new_external_id(tenant_id, {t.external_id for t in registry.tenants}),
     }
+    try:
+        spec: TenantSpec | None = TenantSpec.model_validate({**entry, **settings})
+    except ValidationError:
+        spec = None
+    try:
+        ops = (
+            registry.operations_account(operations_account)
+            if operations_account is not None
+            else registry.operations_for_new_tenant(spec)
+        )
+    except KeyError as exc:
+        raise BadInput(f"{OPERATIONS_ACCOUNT}: {exc.args[0]}") from None
     if registry.additional_operations:
         entry["operations_account"] = ops.name
     # Recorded once: the tenant's invoker role stays in this stack for good.
-    entry["shard"] = registry.shard_for_new_tenant(ops.name, models=asked.get("models"))
-    entry.update({k: v for k, v in asked.items() if k in SETTING_OPTIONS})
+    entry["shard"] = registry.shard_for_new_tenant(ops.name, spec=spec)
+    entry.update(settings)
     return entry
 
 
@@ -398,6 +402,7 @@ def update(
             raise unknown_tenant(registry, tenant_id, field=TENANT)
         before = registry.tenant(tenant_id)
         edit = doc.update_tenant(index, changes)
+        _refuse_shard_overflow(registry, index, edit.data["tenants"][index], changes)
         try:
             new_registry = parse_registry(edit.data, str(st.registry_path))
         except RegistryError as exc:
@@ -446,6 +451,30 @@ def update(
 
 
 app.command()(update)
+
+
+def _refuse_shard_overflow(
+    registry: TenantRegistry, index: int, entry: Mapping[str, Any], changes: Mapping[str, Any]
+) -> None:
+    """BadInput naming the tenant and the options it changed, if its shard cannot take it.
+
+    Checked before the whole registry, which would name whichever tenant comes
+    after the overflow and advise moving it. A changed entry that does not
+    validate is left to that validation.
+    """
+    try:
+        changed = TenantSpec.model_validate(entry)
+    except ValidationError:
+        return
+    overflow = shard_overflow_of_change(registry, index, changed)
+    if overflow is None:
+        return
+    options = [
+        SETTING_OPTIONS.get(name, name) if changes[name] is not None else f"--unset {name.replace('_', '-')}"
+        for name in SLOT_SETTINGS
+        if name in changes
+    ]
+    raise BadInput(f"{' / '.join(options)}: {overflow}")
 
 
 def _shown(value: Any) -> str:

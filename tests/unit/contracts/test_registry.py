@@ -227,14 +227,38 @@ def _tenants(count: int, shard_of: Any = None) -> list[dict[str, Any]]:
     ]
 
 
-def test_a_full_shard_refuses_one_more_tenant_naming_it() -> None:
+def test_a_full_shard_of_tenants_without_a_shard_points_to_fix_placement() -> None:
     data = copy.deepcopy(VALID)
     data["tenants"] = _tenants(151)  # no shard recorded: all in shard 0
+    assert _issues(data) == [
+        "tenants[150].shard: tenant 't150' is the 151st in operations stack BedrockOperations "
+        "(shard 0), over operations.shard_capacity 150; run `tenantctl validate "
+        "--fix-placement` to record a placement for every tenant without one"
+    ]
+
+
+def test_a_full_shard_refuses_a_tenant_recorded_there_naming_it() -> None:
+    data = copy.deepcopy(VALID)
+    data["tenants"] = _tenants(151, shard_of=lambda i: 0)
     assert _issues(data) == [
         "tenants[150].shard: tenant 't150' is the 151st in operations stack BedrockOperations "
         "(shard 0), over operations.shard_capacity 150; give it a shard with room "
         "(tenantctl onboard records one)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("n", "written"),
+    [(2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"), (13, "13th"),
+     (21, "21st"), (101, "101st"), (111, "111th"), (112, "112th"), (151, "151st"),
+     (152, "152nd"), (153, "153rd")],
+)  # fmt: skip
+def test_the_capacity_error_counts_in_english_ordinals(n: int, written: str) -> None:
+    data = copy.deepcopy(VALID)
+    data["operations"]["shard_capacity"] = n - 1
+    data["tenants"] = _tenants(n)
+    [issue] = _issues(data)
+    assert issue.startswith(f"tenants[{n - 1}].shard: tenant 't{n - 1}' is the {written} in ")
 
 
 def test_a_thousand_tenants_spread_over_shards_validate() -> None:
