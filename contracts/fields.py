@@ -36,8 +36,25 @@ SNS_TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,
 
 def cfn_pattern(pattern: re.Pattern[str]) -> str:
     """A pattern as CloudFormation's ``AllowedPattern`` wants it (whole value, ASCII)."""
-    # CloudFormation matches the whole value and has no re.ASCII flag: spell \w and \d out.
-    return pattern.pattern.replace(r"\w", "A-Za-z0-9_").replace(r"\d", "0-9")
+    # CloudFormation matches the whole value and has no re.ASCII flag: spell \w and \d
+    # out, as their ranges inside a character class and as a class of their own outside
+    # one (a bare "0-9{12}" matches only "0-999999999999", never an account id).
+    ranges = {r"\w": "A-Za-z0-9_", r"\d": "0-9"}
+    text, spelled, in_class, i = pattern.pattern, [], False, 0
+    while i < len(text):
+        pair = text[i : i + 2]
+        if pair in ranges:
+            spelled.append(ranges[pair] if in_class else f"[{ranges[pair]}]")
+            i += 2
+            continue
+        if text[i] == "\\":
+            spelled.append(pair)
+            i += 2
+            continue
+        in_class = (in_class or text[i] == "[") and not (in_class and text[i] == "]")
+        spelled.append(text[i])
+        i += 1
+    return "".join(spelled)
 
 
 def account_id(value: str) -> str:
