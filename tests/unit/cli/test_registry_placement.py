@@ -27,7 +27,9 @@ def _tenant(i: int, shard: int, **settings: Any) -> dict[str, Any]:
     }
 
 
-def _write(path: Path, tenants: list[dict[str, Any]], capacity: int) -> None:
+def _write(
+    path: Path, tenants: list[dict[str, Any]], capacity: int, *, profiles: bool = True
+) -> None:
     """A registry with profiles on by default: a tenant takes 1 slot + 1 per model."""
     YAML().dump(
         {
@@ -36,7 +38,7 @@ def _write(path: Path, tenants: list[dict[str, Any]], capacity: int) -> None:
                 "region": "us-east-1",
                 "shard_capacity": capacity,
             },
-            "defaults": {"models": [HAIKU], "application_inference_profiles": True},
+            "defaults": {"models": [HAIKU], "application_inference_profiles": profiles},
             "tenants": tenants,
         },
         path,
@@ -61,6 +63,21 @@ def test_onboard_places_a_tenant_by_its_own_models_not_the_defaults(placed: Cli)
     registry = load_registry(placed.registry)
     assert registry.tenant("big").shard == 1
     assert registry.tenant("big").operations_stack_name == "BedrockOperations-1"
+
+
+def test_onboard_places_a_tenant_turning_profiles_on_by_its_own_slots(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.yaml"
+    # Profiles off by default: one slot each. Shard 0 has 3 of 4 used, shard 1 has 1.
+    tenants = [_tenant(0, 0), _tenant(1, 0), _tenant(2, 0), _tenant(3, 1)]
+    _write(path, tenants, capacity=4, profiles=False)
+
+    # Its own profiles for two models: 3 slots, which only shard 1 has.
+    result = Cli(path)("onboard", "--tenant", "tagged", "--account", "444444444444",
+                       "--region", "us-east-1", "--inference-profiles",
+                       "--models", HAIKU, "--models", SONNET)  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert load_registry(path).tenant("tagged").shard == 1
 
 
 def test_onboard_of_a_default_tenant_still_fills_the_lowest_shard_with_room(placed: Cli) -> None:
