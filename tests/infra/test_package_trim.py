@@ -12,6 +12,9 @@
    package, with the host's build of the same locked compiled distributions standing
    in for the aarch64 ones; and every file the host call imported from its package
    is in the arm64 package too (compiled modules as aarch64/CPython 3.12 builds).
+4. Bytecode: the host bundle, imported with ``-B`` (nothing written, as on
+   Lambda's read-only ``/var/task``), compiles none of its modules from source,
+   at import or during the call; no bundle holds bytecode of another Python.
 """
 
 from __future__ import annotations
@@ -88,6 +91,19 @@ PROBE = textwrap.dedent(
     sys.path_importer_cache.clear()
     BEFORE = set(sys.modules)
 
+    # The import system compiles a module from source only where no valid pyc is.
+    import importlib.machinery
+    COMPILED_FROM_SOURCE = []
+    _source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+
+
+    def _recording_source_to_code(self, data, path, *args, **kwargs):
+        COMPILED_FROM_SOURCE.append(os.path.relpath(os.path.realpath(path), TASK_ROOT))
+        return _source_to_code(self, data, path, *args, **kwargs)
+
+
+    importlib.machinery.SourceFileLoader.source_to_code = _recording_source_to_code
+
     import handler  # noqa: E402
 
 
@@ -106,7 +122,13 @@ PROBE = textwrap.dedent(
                 files[name] = "stdlib"
             else:
                 files[name] = "elsewhere:" + path
-        return {"result": result, "modules": files}
+        return {
+            "result": result,
+            "modules": files,
+            "compiled_from_source": [
+                p for p in COMPILED_FROM_SOURCE if not p.startswith(("..", "package_probe"))
+            ],
+        }
     '''
 )
 
@@ -345,6 +367,23 @@ def _top_level_modules(info: Path) -> set[str]:
     return names
 
 
+# What a fresh interpreter importing the handler needs: nothing of the host.
+_IMPORT_ENV = {
+    "PATH": "/usr/bin:/bin",
+    # handler.py validates its settings at import.
+    "TENANT_ID": TENANT_ID,
+    "OPS_ROLE_ARN": f"arn:aws:iam::{OPS}:role/bedrock-invoker-{TENANT_ID}",
+    "OPS_EXTERNAL_ID": EXTERNAL_ID,
+    "BEDROCK_REGION": REGION,
+    "USAGE_LOG_GROUP": LOG_GROUP,
+    "ALLOWED_MODELS": HAIKU,
+    "DEFAULT_MODEL_ID": HAIKU,
+    "AWS_DEFAULT_REGION": REGION,
+    # Init builds the clients (no network call): any credentials will do.
+    "AWS_ACCESS_KEY_ID": "AKIAIMPORTCHECK",
+    "AWS_SECRET_ACCESS_KEY": "import-check",
+}
+
 IMPORT_CHECK = textwrap.dedent(
     """
     import importlib, json, sys
@@ -394,24 +433,10 @@ def test_arm64_pure_python_modules_import(
         f"import sys; sys.path[:0] = [{str(compiled_overlay)!r}, {str(arm_bundle)!r}]\n"
         + IMPORT_CHECK
     )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        # handler.py validates its settings at import.
-        "TENANT_ID": TENANT_ID,
-        "OPS_ROLE_ARN": f"arn:aws:iam::{OPS}:role/bedrock-invoker-{TENANT_ID}",
-        "OPS_EXTERNAL_ID": EXTERNAL_ID,
-        "BEDROCK_REGION": REGION,
-        "USAGE_LOG_GROUP": LOG_GROUP,
-        "ALLOWED_MODELS": HAIKU,
-        "DEFAULT_MODEL_ID": HAIKU,
-        "AWS_DEFAULT_REGION": REGION,
-        # Init builds the clients (no network call): any credentials will do.
-        "AWS_ACCESS_KEY_ID": "AKIAIMPORTCHECK",
-        "AWS_SECRET_ACCESS_KEY": "import-check",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    }
+    env = {**_IMPORT_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    # -B: this host's interpreter must not write its own bytecode into the arm64 bundle.
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script, json.dumps(sorted(wanted))],
+        [sys.executable, "-B", "-I", "-S", "-c", script, json.dumps(sorted(wanted))],
         capture_output=True,
         text=True,
         env=env,
@@ -441,3 +466,94 @@ def test_arm64_package_holds_every_file_the_host_call_imported(
                 name,
                 builds,
             )
+
+
+# -- bytecode ----------------------------------------------------------------------------------
+
+# Imports every module named on the command line with the import system's
+# compile-from-source step recorded: with a valid pyc it is never reached.
+COMPILE_CHECK = textwrap.dedent(
+    """
+    import importlib, importlib.machinery, json, os, sys
+    package = os.path.realpath(sys.argv[1])
+    sys.path.insert(0, package)
+    compiled = []
+    source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+    def recording(self, data, path, *args, **kwargs):
+        compiled.append(os.path.relpath(os.path.realpath(path), package))
+        return source_to_code(self, data, path, *args, **kwargs)
+    importlib.machinery.SourceFileLoader.source_to_code = recording
+    import handler
+    for name in json.loads(sys.argv[2]):
+        importlib.import_module(name)
+    json.dump({"compiled": compiled, "handler": handler.__file__}, sys.stdout)
+    """
+)
+
+
+def test_the_host_bundle_imported_with_no_bytecode_writes_compiles_nothing_from_source(
+    host_bundle: Path, served: dict[str, Any]
+) -> None:
+    """``-B``: no pyc is written, so whatever the bundle lacks would be compiled from
+    source on every cold start. The modules are the handler's and every module the
+    served call imported from the package (lazy imports included)."""
+    called = sorted(
+        name
+        for name, where in served["modules"].items()
+        if where is not None and where.startswith("package:") and where.endswith(".py")
+    )
+    assert "langchain_aws.chat_models.bedrock_converse" in called
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-B",
+            "-I",
+            "-S",
+            "-c",
+            COMPILE_CHECK,
+            str(host_bundle),
+            json.dumps(called),
+        ],
+        capture_output=True,
+        text=True,
+        env={**_IMPORT_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+        check=True,
+        timeout=300,
+    )
+    report = json.loads(done.stdout)
+    assert report["handler"].startswith(str(host_bundle.resolve()))
+    assert report["compiled"] == []
+    # The call served from the embedded runner (which writes no bytecode either).
+    assert served["compiled_from_source"] == []
+
+
+def _pycs(bundle: Path) -> list[Path]:
+    return sorted(bundle.rglob("*.pyc"))
+
+
+@pytest.mark.parametrize("which", ["arm64", "host"])
+def test_no_bundle_ships_bytecode_of_another_python(
+    which: str, arm_bundle: Path, host_bundle: Path
+) -> None:
+    bundle, target = (
+        (arm_bundle, LambdaPlatform.aws_lambda())
+        if which == "arm64"
+        else (host_bundle, LambdaPlatform.host())
+    )
+    bytecode = target.bytecode
+    if bytecode is None:  # no interpreter of the runtime's Python here: source only
+        assert _pycs(bundle) == []
+        return
+    assert bytecode.cache_tag == f"cpython-{target.python_version.replace('.', '')}"
+    for pyc in _pycs(bundle):
+        # Only beside the source, named for the runtime's Python, with its magic number.
+        assert pyc.parent.name == "__pycache__", pyc
+        assert pyc.name.split(".")[-2] == bytecode.cache_tag, pyc
+        assert pyc.read_bytes()[:4].hex() == bytecode.magic_number, pyc
+    # And every module has its bytecode.
+    missing = [
+        p
+        for p in bundle.rglob("*.py")
+        if not (p.parent / "__pycache__" / f"{p.stem}.{bytecode.cache_tag}.pyc").is_file()
+    ]
+    assert missing == []
