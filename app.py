@@ -84,10 +84,14 @@ def compose(
     """
     operations_stacks = registry.operations_stacks()
     tenants = registry.resolved_tenants()
+    # A registry with customer_stack_set rolls every customer side out by StackSet:
+    # its one template, and no CDK customer stack (tenantctl stackset deploy/sync).
+    customer_stack_set = customer_stack_set or registry.customer_stack_set is not None
+    customer_stacks = () if registry.customer_stack_set is not None else tenants
     unknown = selection.unknown(
         [
             *(s.stack_name for s in operations_stacks),
-            *(t.stack_name for t in tenants),
+            *(t.stack_name for t in customer_stacks),
             *([STACK_SET_TEMPLATE_NAME] if customer_stack_set else []),
         ]
     )
@@ -116,7 +120,7 @@ def compose(
                 else f"Bedrock invoker roles, one per tenant ({where}, shard {stack.shard})"
             ),
         )
-    for tenant in tenants:
+    for tenant in customer_stacks:
         if not selection.selects(tenant.stack_name):
             continue
         CustomerStack(
