@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from contracts.fields import Region
+from contracts.function_environment import encode, variable
 from contracts.registry.issues import RegistryIssue
+from contracts.tenant_settings import Defaults, FunctionSettings, HeldBy, settings
 
 if TYPE_CHECKING:
-    from contracts.registry.model import TenantRegistry
+    from contracts.registry.model import Tenant, TenantRegistry
 
 DEFAULT_STACK_SET_NAME = "BedrockCustomerStackSet"
 # Customer-stack settings the StackSet template takes from the registry defaults at
@@ -215,3 +217,64 @@ def stack_set_issues(registry: TenantRegistry) -> Iterator[RegistryIssue]:
                         f"use the defaults' value, or change defaults.{name} for every tenant"
                     ),
                 )
+
+
+# --- the template's parameters: what the template declares and each instance overrides
+
+# Customer-stack settings that change the template's shape, made conditions here.
+PARAMETRIC = ("log_retention_days", "snap_start", "usage_sink", "reserved_concurrency")
+# An optional number's parameter value when the setting is unset (the registry never
+# allows 0, which would stop the function).
+UNSET = "0"
+
+
+def parameter_name(setting: str) -> str:
+    """A setting's parameter: its environment variable in CamelCase (``AllowedModels``)."""
+    return "".join(part.capitalize() for part in variable(setting).split("_"))
+
+
+def template_settings() -> list[str]:
+    """The settings that are parameters: every one the function reads, and ``PARAMETRIC``."""
+    return [
+        name
+        for name, _, how in settings()
+        if HeldBy.CUSTOMER in how.held_by
+        and (name in FunctionSettings.model_fields or name in PARAMETRIC)
+    ]
+
+
+class StackSetMismatch(ValueError):
+    """A tenant the StackSet template cannot carry as its registry entry says."""
+
+
+def stack_set_parameters(
+    tenant: Tenant, code_bucket: str, *, defaults: Defaults
+) -> list[dict[str, str]]:
+    """One tenant's parameter overrides for ``create-stack-instances``.
+
+    Raises StackSetMismatch naming each ``FIXED_AT_SYNTH`` setting where the
+    tenant differs from ``defaults`` (which the template was synthesized with):
+    such a tenant is deployed with ``cdk deploy`` instead.
+    """
+    differ = [name for name in FIXED_AT_SYNTH if getattr(tenant, name) != getattr(defaults, name)]
+    if differ:
+        raise StackSetMismatch(
+            f"tenant '{tenant.id}': {', '.join(differ)} differ from the registry defaults, "
+            "which the StackSet template is synthesized with; deploy this tenant with "
+            f"`tenantctl deploy --tenant {tenant.id}`"
+        )
+    values = {
+        "TenantId": tenant.id,
+        "ExternalId": tenant.external_id,
+        "OperationsAccountId": tenant.operations_account_id,
+        "BedrockRegion": tenant.bedrock_region,
+        **{
+            parameter_name(name): (UNSET if name in PARAMETRIC else "")
+            if value is None
+            else encode(value)
+            for name in template_settings()
+            for value in [getattr(tenant, name)]
+        },
+        "CodeBucket": code_bucket,
+    }
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]

@@ -53,34 +53,32 @@ from contracts.fields import (
 )
 from contracts.function_environment import base_type, encode, variable
 from contracts.registry import Defaults, Tenant
-from contracts.tenant_settings import FunctionSettings, HeldBy, setting_named, settings
+from contracts.registry.stack_set import (
+    FIXED_AT_SYNTH,
+    PARAMETRIC,
+    UNSET,
+    StackSetMismatch,
+    parameter_name,
+    stack_set_parameters,
+    template_settings,
+)
+from contracts.tenant_settings import FunctionSettings, setting_named, settings
 from contracts.usage_record import LOG_RETENTION_DAYS, UsageSink
 from stacks.customer.customer_stack import CustomerStack
 from stacks.customer.invoker_function import INVOKER_SOURCE
-from stacks.shared.lambda_bundling import LambdaPlatform, source_fingerprint
+from stacks.shared.lambda_bundling import LambdaPlatform, python_function_code
 
 STACK_SET_TEMPLATE_NAME = "BedrockCustomerStackSet"
-# Customer-stack settings that change the template's shape, made conditions here.
-PARAMETRIC = ("log_retention_days", "snap_start", "usage_sink", "reserved_concurrency")
-# Customer-stack settings the template takes from the registry defaults at synth.
-FIXED_AT_SYNTH = ("alarms", "xray_tracing")
-# An optional number's parameter value when the setting is unset.
-_UNSET = "0"
-
-
-def parameter_name(setting: str) -> str:
-    """A setting's parameter: its environment variable in CamelCase (``AllowedModels``)."""
-    return "".join(part.capitalize() for part in variable(setting).split("_"))
-
-
-def template_settings() -> list[str]:
-    """The settings that are parameters: every one the function reads, and ``PARAMETRIC``."""
-    return [
-        name
-        for name, _, how in settings()
-        if HeldBy.CUSTOMER in how.held_by
-        and (name in FunctionSettings.model_fields or name in PARAMETRIC)
-    ]
+# The parameters are the contract the CLI fills in per tenant (contracts.registry.stack_set).
+__all__ = [
+    "FIXED_AT_SYNTH",
+    "STACK_SET_TEMPLATE_NAME",
+    "CustomerStackSetTemplate",
+    "StackSetMismatch",
+    "parameter_name",
+    "stack_set_parameters",
+    "template_settings",
+]
 
 
 def _parameter(stack: Stack, name: str, field: FieldInfo, default: Any) -> CfnParameter:
@@ -104,7 +102,7 @@ def _parameter(stack: Stack, name: str, field: FieldInfo, default: Any) -> CfnPa
         stack,
         parameter_name(name),
         description=how.help,
-        default=(_UNSET if name in PARAMETRIC else "") if default is None else encode(default),
+        default=(UNSET if name in PARAMETRIC else "") if default is None else encode(default),
         **options,
     )
 
@@ -168,11 +166,18 @@ class CustomerStackSetTemplate(CustomerStack):
             "CodeBucket",
             description="A bucket every target account may read, holding the function's zip",
         )
+        # The bundled function as a CDK asset of this stack that no resource uses: the
+        # assembly holds the directory `tenantctl stackset deploy` zips into the bucket,
+        # under the asset's own key (its hash), which is CodeKey's default.
+        bundle = python_function_code(INVOKER_SOURCE, platform).bind(
+            Construct(self, "InvokerBundle")
+        )
+        assert bundle.s3_location is not None
         code_key = CfnParameter(
             self,
             "CodeKey",
             description="The zip's key: the CDK asset's content hash",
-            default=f"{source_fingerprint(INVOKER_SOURCE, platform)}.zip",
+            default=bundle.s3_location.object_key,
         )
         # The tenant as the template sees it: the defaults' shape (the api sink, no
         # SnapStart, no reserved concurrency), then the parameters replace the
@@ -231,7 +236,7 @@ class CustomerStackSetTemplate(CustomerStack):
         )
         reserved = condition(
             "ReservedConcurrencySet",
-            Fn.condition_not(Fn.condition_equals(values["reserved_concurrency"], _UNSET)),
+            Fn.condition_not(Fn.condition_equals(values["reserved_concurrency"], UNSET)),
         )
         function.add_property_override(
             "SnapStart",
@@ -253,40 +258,3 @@ class CustomerStackSetTemplate(CustomerStack):
                 reserved.logical_id, values["reserved_concurrency"].value_as_string, Aws.NO_VALUE
             ),
         )
-
-
-class StackSetMismatch(ValueError):
-    """A tenant the StackSet template cannot carry as its registry entry says."""
-
-
-def stack_set_parameters(
-    tenant: Tenant, code_bucket: str, *, defaults: Defaults
-) -> list[dict[str, str]]:
-    """One tenant's parameter overrides for ``create-stack-instances``.
-
-    Raises StackSetMismatch naming each ``FIXED_AT_SYNTH`` setting where the
-    tenant differs from ``defaults`` (which the template was synthesized with):
-    such a tenant is deployed with ``cdk deploy`` instead.
-    """
-    differ = [name for name in FIXED_AT_SYNTH if getattr(tenant, name) != getattr(defaults, name)]
-    if differ:
-        raise StackSetMismatch(
-            f"tenant '{tenant.id}': {', '.join(differ)} differ from the registry defaults, "
-            "which the StackSet template is synthesized with; deploy this tenant with "
-            f"`tenantctl deploy --tenant {tenant.id}`"
-        )
-    values = {
-        "TenantId": tenant.id,
-        "ExternalId": tenant.external_id,
-        "OperationsAccountId": tenant.operations_account_id,
-        "BedrockRegion": tenant.bedrock_region,
-        **{
-            parameter_name(name): (_UNSET if name in PARAMETRIC else "")
-            if value is None
-            else encode(value)
-            for name in template_settings()
-            for value in [getattr(tenant, name)]
-        },
-        "CodeBucket": code_bucket,
-    }
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
