@@ -10,7 +10,10 @@
   GetAccountAuthorizationDetails paginated, a stack update applying a role's
   tags, trust and session duration, and a stack's role deleted only with the
   inline policies the stack manages (DeleteConflict and DELETE_FAILED
-  otherwise).
+  otherwise);
+* ``organizations``: existing accounts invited into an organization (handshakes);
+* ``stack_sets``: StackSet operations run for real in the target accounts, OUs
+  resolved through the organization, with preferences, results and failures.
 
 Each module's docstring says what moto does wrong and what AWS does instead.
 ``install`` applies them all while an ``EmbeddedCloud`` runs; STS trust and the
@@ -24,7 +27,7 @@ from collections.abc import Callable
 
 from embedded_aws.bedrock import BedrockEmulator
 from embedded_aws.lambda_runner import LambdaRunner
-from embedded_aws.moto_patches import cloudformation, iam, lambda_, logs
+from embedded_aws.moto_patches import cloudformation, iam, lambda_, logs, organizations, stack_sets
 from embedded_aws.moto_patches.bedrock import (
     APPLICATION_INFERENCE_PROFILE_TYPE,
     application_profile_model,
@@ -46,4 +49,6 @@ def install(*, lambda_runner: LambdaRunner, bedrock: BedrockEmulator) -> Callabl
             }
         )
     )
+    patches.callback(organizations.install())
+    patches.callback(stack_sets.install())
     return patches.close

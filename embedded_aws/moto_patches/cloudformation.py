@@ -160,7 +160,8 @@ def _execute_change_set_when_ready(
         except Exception as error:
             if change_set is None or change_set.change_set_type != "CREATE":
                 raise
-            _roll_back_failed_create(self.stacks[change_set.stack_id], change_set, error)
+            roll_back_failed_create(self.stacks[change_set.stack_id], error)
+            change_set.execution_status = "EXECUTE_FAILED"
             return
         if change_set is None:
             return
@@ -220,7 +221,7 @@ def _parameter_values_as_given(stack: Any) -> dict[str, Any]:
     return values
 
 
-def _roll_back_failed_create(stack: Any, change_set: Any, error: Exception) -> None:
+def roll_back_failed_create(stack: Any, error: Exception) -> None:
     """What CloudFormation does when a new stack's resource fails: roll back, then wait.
 
     The failure shows in the stack events, the resources created so far are
@@ -235,7 +236,6 @@ def _roll_back_failed_create(stack: Any, change_set: Any, error: Exception) -> N
         stack.resource_map.delete()
     stack._add_stack_event("ROLLBACK_COMPLETE")
     stack.status = "ROLLBACK_COMPLETE"
-    change_set.execution_status = "EXECUTE_FAILED"
 
 
 def scope_change_set_to_its_stack(environ: dict[str, Any], access_key_id: str, region: str) -> None:

@@ -1,12 +1,10 @@
 """The customer StackSet template rolled out to tenant accounts with CloudFormation StackSets.
 
-What moto's StackSets let us show (moto/cloudformation/models.py):
-- SELF_MANAGED instances really create the stack in each target account, so the
-  test checks each tenant's resources and its per-account parameters there;
-- SERVICE_MANAGED (AWS Organizations) calls are validated and answered, but moto
-  does not resolve an OU to its accounts, so no instance is created: the test
-  shows the calls' shape is accepted, one per account, and nothing more.
-The template itself is the one the app synthesizes with ``-c customer_stack_set=true``.
+SELF_MANAGED instances here: each creates the stack in its target account, so the
+test checks each tenant's resources and its per-account parameters there.
+SERVICE_MANAGED instances, through an organization's OUs, are in
+``test_stack_set_organizations.py``. The template itself is the one the app
+synthesizes with ``-c customer_stack_set=true``.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from app import build_app
 from contracts.registry import TenantRegistry, parse_registry, parse_registry_yaml
@@ -34,9 +31,8 @@ pytestmark = [
     pytest.mark.xdist_group("embedded-stack-set"),
     pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning"),
 ]
-ADMIN = "999999999999"  # the delegated StackSet administrator (management) account
+ADMIN = "999999999999"  # the StackSet administrator account
 CODE_BUCKET = "org-bedrock-invoker-code"
-TENANTS_OU = "ou-ab12-tenants01"
 
 
 @pytest.fixture(scope="module")
@@ -141,56 +137,6 @@ def test_self_managed_instances_create_each_tenants_stack_with_its_own_parameter
         assert tenant.usage_log_group in {g["logGroupName"] for g in groups["logGroups"]}
         roles = cloud.client("iam", tenant.account_id).list_roles()["Roles"]
         assert f"bedrock-caller-{tenant.id}" in {r["RoleName"] for r in roles}
-
-
-def test_service_managed_stack_set_takes_one_ou_scoped_call_per_account(
-    cloud: EmbeddedCloud, registry: TenantRegistry, template: dict[str, Any]
-) -> None:
-    """As far as moto goes: it validates the service-managed calls but creates no instance.
-
-    With AWS Organizations, per-account parameters are one ``create-stack-instances``
-    per tenant: the tenants' OU intersected with that one account. moto checks the
-    permission model, the OU id and the targets, answers each call with a
-    SUCCEEDED operation; it does not
-    resolve OUs to accounts, so no instance appears (the SELF_MANAGED test above
-    shows the stacks themselves).
-    """
-    admin = cloud.client("cloudformation", ADMIN)
-    admin.create_stack_set(
-        StackSetName="bedrock-customer-org",
-        TemplateBody=json.dumps(template),
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-        PermissionModel="SERVICE_MANAGED",
-        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": True},
-    )
-    operations = []
-    for tenant in registry.resolved_tenants():
-        operations.append(
-            admin.create_stack_instances(
-                StackSetName="bedrock-customer-org",
-                DeploymentTargets={
-                    "OrganizationalUnitIds": [TENANTS_OU],
-                    "Accounts": [tenant.account_id],
-                    "AccountFilterType": "INTERSECTION",
-                },
-                Regions=[tenant.region],
-                ParameterOverrides=stack_set_parameters(
-                    tenant, CODE_BUCKET, defaults=registry.defaults
-                ),
-            )["OperationId"]
-        )
-    for operation in operations:
-        status = admin.describe_stack_set_operation(
-            StackSetName="bedrock-customer-org", OperationId=operation
-        )["StackSetOperation"]["Status"]
-        assert status == "SUCCEEDED"
-    stack_set = admin.describe_stack_set(StackSetName="bedrock-customer-org")["StackSet"]
-    assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
-    # A self-managed-style call (accounts, no OU) is refused, as AWS refuses it.
-    with pytest.raises(ClientError, match="OrganizationalUnit"):
-        admin.create_stack_instances(
-            StackSetName="bedrock-customer-org", Accounts=["222222222222"], Regions=["us-east-1"]
-        )
 
 
 def test_the_stack_set_refuses_a_tenant_whose_fixed_settings_differ_from_the_defaults(
