@@ -15,9 +15,9 @@ the month.
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from typing import Any
+
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -25,11 +25,18 @@ from constructs import Construct
 from contracts import naming
 from contracts import usage_metrics as m
 from contracts.registry import AlarmSettings
-from stacks.customer.observability.tenant_metrics import FIVE_MINUTES, TenantMetrics
+from stacks.customer.observability.tenant_metrics import (
+    FIVE_MINUTES,
+    MAXIMUM,
+    SUM,
+    TenantMetrics,
+    lambda_alarm_metric,
+)
 from stacks.shared.alarm_topic import alarm_topic
 
 # The longest evaluation range CloudWatch allows an alarm (period >= 1 hour).
-BUDGET_WINDOW = Duration.days(7)
+BUDGET_WINDOW_DAYS = 7
+BUDGET_WINDOW = BUDGET_WINDOW_DAYS * 24 * 3600
 # 365.25 / 12: the mean length of a month, so a week's share does not depend on the month.
 DAYS_PER_MONTH = 30.4375
 # The tokens a budget counts: everything Bedrock bills (its totalTokens).
@@ -39,11 +46,27 @@ BUDGET_TOKEN_METRICS = (
     m.CACHE_READ_INPUT_TOKENS,
     m.CACHE_WRITE_INPUT_TOKENS,
 )
+# The id CDK's Alarm gives a metric-math alarm's expression; kept so the
+# templates stay as they were when the alarms were L2 constructs.
+EXPRESSION_ID = "expr_1"
 
 
 def weekly_share(monthly_budget: float) -> float:
     """The part of a monthly budget the budget window may use before its alarm fires."""
-    return monthly_budget * BUDGET_WINDOW.to_days() / DAYS_PER_MONTH
+    return monthly_budget * BUDGET_WINDOW_DAYS / DAYS_PER_MONTH
+
+
+def math_alarm_metric(
+    expression: str,
+    *,
+    label: str,
+    inputs: list[cloudwatch.CfnAlarm.MetricDataQueryProperty],
+) -> dict[str, Any]:
+    """A metric-math alarm's properties: the expression it compares, then its hidden inputs."""
+    shown = cloudwatch.CfnAlarm.MetricDataQueryProperty(
+        id=EXPRESSION_ID, expression=expression, label=label, return_data=True
+    )
+    return {"metrics": [shown, *inputs]}
 
 
 class UsageAlarms(Construct):
@@ -52,6 +75,10 @@ class UsageAlarms(Construct):
     Every alarm notifies the new topic (``email``) and the existing one
     (``sns_topic_arn``), whichever are set; with neither, the alarms only show
     on the dashboard.
+
+    Each alarm is an L1 ``CfnAlarm`` in a construct of the alarm's id: the
+    construct path, hence the logical id, is the one CDK's ``Alarm`` had
+    (``<id>/Resource``), so an existing stack updates its alarms in place.
     """
 
     def __init__(
@@ -69,22 +96,20 @@ class UsageAlarms(Construct):
         self.alarm_names: list[str] = []
         metrics = TenantMetrics(tenant_id)
         self.topic = self._email_topic(settings.email) if settings.email else None
-        self.topics: list[sns.ITopic] = [self.topic] if self.topic else []
+        self.alarm_actions: list[str] = [self.topic.topic_arn] if self.topic else []
         if settings.sns_topic_arn:
-            self.topics.append(
-                sns.Topic.from_topic_arn(self, "ExistingTopic", settings.sns_topic_arn)
-            )
+            self.alarm_actions.append(settings.sns_topic_arn)
+        function_name = function.function_name
 
-        error_rate = cloudwatch.MathExpression(
-            expression="100 * errors / invocations",
-            using_metrics={
-                "errors": metrics.total(m.ERRORS),
-                "invocations": metrics.total(m.INVOCATIONS),
-            },
+        error_rate = math_alarm_metric(
+            "100 * errors / invocations",
             label="Error rate (%)",
-            period=FIVE_MINUTES,
+            inputs=[
+                metrics.alarm_query("errors", m.ERRORS, period=FIVE_MINUTES),
+                metrics.alarm_query("invocations", m.INVOCATIONS, period=FIVE_MINUTES),
+            ],
         )
-        self.alarms: dict[str, cloudwatch.Alarm] = {
+        self.alarms: dict[str, cloudwatch.CfnAlarm] = {
             "error-rate": self._alarm(
                 "ErrorRate",
                 "error-rate",
@@ -98,7 +123,7 @@ class UsageAlarms(Construct):
             "throttles": self._alarm(
                 "Throttles",
                 "throttles",
-                metrics.total(m.THROTTLES),
+                metrics.alarm_metric(m.THROTTLES, period=FIVE_MINUTES),
                 threshold=settings.throttles_per_5_minutes,
                 description=(
                     f"Bedrock refused at least {settings.throttles_per_5_minutes} calls for "
@@ -108,7 +133,7 @@ class UsageAlarms(Construct):
             "function-errors": self._alarm(
                 "FunctionErrors",
                 "function-errors",
-                function.metric_errors(period=FIVE_MINUTES, statistic=cloudwatch.Stats.SUM),
+                lambda_alarm_metric("Errors", function_name, stat=SUM),
                 threshold=settings.function_errors_per_5_minutes,
                 description=(
                     f"Lambda counted at least {settings.function_errors_per_5_minutes} failed "
@@ -119,27 +144,27 @@ class UsageAlarms(Construct):
         }
         timeout = function.timeout
         assert timeout is not None, "the invoker function sets its timeout"
-        limit_ms = timeout.to_milliseconds() * settings.duration_percent_of_timeout / 100
+        timeout_seconds = timeout.to_seconds()
+        limit_ms = timeout_seconds * 1000 * settings.duration_percent_of_timeout / 100
         self.alarms["duration"] = self._alarm(
             "Duration",
             "duration-near-timeout",
-            function.metric_duration(period=FIVE_MINUTES, statistic=cloudwatch.Stats.MAXIMUM),
+            lambda_alarm_metric("Duration", function_name, stat=MAXIMUM),
             threshold=limit_ms,
             description=(
                 f"An invocation ran at least {settings.duration_percent_of_timeout:g}% of the "
-                f"function's {timeout.to_seconds():g} s timeout ({limit_ms:g} ms) "
+                f"function's {timeout_seconds:g} s timeout ({limit_ms:g} ms) "
                 "in 5 minutes."
             ),
         )
         if settings.monthly_token_budget is not None:
-            tokens = cloudwatch.MathExpression(
-                expression=" + ".join(f"m{i}" for i in range(len(BUDGET_TOKEN_METRICS))),
-                using_metrics={
-                    f"m{i}": metrics.total(metric, period=BUDGET_WINDOW)
-                    for i, metric in enumerate(BUDGET_TOKEN_METRICS)
-                },
+            tokens = math_alarm_metric(
+                " + ".join(f"m{i}" for i in range(len(BUDGET_TOKEN_METRICS))),
                 label="Tokens, last 7 days",
-                period=BUDGET_WINDOW,
+                inputs=[
+                    metrics.alarm_query(f"m{i}", metric, period=BUDGET_WINDOW)
+                    for i, metric in enumerate(BUDGET_TOKEN_METRICS)
+                ],
             )
             self.alarms["token-budget"] = self._budget_alarm(
                 "TokenBudget",
@@ -152,7 +177,7 @@ class UsageAlarms(Construct):
             self.alarms["cost-budget"] = self._budget_alarm(
                 "CostBudget",
                 "cost-budget-pace",
-                metrics.total(m.COST_USD, period=BUDGET_WINDOW),
+                metrics.alarm_metric(m.COST_USD, period=BUDGET_WINDOW),
                 monthly=settings.monthly_cost_budget_usd,
                 what=f"${settings.monthly_cost_budget_usd:,.2f}",
             )
@@ -161,60 +186,68 @@ class UsageAlarms(Construct):
         self,
         id: str,
         name: str,
-        metric: cloudwatch.IMetric,
+        metric: dict[str, Any],
         *,
         threshold: float,
         description: str,
-    ) -> cloudwatch.Alarm:
-        alarm = cloudwatch.Alarm(
-            self,
+    ) -> cloudwatch.CfnAlarm:
+        return self._cfn_alarm(
             id,
-            alarm_name=self._name(name),
-            alarm_description=description,
-            metric=metric,
+            name,
+            metric,
             threshold=threshold,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            # No calls, no datapoint: an idle tenant is healthy, not in alarm and
-            # not INSUFFICIENT_DATA (which would look broken on the dashboard).
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            description=description,
+            comparison_operator="GreaterThanOrEqualToThreshold",
         )
-        self._notify(alarm)
-        return alarm
 
     def _budget_alarm(
-        self, id: str, name: str, metric: cloudwatch.IMetric, *, monthly: float, what: str
-    ) -> cloudwatch.Alarm:
+        self, id: str, name: str, metric: dict[str, Any], *, monthly: float, what: str
+    ) -> cloudwatch.CfnAlarm:
         share = weekly_share(monthly)
-        alarm = cloudwatch.Alarm(
-            self,
+        return self._cfn_alarm(
             id,
-            alarm_name=self._name(name),
-            alarm_description=(
+            name,
+            metric,
+            threshold=share,
+            description=(
                 f"The last 7 days used more than a week's share ({share:,.2f}) of the monthly "
                 f"budget of {what}: at this rate the month overruns it. This is a pace, not "
                 "the month to date (CloudWatch alarms look back 7 days at most)."
             ),
-            metric=metric,
-            threshold=share,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            comparison_operator="GreaterThanThreshold",
+        )
+
+    def _cfn_alarm(
+        self,
+        id: str,
+        name: str,
+        metric: dict[str, Any],
+        *,
+        threshold: float,
+        description: str,
+        comparison_operator: str,
+    ) -> cloudwatch.CfnAlarm:
+        return cloudwatch.CfnAlarm(
+            Construct(self, id),
+            "Resource",
+            alarm_name=self._name(name),
+            alarm_description=description,
+            threshold=threshold,
+            comparison_operator=comparison_operator,
             evaluation_periods=1,
             datapoints_to_alarm=1,
-            # A week without calls spent nothing: under budget.
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            # No calls, no datapoint: an idle tenant is healthy, not in alarm and
+            # not INSUFFICIENT_DATA (which would look broken on the dashboard); a
+            # week without calls spent nothing, under budget.
+            treat_missing_data="notBreaching",
+            alarm_actions=self.alarm_actions or None,
+            **metric,
         )
-        self._notify(alarm)
-        return alarm
 
     def _name(self, name: str) -> str:
         full = naming.alarm_name(self._tenant_id, name)
         self.alarm_names.append(full)
         return full
-
-    def _notify(self, alarm: cloudwatch.Alarm) -> None:
-        for topic in self.topics:
-            alarm.add_alarm_action(actions.SnsAction(topic))
 
     def _email_topic(self, email: str) -> sns.Topic:
         """A topic under its own key that only this tenant's alarms may publish to."""

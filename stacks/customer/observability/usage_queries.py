@@ -6,9 +6,15 @@ provisional record (``"provisional": true``) is left out of usage sums and
 counts, because the call's real record, when there is one, carries the usage;
 the errors query keeps it, since an invocation Lambda killed at its timeout has
 no other record. No query selects ``prompt`` or ``response``.
+
+The queries do not depend on the tenant, so each ``QueryString`` is made once
+per process (``cache``) and shared by every tenant's stack: each is an object in
+the jsii kernel, and a fleet synth would otherwise make five per tenant.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -27,6 +33,7 @@ _USAGE_SUMS = (
 )
 
 
+@cache
 def usage_by(field: str, *, limit: int) -> logs.QueryString:
     """Calls, tokens (in, out, cache, total) and cost per ``field``, most tokens first."""
     return logs.QueryString(
@@ -37,11 +44,13 @@ def usage_by(field: str, *, limit: int) -> logs.QueryString:
     )
 
 
+@cache
 def top_users_by_tokens(limit: int = 10) -> logs.QueryString:
     """The users with the most tokens in the time range (the dashboard's table)."""
     return usage_by("user_id", limit=limit)
 
 
+@cache
 def errors(limit: int = 100) -> logs.QueryString:
     """The latest failed calls, provisional (timeout) records included and marked."""
     return logs.QueryString(
@@ -61,6 +70,7 @@ def errors(limit: int = 100) -> logs.QueryString:
     )
 
 
+@cache
 def slowest_calls(limit: int = 50) -> logs.QueryString:
     """The slowest calls: total and Bedrock latency, who made them and their size."""
     return logs.QueryString(
