@@ -42,7 +42,7 @@ import secrets
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,9 +129,17 @@ class RegistryFile:
 
     def add_tenant(self, entry: Mapping[str, Any]) -> RegistryEdit:
         """The file with ``entry`` appended to ``tenants`` in the layout the file uses."""
-        plain: dict[str, Any] = _plain(entry)
+        return self.add_tenants([entry])
+
+    def add_tenants(self, entries: Sequence[Mapping[str, Any]]) -> RegistryEdit:
+        """The file with ``entries`` appended to ``tenants``, in order, as one edit.
+
+        One splice and one check of the result however many there are, so a bulk
+        import costs what one onboarding does, plus the new lines.
+        """
+        plain: list[dict[str, Any]] = [_plain(entry) for entry in entries]
         expected = copy.deepcopy(self.data) if isinstance(self.data, dict) else {}
-        expected["tenants"] = [*(expected.get("tenants") or []), plain]
+        expected["tenants"] = [*(expected.get("tenants") or []), *plain]
 
         def rt_edit(doc: CommentedMap) -> None:
             tenants = doc.get("tenants")
@@ -139,7 +147,7 @@ class RegistryFile:
                 tenants = CommentedSeq()
                 doc["tenants"] = tenants
             tenants.fa.set_block_style()  # `tenants: []` would otherwise stay a flow list
-            tenants.append(_yaml_value(plain, flow_lists=False))
+            tenants.extend(_yaml_value(entry, flow_lists=False) for entry in plain)
 
         return self._edited(lambda lines: lines.add(plain), expected, rt_edit)
 
@@ -150,24 +158,33 @@ class RegistryFile:
         column): the tenant then inherits the default, or has no such setting.
         A change to the value already there leaves its line alone.
         """
-        changes = {key: _plain(value) for key, value in changes.items()}
+        return self.update_tenants({index: changes})
+
+    def update_tenants(self, changes: Mapping[int, Mapping[str, Any]]) -> RegistryEdit:
+        """The file with ``changes[index]`` set on each ``tenants[index]``, as one edit."""
+        planned = {
+            index: {key: _plain(value) for key, value in entry_changes.items()}
+            for index, entry_changes in changes.items()
+        }
         expected = copy.deepcopy(self.data)
-        entry = expected["tenants"][index]
-        for key, value in changes.items():
-            if value is None:
-                entry.pop(key, None)
-            else:
-                entry[key] = value
+        for index, entry_changes in planned.items():
+            entry = expected["tenants"][index]
+            for key, value in entry_changes.items():
+                if value is None:
+                    entry.pop(key, None)
+                else:
+                    entry[key] = value
 
         def rt_edit(doc: CommentedMap) -> None:
-            item = doc["tenants"][index]
-            for key, value in changes.items():
-                if value is None:
-                    item.pop(key, None)
-                else:
-                    item[key] = _yaml_value(value, flow_lists=False)
+            for index, entry_changes in planned.items():
+                item = doc["tenants"][index]
+                for key, value in entry_changes.items():
+                    if value is None:
+                        item.pop(key, None)
+                    else:
+                        item[key] = _yaml_value(value, flow_lists=False)
 
-        return self._edited(lambda lines: lines.update(index, changes), expected, rt_edit)
+        return self._edited(lambda lines: lines.update(planned), expected, rt_edit)
 
     def remove_tenant(self, index: int) -> RegistryEdit:
         """The file without ``tenants[index]``, its own comment lines and its blank separator."""
@@ -351,25 +368,37 @@ class _RegistryLines:
             raise _UnsupportedLayout("the registry is not a mapping")
         self.doc = doc
         self.map_indent = self._map_indent()
+        self._places: list[_EntryPlace] | None = None  # found once: the lines never change
 
     # --- the three edits ---------------------------------------------------------------------
 
-    def add(self, entry: dict[str, Any]) -> str:
-        """The text with ``entry`` after the last tenant, in the layout of the tenants before it."""
+    def add(self, entries: list[dict[str, Any]]) -> str:
+        """The text with ``entries`` after the last tenant, laid out like the tenants before."""
+        renderer = _EntryRenderer(self)
         tenants = self.doc.get("tenants")
         if isinstance(tenants, CommentedSeq) and tenants and not tenants.fa.flow_style():
             places = self.places()
             last = places[-1]
-            new = self._entry_lines(entry, last.dash_col, last.key_col)
-            # Tenants separated by blank lines get one before the new tenant too.
-            if len(places) > 1 and any(map(_is_blank, self.lines[places[-2].end : last.head])):
-                new.insert(0, self.newline)
+            # Tenants separated by blank lines get one before each new tenant too.
+            blank = len(places) > 1 and any(map(_is_blank, self.lines[places[-2].end : last.head]))
+            new = [
+                line
+                for entry in entries
+                for line in [
+                    *([self.newline] if blank else []),
+                    *renderer.entry_lines(entry, last.dash_col, last.key_col),
+                ]
+            ]
             return self._spliced([(last.end, last.end, new)])
         if tenants is not None and not (isinstance(tenants, CommentedSeq) and not tenants):
             raise _UnsupportedLayout("tenants is a flow list or not a list")
         # No tenant to copy: nest the list like the defaults' lists, if any.
         dash_col = self._key_col_of_tenants() + self._style([self.doc.get("defaults")]).list_offset
-        new = self._entry_lines(entry, dash_col, dash_col + 2)
+        new = [
+            line
+            for entry in entries
+            for line in renderer.entry_lines(entry, dash_col, dash_col + 2)
+        ]
         if "tenants" not in self.doc:
             return self._spliced(
                 [(len(self.lines), len(self.lines), [self._line("tenants:"), *new])]
@@ -388,13 +417,22 @@ class _RegistryLines:
             ]
         )
 
-    def update(self, index: int, changes: Mapping[str, Any]) -> str:
-        """The text with ``changes`` applied to tenant ``index``, each on its own lines only."""
+    def update(self, changes: Mapping[int, Mapping[str, Any]]) -> str:
+        """The text with ``changes[i]`` applied to each tenant ``i``, each on its own lines only."""
+        places = self.places()
+        splices: list[tuple[int, int, list[str]]] = []
+        for index, entry_changes in changes.items():
+            splices += self._updated(index, entry_changes, places[index])
+        return self._spliced(splices)
+
+    def _updated(
+        self, index: int, changes: Mapping[str, Any], place: _EntryPlace
+    ) -> list[tuple[int, int, list[str]]]:
         item = self._item(index)
-        place = self.places()[index]
         spans = self._key_spans(item, place)
-        others = [t for i, t in enumerate(self.doc["tenants"]) if i != index]
-        hints = [item, *reversed(others), self.doc.get("defaults")]
+        tenants = self.doc["tenants"]
+        # The nearest entries first: this one, then the others from the last up.
+        hints = _NearestEntries(item, tenants, index, self.doc.get("defaults"))
         splices: list[tuple[int, int, list[str]]] = []
         added: list[str] = []
         for key, value in changes.items():
@@ -419,7 +457,7 @@ class _RegistryLines:
                 added += [self._line(" " * place.key_col + line) for line in rendered]
         if added:
             splices.append((place.end, place.end, added))
-        return self._spliced(splices)
+        return splices
 
     def remove(self, index: int) -> str:
         """The text without tenant ``index``, its own comments and the blank lines after it."""
@@ -449,6 +487,11 @@ class _RegistryLines:
 
     def places(self) -> list[_EntryPlace]:
         """Where each tenant entry sits; _UnsupportedLayout for a layout not handled."""
+        if self._places is None:
+            self._places = self._find_places()
+        return self._places
+
+    def _find_places(self) -> list[_EntryPlace]:
         tenants = self.doc.get("tenants")
         if not isinstance(tenants, CommentedSeq) or tenants.fa.flow_style():
             raise _UnsupportedLayout("tenants is not a block list")
@@ -539,19 +582,18 @@ class _RegistryLines:
         new = [_with_comment(first, body), *(" " * place.key_col + line for line in rendered[1:])]
         return start, end, [self._line(line) for line in new]
 
-    def _entry_lines(self, entry: Mapping[str, Any], dash_col: int, key_col: int) -> list[str]:
-        hints = [*reversed(self.doc.get("tenants") or []), self.doc.get("defaults")]
-        dash = " " * dash_col + "-" + " " * (key_col - dash_col - 1)
-        lines: list[str] = []
-        for key, value in entry.items():
-            rendered = self._render(key, value, hints)
-            lines.append((dash if not lines else " " * key_col) + rendered[0])
-            lines += [" " * key_col + line for line in rendered[1:]]
-        return [self._line(line) for line in lines]
+    def _render(self, key: str, value: Any, hints: Iterable[Any]) -> list[str]:
+        """``key: value`` as the file would write it, at column 0, one string per line.
 
-    def _render(self, key: str, value: Any, hints: list[Any]) -> list[str]:
-        """``key: value`` as the file would write it, at column 0, one string per line."""
-        style = self._style(hints, key)
+        Only a nested value needs the file's list style, only a string its quotes:
+        a scalar's line is the same in any style, so the lookup is skipped.
+        """
+        nested = isinstance(value, (Mapping, list))
+        style = self._style(hints, key) if nested else _Style(map_indent=self.map_indent)
+        quote = self._quote(hints, key) if isinstance(value, str) else None
+        return self._dump(key, value, style, quote)
+
+    def _dump(self, key: str, value: Any, style: _Style, quote: type[str] | None) -> list[str]:
         yaml = YAML(typ="rt")
         yaml.width = 4096
         yaml.indent(
@@ -560,12 +602,12 @@ class _RegistryLines:
             offset=style.list_offset,
         )
         node = CommentedMap()
-        node[key] = _yaml_value(value, flow_lists=style.flow_lists, quote=self._quote(hints, key))
+        node[key] = _yaml_value(value, flow_lists=style.flow_lists, quote=quote)
         out = io.StringIO()
         yaml.dump(node, out)
         return out.getvalue().splitlines()
 
-    def _quote(self, hints: list[Any], key: str) -> type[str] | None:
+    def _quote(self, hints: Iterable[Any], key: str) -> type[str] | None:
         """The quotes the nearest entry (this one first) puts on ``key``'s string value."""
         for mapping in hints:
             value = mapping.get(key) if isinstance(mapping, CommentedMap) else None
@@ -575,7 +617,7 @@ class _RegistryLines:
                 return None
         return DoubleQuotedScalarString if key in _QUOTED_KEYS else None
 
-    def _style(self, hints: list[Any], key: str | None = None) -> _Style:
+    def _style(self, hints: Iterable[Any], key: str | None = None) -> _Style:
         """The style of the nearest list: ``key``'s own first, then any in the nearest entry."""
         for mapping in hints:
             if not isinstance(mapping, CommentedMap):
@@ -632,6 +674,56 @@ class _RegistryLines:
         if not self.final_break and text.endswith(self.newline):
             text = text[: -len(self.newline)]
         return text
+
+
+class _EntryRenderer:
+    """New tenant entries in the file's style, each key's style looked up once for all.
+
+    A new entry copies the nearest entry's list style and quotes: the last
+    tenant's first, then the ones above it, then the defaults'.
+    """
+
+    def __init__(self, lines: _RegistryLines) -> None:
+        self.lines = lines
+        self.hints = [*reversed(lines.doc.get("tenants") or []), lines.doc.get("defaults")]
+        self._styles: dict[str, _Style] = {}
+        self._quotes: dict[str, type[str] | None] = {}
+
+    def entry_lines(self, entry: Mapping[str, Any], dash_col: int, key_col: int) -> list[str]:
+        dash = " " * dash_col + "-" + " " * (key_col - dash_col - 1)
+        lines: list[str] = []
+        for key, value in entry.items():
+            rendered = self._render(key, value)
+            lines.append((dash if not lines else " " * key_col) + rendered[0])
+            lines += [" " * key_col + line for line in rendered[1:]]
+        return [self.lines._line(line) for line in lines]
+
+    def _render(self, key: str, value: Any) -> list[str]:
+        style, quote = _Style(map_indent=self.lines.map_indent), None
+        if isinstance(value, (Mapping, list)):
+            if key not in self._styles:
+                self._styles[key] = self.lines._style(self.hints, key)
+            style = self._styles[key]
+        if isinstance(value, str):
+            if key not in self._quotes:
+                self._quotes[key] = self.lines._quote(self.hints, key)
+            quote = self._quotes[key]
+        return self.lines._dump(key, value, style, quote)
+
+
+class _NearestEntries:
+    """The entries a changed tenant copies its style from, nearest first: itself, the
+    other tenants from the last up, the defaults. Lazy: a lookup mostly stops early."""
+
+    def __init__(self, item: Any, tenants: Sequence[Any], index: int, defaults: Any) -> None:
+        self.item, self.tenants, self.index, self.defaults = item, tenants, index, defaults
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.item
+        for i in range(len(self.tenants) - 1, -1, -1):
+            if i != self.index:
+                yield self.tenants[i]
+        yield self.defaults
 
 
 # --- writing -------------------------------------------------------------------------------
