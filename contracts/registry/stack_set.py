@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from contracts.registry.model import Tenant, TenantRegistry
 
 DEFAULT_STACK_SET_NAME = "BedrockCustomerStackSet"
+# The template's stack in the CDK app (and its cloud assembly).
+TEMPLATE_STACK_NAME = "BedrockCustomerStackSet"
 # Customer-stack settings the StackSet template takes from the registry defaults at
 # synth (they change its resources, and CloudFormation has no parameter for that).
 FIXED_AT_SYNTH = ("alarms", "xray_tracing")

@@ -56,6 +56,7 @@ from contracts.registry import Defaults, Tenant
 from contracts.registry.stack_set import (
     FIXED_AT_SYNTH,
     PARAMETRIC,
+    TEMPLATE_STACK_NAME,
     UNSET,
     StackSetMismatch,
     parameter_name,
@@ -68,7 +69,7 @@ from stacks.customer.customer_stack import CustomerStack
 from stacks.customer.invoker_function import INVOKER_SOURCE
 from stacks.shared.lambda_bundling import LambdaPlatform, python_function_code
 
-STACK_SET_TEMPLATE_NAME = "BedrockCustomerStackSet"
+STACK_SET_TEMPLATE_NAME = TEMPLATE_STACK_NAME
 # The parameters are the contract the CLI fills in per tenant (contracts.registry.stack_set).
 __all__ = [
     "FIXED_AT_SYNTH",

@@ -16,6 +16,7 @@ from tenantctl.cli import (
     local_commands,
     logs_commands,
     registry_commands,
+    stackset_commands,
     usage_commands,
 )
 from tenantctl.cli.app import app, main
@@ -31,5 +32,6 @@ __all__ = [
     "logs_commands",
     "main",
     "registry_commands",
+    "stackset_commands",
     "usage_commands",
 ]
