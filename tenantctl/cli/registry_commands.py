@@ -27,6 +27,7 @@ from contracts.registry import (
     TenantRegistry,
     TenantSpec,
     parse_registry,
+    placement,
     unused_override_warnings,
 )
 from contracts.registry.placement import SLOT_SETTINGS, shard_overflow_of_change
@@ -470,7 +471,9 @@ def _refuse_shard_overflow(
     if overflow is None:
         return
     options = [
-        SETTING_OPTIONS.get(name, name) if changes[name] is not None else f"--unset {name.replace('_', '-')}"
+        SETTING_OPTIONS.get(name, name)
+        if changes[name] is not None
+        else f"--unset {name.replace('_', '-')}"
         for name in SLOT_SETTINGS
         if name in changes
     ]
@@ -772,13 +775,52 @@ def list_tenants(
 
 
 @app.command()
-def validate(ctx: typer.Context) -> None:
+def validate(
+    ctx: typer.Context,
+    fix_placement: Annotated[
+        bool,
+        typer.Option(
+            "--fix-placement",
+            help="Record a shard (and operations account, where the first is full) for "
+            "every tenant without one, in one locked write: the ones that fit keep their "
+            "implicit place (shard 0); a recorded placement never moves.",
+        ),
+    ] = False,
+) -> None:
     """Check the registry (no synth); print every issue; exit 2 if there are any.
 
     Warnings (price overrides that price none of a tenant's models) are printed
     and do not fail it.
     """
     st = state(ctx)
+    if fix_placement:
+        _fix_placement(st)
     registry = st.load_registry()
     _warn(unused_override_warnings(registry))
     say(f"{st.registry_path}: valid ({len(registry.tenants)} tenants)")
+
+
+def _fix_placement(st: State) -> None:
+    """Record a placement for every tenant without one; nothing is written unless all is valid."""
+    with registry_lock(st.registry_path):
+        doc = RegistryFile.read(st.registry_path)
+        unplaced = parse_registry(doc.data, str(doc.path), placed=False)
+        changes = placement.fix_placement(unplaced)
+        if not changes:
+            say(f"{st.registry_path}: every tenant has a recorded placement: nothing changed")
+            return
+        edit = doc.update_tenants(changes)
+        parse_registry(edit.data, str(doc.path))  # valid, or nothing is written
+        write_atomic(st.registry_path, edit.text, expected_current=doc.text)
+    moved = {i: change for i, change in changes.items() if change != {"shard": 0}}
+    kept = len(changes) - len(moved)
+    say(
+        f"recorded the placement of {len(changes)} tenants in {st.registry_path}: {kept} keep "
+        f"shard 0 where they are, {len(moved)} placed where there is room"
+    )
+    for i, change in moved.items():
+        tenant = unplaced.tenants[i]
+        account = change.get("operations_account") or unplaced.operations.name
+        say(f"  {tenant.id}: {account}/{change['shard']}")
+    hint = _deploy_hint(st, ["--all", "--changed"], ops=None, tenant=None)
+    say(f"Next, deploy the new shards and the moved tenants' stacks: {hint}")
