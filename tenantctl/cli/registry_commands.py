@@ -793,24 +793,25 @@ def validate(
     and do not fail it.
     """
     st = state(ctx)
-    if fix_placement:
-        _fix_placement(st)
-    registry = st.load_registry()
+    registry = _fix_placement(st) if fix_placement else st.load_registry()
     _warn(unused_override_warnings(registry))
     say(f"{st.registry_path}: valid ({len(registry.tenants)} tenants)")
 
 
-def _fix_placement(st: State) -> None:
-    """Record a placement for every tenant without one; nothing is written unless all is valid."""
+def _fix_placement(st: State) -> TenantRegistry:
+    """Record a placement for every tenant without one; nothing is written unless all is valid.
+
+    Returns the registry as written, validated.
+    """
     with registry_lock(st.registry_path):
         doc = RegistryFile.read(st.registry_path)
         unplaced = parse_registry(doc.data, str(doc.path), placed=False)
         changes = placement.fix_placement(unplaced)
         if not changes:
             say(f"{st.registry_path}: every tenant has a recorded placement: nothing changed")
-            return
+            return doc.validated()
         edit = doc.update_tenants(changes)
-        parse_registry(edit.data, str(doc.path))  # valid, or nothing is written
+        registry = parse_registry(edit.data, str(doc.path))  # valid, or nothing is written
         write_atomic(st.registry_path, edit.text, expected_current=doc.text)
     moved = {i: change for i, change in changes.items() if change != {"shard": 0}}
     kept = len(changes) - len(moved)
@@ -824,3 +825,4 @@ def _fix_placement(st: State) -> None:
         say(f"  {tenant.id}: {account}/{change['shard']}")
     hint = _deploy_hint(st, ["--all", "--changed"], ops=None, tenant=None)
     say(f"Next, deploy the new shards and the moved tenants' stacks: {hint}")
+    return registry
