@@ -5,6 +5,9 @@ This is the only module that reads CDK context. Context keys:
   registry         path of the tenant registry (default config/tenants.yaml)
   lambda_platform  "aws" (arm64, Python 3.12: what AWS runs) or "host" (this
                    machine's arch and Python, for the embedded cloud's runner)
+  runtime_python   path of a CPython of the runtime's version (3.12) to compile the
+                   bundles' bytecode with (default: python3.12 on PATH, pyenv or uv;
+                   with none, the bundles ship source only, said once on stderr)
   customer_stack_set
                    "true" adds BedrockCustomerStackSet: the customer stack as one
                    StackSet template for every tenant account (docs/SCALING.md)
@@ -20,6 +23,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -28,7 +32,7 @@ from contracts.registry import RegistryError, TenantRegistry, load_registry
 from stacks.customer.customer_stack import CustomerStack
 from stacks.customer.customer_stack_set import STACK_SET_TEMPLATE_NAME, CustomerStackSetTemplate
 from stacks.operations.operations_stack import OperationsStack
-from stacks.shared.lambda_bundling import LambdaPlatform
+from stacks.shared.lambda_bundling import LambdaPlatform, RuntimePythonError
 from stacks.shared.limits import check_templates
 
 PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
@@ -212,17 +216,25 @@ def main() -> None:
     if stack_set not in {"true", "false"}:
         _fail("context customer_stack_set: must be true or false")
     selection = StackSelection.parse(app.node.try_get_context("stacks"))
+    runtime_python = app.node.try_get_context("runtime_python")
+    platform = (
+        LambdaPlatform.aws_lambda(runtime_python=Path(runtime_python) if runtime_python else None)
+        if platform_name == "aws"
+        else LambdaPlatform.host()
+    )
     try:
         compose(
             app,
             registry,
-            platform=PLATFORMS[platform_name](),
+            platform=platform,
             customer_stack_set=stack_set == "true",
             selection=selection,
         )
+        assembly = app.synth()
     except UnknownStacks as exc:
         _fail(f"context stacks: no stack named {', '.join(repr(n) for n in exc.names)}")
-    assembly = app.synth()
+    except RuntimePythonError as exc:
+        _fail(f"context {exc}")  # the message names runtime_python and why
     report = check_templates({s.stack_name: s.template for s in assembly.stacks}, registry)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
