@@ -59,6 +59,7 @@ from tenantctl.cli.setting_options import (
     registry_value,
     with_setting_options,
 )
+from tenantctl.cli.stackset_commands import sync_stack_set
 from tenantctl.cli.targets import operations_target, ops_profiles, tenant_profiles
 from tenantctl.registry_file import RegistryFile, new_external_id, registry_lock, write_atomic
 
@@ -317,13 +318,20 @@ def onboard(
                 f"{tenant.log_retention_days} days)"
             )
     if deploy:
+        by_stack_set = registry.customer_stack_set is not None
         deploy_fleet(
             st,
             [tenant.id],
             ops_profile=ops_profile,
             tenant_profile=tenant_profile,
             context=cdk_context(context),
+            # With customer_stack_set, the customer side is the StackSet's instance.
+            only={tenant.operations_stack_name} if by_stack_set else None,
         )
+        if by_stack_set:
+            sync_stack_set(
+                st, st.load_registry(), ops_profile=ops_profile, accounts=[tenant.account_id]
+            )
         say(
             f"deployed: try `tenantctl invoke --tenant {tenant.id} --prompt hello "
             "--user-id u1 --application-id demo`"
@@ -540,13 +548,23 @@ def offboard(
     if deploy:
         # `cdk destroy` finds the stack only while the app still synthesizes it,
         # so the customer stack goes first, then the registry entry.
-        destroy_customer_stack(
-            st,
-            tenant,
-            ops_profile=ops_profile,
-            tenant_profile=tenant_profile,
-            context=cdk_context(context),
-        )
+        if registry.customer_stack_set is not None:
+            # Its StackSet instance instead (the stack goes, its log group stays).
+            sync_stack_set(
+                st,
+                registry,
+                ops_profile=ops_profile,
+                accounts=[tenant.account_id],
+                departing=[tenant.id],
+            )
+        else:
+            destroy_customer_stack(
+                st,
+                tenant,
+                ops_profile=ops_profile,
+                tenant_profile=tenant_profile,
+                context=cdk_context(context),
+            )
         # CloudFormation cannot delete a role with an inline policy it does not
         # manage: the block and the downgrade go now that no function can assume the role.
         _lift_all(registry, tenant, ops_profile)
