@@ -1,8 +1,10 @@
 """Fleet deployment: every operations stack first, then the customer stacks in parallel.
 
-The app is synthesized once into a cloud assembly; every ``cdk deploy`` then reads
-that assembly (``--app <dir>``) instead of running the app again, which is what
-makes a fleet affordable: synthesis is the costly part of a deploy. Operations
+The app is synthesized once into a cloud assembly, only the stacks of the
+selection (``synth_plan``; several processes for a large one, ``tenantctl.synth``);
+every ``cdk deploy`` then reads that assembly (``--app <dir>``) instead of running
+the app again, which is what makes a fleet affordable: synthesis is the costly
+part of a deploy. Operations
 stacks go first (a customer stack's function assumes a role they create), then
 the customer stacks with bounded parallelism. A failure does not stop the others.
 
@@ -49,6 +51,9 @@ from tenantctl.cdk_runner import (
     cli_environment,
     run_cdk,
 )
+from tenantctl.synth import parallel_groups, synthesize
+
+__all__ = ["synthesize"]  # re-exported: callers synthesize through the fleet
 
 Status = Literal["deployed", "unchanged", "failed", "skipped", "interrupted"]
 # Stacks whose deployed state is their synthesized template.
@@ -145,36 +150,36 @@ def plan(registry: TenantRegistry, tenant_ids: Sequence[str] | None = None) -> l
     return operations + customers
 
 
-def synthesize(
-    cloud: CloudEnv,
-    out_dir: Path,
-    *,
-    context: Mapping[str, str],
-    app_dir: Path = PROJECT_ROOT,
-    on_line: Callable[[str], None] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """``cdk synth`` the app once into ``out_dir`` for ``cloud``; the templates by stack name.
+@dataclass(frozen=True)
+class SynthPlan:
+    """What to synthesize for a selection: the app's stack filter and the process groups.
 
-    ``context`` is the app's (the project's app takes ``registry``); the cloud
-    adds its own (the embedded cloud's ``lambda_platform=host``).
+    ``stacks`` None means the whole app (no filter); ``groups`` with more than
+    one entry means a parallel synth, one process per group.
     """
-    context = {**context, **cloud.cdk_context}
-    args = ["synth", "--quiet", "--output", str(out_dir)]
-    for key, value in context.items():
-        args += ["-c", f"{key}={value}"]
-    run_cdk(args, env=cli_environment({}), cwd=app_dir, progress=on_line)
-    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
-    templates: dict[str, dict[str, Any]] = {}
-    for artifact_id, artifact in manifest.get("artifacts", {}).items():
-        if artifact.get("type") != "aws:cloudformation:stack":
-            continue
-        properties = artifact.get("properties", {})
-        # The manifest names the stack only where it differs from the artifact id.
-        name = properties.get("stackName") or artifact_id
-        template_file = properties.get("templateFile")
-        if name and template_file:
-            templates[name] = json.loads((out_dir / template_file).read_text(encoding="utf-8"))
-    return templates
+
+    stacks: list[str] | None
+    groups: list[list[str]]
+    total: int  # stacks in the whole app (operations and customer stacks)
+
+
+def synth_plan(
+    registry: TenantRegistry,
+    targets: Sequence[FleetTarget],
+    *,
+    whole_app: bool,
+    processes: int | None = None,
+) -> SynthPlan:
+    """The synth for ``targets``: just their stacks unless ``whole_app``, in parallel if large."""
+    total = len(registry.operations_stacks()) + len(registry.tenants)
+    groups = parallel_groups(
+        [t.stack.stack_name for t in targets if t.is_operations],
+        [t.stack.stack_name for t in targets if not t.is_operations],
+        processes=processes,
+    )
+    if len(groups) > 1:
+        return SynthPlan([t.stack.stack_name for t in targets], groups, total)
+    return SynthPlan(None if whole_app else [t.stack.stack_name for t in targets], groups, total)
 
 
 class TemplateReader(Protocol):
@@ -182,6 +187,30 @@ class TemplateReader(Protocol):
 
     def __call__(self, target: StackTarget) -> dict[str, Any] | None:
         """The deployed template, or None when the stack does not exist."""
+
+
+Comparison = Literal["same", "differs", "absent"]
+
+
+def compare(
+    targets: Sequence[FleetTarget],
+    templates: Mapping[str, Mapping[str, Any]],
+    read_deployed: TemplateReader,
+    *,
+    concurrency: int = 8,
+) -> dict[str, Comparison]:
+    """Each stack's synthesized template against the deployed one (absent: not deployed)."""
+
+    def verdict(target: FleetTarget) -> Comparison:
+        deployed = read_deployed(target.stack)
+        if deployed is None:
+            return "absent"
+        same = _normal(deployed) == _normal(templates.get(target.stack.stack_name, {}))
+        return "same" if same else "differs"
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        verdicts = list(pool.map(verdict, targets))
+    return {t.stack.stack_name: v for t, v in zip(targets, verdicts, strict=True)}
 
 
 def unchanged(
@@ -192,16 +221,8 @@ def unchanged(
     concurrency: int = 8,
 ) -> set[str]:
     """Stack names whose deployed template equals the synthesized one."""
-
-    def same(target: FleetTarget) -> bool:
-        deployed = read_deployed(target.stack)
-        return deployed is not None and _normal(deployed) == _normal(
-            templates.get(target.stack.stack_name, {})
-        )
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        verdicts = list(pool.map(same, targets))
-    return {t.stack.stack_name for t, ok in zip(targets, verdicts, strict=True) if ok}
+    verdicts = compare(targets, templates, read_deployed, concurrency=concurrency)
+    return {name for name, verdict in verdicts.items() if verdict == "same"}
 
 
 def _normal(template: Mapping[str, Any]) -> str:
@@ -396,10 +417,19 @@ def deploy_registry(
 ) -> FleetReport:
     """Synthesize the project's app for a registry once and deploy its fleet."""
     registry_path = Path(registry_path).resolve()
-    targets = plan(load_registry(registry_path), tenant_ids)
+    registry = load_registry(registry_path)
+    targets = plan(registry, tenant_ids)
+    synth = synth_plan(registry, targets, whole_app=tenant_ids is None)
     with tempfile.TemporaryDirectory(prefix="tenantctl-assembly-") as tmp:
         assembly = Path(tmp) / "cdk.out"
-        synthesize(cloud, assembly, context={"registry": str(registry_path)}, on_line=on_line)
+        synthesize(
+            cloud,
+            assembly,
+            context={"registry": str(registry_path)},
+            on_line=on_line,
+            stacks=synth.stacks,
+            groups=synth.groups,
+        )
         return deploy(cloud, targets, assembly, concurrency=concurrency, progress=progress)
 
 

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from contracts.registry import Tenant, TenantRegistry
+from contracts.registry import OperationsShard, Tenant, TenantRegistry
 from tenantctl import fleet
 from tenantctl.cdk_runner import (
     PROJECT_ROOT,
@@ -38,6 +38,7 @@ from tenantctl.cli.options import (
     cdk_context,
 )
 from tenantctl.cli.targets import ops_profiles, tenant_profiles
+from tenantctl.synth import STACKS_CONTEXT
 
 STATE_DIR = Path(".tenantctl")
 STATUSES: tuple[fleet.Status, ...] = get_args(fleet.Status)
@@ -164,6 +165,14 @@ def deploy_command(
         bool,
         typer.Option("--fresh", help="Ignore what the last run deployed; deploy everything."),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (each stack and why, and what --changed found) and deploy "
+            "nothing. Still synthesizes the selected stacks: --changed compares their templates.",
+        ),
+    ] = False,
     ops_profile: OpsProfileOption = None,
     tenant_profile: TenantProfileOption = None,
     context: CdkContextOption = None,
@@ -189,6 +198,7 @@ def deploy_command(
         ops_profile=ops_profile,
         tenant_profile=tenant_profile,
         context=cdk_context(context),
+        dry_run=dry_run,
     )
 
 
@@ -203,12 +213,15 @@ def deploy_fleet(
     fresh: bool = False,
     concurrency: int = 4,
     only: set[str] | None = None,
+    dry_run: bool = False,
 ) -> fleet.FleetReport:
     """The one deploy path: ``tenantctl deploy``, and ``onboard``, ``update`` and
     ``offboard`` with ``--deploy``, all come here.
 
     ``tenant_ids`` None means every tenant; ``only`` keeps just the named stacks
     of the selection (``update`` deploys the stacks that hold what changed).
+    Only the selected stacks are synthesized (the whole app for every tenant).
+    ``dry_run`` prints the plan and deploys nothing, remembering nothing.
     Stacks the last run of the same selection deployed from the same template
     to the same target are not deployed again (``--fresh``: all are).
     Raises CliError naming every stack not deployed, after printing the table;
@@ -228,9 +241,17 @@ def deploy_fleet(
     memory = fleet.DeployMemory(
         STATE_DIR, fleet.selection_key(st.registry_path, tenant_ids, only), fresh=fresh
     )
+    if not targets:
+        # An empty filter would mean the whole app: nothing is synthesized at all.
+        say("nothing to deploy: the selection holds no stack of the registry")
+        return fleet.FleetReport()
+    synth = fleet.synth_plan(registry, targets, whole_app=tenant_ids is None and only is None)
+    if dry_run:
+        _dry_run(st, cloud, registry, targets, synth, memory, changed=changed)
+        return fleet.FleetReport()
     try:
         report = _synthesize_and_deploy(
-            st, cloud, targets, memory, changed=changed, concurrency=concurrency
+            st, cloud, targets, synth, memory, changed=changed, concurrency=concurrency
         )
     except fleet.FleetInterrupted as interrupted:
         _print_report(interrupted.report, concurrency)
@@ -259,10 +280,42 @@ def deploy_fleet(
     return report
 
 
+def _synthesize(
+    st: State, cloud: CloudEnv, synth: fleet.SynthPlan, assembly: Path
+) -> dict[str, dict[str, Any]]:
+    """The selection's stacks synthesized into ``assembly``, saying which first."""
+    if synth.stacks is None:
+        say(f"synthesizing all {synth.total:,} stacks into a cloud assembly ...")
+    else:
+        shown = ", ".join(synth.stacks[:_SHOWN_STACKS])
+        more = len(synth.stacks) - _SHOWN_STACKS
+        say(
+            f"synthesizing {len(synth.stacks):,} of {synth.total:,} stacks: {shown}"
+            + (f" and {more:,} more" if more > 0 else "")
+        )
+    if len(synth.groups) > 1:
+        say(f"  in {len(synth.groups)} processes at once, merged into one cloud assembly")
+    try:
+        return fleet.synthesize(
+            cloud,
+            assembly,
+            context={"registry": str(st.registry_path.resolve())},
+            stacks=synth.stacks,
+            groups=synth.groups,
+        )
+    except DeployError as exc:
+        raise CliError(f"cdk synth failed: {exc}") from None
+
+
+# Stack names the synth line lists before "and N more".
+_SHOWN_STACKS = 10
+
+
 def _synthesize_and_deploy(
     st: State,
     cloud: CloudEnv,
     targets: list[fleet.FleetTarget],
+    synth: fleet.SynthPlan,
     memory: fleet.DeployMemory,
     *,
     changed: bool,
@@ -270,13 +323,7 @@ def _synthesize_and_deploy(
 ) -> fleet.FleetReport:
     with tempfile.TemporaryDirectory(prefix="tenantctl-assembly-") as tmp:
         assembly = Path(tmp) / "cdk.out"
-        say(f"synthesizing {len(targets)} stack(s) once into a cloud assembly ...")
-        try:
-            templates = fleet.synthesize(
-                cloud, assembly, context={"registry": str(st.registry_path.resolve())}
-            )
-        except DeployError as exc:
-            raise CliError(f"cdk synth failed: {exc}") from None
+        templates = _synthesize(st, cloud, synth, assembly)
         origins = {t.stack.stack_name: fleet.StackOrigin.of(cloud, t, templates) for t in targets}
         targets = _not_yet_deployed(targets, origins, memory)
         skip: set[str] = set()
@@ -301,6 +348,77 @@ def _synthesize_and_deploy(
             )
     memory.settle(origins)
     return report
+
+
+def _dry_run(
+    st: State,
+    cloud: CloudEnv,
+    registry: TenantRegistry,
+    targets: list[fleet.FleetTarget],
+    synth: fleet.SynthPlan,
+    memory: fleet.DeployMemory,
+    *,
+    changed: bool,
+) -> None:
+    """The plan: each stack, why it is in the selection and what a deploy would do with it."""
+    with tempfile.TemporaryDirectory(prefix="tenantctl-assembly-") as tmp:
+        templates = _synthesize(st, cloud, synth, Path(tmp) / "cdk.out")
+    origins = {t.stack.stack_name: fleet.StackOrigin.of(cloud, t, templates) for t in targets}
+    verdicts = fleet.compare(targets, templates, template_reader(cloud)) if changed else {}
+    shards = {s.stack_name: s for s in registry.operations_stacks()}
+    table = Table(title="deploy plan (dry run: nothing is deployed)")
+    for heading in ("stack", "account", "why", "plan"):
+        table.add_column(heading, overflow="fold")
+    deploying = 0
+    for target in targets:
+        name = target.stack.stack_name
+        plan = _planned(name, memory, origins[name], verdicts.get(name))
+        deploying += plan.startswith("deploy")
+        table.add_row(name, target.stack.account_id, _why(target, targets, shards), plan)
+    out().print(table)
+    say(f"dry run: {deploying} of {len(targets)} stack(s) would be deployed; nothing deployed")
+
+
+def _why(
+    target: fleet.FleetTarget,
+    targets: list[fleet.FleetTarget],
+    shards: Mapping[str, OperationsShard],
+) -> str:
+    """Why a stack is in the selection: whose customer stack, or whose roles it holds."""
+    if target.tenant_id is not None:
+        return f"customer stack of tenant {target.tenant_id}"
+    shard = shards[target.stack.stack_name]
+    selected = [t.tenant_id for t in targets if t.operations_stack == target.stack.stack_name]
+    holds = (
+        f"holds {selected[0]}'s role"
+        if len(selected) == 1
+        else f"holds the roles of {', '.join(str(t) for t in selected)}"
+        if 1 < len(selected) <= 3
+        else f"holds {len(shard.tenants)} tenants' roles"
+    )
+    return f"operations shard {shard.shard} of account {shard.operations.name}, {holds}"
+
+
+def _planned(
+    stack_name: str,
+    memory: fleet.DeployMemory,
+    origin: fleet.StackOrigin,
+    verdict: fleet.Comparison | None,
+) -> str:
+    """What the deploy would do with a stack, as ``deploy_fleet`` decides it."""
+    if memory.deployed(stack_name, origin):
+        return "unchanged since the last run: skipped"
+    if verdict == "same":
+        return "--changed: same template as deployed: skipped"
+    reasons = []
+    last = memory.status(stack_name)
+    if last in {"failed", "skipped", "interrupted"}:
+        reasons.append(f"{last} last run")
+    if verdict == "differs":
+        reasons.append("--changed: template differs from the deployed one")
+    elif verdict == "absent":
+        reasons.append("--changed: not deployed yet")
+    return "deploy" + (f" ({'; '.join(reasons)})" if reasons else "")
 
 
 def _not_yet_deployed(
@@ -360,7 +478,13 @@ def destroy_customer_stack(
     )
     cloud.check([tenant.account_id])
     args = ["destroy", tenant.stack_name, "--force"]
-    for key, value in {"registry": str(st.registry_path.resolve()), **cloud.cdk_context}.items():
+    # The app synthesizes only this stack (its filter), not the whole registry.
+    context = {
+        "registry": str(st.registry_path.resolve()),
+        **cloud.cdk_context,
+        STACKS_CONTEXT: tenant.stack_name,
+    }
+    for key, value in context.items():
         args += ["-c", f"{key}={value}"]
     say(f"destroying {tenant.stack_name} in account {tenant.account_id} ({tenant.region}) ...")
     try:

@@ -1,7 +1,8 @@
 """``tenantctl deploy`` end to end with the CDK CLI replaced by a fake (no cloud, no Node).
 
 The fake plays the CLI's part as the fleet calls it: ``synth`` writes a cloud
-assembly of the templates the test holds, ``bootstrap`` and ``deploy`` succeed
+assembly of the templates the test holds (only those the app's ``stacks``
+filter selects, as the app does), ``destroy`` records its stack and context, ``bootstrap`` and ``deploy`` succeed
 unless the test made them fail (with output lines the real CLI prints) or
 raise KeyboardInterrupt, as Ctrl-C does in the process running them. What the
 tests check is the fleet's own part: which stacks each run deploys, what it
@@ -22,9 +23,9 @@ import pytest
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from tenantctl import fleet
+from tenantctl import fleet, synth
 from tenantctl.cdk_runner import DeployError
-from tenantctl.cli import app
+from tenantctl.cli import app, deploy_commands
 
 # The module, not the Typer app the package exports under the same name.
 cli_app = importlib.import_module("tenantctl.cli.app")
@@ -73,14 +74,19 @@ class FakeCdk:
         self.failing: dict[str, list[str]] = {}  # stack -> the CLI's output when it fails
         self.unbootstrappable: set[str] = set()  # accounts whose bootstrap fails
         self.interrupt_at: str | None = None  # the stack during which Ctrl-C comes
+        self.synthesized: list[list[str]] = []  # each synth's stacks
+        self.destroyed: list[tuple[str, dict[str, str]]] = []  # stack, context
         self._lock = threading.Lock()
 
     def __call__(
         self, args: Sequence[str], *, env: Mapping[str, str], cwd: Path, **_: Any
     ) -> list[str]:
         command = ["npx", "--no-install", "cdk", *args]
+        context = dict(args[i + 1].split("=", 1) for i, arg in enumerate(args) if arg == "-c")
         if args[0] == "synth":
-            self._synth(Path(args[args.index("--output") + 1]))
+            self._synth(Path(args[args.index("--output") + 1]), context.get("stacks"))
+        elif args[0] == "destroy":
+            self.destroyed.append((args[1], context))
         elif args[0] == "bootstrap":
             account = args[1].removeprefix("aws://").split("/")[0]
             if account in self.unbootstrappable:
@@ -95,10 +101,14 @@ class FakeCdk:
                 self.deployed.append(stack)
         return []
 
-    def _synth(self, out_dir: Path) -> None:
+    def _synth(self, out_dir: Path, stacks: str | None) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
+        selected = [name for name in self.templates if not stacks or name in stacks.split(",")]
+        with self._lock:
+            self.synthesized.append(selected)
         artifacts = {}
-        for name, template in self.templates.items():
+        for name in selected:
+            template = self.templates[name]
             (out_dir / f"{name}.template.json").write_text(json.dumps(template))
             artifacts[name] = {
                 "type": "aws:cloudformation:stack",
@@ -114,7 +124,8 @@ def _template(marker: str) -> dict[str, Any]:
 @pytest.fixture
 def cdk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeCdk:
     fake = FakeCdk({name: _template("v1") for name in (OPERATIONS, CUSTOMER_A, CUSTOMER_B)})
-    monkeypatch.setattr(fleet, "run_cdk", fake)
+    for module in (fleet, synth, deploy_commands):
+        monkeypatch.setattr(module, "run_cdk", fake)
     monkeypatch.chdir(tmp_path)  # the retry memory lives in ./.tenantctl
     return fake
 
@@ -311,3 +322,71 @@ def test_the_console_script_leaves_an_interrupted_deploy_its_own_message(
     assert code == 130
     assert printed.err.startswith("error: interrupted: 2 stack(s) not deployed")
     assert cli_app.INTERRUPTED not in printed.err
+
+
+def test_deploying_one_tenant_synthesizes_only_its_stack_and_its_operations_shard(
+    cdk: FakeCdk, registry: Path
+) -> None:
+    result = _deploy(registry, "--tenant", TENANT_B)
+
+    assert result.exit_code == 0, result.output
+    assert cdk.synthesized == [[OPERATIONS, CUSTOMER_B]]
+    assert f"synthesizing 2 of 3 stacks: {OPERATIONS}, {CUSTOMER_B}" in result.stdout
+    assert sorted(cdk.deployed) == sorted([OPERATIONS, CUSTOMER_B])
+    cdk.synthesized.clear()
+    assert _deploy(registry, "--all").exit_code == 0
+    assert cdk.synthesized == [[OPERATIONS, CUSTOMER_A, CUSTOMER_B]]
+
+
+def test_dry_run_prints_each_stack_and_why_and_deploys_and_remembers_nothing(
+    cdk: FakeCdk, registry: Path
+) -> None:
+    cdk.failing[CUSTOMER_B] = LOG_GROUP_EXISTS
+    assert _deploy(registry, "--all").exit_code == 1
+    record = (Path(".tenantctl") / fleet.STATE_FILE).read_text()
+    cdk.deployed.clear()
+
+    result = _deploy(registry, "--all", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert cdk.deployed == []
+    assert (Path(".tenantctl") / fleet.STATE_FILE).read_text() == record
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "operations shard 0 of account primary, holds the roles of" in rows[OPERATIONS]
+    assert "unchanged since the last run: skipped" in rows[OPERATIONS]
+    assert f"customer stack of tenant {TENANT_A}" in rows[CUSTOMER_A]
+    assert "deploy (failed last run)" in rows[CUSTOMER_B]
+    assert "dry run: 1 of 3 stack(s) would be deployed; nothing deployed" in result.stdout
+
+
+def test_dry_run_with_changed_says_what_the_deployed_templates_showed(
+    cdk: FakeCdk, registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployed = {OPERATIONS: _template("v1"), CUSTOMER_A: _template("v0")}
+    monkeypatch.setattr(
+        deploy_commands,
+        "template_reader",
+        lambda _cloud: lambda target: deployed.get(target.stack_name),
+    )
+    result = _deploy(registry, "--tenant", TENANT_A, "--changed", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert cdk.deployed == []
+    assert cdk.synthesized == [[OPERATIONS, CUSTOMER_A]]
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert f"holds {TENANT_A}'s role" in rows[OPERATIONS]
+    assert "--changed: same template as deployed: skipped" in rows[OPERATIONS]
+    assert "--changed: template differs from the deployed one" in rows[CUSTOMER_A]
+    assert not (Path(".tenantctl") / fleet.STATE_FILE).exists()
+
+
+def test_offboarding_destroys_the_customer_stack_with_only_that_stack_synthesized(
+    cdk: FakeCdk, registry: Path
+) -> None:
+    """``offboard --deploy``'s ``cdk destroy`` runs the app for the tenant's stack alone."""
+    st = cli_app.State(registry_path=registry)
+    tenant = st.load_registry().tenant(TENANT_B)
+    deploy_commands.destroy_customer_stack(st, tenant, ops_profile=None, tenant_profile=None)
+    assert [(stack, context["stacks"]) for stack, context in cdk.destroyed] == [
+        (CUSTOMER_B, CUSTOMER_B)
+    ]
