@@ -146,6 +146,8 @@ def plan(registry: TenantRegistry, tenant_ids: Sequence[str] | None = None) -> l
             operations_stack=t.operations_stack_name,
         )
         for t in tenants
+        # customer_stack_set: the customer side is a StackSet instance (tenantctl stackset sync).
+        if registry.customer_stack_set is None
     ]
     return operations + customers
 
