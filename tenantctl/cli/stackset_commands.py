@@ -100,10 +100,8 @@ def deploy(
             templates = fleet.synthesize(
                 profiles,
                 assembly,
-                context={
-                    "registry": str(st.registry_path.resolve()),
-                    "stacks": TEMPLATE_STACK_NAME,
-                },
+                context={"registry": str(st.registry_path.resolve())},
+                stacks=[TEMPLATE_STACK_NAME],
             )
         except DeployError as exc:
             raise CliError(f"cdk synth failed: {exc}") from None

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from contracts.registry import TenantRegistry, parse_registry, parse_registry_yaml
+from tenantctl import fleet
 from tenantctl.stackset import (
     TEMPLATE_BODY_MAX_BYTES,
     DeployedInstance,
@@ -155,3 +156,13 @@ def test_the_same_bundle_zips_to_the_same_bytes(tmp_path: Path) -> None:
 
     assert zip_directory(tmp_path) == first
     assert zipfile.ZipFile(BytesIO(first)).namelist() == ["handler.py", "pkg/mod.py"]
+
+
+def test_the_fleet_deploys_no_customer_stack_of_a_stack_set_registry(
+    registry: TenantRegistry,
+) -> None:
+    everything = fleet.plan(registry)
+    one = fleet.plan(registry, ["globex"])
+
+    assert [t.stack.stack_name for t in everything] == ["BedrockOperations"]
+    assert [t.stack.stack_name for t in one] == ["BedrockOperations"]
