@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.registry import parse_registry
-from tenantctl import fleet
+from tenantctl import fleet, synth
 from tenantctl.cdk_runner import StackTarget
 
 
@@ -128,3 +128,25 @@ def test_a_stack_counts_as_deployed_only_from_the_template_and_target_it_was_dep
         again.record(fleet.StackResult(target, "deployed"), origins[target.stack.stack_name])
     again.settle(origins)
     assert not (tmp_path / fleet.STATE_FILE).exists()
+
+
+def test_a_tenants_synth_selects_only_its_stacks_and_a_small_fleet_synthesizes_whole() -> None:
+    registry = _registry()
+    one = fleet.synth_plan(registry, fleet.plan(registry, ["bb"]), whole_app=False)
+    assert one.stacks == ["BedrockOperations-1", "BedrockCustomer-bb"]
+    assert one.total == 6 and len(one.groups) == 1
+    every = fleet.synth_plan(registry, fleet.plan(registry), whole_app=True, processes=2)
+    assert every.stacks is None and len(every.groups) == 1
+
+
+def test_a_large_selection_is_split_into_one_group_per_core_operations_stacks_first() -> None:
+    operations = ["BedrockOperations", "BedrockOperations-1"]
+    customers = [f"BedrockCustomer-t{i:03d}" for i in range(199)]
+    groups = synth.parallel_groups(operations, customers, processes=2)
+    assert [len(g) for g in groups] == [102, 99]
+    assert groups[0][:2] == operations
+    assert [name for group in groups for name in group] == [*operations, *customers]
+    assert synth.parallel_groups(operations, customers, processes=1) == [[*operations, *customers]]
+    assert len(synth.parallel_groups(operations, customers[:100], processes=2)) == 1
+    # No more groups than customer stacks to share out.
+    assert len(synth.split_groups(operations, customers[:3], 8)) == 3
