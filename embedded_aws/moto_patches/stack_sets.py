@@ -65,7 +65,7 @@ import math
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 from unittest import mock
@@ -299,8 +299,13 @@ def _was_given(response: CloudFormationResponse, name: str) -> bool:
     return any(key == name or key.startswith(f"{name}.") for key in response.querystring)
 
 
-def _overrides(raw: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    return [dict(p) for p in raw or [] if isinstance(p, Mapping)]
+def _given_overrides(response: CloudFormationResponse) -> list[dict[str, Any]] | None:
+    """``ParameterOverrides`` as given, or None when the request leaves them out (which
+    keeps an existing instance's overrides, where an empty list drops them)."""
+    if not _was_given(response, "ParameterOverrides"):
+        return None
+    raw = response._get_param("ParameterOverrides") or []
+    return [dict(p) for p in raw if isinstance(p, Mapping)]
 
 
 def _preferences(raw: Mapping[str, Any] | None) -> Preferences:
@@ -735,8 +740,11 @@ def _run(
         if outcome.status == "PENDING":
             outcome.status = "CANCELLED"
             outcome.reason = "Cancelled since failure tolerance has exceeded"
+            # Not attempted: the instance is no longer up to date with what was asked.
             instance = _instance(stack_set, outcome.target)
-            if instance is not None and instance.last_operation_id == operation_id:
+            if instance is not None:
+                instance.last_operation_id = operation_id
+                instance.status = "OUTDATED"
                 instance.detailed_status = "CANCELLED"
                 instance.status_reason = outcome.reason
     failed = sum(o.status == "FAILED" for o in outcomes)
@@ -860,7 +868,7 @@ def _create_stack_instances(self: CloudFormationResponse) -> ActionResult:
     stack_set = _stack_set(self)
     with _exclusive(stack_set):
         targets = _targets(stack_set, self, existing_only=False)
-        overrides = _overrides(self._get_param("ParameterOverrides"))
+        overrides = _given_overrides(self)
         operation_id = _run(
             stack_set,
             self,
@@ -876,11 +884,7 @@ def _update_stack_instances(self: CloudFormationResponse) -> ActionResult:
     stack_set = _stack_set(self)
     with _exclusive(stack_set):
         targets = _targets(stack_set, self, existing_only=True)
-        given = (
-            _overrides(self._get_param("ParameterOverrides"))
-            if _was_given(self, "ParameterOverrides")
-            else None
-        )
+        given = _given_overrides(self)
         operation_id = _run(
             stack_set,
             self,
