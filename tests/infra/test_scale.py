@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
-from app import build_app
+from app import StackSelection, build_app
 from contracts import naming
-from contracts.registry import RegistryError, TenantRegistry, load_registry, parse_registry
+from contracts.registry import (
+    RegistryError,
+    TenantRegistry,
+    load_registry,
+    parse_registry,
+    placement,
+)
 from stacks.shared.limits import check_templates
 from tests.conftest import EXAMPLE_REGISTRY
 
@@ -40,6 +47,14 @@ def fleet(count: int, **operations: Any) -> dict[str, Any]:
 
 def templates(registry: TenantRegistry) -> dict[str, dict[str, Any]]:
     assembly = build_app(registry, context=NO_BUNDLING).synth()
+    return {stack.stack_name: stack.template for stack in assembly.stacks}
+
+
+def selected_templates(registry: TenantRegistry, stacks: list[str]) -> dict[str, dict[str, Any]]:
+    """The templates of only ``stacks``, as the app's stack selection synthesizes them
+    (byte-identical to the full synth's)."""
+    app = build_app(registry, context=NO_BUNDLING, selection=StackSelection(tuple(stacks)))
+    assembly = app.synth()
     return {stack.stack_name: stack.template for stack in assembly.stacks}
 
 
@@ -271,3 +286,36 @@ def test_new_tenants_go_to_the_first_operations_account_with_a_role_to_spare() -
     assert registry.operations_for_new_tenant().name == "eu"
     data["operations"]["iam_role_quota"] = 4
     assert parse_registry(data).operations_for_new_tenant().name == "primary"
+
+
+# --- a registry written by hand ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fix_placement_of_800_tenants_leaves_the_first_150s_templates_as_they_were() -> None:
+    """A platform team's 800 tenants, no ``shard:``: the first 150 fitted shard 0 and
+    were deployed from it; recording everyone's placement must not touch them."""
+    data = fleet(800)
+    for tenant in data["tenants"]:
+        del tenant["shard"]
+    deployed = copy.deepcopy(data)
+    deployed["tenants"] = deployed["tenants"][:150]
+    first = [naming.customer_stack_name(t["id"]) for t in deployed["tenants"]]
+    wanted = [naming.OPERATIONS_STACK_NAME, *first]
+
+    with pytest.raises(RegistryError, match="validate --fix-placement"):
+        parse_registry(data)
+    changes = placement.fix_placement(parse_registry(data, placed=False))
+    for index, change in changes.items():
+        data["tenants"][index].update(change)
+    fixed = parse_registry(data)
+
+    assert [len(t) for t in fixed.shards().values()] == [150] * 5 + [50]
+    before = selected_templates(parse_registry(deployed), wanted)
+    after = selected_templates(fixed, wanted)
+    assert set(after) == set(wanted)
+    for stack in wanted:
+        # Byte for byte: no role, output or logical id of theirs changes.
+        assert json.dumps(after[stack], sort_keys=True) == json.dumps(
+            before[stack], sort_keys=True
+        ), f"{stack} changed"
