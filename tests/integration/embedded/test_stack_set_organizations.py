@@ -22,7 +22,12 @@ from botocore.exceptions import ClientError
 
 from contracts.registry import TenantRegistry, parse_registry, parse_registry_yaml
 from embedded_aws import EmbeddedCloud
-from embedded_aws.organization import Organization, build_organization
+from embedded_aws.organization import (
+    STACK_SETS_SERVICE_PRINCIPAL,
+    Organization,
+    build_organization,
+    organizations_client,
+)
 from stacks.customer.customer_stack_set import stack_set_parameters
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.integration.embedded.test_stack_set import CODE_BUCKET, _code_zip, template
@@ -195,6 +200,27 @@ def test_a_service_managed_stack_set_takes_ous_not_bare_accounts(rollout: Rollou
         rollout.cloud.client("cloudformation", tenant_account).create_stack_set(
             StackSetName="not-mine", TemplateBody="{}", PermissionModel="SERVICE_MANAGED"
         )
+
+
+def test_a_registered_delegated_administrator_runs_stack_sets_when_it_calls_as_one(
+    rollout: Rollout,
+) -> None:
+    organizations_client(rollout.cloud, OPS).register_delegated_administrator(
+        AccountId=OUTSIDER, ServicePrincipal=STACK_SETS_SERVICE_PRINCIPAL
+    )
+    delegated = rollout.cloud.client("cloudformation", OUTSIDER)
+    with pytest.raises(ClientError, match="management account"):
+        delegated.create_stack_set(
+            StackSetName="delegated", TemplateBody="{}", PermissionModel="SERVICE_MANAGED"
+        )
+    delegated.create_stack_set(
+        StackSetName="delegated",
+        TemplateBody="{}",
+        PermissionModel="SERVICE_MANAGED",
+        CallAs="DELEGATED_ADMIN",
+    )
+    assert delegated.describe_organizations_access(CallAs="DELEGATED_ADMIN")["Status"] == "ENABLED"
+    assert delegated.describe_organizations_access()["Status"] == "DISABLED"
 
 
 def test_operation_preferences_refuse_a_count_and_a_percentage_of_the_same_kind(
