@@ -746,7 +746,12 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, what, limit, unit in TARGETS:
         figure = figures[key]
-        row: dict[str, Any] = {"target": what, "limit": f"<= {limit:g} {unit}", "figure": figure}
+        row: dict[str, Any] = {
+            "key": key,
+            "target": what,
+            "limit": f"<= {limit:g} {unit}",
+            "figure": figure,
+        }
         if figure is None:
             row["result"] = "NOT MEASURED (size below the target's, or the command is missing)"
         else:
