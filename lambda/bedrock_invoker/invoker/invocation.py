@@ -13,7 +13,6 @@ import concurrent.futures
 import functools
 import logging
 import random
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from invoker.event import (
 from invoker.ops_credentials import Clock, OpsCredentials, create_ops_session, utc_now
 from invoker.outcome import BedrockAnswer, CallTimer, Failure
 from invoker.settings import Settings
+from invoker.timeout_watchdog import Alarm, TimeoutWatchdog
 from invoker.usage.callback import UsageCallback
 from invoker.usage.record import CallIdentity, UsageRecorder
 from invoker.usage.writer import (
@@ -134,24 +134,6 @@ def answer_result(answer: BedrockAnswer, *, model_id: str) -> Result:
     }
 
 
-def _start_timeout_watchdog(
-    recorder: UsageRecorder, remaining_time_ms: Callable[[], int] | None
-) -> threading.Timer | None:
-    """Write a provisional timeout record shortly before Lambda would kill the call.
-
-    Lambda gives no chance to log after its timeout; without this, a call that
-    outlives the function would leave no usage record at all. Should the call end
-    within the margin after all, its real record still follows and supersedes it.
-    """
-    if remaining_time_ms is None:
-        return None
-    delay = max(0.0, (remaining_time_ms() - TIMEOUT_RECORD_MARGIN_MS) / 1000)
-    timer = threading.Timer(delay, recorder.provisional_failure, args=(TIMEOUT_PENDING,))
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
 class BedrockInvoker:
     """Answers events with Bedrock in the operations account; logs usage in the tenant's."""
 
@@ -180,6 +162,8 @@ class BedrockInvoker:
         self._model_calls = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="model-call"
         )
+        # Writes a provisional timeout record for a call about to be cut off.
+        self._watchdog = TimeoutWatchdog()
 
     @classmethod
     def from_settings(
@@ -348,7 +332,7 @@ class BedrockInvoker:
         supersedes the watchdog's provisional one. Should the call end later in a
         thawed container, its callback only stops the clock; nothing is recorded twice.
         """
-        watchdog = _start_timeout_watchdog(recorder, remaining_time_ms)
+        alarm = self._arm_timeout_record(recorder, remaining_time_ms)
         try:
             message = self._converse_by_deadline(
                 model_id,
@@ -370,8 +354,22 @@ class BedrockInvoker:
         finally:
             # A watchdog that already fired is not waited for: its provisional record
             # and the real one are written independently, matched by invocation_id.
-            if watchdog is not None:
-                watchdog.cancel()
+            if alarm is not None:
+                self._watchdog.disarm(alarm)
+
+    def _arm_timeout_record(
+        self, recorder: UsageRecorder, remaining_time_ms: Callable[[], int] | None
+    ) -> Alarm | None:
+        """Write a provisional timeout record shortly before Lambda would kill the call.
+
+        Lambda gives no chance to log after its timeout; without this, a call that
+        outlives the function would leave no usage record at all. Should the call end
+        within the margin after all, its real record still follows and supersedes it.
+        """
+        if remaining_time_ms is None:
+            return None
+        delay = max(0.0, (remaining_time_ms() - TIMEOUT_RECORD_MARGIN_MS) / 1000)
+        return self._watchdog.arm(delay, lambda: recorder.provisional_failure(TIMEOUT_PENDING))
 
     def _converse_by_deadline(
         self,

@@ -324,6 +324,34 @@ def _provisional_and_final(records: list[dict[str, Any]]) -> tuple[dict[str, Any
     return provisional[0], final[0]
 
 
+def test_a_warm_invocation_starts_no_thread(
+    monkeypatch: pytest.MonkeyPatch,
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+) -> None:
+    # The timeout watchdog is one thread for the environment and the model-call
+    # workers are pooled: once warm, a call hands work over but starts nothing.
+    handler = cold_handler()
+    for _ in range(3):
+        handler.lambda_handler(event(), FakeLambdaContext())
+    started: list[str] = []
+    start = threading.Thread.start
+    invoking = threading.current_thread()
+
+    def counted_start(self: threading.Thread) -> None:
+        # Only the handler's own: the moto server starts a thread per request.
+        if threading.current_thread() is invoking:
+            started.append(self.name)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    for _ in range(10):
+        assert "error" not in handler.lambda_handler(event(), FakeLambdaContext())
+    assert started == []
+    assert len(accounts.usage_records()) == 13
+
+
 def test_answer_arriving_after_the_timeout_record_is_still_recorded_and_returned(
     monkeypatch: pytest.MonkeyPatch,
     accounts: Accounts,
