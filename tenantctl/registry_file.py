@@ -588,12 +588,12 @@ class _RegistryLines:
         Only a nested value needs the file's list style, only a string its quotes:
         a scalar's line is the same in any style, so the lookup is skipped.
         """
-        nested = isinstance(value, (Mapping, list))
-        style = self._style(hints, key) if nested else _Style(map_indent=self.map_indent)
+        style = self._style(hints, key) if _nested(value) else _Style(map_indent=self.map_indent)
         quote = self._quote(hints, key) if isinstance(value, str) else None
-        return self._dump(key, value, style, quote)
+        return self._dump([(key, value, quote)], style)
 
-    def _dump(self, key: str, value: Any, style: _Style, quote: type[str] | None) -> list[str]:
+    def _dump(self, items: list[tuple[str, Any, type[str] | None]], style: _Style) -> list[str]:
+        """``key: value`` lines of each ``(key, value, quotes)``, in ``style``, at column 0."""
         yaml = YAML(typ="rt")
         yaml.width = 4096
         yaml.indent(
@@ -602,7 +602,8 @@ class _RegistryLines:
             offset=style.list_offset,
         )
         node = CommentedMap()
-        node[key] = _yaml_value(value, flow_lists=style.flow_lists, quote=quote)
+        for key, value, quote in items:
+            node[key] = _yaml_value(value, flow_lists=style.flow_lists, quote=quote)
         out = io.StringIO()
         yaml.dump(node, out)
         return out.getvalue().splitlines()
@@ -691,24 +692,43 @@ class _EntryRenderer:
 
     def entry_lines(self, entry: Mapping[str, Any], dash_col: int, key_col: int) -> list[str]:
         dash = " " * dash_col + "-" + " " * (key_col - dash_col - 1)
-        lines: list[str] = []
-        for key, value in entry.items():
-            rendered = self._render(key, value)
-            lines.append((dash if not lines else " " * key_col) + rendered[0])
-            lines += [" " * key_col + line for line in rendered[1:]]
+        nested = {self._style(key) for key, value in entry.items() if _nested(value)}
+        if len(nested) <= 1:
+            # One dump for the whole entry: its keys' lines are the same as one by one.
+            style = nested.pop() if nested else _Style(map_indent=self.lines.map_indent)
+            rendered = self.lines._dump(
+                [(key, value, self._quote(key, value)) for key, value in entry.items()], style
+            )
+        else:
+            rendered = [
+                line
+                for key, value in entry.items()
+                for line in self.lines._dump(
+                    [(key, value, self._quote(key, value))],
+                    self._style(key)
+                    if _nested(value)
+                    else _Style(map_indent=self.lines.map_indent),
+                )
+            ]
+        lines = [dash + rendered[0], *(" " * key_col + line for line in rendered[1:])]
         return [self.lines._line(line) for line in lines]
 
-    def _render(self, key: str, value: Any) -> list[str]:
-        style, quote = _Style(map_indent=self.lines.map_indent), None
-        if isinstance(value, (Mapping, list)):
-            if key not in self._styles:
-                self._styles[key] = self.lines._style(self.hints, key)
-            style = self._styles[key]
-        if isinstance(value, str):
-            if key not in self._quotes:
-                self._quotes[key] = self.lines._quote(self.hints, key)
-            quote = self._quotes[key]
-        return self.lines._dump(key, value, style, quote)
+    def _style(self, key: str) -> _Style:
+        if key not in self._styles:
+            self._styles[key] = self.lines._style(self.hints, key)
+        return self._styles[key]
+
+    def _quote(self, key: str, value: Any) -> type[str] | None:
+        if not isinstance(value, str):
+            return None
+        if key not in self._quotes:
+            self._quotes[key] = self.lines._quote(self.hints, key)
+        return self._quotes[key]
+
+
+def _nested(value: Any) -> bool:
+    """A value whose lines follow the file's list style (a scalar's line has none)."""
+    return isinstance(value, (Mapping, list))
 
 
 class _NearestEntries:
