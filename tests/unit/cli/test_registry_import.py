@@ -6,9 +6,11 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from contracts.registry import load_registry
+from tests.conftest import ROOT
 from tests.support.cli_fixtures import Cli
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -206,3 +208,20 @@ def test_a_thousand_rows_import_in_well_under_ten_seconds(tmp_path: Path) -> Non
     assert (accounts.count("primary"), accounts.count("eu")) == (993, 7)
     assert imported.roles_in("primary") == 1000
     assert all(spec.operations_account is not None for spec in imported.tenants)
+
+
+@pytest.mark.parametrize("kind", ["csv", "yaml"])
+def test_the_import_examples_in_the_docs_import(
+    cli: Cli, registry_path: Path, tmp_path: Path, kind: str
+) -> None:
+    doc = (ROOT / "docs" / "registry.md").read_text()
+    match = re.search(rf"<!-- import-example: {kind} -->\n```{kind}\n(.*?)```", doc, re.DOTALL)
+    assert match, f"docs/registry.md has no {kind} import example"
+    example = _file(tmp_path, f"tenants.{kind}", match[1])
+
+    result = cli("import", str(example))
+
+    assert result.exit_code == 0, result.output
+    registry = load_registry(registry_path)
+    assert [t.id for t in registry.tenants][-2:] == ["initech", "hooli"]
+    assert registry.tenant("hooli").account_id == "055555555555"
