@@ -112,6 +112,9 @@ def create_ops_session(
     )
     credentials = OpsCredentials(fetcher=fetcher, cache=cache, clock=clock)
     session = botocore.session.Session()
+    # One loader for both sessions: endpoints.json and the other data files are
+    # parsed once per container, not once per session (a cold start's time).
+    session.register_component("data_loader", source.get_component("data_loader"))
     # botocore has no public setter for refreshable credentials on a session;
     # this is the documented-by-usage way to install them.
     session._credentials = credentials  # type: ignore[attr-defined]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 from invoker.invocation import (
     TIMEOUT_RECORD_MARGIN_MS,
@@ -235,6 +237,23 @@ def test_expired_credentials_are_refreshed_exactly_once(
     assert len(assumed_role_sessions()) == 2
     keys = [call.access_key_id for call in converse_stub.calls]
     assert len(set(keys[:4])) == 1 and len(set(keys[4:])) == 1 and keys[0] != keys[4]
+
+
+def test_a_container_parses_botocores_endpoint_data_once(
+    monkeypatch: pytest.MonkeyPatch, accounts: Accounts
+) -> None:
+    # Two botocore sessions (the Lambda's own, the operations role's) share one
+    # data loader: endpoints.json, the largest data file, is parsed once at init.
+    parsed: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def counted(self: botocore.loaders.JSONFileLoader, file_path: str) -> Any:
+        parsed.append(file_path)
+        return load_file(self, file_path)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counted)
+    BedrockInvoker.from_settings(Settings.from_env(), source_session=botocore.session.Session())
+    assert sum(path.endswith("/endpoints") for path in parsed) == 1, parsed
 
 
 # --- Failures --------------------------------------------------------------------------------
