@@ -5,9 +5,9 @@ directory; ``cdk deploy --app <dir>`` then wants a single assembly. The parts
 come from the same app, so they differ only in which stacks they hold: the
 merged manifest is the union of their artifacts (a stack, its asset manifest
 and the files they name), and the ``asset.*`` entries, named by their content
-hash, are taken once. The construct tree (``tree.json``) is dropped: it serves
-only ``cdk`` commands that show the tree (``cdk deploy``, ``ls``, ``synth
---app <dir>`` and ``diff`` read the manifest, templates and assets).
+hash, are taken once. What describes one process's run is dropped: the
+construct tree (``tree.json``, which ``cdk deploy``, ``ls``, ``synth --app
+<dir>`` and ``diff`` do not read) and reports such as ``performance-counters.json``.
 """
 
 from __future__ import annotations
@@ -48,13 +48,30 @@ def merge(parts: Sequence[Path], out_dir: Path) -> dict[str, Any]:
             )
         _merge_artifacts(merged["artifacts"], manifest.get("artifacts", {}), part)
         _merge_missing(merged, manifest)
+        kept = _artifact_files(manifest)
         for entry in sorted(part.iterdir()):
-            if entry.name in {MANIFEST, "tree.json"}:
-                continue
-            _move(entry, out_dir / entry.name)
+            if entry.name in kept or entry.name.startswith("asset."):
+                _move(entry, out_dir / entry.name)
     assert merged is not None
     (out_dir / MANIFEST).write_text(json.dumps(merged, indent=2), encoding="utf-8")
     return merged
+
+
+def _artifact_files(manifest: dict[str, Any]) -> set[str]:
+    """The files the manifest's stacks and asset manifests name, and the version marker."""
+    files = {"cdk.out"}
+    for artifact in manifest.get("artifacts", {}).values():
+        if artifact.get("type") == _TREE:
+            continue
+        properties = artifact.get("properties", {})
+        for name in (
+            properties.get("templateFile"),
+            properties.get("file"),
+            artifact.get("additionalMetadataFile"),
+        ):
+            if name:
+                files.add(str(name))
+    return files
 
 
 def _merge_artifacts(into: dict[str, Any], artifacts: dict[str, Any], part: Path) -> None:

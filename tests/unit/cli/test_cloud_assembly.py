@@ -38,6 +38,8 @@ def _part(root: Path, name: str, stacks: list[str], asset: str = "abc") -> Path:
     artifacts["Tree"] = {"type": "cdk:tree", "properties": {"file": "tree.json"}}
     (part / "tree.json").write_text(json.dumps({"tree": {"children": stacks}}))
     (part / "cdk.out").write_text(json.dumps({"version": VERSION}))
+    # A report of this process's run (the CLI writes one when it measures itself).
+    (part / "performance-counters.json").write_text(json.dumps({"part": name}))
     (part / "manifest.json").write_text(
         json.dumps({"version": VERSION, "artifacts": artifacts, "minimumCliVersion": "2.1"})
     )
@@ -70,6 +72,7 @@ def test_merged_manifest_holds_every_stack_with_its_asset_manifest_and_files(
     assert [p.name for p in out.glob("asset.*")] == ["asset.abc"]
     assert (out / "asset.abc" / "handler.py").is_file()
     assert not (out / "tree.json").exists()
+    assert not (out / "performance-counters.json").exists()
     assert json.loads((out / "cdk.out").read_text()) == {"version": VERSION}
 
 
