@@ -10,8 +10,15 @@ Modes:
 
 * ``cold-handler``: import the handler (Lambda's init) and serve one invocation;
 * ``cold-boto3``: ``import boto3`` and one raw Converse (the baseline);
+* ``cold-restore``: init with SnapStart's runtime hooks (``snapshot_restore_py``,
+  as the managed runtime and the embedded runner provide it), the before-snapshot
+  hooks, then, timed, the after-restore hooks and the first invocation: what a
+  restored environment does before it answers. The restore itself (the microVM
+  resumed from its snapshot, memory paged in) has no equivalent here;
 * ``count``: init, then ``CONFIG["invocations"]`` invocations (API call counts);
-* ``warm``: init, then raw Converse and the handler interleaved call by call;
+* ``warm``: init, then raw Converse, the floor (raw Converse plus one raw
+  PutLogEvents, what the api sink cannot do without) and the handler,
+  interleaved call by call;
 * ``profile``: ``cold-handler`` under pyinstrument (``bench.profile_init``).
 
 Standard library only until the package is on ``sys.path``.
@@ -79,6 +86,29 @@ def raw_client() -> object:
     )
 
 
+def snapshot_hooks() -> object:
+    """``snapshot_restore_py`` as Lambda's Python runtimes ship it (its four functions)."""
+    import types
+
+    module = types.ModuleType("snapshot_restore_py")
+    before: list = []
+    after: list = []
+
+    def registrar(hooks: list) -> object:
+        def register(func: object, *args: object, **kwargs: object) -> object:
+            hooks.append((func, args, kwargs))
+            return func
+
+        return register
+
+    module.register_before_snapshot = registrar(before)  # type: ignore[attr-defined]
+    module.register_after_restore = registrar(after)  # type: ignore[attr-defined]
+    module.get_before_snapshot = lambda: before  # type: ignore[attr-defined]
+    module.get_after_restore = lambda: after  # type: ignore[attr-defined]
+    sys.modules["snapshot_restore_py"] = module
+    return module
+
+
 if MODE == "cold-handler":
     import handler
 
@@ -91,6 +121,17 @@ elif MODE == "cold-boto3":
         modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
     )
     report("ANSWERED", True)
+elif MODE == "cold-restore":
+    hooks = snapshot_hooks()
+    import handler
+
+    for hook, args, kwargs in reversed(hooks.get_before_snapshot()):  # type: ignore[attr-defined]
+        hook(*args, **kwargs)
+    restored = time.perf_counter()
+    for hook, args, kwargs in hooks.get_after_restore():  # type: ignore[attr-defined]
+        hook(*args, **kwargs)
+    serve(handler)
+    report("RESULT", {"restore_ms": (time.perf_counter() - restored) * 1000})
 elif MODE == "count":
     import handler
 
@@ -107,6 +148,21 @@ elif MODE == "warm":
             modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
         )
 
+    import boto3
+
+    # The Lambda's own credentials, as the api sink's writer has them.
+    own_logs = boto3.client("logs")
+    floor_stream = f"floor-{uuid.uuid4()}"
+    own_logs.create_log_stream(logGroupName=CONFIG["log_group"], logStreamName=floor_stream)
+
+    def call_floor() -> None:
+        call_raw()
+        own_logs.put_log_events(
+            logGroupName=CONFIG["log_group"],
+            logStreamName=floor_stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": '{"floor": true}'}],
+        )
+
     def call_handler() -> None:
         serve(handler)
 
@@ -120,7 +176,12 @@ elif MODE == "warm":
     def call_langchain() -> None:
         minimal.invoke(EVENT.get("prompt", ""))
 
-    variants = {"raw": call_raw, "langchain": call_langchain, "handler": call_handler}
+    variants = {
+        "raw": call_raw,
+        "floor": call_floor,
+        "langchain": call_langchain,
+        "handler": call_handler,
+    }
     for call in variants.values():  # warm every cache and connection first
         for _ in range(CONFIG["warmup"]):
             call()

@@ -5,8 +5,13 @@ the invoker's requirements under its lock, for the target platform. It is cached
 in ``build/bench/`` between runs (keyed by requirements, lock and platform), since
 pip takes most of a minute. The trimmed package is made from a copy of it in every
 run by the bundler's own ``finish`` step (trim, then source and contracts), which is
-exactly what ``try_bundle`` ships. Both are measured in the run: bytes on disk,
-and the size of a deflated zip (zlib level 6) as uploaded.
+exactly what ``try_bundle`` ships, bytecode for the runtime's Python included
+(where an interpreter of it is at hand). Both are measured in the run: bytes on
+disk, and the size of a deflated zip (zlib level 6) as uploaded.
+
+Two variants are made from the shipped package for comparison, never shipped:
+the same package without its bytecode (what shipped before the bundler compiled
+it) and one with sourceless dependencies (the other layout the bundler could use).
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stacks.customer.invoker_function import INVOKER_SOURCE
-from stacks.shared.lambda_bundling import LOCK_FILE, LambdaPlatform, PipInstallBundling
+from stacks.shared.lambda_bundling import (
+    CONTRACTS_DIR,
+    LOCK_FILE,
+    LambdaPlatform,
+    PipInstallBundling,
+    RuntimeBytecode,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
@@ -55,6 +66,33 @@ def trimmed_package(target: LambdaPlatform, naive: Path, out: Path) -> Path:
         shutil.rmtree(out)
     shutil.copytree(naive, out, symlinks=True)
     PipInstallBundling(INVOKER_SOURCE, target).finish(str(out))
+    return out
+
+
+def without_bytecode(package: Path, out: Path) -> Path:
+    """A copy of ``package`` without any pyc: every module compiled from source on import."""
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(package, out, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return out
+
+
+def sourceless_dependencies(package: Path, bytecode: RuntimeBytecode, out: Path) -> Path:
+    """A copy of ``package`` whose dependencies are bytecode alone (``X.pyc`` in place of
+    ``X.py``), the function's own source and the contracts left as shipped."""
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(package, out, symlinks=True)
+    own = {p.name for p in INVOKER_SOURCE.iterdir()} | {CONTRACTS_DIR.name}
+    for source in sorted(out.rglob("*.py")):
+        if source.relative_to(out).parts[0] in own:
+            continue
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{bytecode.cache_tag}.pyc"
+        pyc.rename(source.with_suffix(".pyc"))
+        source.unlink()
+    for cache in sorted(out.rglob("__pycache__"), reverse=True):
+        if not any(cache.iterdir()):
+            cache.rmdir()
     return out
 
 

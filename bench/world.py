@@ -177,6 +177,7 @@ class BenchProcess:
         settings = {
             "model": MODEL,
             "event": EVENT,
+            "log_group": LOG_GROUP,
             "raw_credentials": dict(self._creds.ops),
             **(config or {}),
         }
