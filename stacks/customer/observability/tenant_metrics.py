@@ -5,8 +5,8 @@ same the function's EMF block declares; this module only says which of them a
 graph or an alarm reads.
 
 Plain dicts and jsii structs rather than ``aws_cloudwatch.Metric`` objects: a
-metric object is a round trip to the jsii kernel each time it is made or
-rendered, and a fleet synth makes a dozen dozen of them per tenant. A struct
+metric object costs a round trip to the jsii kernel each time it is made or
+used, and the dashboard and alarms read dozens of them per tenant. A struct
 (``CfnAlarm.MetricStatProperty``) is Python data until the one call that
 creates its alarm.
 """
@@ -101,6 +101,7 @@ class TenantMetrics:
         ]
 
     def alarm_dimensions(self) -> list[cloudwatch.CfnAlarm.DimensionProperty]:
+        """The roll-up dimension set as an alarm names it."""
         return [
             cloudwatch.CfnAlarm.DimensionProperty(name=name, value=value)
             for name, value in self._dimensions.items()
