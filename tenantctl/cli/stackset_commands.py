@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from botocore.exceptions import ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -166,7 +167,15 @@ def sync_stack_set(
     scope = None if accounts is None else set(accounts)
     wanted = stackset.wanted_instances(registry, departing=departing)
     with target.errors():
-        deployed = admin.deployed_instances(accounts=scope)
+        try:
+            deployed = admin.deployed_instances(accounts=scope)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "StackSetNotFoundException":
+                raise
+            raise CliError(
+                f"StackSet {admin.config.name} does not exist in account {target.account_id} "
+                f"({target.region}): run tenantctl stackset deploy first"
+            ) from None
         plan = stackset.plan_sync(wanted, deployed, accounts=scope)
         _print_plan(plan, admin.config.name)
         if dry_run or not plan.changes:

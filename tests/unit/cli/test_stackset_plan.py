@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from contracts.registry import TenantRegistry, parse_registry, parse_registry_yaml
 from tenantctl import fleet
@@ -20,8 +21,10 @@ from tenantctl.stackset import (
     zip_directory,
 )
 from tests.conftest import EXAMPLE_REGISTRY
+from tests.support.cli_fixtures import Cli
 
 ACME, GLOBEX, GONE = "222222222222", "333333333333", "444444444444"
+OU = "ou-ab12-tenants01"
 
 
 @pytest.fixture
@@ -166,3 +169,26 @@ def test_the_fleet_deploys_no_customer_stack_of_a_stack_set_registry(
 
     assert [t.stack.stack_name for t in everything] == ["BedrockOperations"]
     assert [t.stack.stack_name for t in one] == ["BedrockOperations"]
+
+
+def test_sync_before_the_stack_set_exists_says_to_deploy_it_first(
+    cli: Cli, registry_path: Path, acme_account: None
+) -> None:
+    data = parse_registry_yaml(registry_path.read_text(encoding="utf-8"))
+    data["customer_stack_set"] = {"code_bucket": "org-code", "organizational_unit_ids": [OU]}
+    YAML().dump(data, registry_path)
+
+    result = cli("stackset", "sync")
+
+    assert result.exit_code == 1, result.output
+    assert "StackSet BedrockCustomerStackSet does not exist in account 111111111111" in (
+        result.stderr
+    )
+    assert "run tenantctl stackset deploy first" in result.stderr
+
+
+def test_stackset_commands_refuse_a_registry_without_the_block(cli: Cli) -> None:
+    result = cli("stackset", "sync", "--dry-run")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: customer_stack_set: the registry has no")
