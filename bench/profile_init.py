@@ -8,8 +8,10 @@ processes against the embedded cloud:
 2. pyinstrument (a dev dependency) over the same import and first invocation:
    the call tree, including client construction and the first Converse.
 
-Figures are this machine's, compiled from source each time (``-B``, as on Lambda).
-docs/PERFORMANCE.md reads these outputs.
+Figures are this machine's, for the package as shipped: with the bytecode the
+bundler compiled for this interpreter, and ``-B`` so that nothing more is
+written (as on Lambda's read-only ``/var/task``). docs/PERFORMANCE.md reads
+these outputs.
 """
 
 from __future__ import annotations

@@ -169,8 +169,9 @@ class BenchProcess:
     ) -> tuple[float, dict[str, Any]]:
         """Run one process; (seconds from start to its report, the report's value).
 
-        ``-B``: no bytecode is written, so every process compiles the package from
-        source, as on Lambda, whose read-only /var/task keeps no ``__pycache__``.
+        ``-B``: no bytecode is written, as on Lambda, whose read-only /var/task keeps
+        no ``__pycache__`` beyond the one the package ships: whatever the package
+        has no bytecode for is compiled from source in every process.
         ``report["stderr"]`` holds everything else the process wrote to stderr.
         """
         credentials = self._creds.ops if mode == "cold-boto3" else self._creds.caller
