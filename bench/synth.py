@@ -7,8 +7,9 @@ filter; the CDK CLI's own start-up is not counted), with bundling off
 platform whatever the fleet size. Measured in one run on this machine:
 
 - **full**: the whole app of a 1,000-tenant registry, synthesized as ``tenantctl``
-  does for a fleet (``tenantctl.synth``: several processes, one per core, each
-  with its ``stacks`` filter, merged into one cloud assembly), beside a bare
+  does for a fleet on an idle machine (``tenantctl.synth``: one process per core,
+  each with its ``stacks`` filter, merged into one cloud assembly), and once in
+  one process, beside a bare
   CDK baseline of the same run: an app written the way a CDK user would, with
   no code of the project's (``BASELINE_CONTENTS``), in one process, with CDK's
   built-in template validation off as the project's app has it (the target's
@@ -637,9 +638,18 @@ def full_synth(
         {"kind": "app", "registry": str(registry), "groups": groups, "outdir": str(tmp / "full")}
     )
     project["how"] = how
+    figures: dict[str, Any] = {}
+    if groups:
+        # The same app in one process: what the constructs cost, without the parallelism.
+        say(f"full synth, {tenants} tenants: the project, one process")
+        figures["project_one_process"] = measure(
+            {"kind": "app", "registry": str(registry), "outdir": str(tmp / "full-one")}
+        )
+        figures["project_one_process"]["how"] = "one process"
     return {
         "tenants": tenants,
         "project": project,
+        **figures,
         "baseline": base,
         "baseline_cdk_defaults": defaults,
         "ratio": project["wall_seconds"] / base["wall_seconds"],
@@ -782,7 +792,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--synth-processes",
         type=int,
-        help="processes of a full synth (default: as tenantctl chooses, one per idle core)",
+        default=os.cpu_count(),
+        help="processes of a full synth, split as tenantctl splits it (default: one per "
+        "core, what tenantctl chooses on an idle machine; it takes fewer on a busy one, and "
+        "the bench's own runs keep the load average up)",
     )
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "synth-results.json")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
@@ -862,6 +875,8 @@ def print_report(console: Any, results: dict[str, Any]) -> None:
     for full in results["full"]:
         n = full["tenants"]
         row(f"full {n}: project", full["project"])
+        if "project_one_process" in full:
+            row(f"full {n}: project, one process", full["project_one_process"])
         row(f"full {n}: bare CDK, validation off", full["baseline"])
         row(f"full {n}: bare CDK, CDK's defaults", full["baseline_cdk_defaults"])
     targeted = results["targeted"]
