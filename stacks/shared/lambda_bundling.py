@@ -28,6 +28,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,16 +354,100 @@ def find_runtime_bytecode(
     return None
 
 
+@dataclass(frozen=True)
+class BundleCache:
+    """Bundles already built, by a key over everything that goes into them.
+
+    Every synth into a fresh ``cdk.out`` (each test that bundles, each
+    ``tenantctl`` deploy) would otherwise run pip and the compiler again for an
+    unchanged function. An entry is a finished bundle, copied (never linked: the
+    asset folder is the caller's to change) into the asset folder; a failed copy
+    (an entry evicted meanwhile) falls back to building. Only the ``keep`` most
+    recently used entries are kept.
+    """
+
+    root: Path
+    keep: int = 6
+
+    def restore(self, key: str, output_dir: Path) -> bool:
+        """Copy the entry ``key`` into ``output_dir``; False when there is none."""
+        entry = self.root / key
+        if not entry.is_dir():
+            return False
+        try:
+            shutil.copytree(entry, output_dir, symlinks=True, dirs_exist_ok=True)
+            os.utime(entry)  # most recently used
+        except OSError:
+            for child in output_dir.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+            return False
+        return True
+
+    def store(self, key: str, built: Path) -> None:
+        """Keep a copy of ``built`` as the entry ``key`` (complete or absent)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        incoming = Path(tempfile.mkdtemp(dir=self.root, prefix=".incoming-"))
+        try:
+            shutil.copytree(built, incoming / "bundle", symlinks=True)
+            # A rename is atomic: a concurrent synth sees the whole entry or none.
+            (incoming / "bundle").rename(self.root / key)
+            os.utime(self.root / key)  # copytree kept the built folder's time
+        except OSError:
+            pass  # another synth stored the same key first
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+        self._evict()
+
+    def _evict(self) -> None:
+        entries = sorted(
+            (p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for stale in entries[self.keep :]:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+# Under the project, gitignored; ``make clean`` leaves it (rm -rf .cache to empty it).
+DEFAULT_BUNDLE_CACHE = BundleCache(PROJECT_ROOT / ".cache" / "lambda-bundles")
+
+
 @jsii.implements(ILocalBundling)
 class PipInstallBundling:
     """Copies the function source and pip-installs its requirements for the target."""
 
     def __init__(
-        self, source_dir: Path, target: LambdaPlatform, *, trim: PackageTrim | None = None
+        self,
+        source_dir: Path,
+        target: LambdaPlatform,
+        *,
+        trim: PackageTrim | None = None,
+        cache: BundleCache | None = None,
     ) -> None:
+        """``cache``: where finished bundles are kept and found (None: built every time)."""
         self._source_dir = source_dir
         self._target = target
         self._trim = trim if trim is not None else trim_for(source_dir)
+        self._cache = cache
+
+    def cache_key(self) -> str | None:
+        """Everything the bundle is made of: the asset's own hash inputs (source, lock,
+        contracts, target, bytecode), these trim rules, this bundler's code and the
+        pip and Python that install. None without a lock: pip's resolution would
+        then depend on the day, so the bundle is never reused."""
+        if (self._source_dir / "requirements.txt").exists() and not (
+            self._source_dir / LOCK_FILE
+        ).exists():
+            return None
+        digest = hashlib.sha256()
+        digest.update(source_fingerprint(self._source_dir, self._target).encode())
+        digest.update(self._trim.describe().encode())
+        digest.update(Path(__file__).read_bytes())
+        digest.update(f"{sys.version}|pip {importlib.metadata.version('pip')}".encode())
+        return digest.hexdigest()
 
     def install_dependencies(self, output_dir: str) -> None:
         """pip-install the function's requirements under its lock, untrimmed."""
@@ -395,8 +480,17 @@ class PipInstallBundling:
         )
 
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        key = self.cache_key() if self._cache is not None else None
+        if (
+            key is not None
+            and self._cache is not None
+            and self._cache.restore(key, Path(output_dir))
+        ):
+            return True
         self.install_dependencies(output_dir)
         self.finish(output_dir)
+        if key is not None and self._cache is not None:
+            self._cache.store(key, Path(output_dir))
         return True
 
     def finish(self, output_dir: str) -> None:
@@ -434,7 +528,10 @@ def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Co
             image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
             # jsii hands the options over as one struct, not as the keyword
             # arguments the generated typing stub declares.
-            local=cast(ILocalBundling, PipInstallBundling(source_dir, target)),
+            local=cast(
+                ILocalBundling,
+                PipInstallBundling(source_dir, target, cache=DEFAULT_BUNDLE_CACHE),
+            ),
         ),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from stacks.shared.lambda_bundling import (
     COMMON_DROPS,
     DEFAULT_TRIM,
     INVOKER_TRIM,
+    BundleCache,
     LambdaPlatform,
     PackageTrim,
     PipInstallBundling,
@@ -201,3 +203,51 @@ def test_without_an_interpreter_of_the_runtimes_python_the_bundle_ships_no_bytec
 def test_a_runtime_python_of_another_version_is_refused() -> None:
     with pytest.raises(RuntimePythonError, match=f"is not CPython {NO_SUCH_PYTHON}"):
         find_runtime_bytecode(NO_SUCH_PYTHON, Path(sys.executable))
+
+
+# -- the bundle cache ------------------------------------------------------------------------
+
+
+def _bundle_into(bundling: PipInstallBundling, out: Path) -> Path:
+    out.mkdir(parents=True)
+    assert bundling.try_bundle(str(out), None)  # type: ignore[arg-type]
+    return out
+
+
+def test_an_unchanged_function_is_copied_from_the_cache_not_built_again(tmp_path: Path) -> None:
+    cache = BundleCache(tmp_path / "cache")
+    source = _tiny_function(tmp_path)
+    bundling = PipInstallBundling(source, LambdaPlatform.host(), cache=cache)
+    first = _bundle_into(bundling, tmp_path / "first")
+    key = bundling.cache_key()
+    assert key is not None and (cache.root / key / "handler.py").is_file()
+    # A mark only the cache entry has: the second bundle must come from it.
+    (cache.root / key / "from-the-cache").write_text("")
+    second = _bundle_into(bundling, tmp_path / "second")
+    assert (second / "from-the-cache").is_file()
+    assert (second / "helper.py").read_text() == (first / "helper.py").read_text()
+    assert list(second.rglob("*.pyc"))
+
+    (source / "helper.py").write_text("X = 2\n")
+    changed = _bundle_into(bundling, tmp_path / "changed")
+    assert bundling.cache_key() != key
+    assert not (changed / "from-the-cache").exists()
+    assert (changed / "helper.py").read_text() == "X = 2\n"
+
+
+def test_a_function_without_a_lock_is_never_taken_from_the_cache(tmp_path: Path) -> None:
+    source = _tiny_function(tmp_path)
+    (source / "requirements.txt").write_text("six\n")
+    assert PipInstallBundling(source, LambdaPlatform.host()).cache_key() is None
+
+
+def test_the_cache_keeps_only_its_most_recently_used_entries(tmp_path: Path) -> None:
+    cache = BundleCache(tmp_path / "cache", keep=2)
+    built = tmp_path / "built"
+    _write(built, "handler.py", "")
+    for key in ("oldest", "older", "newest"):
+        cache.store(key, built)
+        time.sleep(0.02)  # distinct modification times
+    assert sorted(p.name for p in cache.root.iterdir()) == ["newest", "older"]
+    assert cache.restore("older", tmp_path / "restored")
+    assert not cache.restore("oldest", tmp_path / "nothing")
