@@ -9,9 +9,10 @@ profiles ``tenantctl local env`` points at:
 ``tenantctl deploy --all`` deploys the operations shard (and no customer stack),
 ``stackset deploy`` uploads the code and creates the StackSet, ``stackset sync``
 creates one instance per tenant in its own account. Each tenant's function
-answers ``tenantctl invoke``, and the isolation checks hold. ``offboard
---deploy`` removes one tenant's instance (its usage log group stays, retained),
-and a second ``sync`` has nothing to do.
+answers ``tenantctl invoke``, and the isolation checks hold. ``onboard --deploy`` adds
+a tenant of the OU with its instance, ``offboard --deploy`` removes one tenant's
+instance (its usage log group stays, retained), and a second ``sync`` has
+nothing to do.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ pytestmark = [
 REGION = "us-east-1"
 OPS = "111111111111"
 OUTSIDER = "666666666666"  # a member of the organization in no tenant OU
+DELTA = "555555555555"  # in the tenants' OU, onboarded later
 TENANTS = {"alpha": "222222222222", "bravo": "333333333333", "charlie": "444444444444"}
 CODE_BUCKET = "org-bedrock-invoker-code"
 STACK_SET = "BedrockCustomerStackSet"
@@ -110,13 +112,13 @@ def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     state_dir = root / "cloud"
     work = root / "work"
     work.mkdir()
-    process.up(state_dir, registry=registry_path, accounts=[OUTSIDER])
+    process.up(state_dir, registry=registry_path, accounts=[OUTSIDER, DELTA])
     try:
         with pytest.MonkeyPatch.context() as shell:
             eval_local_env(state_dir, shell)
             shell.chdir(work)  # tenantctl keeps its deploy memory in ./.tenantctl
             cloud = process.RunningCloud.load(state_dir)
-            accounts = [TENANTS["alpha"], TENANTS["bravo"]]
+            accounts = [TENANTS["alpha"], TENANTS["bravo"], DELTA]
             org = build_organization(
                 cloud,
                 management_account=OPS,
@@ -174,11 +176,21 @@ def test_the_customer_side_rolls_out_to_each_tenant_account_and_offboarding_remo
         records[tenant_id] += 1
     _assert_isolated(rollout, records)
 
+    onboarded = rollout.tenantctl(
+        "onboard", "delta", "--account", DELTA, "--region", REGION, "--deploy"
+    )
+    assert onboarded.exit_code == 0, onboarded.output
+    assert "1 created, 0 updated, 0 deleted, 0 unchanged, 0 failed" in onboarded.stdout
+    assert set(rollout.instances()) == {*TENANTS.values(), DELTA}
+    assert _invoke(rollout, "delta").get("output")
+    records["delta"] += 1
+    _assert_isolated(rollout, records)
+
     charlie = rollout.registry.tenant("charlie")
     offboarded = rollout.tenantctl("offboard", "charlie", "--yes", "--deploy")
     assert offboarded.exit_code == 0, offboarded.output
 
-    assert set(rollout.instances()) == {TENANTS["alpha"], TENANTS["bravo"]}
+    assert set(rollout.instances()) == {TENANTS["alpha"], TENANTS["bravo"], DELTA}
     stacks = rollout.accounts.client("cloudformation", charlie.account_id, REGION).list_stacks()
     assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks["StackSummaries"])
     logs = rollout.accounts.client("logs", charlie.account_id, REGION)
@@ -188,7 +200,7 @@ def test_the_customer_side_rolls_out_to_each_tenant_account_and_offboarding_remo
 
     second = rollout.tenantctl("stackset", "sync")
     assert second.exit_code == 0, second.output
-    assert "2 instance(s) match the registry; nothing to do" in second.stdout
+    assert "3 instance(s) match the registry; nothing to do" in second.stdout
 
 
 def _invoke(rollout: Rollout, tenant_id: str) -> Any:
@@ -206,7 +218,7 @@ def _assert_isolated(
     """Each record in its tenant's account, none in the operations account, roles isolated."""
     registry = rollout.registry
     placement, found = check_records_in_own_accounts(
-        rollout.accounts, dict(TENANTS), [OPS, *TENANTS.values()], REGION
+        rollout.accounts, {**TENANTS, "delta": DELTA}, [OPS, *TENANTS.values(), DELTA], REGION
     )
     assert placement.passed, placement.reason
     assert found == +records
