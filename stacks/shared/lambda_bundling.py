@@ -370,14 +370,19 @@ class BundleCache:
     keep: int = 6
 
     def restore(self, key: str, output_dir: Path) -> bool:
-        """Copy the entry ``key`` into ``output_dir``; False when there is none."""
+        """Copy the entry ``key`` into ``output_dir``; False when there is none whole."""
         entry = self.root / key
         if not entry.is_dir():
             return False
         try:
             shutil.copytree(entry, output_dir, symlinks=True, dirs_exist_ok=True)
+            # An entry something changed since (make clean's __pycache__ sweep, a
+            # partial eviction) is not the bundle that was built: build again.
+            if _inventory(output_dir) != (self.root / f"{key}.inventory").read_text():
+                raise OSError(f"bundle cache entry {key} changed since it was stored")
             os.utime(entry)  # most recently used
         except OSError:
+            shutil.rmtree(entry, ignore_errors=True)
             for child in output_dir.iterdir():
                 if child.is_dir() and not child.is_symlink():
                     shutil.rmtree(child)
@@ -393,6 +398,7 @@ class BundleCache:
         try:
             shutil.copytree(built, incoming / "bundle", symlinks=True)
             # A rename is atomic: a concurrent synth sees the whole entry or none.
+            (self.root / f"{key}.inventory").write_text(_inventory(built))
             (incoming / "bundle").rename(self.root / key)
             os.utime(self.root / key)  # copytree kept the built folder's time
         except OSError:
@@ -409,6 +415,16 @@ class BundleCache:
         )
         for stale in entries[self.keep :]:
             shutil.rmtree(stale, ignore_errors=True)
+            (self.root / f"{stale.name}.inventory").unlink(missing_ok=True)
+
+
+def _inventory(folder: Path) -> str:
+    """Every file under ``folder`` with its size: what a cache entry must still hold."""
+    return "\n".join(
+        f"{path.relative_to(folder).as_posix()} {path.stat().st_size}"
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    )
 
 
 # Under the project, gitignored; ``make clean`` leaves it (rm -rf .cache to empty it).

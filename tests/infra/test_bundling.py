@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -221,18 +222,31 @@ def test_an_unchanged_function_is_copied_from_the_cache_not_built_again(tmp_path
     first = _bundle_into(bundling, tmp_path / "first")
     key = bundling.cache_key()
     assert key is not None and (cache.root / key / "handler.py").is_file()
-    # A mark only the cache entry has: the second bundle must come from it.
-    (cache.root / key / "from-the-cache").write_text("")
+    # A mark only the cache entry has (same size: the entry's inventory still
+    # matches): the second bundle must come from it.
+    (cache.root / key / "helper.py").write_text("X = 9\n")
     second = _bundle_into(bundling, tmp_path / "second")
-    assert (second / "from-the-cache").is_file()
-    assert (second / "helper.py").read_text() == (first / "helper.py").read_text()
+    assert (second / "helper.py").read_text() == "X = 9\n"
+    assert (first / "helper.py").read_text() == "X = 1\n"
     assert list(second.rglob("*.pyc"))
 
     (source / "helper.py").write_text("X = 2\n")
     changed = _bundle_into(bundling, tmp_path / "changed")
     assert bundling.cache_key() != key
-    assert not (changed / "from-the-cache").exists()
     assert (changed / "helper.py").read_text() == "X = 2\n"
+
+
+def test_a_cache_entry_changed_since_it_was_stored_is_built_again(tmp_path: Path) -> None:
+    cache = BundleCache(tmp_path / "cache")
+    bundling = PipInstallBundling(_tiny_function(tmp_path), LambdaPlatform.host(), cache=cache)
+    _bundle_into(bundling, tmp_path / "first")
+    key = bundling.cache_key()
+    assert key is not None
+    # What `make clean`'s sweep of every __pycache__ under the project would do.
+    for cache_dir in (cache.root / key).rglob("__pycache__"):
+        shutil.rmtree(cache_dir)
+    again = _bundle_into(bundling, tmp_path / "again")
+    assert list(again.rglob("*.pyc")), "the bundle lost its bytecode to a damaged cache entry"
 
 
 def test_a_function_without_a_lock_is_never_taken_from_the_cache(tmp_path: Path) -> None:
@@ -248,6 +262,6 @@ def test_the_cache_keeps_only_its_most_recently_used_entries(tmp_path: Path) -> 
     for key in ("oldest", "older", "newest"):
         cache.store(key, built)
         time.sleep(0.02)  # distinct modification times
-    assert sorted(p.name for p in cache.root.iterdir()) == ["newest", "older"]
+    assert sorted(p.name for p in cache.root.iterdir() if p.is_dir()) == ["newest", "older"]
     assert cache.restore("older", tmp_path / "restored")
     assert not cache.restore("oldest", tmp_path / "nothing")
