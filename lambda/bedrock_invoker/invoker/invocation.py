@@ -110,6 +110,11 @@ URGENT_WRITE_WORST_CASE_MS = (
 DEADLINE_MARGIN_MS = 4000
 
 
+# The environment's one watchdog thread, shared by every invoker the process builds
+# (the handler builds one; a thread per invoker would never end, as it holds it).
+_WATCHDOG = TimeoutWatchdog()
+
+
 class _ModelOutlivedTheFunction(Exception):
     """The model call did not end before the function's deadline."""
 
@@ -163,7 +168,7 @@ class BedrockInvoker:
             max_workers=4, thread_name_prefix="model-call"
         )
         # Writes a provisional timeout record for a call about to be cut off.
-        self._watchdog = TimeoutWatchdog()
+        self._watchdog = _WATCHDOG
 
     @classmethod
     def from_settings(

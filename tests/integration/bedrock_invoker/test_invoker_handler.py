@@ -371,6 +371,19 @@ def test_a_warm_invocation_starts_no_thread(
     assert len(accounts.usage_records()) == 13
 
 
+def test_every_container_in_one_process_shares_one_watchdog_thread(
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+) -> None:
+    # Each cold handler builds its own invoker; none adds a watchdog thread that
+    # would outlive it.
+    for _ in range(3):
+        assert "error" not in cold_handler().lambda_handler(event(), FakeLambdaContext())
+    watchdogs = [t for t in threading.enumerate() if t.name == "timeout-watchdog"]
+    assert len(watchdogs) == 1
+
+
 def test_answer_arriving_after_the_timeout_record_is_still_recorded_and_returned(
     monkeypatch: pytest.MonkeyPatch,
     accounts: Accounts,
