@@ -427,7 +427,8 @@ def _inventory(folder: Path) -> str:
     )
 
 
-# Under the project, gitignored; ``make clean`` leaves it (rm -rf .cache to empty it).
+# Under the project, gitignored. An entry damaged since it was stored (``make clean``
+# sweeps every ``__pycache__`` under the project) fails its inventory and is rebuilt.
 DEFAULT_BUNDLE_CACHE = BundleCache(PROJECT_ROOT / ".cache" / "lambda-bundles")
 
 
