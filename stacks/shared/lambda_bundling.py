@@ -259,8 +259,13 @@ class RuntimeBytecode:
         return f"{self.cache_tag}|{self.magic_number}|unchecked-hash|beside-source"
 
     def compile(self, root: Path) -> None:
-        """Compile every module under ``root`` in place."""
-        subprocess.run(
+        """Compile every module under ``root`` in place.
+
+        A module that does not compile (a dependency's file for another Python,
+        never imported) is left as source and said on stderr, not fatal: it would
+        fail at import all the same, and the rest of the bundle keeps its bytecode.
+        """
+        done = subprocess.run(
             [
                 str(self.interpreter),
                 "-I",  # no PYTHON* variables, no user site: the same pycs on every machine
@@ -277,9 +282,17 @@ class RuntimeBytecode:
                 str(root),
                 str(root),
             ],
-            check=True,
-            stdout=subprocess.DEVNULL,
+            check=False,
+            capture_output=True,
+            text=True,
         )
+        if done.returncode != 0:
+            failed = [line for line in done.stdout.splitlines() if line.startswith("***")]
+            print(
+                f"note: {self.interpreter} did not compile every module of the bundle "
+                f"(exit {done.returncode}); those ship as source: {'; '.join(failed[:5])}",
+                file=sys.stderr,
+            )
 
 
 def _probe(interpreter: Path) -> tuple[str, str, str, str] | None:

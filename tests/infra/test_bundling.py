@@ -175,6 +175,19 @@ def test_bundle_ships_unchecked_hash_bytecode_of_the_runtimes_python(tmp_path: P
         assert int.from_bytes(header[4:8], "little") == 0b01, source
 
 
+def test_a_module_that_does_not_compile_ships_as_source_and_the_rest_compiled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _tiny_function(tmp_path)
+    _write(source, "legacy.py", "print 'a file for Python 2, never imported'\n")
+    out = tmp_path / "asset"
+    out.mkdir()
+    PipInstallBundling(source, LambdaPlatform.host()).finish(str(out))
+    assert Path(importlib.util.cache_from_source(str(out / "helper.py"))).is_file()
+    assert not Path(importlib.util.cache_from_source(str(out / "legacy.py"))).exists()
+    assert "did not compile every module" in capsys.readouterr().err
+
+
 def test_asset_hash_changes_with_the_bytecode_shipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
