@@ -33,7 +33,7 @@ from stacks.customer.customer_stack import CustomerStack
 from stacks.customer.customer_stack_set import STACK_SET_TEMPLATE_NAME, CustomerStackSetTemplate
 from stacks.operations.operations_stack import OperationsStack
 from stacks.shared.lambda_bundling import LambdaPlatform, RuntimePythonError
-from stacks.shared.limits import check_templates
+from stacks.shared.limits import AssemblyTemplates, check_templates
 
 PLATFORMS = {"aws": LambdaPlatform.aws_lambda, "host": LambdaPlatform.host}
 _GLOB_CHARACTERS = frozenset("*?[")
@@ -235,7 +235,7 @@ def main() -> None:
         _fail(f"context stacks: no stack named {', '.join(repr(n) for n in exc.names)}")
     except RuntimePythonError as exc:
         _fail(f"context {exc}")  # the message names runtime_python and why
-    report = check_templates({s.stack_name: s.template for s in assembly.stacks}, registry)
+    report = check_templates(AssemblyTemplates(assembly.directory), registry)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if report.errors:

@@ -129,3 +129,19 @@ def test_cdk_builtin_validation_finds_no_error_in_a_sample_with_every_feature(
         for violation in plugin.get("violations", [])
     ]
     assert [v for v in violations if v.get("severity") in {"error", "fatal"}] == []
+
+
+def test_the_limit_check_reads_the_templates_jsii_would_hand_over(tmp_path: Path) -> None:
+    """app.py checks the limits on the templates read from the assembly's files, one at
+    a time, not copied out of Node.js all at once: they must be the very templates."""
+    from contracts.registry import load_registry
+    from stacks.shared.limits import AssemblyTemplates
+
+    assembly = build_app(
+        load_registry(EXAMPLE_REGISTRY), context=NO_BUNDLING, outdir=str(tmp_path / "out")
+    ).synth()
+    through_jsii = {s.stack_name: s.template for s in assembly.stacks}
+    from_files = AssemblyTemplates(assembly.directory)
+    assert sorted(from_files) == sorted(through_jsii) and len(from_files) == 3
+    for name, template in through_jsii.items():
+        assert from_files[name] == template
