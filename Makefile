@@ -74,6 +74,6 @@ lock: setup
 
 # Everything the tools write, except the installed environment (.venv, node_modules).
 clean:
-	rm -rf cdk.out cdk.out.*/ .local-cloud .tenantctl .hypothesis build .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf cdk.out cdk.out.*/ .local-cloud .tenantctl .hypothesis build .pytest_cache .mypy_cache .ruff_cache *.egg-info .cache
 	rm -f config/.*.lock config/.*.tmp
-	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git -o -path ./.cache \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
