@@ -19,6 +19,7 @@ and can never keep the result.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.metadata
@@ -66,12 +67,15 @@ class PackageTrim:
     ``drops`` are path globs; ``distributions`` are whole distributions (every file
     their ``RECORD`` lists) the function never imports; ``botocore_services``, when
     set, are the only ``botocore/data/<service>`` folders kept (the top-level data
-    files, such as ``endpoints.json``, always stay). Every entry says why it is safe.
+    files, such as ``endpoints.json``, always stay); ``lazy_inits`` are packages
+    (dotted names) whose ``__init__.py`` is shipped as a lazy module
+    (``lazy_init_source``). Every entry says why it is safe.
     """
 
     drops: tuple[Drop, ...]
     distributions: Mapping[str, str] = field(default_factory=dict)
     botocore_services: Mapping[str, str] | None = None
+    lazy_inits: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """A stable text of the rules: part of the asset hash, so new rules mean a new asset."""
@@ -82,6 +86,7 @@ class PackageTrim:
                 "botocore_services": (
                     None if self.botocore_services is None else sorted(self.botocore_services)
                 ),
+                "lazy_inits": sorted(self.lazy_inits),
             }
         )
 
@@ -104,6 +109,9 @@ class PackageTrim:
                     shutil.rmtree(path)
                 elif path.exists():
                     path.unlink()
+        for package in self.lazy_inits:
+            init = root.joinpath(*package.split("."), "__init__.py")
+            init.write_text(lazy_init_source(init.read_text(), package, init.parent))
 
 
 def _remove_distribution(root: Path, name: str) -> None:
@@ -122,6 +130,157 @@ def _remove_distribution(root: Path, name: str) -> None:
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
+
+
+class LazyInitError(ValueError):
+    """A package ``__init__`` the lazy rewrite cannot keep equivalent (its dependency changed)."""
+
+
+def lazy_init_source(source: str, package: str, package_dir: Path) -> str:
+    """The source of a package ``__init__`` whose re-exports are imported on first use.
+
+    Every top-level ``from <this package's submodule> import name`` of ``source``
+    becomes an entry of a PEP 562 module ``__getattr__``: the submodule is imported
+    when the name is first read (``from package import name`` included), and the
+    value is then bound in the module, so it is the very object the eager import
+    bound. Submodules the original imported from stay reachable as attributes.
+    Everything else (other imports, code with side effects such as langchain-aws'
+    boto3 user-agent patch, an ``__getattr__`` of its own, which becomes the
+    fallback) is kept, in order. ``__all__`` is kept; where there was none it lists
+    the re-exported names, so ``import *`` still gives them.
+
+    Raises ``LazyInitError`` where the rewrite would not be equivalent: kept code
+    reads a re-exported name (a global lookup never reaches ``__getattr__``), a
+    re-exported name is also a submodule's (importing the submodule would rebind
+    it), or the module defines ``__dir__``. A new release of the dependency that
+    does any of these fails the synth instead of shipping a changed package.
+    """
+    tree = ast.parse(source)
+    header: list[ast.stmt] = []
+    kept: list[ast.stmt] = []
+    lazy: dict[str, tuple[str, str | None]] = {}
+    submodules: dict[str, str] = {}
+    for index, statement in enumerate(tree.body):
+        if (
+            index == 0
+            and isinstance(statement, ast.Expr)
+            and isinstance(statement.value, ast.Constant)
+        ):
+            header.append(statement)  # the docstring
+            continue
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            header.append(statement)
+            continue
+        origin = _submodule_of(statement, package)
+        if origin is None:
+            kept.append(statement)
+            continue
+        assert isinstance(statement, ast.ImportFrom)
+        for alias in statement.names:
+            if origin == package:  # ``from . import submodule``
+                lazy[alias.asname or alias.name] = (f"{package}.{alias.name}", None)
+            else:
+                lazy[alias.asname or alias.name] = (origin, alias.name)
+        child = origin.removeprefix(f"{package}.").split(".")[0]
+        if origin != package:
+            submodules.setdefault(child, f"{package}.{child}")
+    names_read = {
+        node.id
+        for statement in kept
+        if not _is_type_checking_block(statement)
+        for node in ast.walk(statement)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+    if names_read & lazy.keys():
+        raise LazyInitError(
+            f"{package}: the rest of __init__ reads {sorted(names_read & lazy.keys())}"
+        )
+    on_disk = {p.stem for p in package_dir.glob("*.py")} | {
+        p.name for p in package_dir.iterdir() if (p / "__init__.py").is_file()
+    }
+    reexported = {name for name, (_, attribute) in lazy.items() if attribute is not None}
+    if clashes := reexported & on_disk:
+        raise LazyInitError(f"{package}: names that are also submodules: {sorted(clashes)}")
+    defined = {
+        name
+        for statement in kept
+        for node in ast.walk(statement)
+        for name in (
+            [node.name]
+            if isinstance(node, ast.FunctionDef)
+            else [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if isinstance(node, ast.Assign)
+            else []
+        )
+    }
+    if "__dir__" in defined:
+        raise LazyInitError(f"{package}: defines __dir__ of its own")
+    fallback = None
+    for statement in kept:
+        if isinstance(statement, ast.FunctionDef) and statement.name == "__getattr__":
+            statement.name = fallback = "_eager_module_getattr"
+    attributes = {name: submodules[name] for name in submodules if name not in lazy}
+    table = {**{n: (m, None) for n, m in attributes.items()}, **lazy}
+    exports = (
+        ""
+        if "__all__" in defined
+        else f"__all__ = {sorted(n for n in lazy if not n.startswith('_'))!r}\n"
+    )
+    missing = (
+        f"return {fallback}(name)"
+        if fallback
+        else 'raise AttributeError(f"module {__name__!r} has no attribute {name!r}")'
+    )
+    generated = f"""
+# Generated by the bundler (stacks/shared/lambda_bundling.py, lazy_init_source)
+# from this package's own __init__.py: its re-exports are imported on first use.
+import importlib as _lazy_importlib
+
+_LAZY_ATTRIBUTES = {table!r}
+{exports}
+
+def __getattr__(name):
+    if name not in _LAZY_ATTRIBUTES:
+        {missing}
+    module, attribute = _LAZY_ATTRIBUTES[name]
+    value = _lazy_importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_ATTRIBUTES))
+"""
+    return (
+        "\n".join(
+            [ast.unparse(ast.Module(body=header, type_ignores=[])), generated]
+            + [ast.unparse(statement) for statement in kept]
+        )
+        + "\n"
+    )
+
+
+def _submodule_of(statement: ast.stmt, package: str) -> str | None:
+    """The module of this package a ``from ... import`` reads, or None for anything else."""
+    if not isinstance(statement, ast.ImportFrom) or any(a.name == "*" for a in statement.names):
+        return None
+    if statement.level == 1:
+        return f"{package}.{statement.module}" if statement.module else package
+    if statement.level == 0 and statement.module and statement.module.startswith(f"{package}."):
+        return statement.module
+    return None
+
+
+def _is_type_checking_block(statement: ast.stmt) -> bool:
+    """``if TYPE_CHECKING:`` with no else: never run, read only by type checkers."""
+    return (
+        isinstance(statement, ast.If)
+        and isinstance(statement.test, ast.Name)
+        and statement.test.id == "TYPE_CHECKING"
+        and not statement.orelse
+    )
 
 
 # Dropped from every function's dependencies: nothing here is imported at run time.
@@ -167,6 +326,18 @@ INVOKER_TRIM = PackageTrim(
         "logs": "CreateLogStream and PutLogEvents of usage records",
         "bedrock": "GetInferenceProfile (ChatBedrockConverse, application inference profiles)",
         "ssm": "GetParameter of the tenant's inference profile ARNs (operations account)",
+    },
+    # Re-export-only package inits that import what the Converse path never runs;
+    # shipped lazy (lazy_init_source), every public name still importable. Upstream
+    # made the embeddings and vector stores lazy (langchain-ai/langchain-aws#949)
+    # but not the chat models, llms and retrievers.
+    lazy_inits={
+        "langchain_aws": "imports the legacy ChatBedrock, BedrockLLM and the retrievers",
+        "langchain_aws.chat_models": "imports the legacy ChatBedrock beside ChatBedrockConverse",
+        "langsmith.types": (
+            "imports every LangSmith API model (hundreds of pydantic classes) where "
+            "langsmith.run_trees needs one Literal (run_select_field)"
+        ),
     },
 )
 

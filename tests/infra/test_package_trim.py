@@ -12,13 +12,18 @@
    package, with the host's build of the same locked compiled distributions standing
    in for the aarch64 ones; and every file the host call imported from its package
    is in the arm64 package too (compiled modules as aarch64/CPython 3.12 builds).
-4. Bytecode: the host bundle, imported with ``-B`` (nothing written, as on
+4. Lazy package inits (``PackageTrim.lazy_inits``): every name the original
+   ``__init__`` exports reads as the same object from the shipped one; what they
+   stop importing is not imported by the call, and nothing of those packages is
+   left for the first call to import (SnapStart snapshots init).
+5. Bytecode: the host bundle, imported with ``-B`` (nothing written, as on
    Lambda's read-only ``/var/task``), compiles none of its modules from source,
    at import or during the call; no bundle holds bytecode of another Python.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import shutil
@@ -106,6 +111,8 @@ PROBE = textwrap.dedent(
 
     import handler  # noqa: E402
 
+    AT_INIT = set(sys.modules)
+
 
     def lambda_handler(event, context):
         result = handler.lambda_handler(event, context)
@@ -125,6 +132,7 @@ PROBE = textwrap.dedent(
         return {
             "result": result,
             "modules": files,
+            "imported_by_the_call": sorted(set(sys.modules) - AT_INIT),
             "compiled_from_source": [
                 p for p in COMPILED_FROM_SOURCE if not p.startswith(("..", "package_probe"))
             ],
@@ -285,6 +293,105 @@ def test_numpy_and_zstandard_are_never_imported_on_the_call_path(
         assert not list(host_bundle.glob(f"{trimmed}-*.dist-info"))
     # Kept, and really on the path: a trim of these would be a bug.
     assert {"boto3", "botocore", "langchain_core", "langsmith", "pydantic_core"} <= imported
+
+
+# Reads names of packages in a fresh interpreter that sees only the package:
+# what each is (module and qualified name, or value), or the error reading it raises.
+NAME_READER = textwrap.dedent(
+    """
+    import importlib, json, sys, types
+    sys.path[:0] = [sys.argv[1]]
+    found = {}
+    for package, names in json.loads(sys.argv[2]).items():
+        module = importlib.import_module(package)
+        for name in names:
+            try:
+                value = getattr(module, name)
+            except Exception as error:
+                found[f"{package}.{name}"] = "raises " + type(error).__name__
+                continue
+            if isinstance(value, types.ModuleType):
+                found[f"{package}.{name}"] = "module " + value.__name__
+            elif hasattr(value, "__qualname__"):
+                found[f"{package}.{name}"] = f"{value.__module__}.{value.__qualname__}"
+            else:
+                found[f"{package}.{name}"] = repr(value)
+    print(json.dumps(found))
+    """
+)
+
+
+def _read_names(root: Path, names: dict[str, list[str]]) -> dict[str, str]:
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", NAME_READER, str(root), json.dumps(names)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found: dict[str, str] = json.loads(done.stdout)
+    return found
+
+
+def test_lazy_inits_read_every_exported_name_as_the_original_init_did(
+    host_bundle: Path, tmp_path: Path
+) -> None:
+    # The same bundle with the original inits back: the pip install's own files.
+    naive = tmp_path / "naive"
+    PipInstallBundling(INVOKER_SOURCE, LambdaPlatform.host()).install_dependencies(str(naive))
+    eager = tmp_path / "eager"
+    shutil.copytree(host_bundle, eager)
+    names: dict[str, list[str]] = {}
+    for package in INVOKER_TRIM.lazy_inits:
+        relative = Path(*package.split("."), "__init__.py")
+        original = (naive / relative).read_text()
+        assert (host_bundle / relative).read_text() != original  # really rewritten
+        shutil.copyfile(naive / relative, eager / relative)
+        for pyc in (eager / relative).parent.glob("__pycache__/__init__.*"):
+            pyc.unlink()
+        exported = (
+            next(
+                ast.literal_eval(node.value)
+                for node in ast.parse(original).body
+                if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+            )
+            if "__all__" in original
+            else [
+                alias.asname or alias.name
+                for node in ast.parse(original).body
+                if isinstance(node, ast.ImportFrom) and node.level == 1
+                for alias in node.names
+            ]
+        )
+        names[package] = [*exported, "no_such_name"]
+    assert len(names["langsmith.types"]) > 100
+    found = _read_names(host_bundle, names)
+    assert found == _read_names(eager, names)
+    assert found["langchain_aws.ChatBedrockConverse"] == (
+        "langchain_aws.chat_models.bedrock_converse.ChatBedrockConverse"
+    )
+    assert found["langchain_aws.no_such_name"] == "raises AttributeError"
+
+
+def test_what_the_lazy_inits_stop_importing_is_not_imported(served: dict[str, Any]) -> None:
+    modules = served["modules"]
+    assert "langchain_aws.chat_models.bedrock_converse" in modules
+    assert "langsmith.types.run_select_field" in modules  # langsmith.run_trees' one need
+    for unused in ("langchain_aws.chat_models.bedrock", "langchain_aws.retrievers"):
+        assert unused not in modules
+    assert [m for m in modules if m.startswith("langsmith.types.")] == [
+        "langsmith.types.run_select_field"
+    ]
+
+
+def test_the_first_call_imports_nothing_of_the_lazy_packages(served: dict[str, Any]) -> None:
+    # SnapStart snapshots init: what the call needs of them is imported before it.
+    late = [
+        m
+        for m in served["imported_by_the_call"]
+        if any(m == p or m.startswith(f"{p}.") for p in INVOKER_TRIM.lazy_inits)
+    ]
+    assert late == []
 
 
 def test_a_needed_module_trimmed_on_purpose_fails_the_call(

@@ -27,7 +27,10 @@ from typing import Any, Literal
 
 import botocore.session
 from botocore.config import Config
-from langchain_aws import ChatBedrockConverse
+
+# The defining module, not the package's re-export: the bundler ships
+# langchain_aws's __init__ lazy, and this path does not depend on it.
+from langchain_aws.chat_models.bedrock_converse import ChatBedrockConverse
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
