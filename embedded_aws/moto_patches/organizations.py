@@ -97,7 +97,7 @@ _LOCK = threading.Lock()
 
 def install() -> Callable[[], None]:
     """Add the handshake operations to moto's Organizations; returns the undo."""
-    _HANDSHAKES.clear()
+    _forget_memberships()
     patches = contextlib.ExitStack()
     for name, operation in {
         "invite_account_to_organization": _invite_account_to_organization,
@@ -108,8 +108,20 @@ def install() -> Callable[[], None]:
         patches.enter_context(
             mock.patch.object(OrganizationsResponse, name, operation, create=True)
         )
-    patches.callback(_HANDSHAKES.clear)
+    patches.callback(_forget_memberships)
     return patches.close
+
+
+def _forget_memberships() -> None:
+    """A fresh cloud's accounts belong to no organization.
+
+    moto's reset recreates each account's backend but keeps the backend dict's
+    ``master_accounts`` (member account -> its organization's management
+    account), so an account that joined an organization in an earlier cloud of
+    the same process was refused as "already a member" in the next one.
+    """
+    _HANDSHAKES.clear()
+    organizations_backends.master_accounts.clear()
 
 
 def _error(code: str, message: str) -> OrganizationsClientError:
