@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from aws_cdk import Duration, Tags
+from aws_cdk import CfnTag, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -12,7 +13,11 @@ from contracts import naming
 from contracts.model_access import guardrail_arn
 from contracts.registry import Operations, Tenant
 from stacks.operations.application_inference_profiles import cost_allocation_tags
-from stacks.operations.bedrock_model_access import model_access_statements
+from stacks.operations.bedrock_model_access import (
+    allow_statement,
+    model_access_statements,
+    policy_document,
+)
 
 
 class BedrockInvokerRole(Construct):
@@ -33,6 +38,16 @@ class BedrockInvokerRole(Construct):
     the tenant's service tiers (``bedrock:ServiceTier``) and, when it has one, to
     its guardrail and version (``bedrock:GuardrailIdentifier``), so a function the
     tenant changed still cannot skip either.
+
+    ``stack_partition`` is the stack's ``partition``, when the caller already has
+    it (read once per stack rather than once per tenant); else it is read here.
+
+    The role and its policy are the L1 ``CfnRole`` and ``CfnPolicy``, each in a
+    construct of the id the L2 ``Role`` and ``Policy`` had (``Role/Resource``,
+    ``ModelAccess/Resource``), so their logical ids and templates are the ones
+    those wrote and a deployed role is not replaced: the L2s cost a dozen jsii
+    round trips and their synth-time rendering per tenant, in a shard of 150.
+    ``role`` and ``policy`` are the two L1 resources.
     """
 
     def __init__(
@@ -44,52 +59,39 @@ class BedrockInvokerRole(Construct):
         operations: Operations,
         application_profiles: Mapping[str, str] | None = None,
         created_guardrail: tuple[str, str] | None = None,
+        stack_partition: str | None = None,
     ) -> None:
         super().__init__(scope, id)
-        partition = naming.partition_for_region(operations.region)
-        trusted = iam.AccountPrincipal(tenant.account_id).with_conditions(
-            {
-                # The session name shows in the ops account's CloudTrail: pin it
-                # to the tenant id so no caller can put a user id there.
-                "StringEquals": {
-                    "sts:ExternalId": tenant.external_id,
-                    "sts:RoleSessionName": tenant.id,
-                },
-                "ArnEquals": {"aws:PrincipalArn": tenant.caller_role_arn},
-            }
-        )
-        self.role = iam.Role(
-            self,
-            "Role",
+        self.role = iam.CfnRole(
+            Construct(self, "Role"),
+            "Resource",
             role_name=naming.invoker_role_name(tenant.id),
             description=f"Bedrock invocations on behalf of tenant {tenant.id}",
-            assumed_by=trusted,
-            # Lambda role -> this role is role chaining: AWS caps it at one hour.
-            max_session_duration=Duration.hours(1),
-        )
-        for key, value in cost_allocation_tags(tenant).items():
-            Tags.of(self.role).add(key, value)
-        self.policy = iam.Policy(
-            self,
-            "ModelAccess",
-            statements=model_access_statements(
-                tenant.models,
-                partition=partition,
-                account=operations.account_id,
-                region=operations.region,
-                profile_regions=operations.profile_regions,
-                application_profiles=application_profiles,
-                guardrail=created_guardrail or tenant_guardrail(tenant, operations),
-                service_tiers=[tier.value for tier in tenant.service_tiers],
+            assume_role_policy_document=trust_policy(
+                tenant, trusted_account_partition=stack_partition or Stack.of(self).partition
             ),
+            # Lambda role -> this role is role chaining: AWS caps it at one hour.
+            max_session_duration=3600,
+            # CDK writes a resource's tags sorted by key, whatever the order here.
+            tags=[CfnTag(key=k, value=v) for k, v in cost_allocation_tags(tenant).items()],
+        )
+        statements = model_access_statements(
+            tenant.models,
+            partition=naming.partition_for_region(operations.region),
+            account=operations.account_id,
+            region=operations.region,
+            profile_regions=operations.profile_regions,
+            application_profiles=application_profiles,
+            guardrail=created_guardrail or tenant_guardrail(tenant, operations),
+            service_tiers=[tier.value for tier in tenant.service_tiers],
         )
         if application_profiles is not None:
             # Where the function learns its profiles' ARNs: this one parameter only.
-            self.policy.add_statements(
-                iam.PolicyStatement(
-                    sid="ReadOwnInferenceProfileArns",
-                    actions=["ssm:GetParameter"],
-                    resources=[
+            statements.append(
+                allow_statement(
+                    "ReadOwnInferenceProfileArns",
+                    ["ssm:GetParameter"],
+                    [
                         naming.inference_profiles_parameter_arn(
                             operations.account_id, tenant.id, region=operations.region
                         )
@@ -99,18 +101,65 @@ class BedrockInvokerRole(Construct):
         if created_guardrail is not None:
             # Where the function learns the ARN and version of the guardrail this
             # account created for it: this one parameter only.
-            self.policy.add_statements(
-                iam.PolicyStatement(
-                    sid="ReadOwnGuardrail",
-                    actions=["ssm:GetParameter"],
-                    resources=[
+            statements.append(
+                allow_statement(
+                    "ReadOwnGuardrail",
+                    ["ssm:GetParameter"],
+                    [
                         naming.guardrail_parameter_arn(
                             operations.account_id, tenant.id, region=operations.region
                         )
                     ],
                 )
             )
-        self.policy.attach_to_role(self.role)
+        self.policy = iam.CfnPolicy(
+            Construct(self, "ModelAccess"),
+            "Resource",
+            # CDK's PolicyDocument renders it at synth as the L2 Policy did (sorted
+            # and deduplicated under the minimizePolicies flag, tokens resolved).
+            policy_document=iam.PolicyDocument.from_json(policy_document(statements)),
+            # Placeholder until the policy has a logical id to name it by, below.
+            policy_name=id,
+            roles=[self.role.ref],
+        )
+        # The L2 Policy's name: its own logical id (unique in the stack, far
+        # under IAM's 128 characters with a tenant id of at most 40).
+        self.policy.policy_name = self.policy.logical_id
+
+    @property
+    def role_arn(self) -> str:
+        """The role's ARN (a token: ``Fn::GetAtt`` of the role)."""
+        return self.role.attr_arn
+
+
+def trust_policy(tenant: Tenant, *, trusted_account_partition: str) -> dict[str, Any]:
+    """The role's trust policy: the tenant's account, pinned to its caller role,
+    ExternalId and session name.
+
+    ``trusted_account_partition`` is the stack's ``partition``: the partition
+    literal CDK knows for the stack's region, else the ``AWS::Partition``
+    reference, as the L2 ``AccountPrincipal`` wrote it.
+    """
+    return policy_document(
+        [
+            {
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    # The session name shows in the ops account's CloudTrail: pin it
+                    # to the tenant id so no caller can put a user id there.
+                    "StringEquals": {
+                        "sts:ExternalId": tenant.external_id,
+                        "sts:RoleSessionName": tenant.id,
+                    },
+                    "ArnEquals": {"aws:PrincipalArn": tenant.caller_role_arn},
+                },
+                "Effect": "Allow",
+                "Principal": {
+                    "AWS": f"arn:{trusted_account_partition}:iam::{tenant.account_id}:root"
+                },
+            }
+        ]
+    )
 
 
 def tenant_guardrail(tenant: Tenant, operations: Operations) -> tuple[str, str] | None:

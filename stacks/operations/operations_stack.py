@@ -66,6 +66,8 @@ class OperationsStack(Stack):
         self.invoker_roles: dict[str, BedrockInvokerRole] = {}
         self.inference_profiles: dict[str, TenantInferenceProfiles] = {}
         self.guardrails: dict[str, TenantGuardrail] = {}
+        # Read from the stack once: every invoker role's trust names this partition.
+        partition = self.partition
         for tenant in tenants:
             if tenant.guardrail is not None and tenant.guardrail.create is not None:
                 self.guardrails[tenant.id] = TenantGuardrail(
@@ -91,12 +93,13 @@ class OperationsStack(Stack):
                 operations=operations,
                 application_profiles=profiles.arns if profiles is not None else None,
                 created_guardrail=created.arn_and_version if created is not None else None,
+                stack_partition=partition,
             )
             self.invoker_roles[tenant.id] = invoker
             CfnOutput(
                 self,
                 f"InvokerRoleArn-{tenant.id}",
-                value=invoker.role.role_arn,
+                value=invoker.role_arn,
                 description=f"Bedrock-invoker role of tenant {tenant.id}",
             )
             if profiles is None:

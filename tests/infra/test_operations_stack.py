@@ -117,7 +117,7 @@ def test_global_profile_needs_region_less_model_arn_with_unspecified_region() ->
         region="us-east-1",
         profile_regions=lambda p: (),
     )
-    docs = {s.sid: s.to_statement_json() for s in statements}
+    docs = {s["Sid"]: s for s in statements}
     assert docs["ModelsRoutedByGlobalProfiles"]["Resource"] == (
         "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0"
     )
