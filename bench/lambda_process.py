@@ -19,7 +19,11 @@ Modes:
 * ``warm``: init, then raw Converse, the floor (raw Converse plus one raw
   PutLogEvents, what the api sink cannot do without) and the handler,
   interleaved call by call;
-* ``profile``: ``cold-handler`` under pyinstrument (``bench.profile_init``).
+* ``profile``: ``cold-handler`` under pyinstrument (``bench.profile_init``);
+* ``profile-warm``: init, ``CONFIG["warmup"]`` calls, then ``CONFIG["invocations"]``
+  warm handler calls and as many floor calls, interleaved, under cProfile (the
+  model-call worker thread's profile apart); reports the top of each profile, by
+  own time and by cumulative time (``--profile-warm`` of ``make bench``).
 
 Standard library only until the package is on ``sys.path``.
 """
@@ -212,6 +216,82 @@ elif MODE == "profile":
     serve(handler)
     profiler.stop()
     report("RESULT", profiler.output_text(unicode=False, color=False, show_all=False))
+elif MODE == "profile-warm":
+    import cProfile
+    import io
+    import pstats
+
+    import boto3
+    import handler
+
+    # The floor, as in ``warm``: raw Converse and one raw PutLogEvents, profiled too.
+    raw = raw_client()
+    own_logs = boto3.client("logs")
+    floor_stream = f"floor-{uuid.uuid4()}"
+    own_logs.create_log_stream(logGroupName=CONFIG["log_group"], logStreamName=floor_stream)
+
+    def call_floor() -> None:
+        raw.converse(  # type: ignore[attr-defined]
+            modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
+        )
+        own_logs.put_log_events(
+            logGroupName=CONFIG["log_group"],
+            logStreamName=floor_stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": '{"floor": true}'}],
+        )
+
+    for _ in range(CONFIG["warmup"]):
+        serve(handler)
+        call_floor()
+    # The model call runs on the invoker's worker thread (the same idle one every
+    # time), which cProfile does not see from here: enable a profile there too.
+    workers = handler._invoker._model_calls
+    handler_thread, worker, floor = cProfile.Profile(), cProfile.Profile(), cProfile.Profile()
+    workers.submit(worker.enable).result()
+    elapsed = {"handler": 0.0, "floor": 0.0}
+    for _ in range(CONFIG["invocations"]):  # interleaved, as in ``warm``
+        started = time.perf_counter()
+        handler_thread.runcall(serve, handler)
+        elapsed["handler"] += time.perf_counter() - started
+        started = time.perf_counter()
+        floor.runcall(call_floor)
+        elapsed["floor"] += time.perf_counter() - started
+    workers.submit(worker.disable).result()
+    out = io.StringIO()
+    n = CONFIG["invocations"]
+    out.write(
+        f"{n} calls each, under the profiler: handler {elapsed['handler'] / n * 1000:.3f} ms, "
+        f"floor {elapsed['floor'] / n * 1000:.3f} ms per call\n"
+    )
+    profiles = {"handler thread": handler_thread, "model-call worker": worker, "floor": floor}
+
+    def by_package(profile: cProfile.Profile) -> dict[str, list[float]]:
+        """Calls and own seconds per top-level package (``stdlib``, ``builtins``)."""
+        totals: dict[str, list[float]] = {}
+        for (filename, _, _), (_, calls, own, _, _) in pstats.Stats(profile).stats.items():  # type: ignore[attr-defined]
+            if filename.startswith(PACKAGE):
+                group = filename[len(PACKAGE) :].lstrip("/").split("/")[0].removesuffix(".py")
+            else:
+                group = "builtins" if filename == "~" else "stdlib"
+            total = totals.setdefault(group, [0, 0.0])
+            total[0] += calls
+            total[1] += own
+        return totals
+
+    out.write("calls and own ms per call, by package:\n")
+    for name, profile in profiles.items():
+        groups = sorted(by_package(profile).items(), key=lambda kv: -kv[1][1])
+        out.write(
+            f"  {name}: "
+            + ", ".join(f"{g} {c / n:.0f} / {t / n * 1000:.3f}" for g, (c, t) in groups)
+            + "\n"
+        )
+    for name, profile in profiles.items():
+        out.write(f"==== {name}\n")
+        stats = pstats.Stats(profile, stream=out)
+        stats.sort_stats("tottime").print_stats(35)
+        stats.sort_stats("cumulative").print_stats(100)
+    report("RESULT", out.getvalue())
 else:
     raise SystemExit(f"unknown mode {MODE!r}")
 sys.stdout.flush()
