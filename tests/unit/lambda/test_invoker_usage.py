@@ -15,15 +15,15 @@ from botocore.exceptions import ClientError
 from invoker.outcome import BedrockAnswer, CallTimer, Failure
 from invoker.usage.callback import UsageCallback
 from invoker.usage.record import CallIdentity, UsageRecorder
-from invoker.usage.truncation import fit_record
-from invoker.usage.writer import URGENT_WRITE_MAX_CALLS, UsageLogWriter
+from invoker.usage.truncation import fit_record, fitted_line
+from invoker.usage.writer import URGENT_WRITE_MAX_CALLS, StdoutUsageSink, UsageLogWriter
 from langchain_aws.chat_models.bedrock_converse import _parse_response
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
 from contracts.pricing import ModelPrice, PriceTable, Pricing, price_table
 from contracts.usage_metrics import USAGE_METRICS, DimensionValues
-from contracts.usage_record import LogContent, stream_name_for
+from contracts.usage_record import LogContent, encode, stream_name_for
 
 LOG_GROUP = "/aws/bedrock/langchain/logs"
 IDENTITY = CallIdentity(
@@ -408,6 +408,30 @@ def test_oversized_record_is_truncated_not_dropped(logs: FakeLogsClient, printed
 def test_truncation_leaves_small_records_untouched() -> None:
     record = {"event": "bedrock.invocation", "response": "short"}
     assert fit_record(record, 4096) is record
+
+
+def test_a_record_of_exactly_the_limit_is_written_whole_and_one_byte_over_is_cut() -> None:
+    record = {"event": "bedrock.invocation", "response": "é" * 100}
+    size = len(encode(record).encode("utf-8"))
+
+    assert fitted_line(record, size) == (record, encode(record))
+    cut, line = fitted_line(record, size - 1)
+    assert cut["truncated"] is True and cut["response"].endswith("…[truncated]")
+    assert line == encode(cut) and len(line.encode("utf-8")) <= size - 1
+
+
+def test_stdout_sink_prints_an_oversized_record_cut_to_one_line_within_the_limit() -> None:
+    lines: list[str] = []
+    sink = StdoutUsageSink(max_record_bytes=8192, print_line=lines.append)
+    record = {"invocation_id": "i-1", "timestamp": "t", "response": "é" * 20_000}
+
+    sink.write(record)
+
+    [line] = lines
+    printed = json.loads(line)
+    assert printed["truncated"] is True and printed["level"] == "INFO"
+    assert printed["response"].endswith("…[truncated]")
+    assert len(line.encode("utf-8")) <= 8192
 
 
 @pytest.mark.parametrize(

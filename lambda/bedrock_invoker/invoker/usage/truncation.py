@@ -37,6 +37,19 @@ def fit_record(record: Record, max_bytes: int) -> Record:
     return best
 
 
+def fitted_line(record: Record, max_bytes: int) -> tuple[Record, str]:
+    """``record`` as it is written (cut by ``fit_record`` if need be) and its JSON line.
+
+    A record that fits, as nearly all do, is encoded once: the line measured is
+    the line written.
+    """
+    line = encode(record)
+    if len(line.encode("utf-8")) <= max_bytes:
+        return record, line
+    fitted = fit_record(record, max_bytes)
+    return fitted, encode(fitted)
+
+
 def _texts(record: Record) -> list[str]:
     texts = [
         record[key] for key in ("response", "error_message") if isinstance(record.get(key), str)

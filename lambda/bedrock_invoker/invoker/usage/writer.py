@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from contracts.usage_record import FALLBACK_DELIVERY, Delivery, Record, encode, stream_name_for
 from invoker.settings import DEFAULT_MAX_RECORD_BYTES
-from invoker.usage.truncation import fit_record
+from invoker.usage.truncation import fit_record, fitted_line
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
@@ -130,12 +130,12 @@ class UsageLogWriter:
         can never hold the answer past the function's timeout.
         """
         try:
-            record = fit_record(record, self._max_record_bytes)
+            record, line = fitted_line(record, self._max_record_bytes)
             stream = stream_name_for(str(record.get("user_id") or ""))
             if urgent:
-                self._put_urgent(stream, record)
+                self._put_urgent(stream, line)
             else:
-                self._put(stream, record, remaining_ms)
+                self._put(stream, line, remaining_ms)
             return "cloudwatch"
         except Exception as error:  # the caller's answer matters more than this record
             logger.warning(
@@ -161,8 +161,8 @@ class UsageLogWriter:
             return self._urgent_client
         raise _OutOfTime(f"{spare} ms left for the usage record")
 
-    def _put(self, stream: str, record: Record, remaining_ms: RemainingTime | None) -> None:
-        event = _log_event(record)
+    def _put(self, stream: str, line: str, remaining_ms: RemainingTime | None) -> None:
+        event = _log_event(line)
         self._ensure_stream(self._client_for_next_call(remaining_ms), stream)
         try:
             response = self._client_for_next_call(remaining_ms).put_log_events(
@@ -179,9 +179,9 @@ class UsageLogWriter:
             )
         _check_accepted(response)
 
-    def _put_urgent(self, stream: str, record: Record) -> None:
+    def _put_urgent(self, stream: str, line: str) -> None:
         # At most URGENT_WRITE_MAX_CALLS calls: the time budget is counted in calls.
-        event = _log_event(record)
+        event = _log_event(line)
         self._ensure_stream(self._urgent_client, stream)
         response = self._urgent_client.put_log_events(
             logGroupName=self._log_group, logStreamName=stream, logEvents=[event]
@@ -205,8 +205,8 @@ class UsageLogWriter:
             logger.error("usage record could not be printed either")
 
 
-def _log_event(record: Record) -> dict[str, Any]:
-    return {"timestamp": int(time.time() * 1000), "message": encode(record)}
+def _log_event(line: str) -> dict[str, Any]:
+    return {"timestamp": int(time.time() * 1000), "message": line}
 
 
 def _check_accepted(response: Any) -> None:
@@ -289,8 +289,10 @@ class StdoutUsageSink:
             if key is not None and key in self._printed:
                 return
             try:
-                line = fit_record({**record, "level": STDOUT_RECORD_LEVEL}, self._max_record_bytes)
-                self._print_line(encode(line))
+                _, line = fitted_line(
+                    {**record, "level": STDOUT_RECORD_LEVEL}, self._max_record_bytes
+                )
+                self._print_line(line)
             except Exception as error:  # stdout failing leaves nothing else to try
                 logger.error(
                     "usage record could not be printed", extra={"error_type": _error_code(error)}
