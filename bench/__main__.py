@@ -316,16 +316,38 @@ def _step(console: Console, message: str) -> Callable[[], None]:
     return lambda: console.print(f"[dim]  {time.perf_counter() - started:.1f} s[/dim]")
 
 
+def profile_warm(host: LambdaPlatform, sink: str, invocations: int) -> int:
+    """Where a warm call's time goes: the shipped host package under cProfile."""
+    package = trimmed_package(host, naive_install(host), BUILD / f"trimmed-{host.machine}")
+    with EmbeddedCloud(accounts=(OPS, TENANT), region=REGION) as cloud:
+        provision(cloud)
+        runner = BenchProcess(cloud, package, sessions(cloud))
+        _, report = runner.run(
+            "profile-warm", sink=sink, config={"warmup": 20, "invocations": invocations}
+        )
+    print(report["value"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=150, help="warm calls per variant")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per variant")
     parser.add_argument("--invocations", type=int, default=100, help="calls counted per sink")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument(
+        "--profile-warm",
+        choices=SINKS,
+        metavar="SINK",
+        help="instead: profile --invocations warm calls of the handler and the floor "
+        "(cProfile, interleaved) with this usage sink, print it and write nothing",
+    )
     args = parser.parse_args(argv)
     console = Console(width=120)
     started = time.perf_counter()
     arm, host = LambdaPlatform.aws_lambda(), LambdaPlatform.host()
+    if args.profile_warm:
+        return profile_warm(host, args.profile_warm, args.invocations)
 
     done = _step(console, "packages (pip runs only when build/bench/ has no install yet)")
     arm_naive, host_naive = naive_install(arm), naive_install(host)

@@ -23,7 +23,7 @@ Modes:
 * ``profile-warm``: init, ``CONFIG["warmup"]`` calls, then ``CONFIG["invocations"]``
   warm handler calls and as many floor calls, interleaved, under cProfile (the
   model-call worker thread's profile apart); reports the top of each profile, by
-  own time and by cumulative time (``--profile-warm`` of ``make bench``).
+  own time and by cumulative time (``python -m bench --profile-warm SINK``).
 
 Standard library only until the package is on ``sys.path``.
 """
