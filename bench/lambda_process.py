@@ -95,10 +95,12 @@ def snapshot_hooks() -> object:
     import types
 
     module = types.ModuleType("snapshot_restore_py")
-    before: list = []
-    after: list = []
+    # (hook, its args, its kwargs), in registration order.
+    Hook = tuple[object, tuple[object, ...], dict[str, object]]
+    before: list[Hook] = []
+    after: list[Hook] = []
 
-    def registrar(hooks: list) -> object:
+    def registrar(hooks: list[Hook]) -> object:
         def register(func: object, *args: object, **kwargs: object) -> object:
             hooks.append((func, args, kwargs))
             return func
