@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer import _click
 from typer.core import TyperGroup
 
@@ -65,6 +66,19 @@ def out() -> Console:
     ``tenants[2]`` and user-provided text must print literally.
     """
     return Console(markup=False, highlight=False, soft_wrap=False)
+
+
+def progress_bar() -> Progress:
+    """The bar of a long run (a fleet deploy, a StackSet sync): what is running,
+    how far, n of m, time so far; gone once the run's table is printed."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out(),
+        transient=True,
+    )
 
 
 def say(message: str) -> None:

@@ -14,7 +14,7 @@ import typer
 from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.padding import Padding
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -28,7 +28,7 @@ from tenantctl.cdk_runner import (
     cli_environment,
     run_cdk,
 )
-from tenantctl.cli.app import State, app, out, say, state
+from tenantctl.cli.app import State, app, out, progress_bar, say, state
 from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.cli.options import (
     CdkContextOption,
@@ -330,14 +330,7 @@ def _synthesize_and_deploy(
         if changed:
             skip = fleet.unchanged(targets, templates, template_reader(cloud))
             say(f"{len(skip)} of {len(targets)} stack(s) unchanged: skipped")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=out(),
-            transient=True,
-        ) as bar:
+        with progress_bar() as bar:
             report = fleet.deploy(
                 cloud,
                 targets,

@@ -15,14 +15,13 @@ from typing import Annotated
 
 import typer
 from botocore.exceptions import ClientError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contracts.registry import TenantRegistry
 from contracts.registry.stack_set import TEMPLATE_STACK_NAME, CustomerStackSet
 from tenantctl import fleet, stackset
 from tenantctl.cdk_runner import DeployError
-from tenantctl.cli.app import State, app, out, say, state
+from tenantctl.cli.app import State, app, out, progress_bar, say, state
 from tenantctl.cli.deploy_commands import AwsProfiles
 from tenantctl.cli.errors import BadInput, CliError
 from tenantctl.cli.options import CdkContextOption, OpsProfileOption, cdk_context
@@ -180,14 +179,7 @@ def sync_stack_set(
         _print_plan(plan, admin.config.name)
         if dry_run or not plan.changes:
             return stackset.SyncReport(plan)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=out(),
-            transient=True,
-        ) as bar:
+        with progress_bar() as bar:
             task = bar.add_task("stack instances", total=len(plan.changes))
 
             def finished(
