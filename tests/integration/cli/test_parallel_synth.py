@@ -4,7 +4,9 @@ The real CDK CLI synthesizes a small registry (two operations accounts, two
 shards, a limited tenant) once whole and once in two groups merged by
 ``tenantctl.cloud_assembly``: every template and asset manifest is the same
 bytes, ``cdk ls --app <merged>`` lists every stack and ``cdk synth --app
-<merged> STACK`` reads one back. Bundling is the host's, as for the embedded cloud.
+<merged> STACK`` reads one back, and ``cdk deploy --app <merged>`` deploys a tenant
+whose customer stack came from the second part, with its operations shard from the
+first, into the embedded cloud. Bundling is the host's, as for the embedded cloud.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from contracts.registry import load_registry
+from embedded_aws import EmbeddedCloud
 from tenantctl import fleet, synth
 from tenantctl.cdk_runner import PROJECT_ROOT, cli_environment, run_cdk
 from tests.support.sharded_registry import write_sharded_registry
@@ -98,3 +101,26 @@ def test_the_cdk_cli_lists_and_reads_the_merged_assembly(
     expected = json.loads((whole / "BedrockCustomer-ee.template.json").read_text())
     # The CLI shows a template without CDK's bootstrap-version rule; the rest is the file.
     assert template == {k: v for k, v in expected.items() if k != "Rules"}
+
+
+def test_a_tenant_deploys_from_the_merged_assembly(
+    assemblies: tuple[Path, Path, list[list[str]]],
+) -> None:
+    _, merged, groups = assemblies
+    registry = load_registry(merged.parent / "tenants.yaml")
+    # dd's customer stack is in the second part, its shard (BedrockOperations) in the first.
+    targets = fleet.plan(registry, ["dd"])
+    names = [t.stack.stack_name for t in targets]
+    assert names == ["BedrockOperations", "BedrockCustomer-dd"]
+    assert names[0] in groups[0] and names[1] in groups[1]
+    accounts = sorted({t.stack.account_id for t in targets})
+    with EmbeddedCloud(accounts=accounts, warm_lambdas=False) as cloud:
+        report = fleet.deploy(cloud, targets, merged, concurrency=2)
+        assert [r.status for r in report.results] == ["deployed", "deployed"], [
+            r.error for r in report.results
+        ]
+        for target in targets:
+            stack = cloud.client("cloudformation", target.stack.account_id).describe_stacks(
+                StackName=target.stack.stack_name
+            )["Stacks"][0]
+            assert stack["StackStatus"] == "CREATE_COMPLETE"
