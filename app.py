@@ -235,7 +235,7 @@ def main() -> None:
         _fail(f"context stacks: no stack named {', '.join(repr(n) for n in exc.names)}")
     except RuntimePythonError as exc:
         _fail(f"context {exc}")  # the message names runtime_python and why
-    report = check_templates(AssemblyTemplates(assembly.directory), registry)
+    report = check_templates(AssemblyTemplates(assembly), registry)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if report.errors:

@@ -11,10 +11,13 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts import naming
 from contracts.registry import DEFAULT_TRUST_POLICY_MAX_CHARS, TenantRegistry
+
+if TYPE_CHECKING:
+    from aws_cdk import cx_api
 
 # CloudFormation quotas (per stack): resources, outputs, and the template body
 # read from S3 (the CDK CLI uploads any template over 50 KB there).
@@ -35,26 +38,19 @@ class LimitReport:
 
 class AssemblyTemplates(Mapping[str, Mapping[str, Any]]):
     """The stack templates of a synthesized cloud assembly, by stack name, read from
-    its files one at a time.
+    their files one at a time.
 
     Not through jsii (``CloudAssembly.stacks[i].template``): that copies every
     template from Node.js into Python at once, which for a 1,000-tenant fleet cost
-    hundreds of MB at the synth's peak for a check that needs one at a time.
+    hundreds of MB at the synth's peak for a check that needs one at a time. The
+    files' paths come from CDK's own reading of the manifest.
     """
 
-    def __init__(self, directory: str | Path) -> None:
-        self._directory = Path(directory)
-        manifest = json.loads((self._directory / "manifest.json").read_text(encoding="utf-8"))
-        self._files: dict[str, str] = {}
-        for artifact_id, artifact in manifest.get("artifacts", {}).items():
-            if artifact.get("type") != "aws:cloudformation:stack":
-                continue
-            properties = artifact.get("properties", {})
-            # The manifest names the stack only where it differs from the artifact id.
-            self._files[properties.get("stackName") or artifact_id] = properties["templateFile"]
+    def __init__(self, assembly: cx_api.CloudAssembly) -> None:
+        self._files = {s.stack_name: Path(s.template_full_path) for s in assembly.stacks}
 
     def __getitem__(self, stack_name: str) -> Mapping[str, Any]:
-        text = (self._directory / self._files[stack_name]).read_text(encoding="utf-8")
+        text = self._files[stack_name].read_text(encoding="utf-8")
         template: Mapping[str, Any] = json.loads(text)
         return template
 

@@ -141,7 +141,7 @@ def test_the_limit_check_reads_the_templates_jsii_would_hand_over(tmp_path: Path
         load_registry(EXAMPLE_REGISTRY), context=NO_BUNDLING, outdir=str(tmp_path / "out")
     ).synth()
     through_jsii = {s.stack_name: s.template for s in assembly.stacks}
-    from_files = AssemblyTemplates(assembly.directory)
+    from_files = AssemblyTemplates(assembly)
     assert sorted(from_files) == sorted(through_jsii) and len(from_files) == 3
     for name, template in through_jsii.items():
         assert from_files[name] == template
