@@ -15,7 +15,6 @@ definition publishes a new version, and the role then allows only that one.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -23,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from contracts import naming
 from contracts.tenant_settings import GUARDRAIL_VERSION_PATTERN
+from invoker.operations_parameter import NOT_FOUND, OperationsParameter
 
 REFRESH_AFTER_SECONDS = 60.0
 
@@ -83,9 +81,10 @@ class GuardrailDirectory:
         ssm_client: Callable[[], Any],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.parameter_name = naming.guardrail_parameter_name(tenant_id)
-        self._ssm_client = ssm_client
-        self._client: Any = None
+        self._parameter = OperationsParameter(
+            naming.guardrail_parameter_name(tenant_id), ssm_client
+        )
+        self.parameter_name = self._parameter.name
         self._clock = clock
         self._config: GuardrailConfig | None = None
         self._read_at = 0.0
@@ -103,24 +102,15 @@ class GuardrailDirectory:
         """Forget what was read (a restored SnapStart snapshot reads it afresh)."""
         with self._lock:
             self._config = None
-            self._client = None
+            self._parameter.drop()
 
     def _read(self) -> GuardrailConfig:
-        if self._client is None:
-            self._client = self._ssm_client()
-        try:
-            value = self._client.get_parameter(Name=self.parameter_name)["Parameter"]["Value"]
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
-                raise
+        data = self._parameter.read(GuardrailUnavailable)
+        if data is NOT_FOUND:
             raise GuardrailUnavailable(
                 f"no guardrail in {self.parameter_name} of the operations account; deploy "
                 "the tenant's operations stack (tenantctl deploy --tenant <id>)"
-            ) from None
-        try:
-            data = json.loads(value)
-        except ValueError as exc:
-            raise GuardrailUnavailable(f"{self.parameter_name}: not JSON ({exc})") from None
+            )
         arn = data.get("arn") if isinstance(data, dict) else None
         version = data.get("version") if isinstance(data, dict) else None
         if not (

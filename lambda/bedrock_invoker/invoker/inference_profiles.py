@@ -12,16 +12,14 @@ at most every ``REFRESH_AFTER_SECONDS``.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from contracts import naming
 from contracts.model_access import APPLICATION_PROFILE_ARN_RE
+from invoker.operations_parameter import NOT_FOUND, OperationsParameter
 
 REFRESH_AFTER_SECONDS = 30.0
 
@@ -44,9 +42,10 @@ class InferenceProfileDirectory:
         ssm_client: Callable[[], Any],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.parameter_name = naming.inference_profiles_parameter_name(tenant_id)
-        self._ssm_client = ssm_client
-        self._client: Any = None
+        self._parameter = OperationsParameter(
+            naming.inference_profiles_parameter_name(tenant_id), ssm_client
+        )
+        self.parameter_name = self._parameter.name
         self._clock = clock
         self._arns: dict[str, str] | None = None
         self._read_at = 0.0
@@ -65,23 +64,12 @@ class InferenceProfileDirectory:
         """Forget what was read (a restored SnapStart snapshot reads it afresh)."""
         with self._lock:
             self._arns = None
-            self._client = None
+            self._parameter.drop()
 
     def _read(self) -> dict[str, str]:
-        if self._client is None:
-            self._client = self._ssm_client()
-        try:
-            value = self._client.get_parameter(Name=self.parameter_name)["Parameter"]["Value"]
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
-                return {}
-            raise
-        try:
-            arns = json.loads(value)
-        except ValueError as exc:
-            raise InferenceProfileDirectoryError(
-                f"{self.parameter_name}: not JSON ({exc})"
-            ) from None
+        arns = self._parameter.read(InferenceProfileDirectoryError)
+        if arns is NOT_FOUND:
+            return {}
         if not isinstance(arns, dict) or not all(
             isinstance(m, str) and isinstance(a, str) and APPLICATION_PROFILE_ARN_RE.fullmatch(a)
             for m, a in arns.items()
