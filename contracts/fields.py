@@ -11,11 +11,19 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 
 from contracts import naming
 from contracts.model_access import parse_model_id
 from contracts.usage_record import LOG_RETENTION_DAYS
+
+
+class FrozenModel(BaseModel):
+    """A model of the registry's values: immutable once validated, and refusing any
+    key it does not know (a misspelt setting is an error, never silently ignored)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
 
 # Every pattern is used with fullmatch and re.ASCII: `$` alone would accept a
 # trailing newline, and \d or \w non-ASCII digits and letters, which AWS refuses.

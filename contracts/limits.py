@@ -50,10 +50,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from contracts.blocks import BlockStatus
-from contracts.fields import ModelId, StrictBool
+from contracts.fields import FrozenModel, ModelId, StrictBool
 from contracts.pricing import ModelPrice, Pricing
 
 # Bedrock's per-profile token metrics, and the dimension they are published under.
@@ -97,11 +97,7 @@ class LimitAction(StrEnum):
     DOWNGRADE = "downgrade"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LimitSettings(_Frozen):
+class LimitSettings(FrozenModel):
     """A tenant's spend or token limit per UTC period, and what happens as it is reached."""
 
     period: LimitPeriod = LimitPeriod.MONTH
@@ -137,7 +133,7 @@ class LimitSettings(_Frozen):
         return "usd" if self.usd is not None else "tokens"
 
 
-class EnforcerSettings(_Frozen):
+class EnforcerSettings(FrozenModel):
     """An operations account's limit enforcer (``operations.enforcer`` in the registry).
 
     ``fail_closed_on_meter_outage``: when the meter cannot be read, block every
@@ -148,7 +144,7 @@ class EnforcerSettings(_Frozen):
     fail_closed_on_meter_outage: StrictBool = False
 
 
-class EnforcementPlan(_Frozen):
+class EnforcementPlan(FrozenModel):
     """What the enforcer needs of one limited tenant; the operations stack writes it as JSON
     in :func:`limits_parameter_name` (its profile ARNs are known only at deploy time)."""
 

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import AfterValidator, Field, StrictStr, model_validator
 from pydantic.fields import FieldInfo
 
 from contracts import naming
 from contracts.fields import (
     ApplicationList,
     Email,
+    FrozenModel,
     LogGroupName,
     ModelId,
     ModelList,
@@ -76,11 +77,7 @@ _CUSTOMER = frozenset({HeldBy.CUSTOMER})
 _BOTH = _OPS | _CUSTOMER
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AlarmSettings(_Frozen):
+class AlarmSettings(FrozenModel):
     """The tenant's CloudWatch alarms (in its own account) and where they notify.
 
     A tenant's ``alarms`` block changes only the fields it sets; the rest come
@@ -172,7 +169,7 @@ GuardrailMessage = Annotated[StrictStr, Field(min_length=1, max_length=500)]
 BlockedWord = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 
 
-class GuardrailDefinition(_Frozen):
+class GuardrailDefinition(FrozenModel):
     """A guardrail the tenant's operations stack creates (``AWS::Bedrock::Guardrail``).
 
     Kept minimal: the content filters (hate, insults, sexual, violence,
@@ -193,7 +190,7 @@ class GuardrailDefinition(_Frozen):
         return self
 
 
-class EnforcedGuardrail(_Frozen):
+class EnforcedGuardrail(FrozenModel):
     """An operations account's floor: a guardrail Bedrock applies to every inference
     call in the account and region (``AWS::Bedrock::EnforcedGuardrailConfiguration``),
     whatever the call names. Its version must be numeric (the resource refuses DRAFT)."""
@@ -202,7 +199,7 @@ class EnforcedGuardrail(_Frozen):
     version: Annotated[StrictStr, Field(pattern=GUARDRAIL_VERSION_PATTERN)]
 
 
-class GuardrailSettings(_Frozen):
+class GuardrailSettings(FrozenModel):
     """The Bedrock guardrail every model call of the tenant must carry.
 
     Either an existing one: ``identifier`` (its ARN, or its id in the tenant's
@@ -230,7 +227,7 @@ class GuardrailSettings(_Frozen):
         return self
 
 
-class FunctionSettings(_Frozen):
+class FunctionSettings(FrozenModel):
     """The settings the tenant's function reads at run time, through its environment."""
 
     models: Annotated[

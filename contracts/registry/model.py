@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StrictStr,
     ValidationInfo,
@@ -23,7 +21,7 @@ from pydantic import (
 )
 
 from contracts import naming
-from contracts.fields import AccountId, Email, ExternalId, Region, TenantId
+from contracts.fields import AccountId, Email, ExternalId, FrozenModel, Region, TenantId
 from contracts.function_environment import check_size
 from contracts.limits import EnforcerSettings
 from contracts.model_access import GLOBAL_PROFILE_PREFIX, default_profile_regions, parse_model_id
@@ -39,11 +37,6 @@ from contracts.registry.placement import (
     OperationsShard,
 )
 from contracts.tenant_settings import Defaults, EnforcedGuardrail, TenantSettings, resolve_settings
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
 
 OPERATIONS_NAME_RE = re.compile(r"[a-z][a-z0-9]{0,19}", re.ASCII)
 PRIMARY_OPERATIONS_NAME = "primary"
@@ -61,7 +54,7 @@ def _operations_name(value: str) -> str:
 OperationsName = Annotated[StrictStr, AfterValidator(_operations_name)]
 
 
-class Operations(_Frozen):
+class Operations(FrozenModel):
     """An operations account that owns Bedrock access and quota for its tenants.
 
     ``name`` tells several apart (``additional_operations``); the stacks of the
@@ -101,7 +94,7 @@ class Operations(_Frozen):
         return default_profile_regions(self.inference_profile_regions)(prefix)
 
 
-class TenantIdentity(_Frozen):
+class TenantIdentity(FrozenModel):
     """Who a tenant is and where its role lives: set once, at onboarding."""
 
     id: TenantId
@@ -187,7 +180,7 @@ class Tenant(TenantSettings):
         return naming.caller_role_arn(self.account_id, self.id, region=self.region)
 
 
-class TenantRegistry(_Frozen):
+class TenantRegistry(FrozenModel):
     """The whole registry file."""
 
     version: Annotated[int, Field(strict=True, ge=1, le=1)] = 1

@@ -26,9 +26,9 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import AfterValidator, Field, StrictStr, model_validator
 
-from contracts.fields import Region
+from contracts.fields import FrozenModel, Region
 from contracts.function_environment import encode, variable
 from contracts.registry.issues import RegistryIssue
 from contracts.tenant_settings import Defaults, FunctionSettings, HeldBy, settings
@@ -108,14 +108,10 @@ class ConcurrencyMode(StrEnum):
     SOFT_FAILURE_TOLERANCE = "SOFT_FAILURE_TOLERANCE"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 _Percentage = Annotated[int, Field(strict=True, ge=0, le=100)]
 
 
-class OperationPreferences(_Frozen):
+class OperationPreferences(FrozenModel):
     """How a StackSet operation proceeds across the accounts of each region.
 
     Unset fields are CloudFormation's defaults (one account at a time, no failure
@@ -157,7 +153,7 @@ class OperationPreferences(_Frozen):
         }
 
 
-class CustomerStackSet(_Frozen):
+class CustomerStackSet(FrozenModel):
     """``customer_stack_set``: the customer side of every tenant, rolled out by one StackSet."""
 
     name: StackSetName = DEFAULT_STACK_SET_NAME
