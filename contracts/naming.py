@@ -29,6 +29,9 @@ COST_CENTRE_TAG_KEY = "cost-centre"
 # limited to 64 characters, and these prefixes leave room for a 40-char id.
 INVOKER_ROLE_PREFIX = "bedrock-invoker-"  # ops account, one per tenant
 CALLER_ROLE_PREFIX = "bedrock-caller-"  # tenant account, the Lambda's role
+# Tenant account, optional (registry ``workload_role``): what the tenant's own
+# workloads assume to call Bedrock through the client library.
+WORKLOAD_ROLE_PREFIX = "bedrock-workload-"
 FUNCTION_PREFIX = "bedrock-invoker-"  # tenant account
 
 IAM_ROLE_NAME_MAX = 64
@@ -96,6 +99,11 @@ def caller_role_name(tenant_id: str) -> str:
     return f"{CALLER_ROLE_PREFIX}{tenant_id}"
 
 
+def workload_role_name(tenant_id: str) -> str:
+    """Name of the role the tenant's own workloads assume (registry ``workload_role``)."""
+    return f"{WORKLOAD_ROLE_PREFIX}{tenant_id}"
+
+
 def function_name(tenant_id: str) -> str:
     """Name of the tenant's invoker Lambda function."""
     return f"{FUNCTION_PREFIX}{tenant_id}"
@@ -151,11 +159,17 @@ def caller_role_arn(tenant_account_id: str, tenant_id: str, *, region: str) -> s
     return role_arn(tenant_account_id, caller_role_name(tenant_id), partition_for_region(region))
 
 
+def workload_role_arn(tenant_account_id: str, tenant_id: str, *, region: str) -> str:
+    """ARN of a tenant's workload role in its own account (in ``region``)."""
+    return role_arn(tenant_account_id, workload_role_name(tenant_id), partition_for_region(region))
+
+
 def longest_derived_name_lengths(tenant_id: str) -> dict[str, tuple[int, int]]:
     """Each derived name's (length, limit), for validation messages."""
     return {
         "invoker role name": (len(invoker_role_name(tenant_id)), IAM_ROLE_NAME_MAX),
         "caller role name": (len(caller_role_name(tenant_id)), IAM_ROLE_NAME_MAX),
+        "workload role name": (len(workload_role_name(tenant_id)), IAM_ROLE_NAME_MAX),
         "function name": (len(function_name(tenant_id)), LAMBDA_FUNCTION_NAME_MAX),
         "stack name": (len(customer_stack_name(tenant_id)), STACK_NAME_MAX),
         "dashboard name": (len(dashboard_name(tenant_id)), DASHBOARD_NAME_MAX),
@@ -196,11 +210,15 @@ def inference_profiles_parameter_name(tenant_id: str) -> str:
     return f"/bedrock-invoker/{tenant_id}/inference-profile-arns"
 
 
+def parameter_arn(account_id: str, parameter_name: str, *, region: str) -> str:
+    """An SSM parameter's ARN in IAM's form: a name's leading slash is not doubled."""
+    partition = partition_for_region(region)
+    return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{parameter_name.lstrip('/')}"
+
+
 def inference_profiles_parameter_arn(account_id: str, tenant_id: str, *, region: str) -> str:
     """The ARN of ``inference_profiles_parameter_name`` (IAM's form: no doubled slash)."""
-    partition = partition_for_region(region)
-    name = inference_profiles_parameter_name(tenant_id).lstrip("/")
-    return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{name}"
+    return parameter_arn(account_id, inference_profiles_parameter_name(tenant_id), region=region)
 
 
 def guardrail_name(tenant_id: str) -> str:
@@ -218,9 +236,20 @@ def guardrail_parameter_name(tenant_id: str) -> str:
 
 def guardrail_parameter_arn(account_id: str, tenant_id: str, *, region: str) -> str:
     """The ARN of ``guardrail_parameter_name`` (IAM's form: no doubled slash)."""
-    partition = partition_for_region(region)
-    name = guardrail_parameter_name(tenant_id).lstrip("/")
-    return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{name}"
+    return parameter_arn(account_id, guardrail_parameter_name(tenant_id), region=region)
+
+
+def client_settings_parameter_name(tenant_id: str) -> str:
+    """The SSM parameter, in the tenant's own account and region, that holds the client
+    library's settings: the function's environment contract as one JSON object
+    (``FunctionEnvironment.from_env(json.loads(value))`` reads it back). Created with
+    the tenant's ``workload_role``; the workload role may read it, nothing else."""
+    return f"/bedrock-invoker/{tenant_id}/client-settings"
+
+
+def client_settings_parameter_arn(account_id: str, tenant_id: str, *, region: str) -> str:
+    """The ARN of ``client_settings_parameter_name`` (IAM's form: no doubled slash)."""
+    return parameter_arn(account_id, client_settings_parameter_name(tenant_id), region=region)
 
 
 def inference_profile_output_key(tenant_id: str, model_id: str) -> str:
