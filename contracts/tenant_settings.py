@@ -15,6 +15,7 @@ one environment contract, and the StackSet template gets a parameter for it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -227,6 +228,92 @@ class GuardrailSettings(FrozenModel):
         return self
 
 
+class WorkloadService(StrEnum):
+    """AWS services that may run as the workload role itself (its trust names their principal)."""
+
+    ECS_TASKS = "ecs-tasks"  # an ECS task role
+    SAGEMAKER = "sagemaker"  # a SageMaker execution role
+
+    @property
+    def service_principal(self) -> str:
+        """The service principal the role's trust policy names."""
+        return f"{self.value}.amazonaws.com"
+
+
+# IAM principals a trust policy can pin with ``aws:PrincipalArn``: a role or a user
+# (with its path), or an account's root, which stands for the whole account (its own
+# IAM policies then decide who in it may assume the role). A session ARN
+# (sts::...:assumed-role/...) is refused: aws:PrincipalArn is the session's role.
+PRINCIPAL_ARN_RE = re.compile(
+    r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):(?:root|(?:role|user)/[\w+=,.@/-]{1,512})", re.ASCII
+)
+
+
+def principal_arn(value: str) -> str:
+    if not PRINCIPAL_ARN_RE.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not an IAM principal ARN (arn:aws:iam::<account>:role/<name>, "
+            "...:user/<name> or ...:root)"
+        )
+    return value
+
+
+def principal_account(arn: str) -> str:
+    """The account of a principal ARN ``principal_arn`` accepted."""
+    return arn.split(":")[4]
+
+
+def is_account_root(arn: str) -> bool:
+    """True for ``arn:<partition>:iam::<account>:root``: the whole account."""
+    return arn.endswith(":root")
+
+
+def _unique_principals(values: tuple[str, ...]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    roots = {principal_account(v) for v in values if is_account_root(v)}
+    for value in values:
+        if value in seen:
+            raise ValueError(f"'{value}' is listed twice")
+        seen.add(value)
+        if not is_account_root(value) and principal_account(value) in roots:
+            raise ValueError(
+                f"'{value}' is already admitted by the root of account "
+                f"{principal_account(value)}, also listed; list one or the other"
+            )
+    return values
+
+
+def _unique_services(values: tuple[WorkloadService, ...]) -> tuple[WorkloadService, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("lists a service twice")
+    return values
+
+
+PrincipalArn = Annotated[StrictStr, AfterValidator(principal_arn)]
+
+
+class WorkloadRoleSettings(FrozenModel):
+    """A role in the tenant's account for its own workloads (the client library), with
+    exactly the function's rights: assume the tenant's invoker role (ExternalId and
+    session name as the function's), write the usage log group, and read the client
+    settings parameter (``naming.client_settings_parameter_name``).
+
+    ``principals``: IAM role or user ARNs, in any account, that may assume it (an ECS
+    task role, a SageMaker execution role, a CI user ...); an account's ``:root``
+    admits every principal its own IAM policies allow. ``services``: the role itself
+    may be an ECS task role or a SageMaker execution role.
+    """
+
+    principals: Annotated[tuple[PrincipalArn, ...], AfterValidator(_unique_principals)] = ()
+    services: Annotated[tuple[WorkloadService, ...], AfterValidator(_unique_services)] = ()
+
+    @model_validator(mode="after")
+    def _admits_someone(self) -> WorkloadRoleSettings:
+        if not self.principals and not self.services:
+            raise ValueError("a workload role needs principals or services that may assume it")
+        return self
+
+
 class FunctionSettings(FrozenModel):
     """The settings the tenant's function reads at run time, through its environment."""
 
@@ -361,6 +448,13 @@ class TenantSettings(FunctionSettings):
     limits: Annotated[
         LimitSettings | None,
         Setting(_OPS, "Spend or token limit per period, and the action at 100%."),
+    ] = None
+    # Not a function setting: the role lives beside the function (customer stack)
+    # and the tenant's invoker role trusts it (operations stack). A tenant's block
+    # replaces the default's whole: principals are a list to be read as one.
+    workload_role: Annotated[
+        WorkloadRoleSettings | None,
+        Setting(_BOTH, "A role the tenant's own workloads assume to call through the library."),
     ] = None
 
 

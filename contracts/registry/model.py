@@ -25,7 +25,7 @@ from contracts.fields import AccountId, Email, ExternalId, FrozenModel, Region, 
 from contracts.function_environment import check_size
 from contracts.limits import EnforcerSettings
 from contracts.model_access import GLOBAL_PROFILE_PREFIX, default_profile_regions, parse_model_id
-from contracts.registry import limit_rules, placement, pricing_rules, stack_set
+from contracts.registry import limit_rules, placement, pricing_rules, stack_set, workload_role
 from contracts.registry.issues import RegistryError, RegistryIssue
 from contracts.registry.placement import (
     DEFAULT_IAM_ROLE_QUOTA,
@@ -178,6 +178,13 @@ class Tenant(TenantSettings):
     @property
     def caller_role_arn(self) -> str:
         return naming.caller_role_arn(self.account_id, self.id, region=self.region)
+
+    @property
+    def workload_role_arn(self) -> str | None:
+        """The role the tenant's own workloads assume (``workload_role``), or None."""
+        if self.workload_role is None:
+            return None
+        return naming.workload_role_arn(self.account_id, self.id, region=self.region)
 
 
 class TenantRegistry(FrozenModel):
@@ -356,6 +363,7 @@ def _cross_tenant_issues(registry: TenantRegistry, *, placed: bool) -> Iterable[
     yield from pricing_rules.unpriced_model_issues(registry)
     yield from limit_rules.limit_issues(registry)
     yield from stack_set.stack_set_issues(registry)
+    yield from workload_role.workload_role_issues(registry)
 
 
 def _profile_issues(

@@ -200,7 +200,17 @@ def stack_set_issues(registry: TenantRegistry) -> Iterator[RegistryIssue]:
     """Every tenant the StackSet template cannot carry, at the field that sets it."""
     if registry.customer_stack_set is None:
         return
+    # The template has one shape for every tenant, and a workload role is a role,
+    # a parameter and two outputs more: those tenants deploy with CDK stacks.
+    refused = (
+        "is not supported with customer_stack_set (the StackSet template creates no "
+        "workload role); remove customer_stack_set to deploy the customer stacks with CDK"
+    )
+    if registry.defaults.workload_role is not None:
+        yield RegistryIssue(path="defaults.workload_role", message=refused)
     for index, spec in enumerate(registry.tenants):
+        if spec.workload_role is not None:
+            yield RegistryIssue(path=f"tenants[{index}].workload_role", message=refused)
         try:
             tenant = registry.resolve(spec)
         except KeyError:
