@@ -14,11 +14,13 @@ STAMP := $(VENV)/.setup-stamp
 
 setup: $(STAMP) node_modules/.package-lock.json
 
-$(STAMP): requirements.txt requirements-embedded.txt requirements-dev.txt constraints.txt lambda/bedrock_invoker/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-embedded.txt requirements-dev.txt constraints.txt lambda/bedrock_invoker/requirements.txt pyproject.toml client/pyproject.toml
 	# A venv left half-made by an interrupted run has python but no pip: remake it.
 	$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# The tenant client library (its own package; its dependencies are the function's, above).
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e ./client
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json $(STAMP)
@@ -29,9 +31,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy contracts stacks tenantctl embedded_aws demo bench app.py
+	MYPYPATH=client/src $(BIN)/mypy -p bedrock_tenant_client
 	# One run per function: each is its own import root (with the contracts its
 	# bundle gets a copy of), and both have a `handler` module.
-	MYPYPATH=lambda/bedrock_invoker $(BIN)/mypy lambda/bedrock_invoker
+	MYPYPATH=lambda/bedrock_invoker:client/src $(BIN)/mypy lambda/bedrock_invoker
 	MYPYPATH=lambda/invocation_logging_guard $(BIN)/mypy lambda/invocation_logging_guard
 	MYPYPATH=lambda/limit_enforcer $(BIN)/mypy lambda/limit_enforcer
 

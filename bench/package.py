@@ -26,11 +26,11 @@ from pathlib import Path
 
 from stacks.customer.invoker_function import INVOKER_SOURCE
 from stacks.shared.lambda_bundling import (
-    CONTRACTS_DIR,
     LOCK_FILE,
     LambdaPlatform,
     PipInstallBundling,
     RuntimeBytecode,
+    shared_packages_for,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,11 +79,13 @@ def without_bytecode(package: Path, out: Path) -> Path:
 
 def sourceless_dependencies(package: Path, bytecode: RuntimeBytecode, out: Path) -> Path:
     """A copy of ``package`` whose dependencies are bytecode alone (``X.pyc`` in place of
-    ``X.py``), the function's own source and the contracts left as shipped."""
+    ``X.py``), the function's own source and the shared packages left as shipped."""
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(package, out, symlinks=True)
-    own = {p.name for p in INVOKER_SOURCE.iterdir()} | {CONTRACTS_DIR.name}
+    own = {p.name for p in INVOKER_SOURCE.iterdir()} | {
+        package.name for package in shared_packages_for(INVOKER_SOURCE)
+    }
     for source in sorted(out.rglob("*.py")):
         if source.relative_to(out).parts[0] in own:
             continue

@@ -28,9 +28,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 USAGE_EVENT = "bedrock.invocation"
 
 Record = dict[str, Any]
-Status = Literal["success", "error"]
+# "cancelled": a stream its caller abandoned (closed, broke out of, cancelled)
+# before the answer ended; its tokens are the ones known by then.
+Status = Literal["success", "error", "cancelled"]
 Delivery = Literal["cloudwatch", "fallback"]
 FALLBACK_DELIVERY: Delivery = "fallback"
+# Who wrote the record: the invoker function, or the tenant client library
+# (``bedrock_tenant_client``) in the tenant's own workload.
+Source = Literal["function", "library"]
+
+# PutLogEvents accepts one event up to 1 MiB minus 26 bytes of overhead; records
+# stay well below, so one never comes near the hard limit.
+PUT_LOG_EVENTS_MAX_EVENT_BYTES = 1_048_576 - 26
+DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 
 # Values CloudWatch Logs accepts for a log group's retentionInDays.
 LOG_RETENTION_DAYS = frozenset(
@@ -136,6 +146,7 @@ def new_record(
     latency_ms: int | None,
     timestamp: datetime.datetime,
     service_tier: str | None = None,
+    source: Source = "function",
 ) -> Record:
     """A record with every field in its place and no usage yet.
 
@@ -147,6 +158,7 @@ def new_record(
         "event": USAGE_EVENT,
         "invocation_id": invocation_id,
         "status": status,
+        "source": source,
         "tenant_id": tenant_id,
         "application_id": application_id,
         "user_id": user_id,
@@ -242,11 +254,20 @@ class UsageRecord(BaseModel):
     invocation_id: str | None = None
     provisional: Flag = False
     supersedes: str | None = None
+    # "function" or "library"; records written before the field existed have none.
+    source: str | None = None
+    # A streamed call's time from the request to its first chunk.
+    time_to_first_token_ms: float | None = None
 
     @property
     def is_error(self) -> bool:
-        """Whether the invocation failed."""
-        return self.status != "success"
+        """Whether the invocation failed (a stream its caller abandoned did not)."""
+        return self.status not in ("success", "cancelled")
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Whether the caller abandoned a stream before its answer ended."""
+        return self.status == "cancelled"
 
     @property
     def is_fallback(self) -> bool:

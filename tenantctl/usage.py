@@ -193,7 +193,9 @@ def _summary(
 ) -> UsageSummary:
     # Latency only of successful calls: a throttled call fails in a few ms and
     # would make a struggling model look fast.
-    latencies = [r.latency_ms for r in records if not r.is_error and r.latency_ms is not None]
+    latencies = [
+        r.latency_ms for r in records if r.status == "success" and r.latency_ms is not None
+    ]
     costs = [record_cost(r, pricing) for r in records]
     priced = [c for c in costs if c.usd is not None]
     return UsageSummary(

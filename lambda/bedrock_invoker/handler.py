@@ -15,8 +15,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from bedrock_tenant_client.outcome import INTERNAL_ERROR, Failure
 from invoker.invocation import BedrockInvoker, error_result
-from invoker.outcome import INTERNAL_ERROR, Failure
 from invoker.settings import Settings
 
 # Lambda's Python managed runtimes ship snapshot_restore_py (SnapStart's runtime

@@ -44,6 +44,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # asset so that the function still ships alone (``lambda/`` imports nothing else
 # of the project).
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+# The tenant client library's package: the invoker calls Bedrock and writes usage
+# records with the very code tenant workloads install (``client/``), so it ships
+# a copy too, beside the contracts.
+CLIENT_PACKAGE_DIR = PROJECT_ROOT / "client" / "src" / "bedrock_tenant_client"
+# The project packages each function's asset gets a copy of (by the function's
+# folder name); any other function gets the contracts only.
+FUNCTION_SHARED_PACKAGES: dict[str, tuple[Path, ...]] = {
+    "bedrock_invoker": (CONTRACTS_DIR, CLIENT_PACKAGE_DIR),
+}
+
+
+def shared_packages_for(source_dir: Path) -> tuple[Path, ...]:
+    """The project packages copied into the asset of the function at ``source_dir``."""
+    return FUNCTION_SHARED_PACKAGES.get(source_dir.name, (CONTRACTS_DIR,))
+
+
 # Each function's own lock of every transitive version, next to its requirements:
 # the function runs the very langchain-core, botocore and pydantic-core the tests
 # ran against, not whatever pip resolves on the day of the deploy.
@@ -697,17 +713,15 @@ class PipInstallBundling:
         return True
 
     def finish(self, output_dir: str) -> None:
-        """Trim the installed dependencies, add the function source and the contracts,
+        """Trim the installed dependencies, add the function source and the shared packages,
         then compile it all for the runtime's Python (where an interpreter of it is at hand)."""
         # Before the source is copied in: the rules are for dependencies only.
         self._trim.apply(Path(output_dir))
         shutil.copytree(self._source_dir, output_dir, dirs_exist_ok=True, ignore=_SOURCE_IGNORE)
-        shutil.copytree(
-            CONTRACTS_DIR,
-            Path(output_dir) / CONTRACTS_DIR.name,
-            dirs_exist_ok=True,
-            ignore=_SOURCE_IGNORE,
-        )
+        for package in shared_packages_for(self._source_dir):
+            shutil.copytree(
+                package, Path(output_dir) / package.name, dirs_exist_ok=True, ignore=_SOURCE_IGNORE
+            )
         bytecode = self._target.bytecode
         if bytecode is not None:
             bytecode.compile(Path(output_dir))
@@ -740,14 +754,14 @@ def python_function_code(source_dir: Path, target: LambdaPlatform) -> lambda_.Co
 
 
 def source_fingerprint(source_dir: Path, target: LambdaPlatform) -> str:
-    """A stable hash of the function source, the contracts, the target platform, the
+    """A stable hash of the function source, the shared packages, the target platform, the
     function's trim rules (changed rules ship a new asset) and the bytecode shipped."""
     digest = hashlib.sha256()
     digest.update(f"{target.machine}|{target.python_version}".encode())
     digest.update(trim_for(source_dir).describe().encode())
     bytecode = target.bytecode
     digest.update(f"bytecode:{bytecode.describe() if bytecode else 'none'}".encode())
-    for root in (source_dir, CONTRACTS_DIR):
+    for root in (source_dir, *shared_packages_for(source_dir)):
         for path in sorted(root.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())

@@ -7,7 +7,7 @@ itself rather than a list kept beside it:
   ``tests/integration/cli/test_doctor.py::test_x``): the file, and the test in it;
 - a Python name the docs attribute to the project: a dotted path rooted in one
   of its packages (``contracts.usage_record.new_record``,
-  ``invoker.usage.callback.UsageCallback``), a class-qualified member
+  ``invoker.callback.UsageCallback``), a class-qualified member
   (``TenantRegistry.operations_stacks()``), a ``CamelCase`` name or an
   ``UPPER_SNAKE`` constant, and a ``function()``: found by reading the source
   (no import, so nothing runs);
@@ -40,6 +40,7 @@ DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 # Import roots: the repository, and each function's folder (its own root on Lambda).
 IMPORT_ROOTS = (
     ROOT,
+    ROOT / "client" / "src",
     ROOT / "lambda" / "bedrock_invoker",
     ROOT / "lambda" / "invocation_logging_guard",
 )

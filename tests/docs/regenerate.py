@@ -4,7 +4,7 @@
 
 - README.md's usage-record example: a record built by the contracts
   (``contracts.usage_record.new_record``, priced by ``contracts.pricing.Pricing``)
-  with the EMF metrics the function adds (``invoker.usage.metrics.with_metrics``),
+  with the EMF metrics the function adds (``bedrock_tenant_client.usage.metrics.with_metrics``),
   also written to ``tests/docs/golden/usage_record.json``;
 - docs/PERFORMANCE.md's results: the table and the machine line of
   ``bench/results.json``, as ``make bench`` wrote them.
@@ -38,7 +38,7 @@ for import_root in (ROOT, INVOKER_ROOT):
     if str(import_root) not in sys.path:
         sys.path.append(str(import_root))
 
-from invoker.usage.metrics import with_metrics  # noqa: E402
+from bedrock_tenant_client.usage.metrics import with_metrics  # noqa: E402
 
 from contracts.pricing import Pricing  # noqa: E402
 from contracts.usage_metrics import DimensionValues  # noqa: E402

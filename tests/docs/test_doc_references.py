@@ -18,7 +18,10 @@ def test_the_docs_name_only_what_exists() -> None:
 BROKEN = [
     ("`contracts.usage_record.new_recrod` builds it.", "defines no new_recrod"),
     ("`contracts.usage_recods` defines the schema.", "contracts defines no usage_recods"),
-    ("Built by `invoker.usage.logger.UsageLogger`.", "invoker.usage defines no logger"),
+    (
+        "Built by `bedrock_tenant_client.usage.logger.UsageLogger`.",
+        "bedrock_tenant_client.usage defines no logger",
+    ),
     ("The `UsageLogger` callback writes it.", "no class, function, constant"),
     ('```mermaid\nflowchart LR\n  U["UsageLogger callback"]\n```\n', "UsageLogger"),
     ("`TenantRegistry.operation_stacks()` lists them.", "has no member 'operation_stacks'"),
@@ -53,7 +56,7 @@ def test_a_doc_naming_something_that_does_not_exist_fails(doc: str, problem: str
 # Each of these is right, or not the project's to check, and must pass.
 FINE = [
     "`contracts.usage_record.new_record` and `contracts.naming.INVOKER_ALIAS`.",
-    "`invoker.usage.metrics.with_metrics` and `handler.lambda_handler`.",
+    "`bedrock_tenant_client.usage.metrics.with_metrics` and `handler.lambda_handler`.",
     "`EmbeddedCloud.request_counts()`, `TenantRegistry.operations_stacks()`.",
     "`stacks/customer/` and `tests/unit/lambda/test_usage_metrics.py` and `handler.py`.",
     "`PutLogEvents`, `ThrottlingException`, `ChatBedrockConverse`, `UnicodeDecodeError`.",

@@ -180,7 +180,7 @@ def signal_provisional_records(monkeypatch: pytest.MonkeyPatch) -> threading.Eve
     Gate the Converse stub on it to have the model answer only after the timeout
     watchdog's record is out: the race of finding 1, made deterministic.
     """
-    from invoker.usage.writer import UsageLogWriter
+    from bedrock_tenant_client.usage.writer import UsageLogWriter
 
     written = threading.Event()
     original = UsageLogWriter.write

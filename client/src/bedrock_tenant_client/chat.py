@@ -32,14 +32,18 @@ from botocore.config import Config
 # langchain_aws's __init__ lazy, and this path does not depend on it.
 from langchain_aws.chat_models.bedrock_converse import ChatBedrockConverse
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
+from bedrock_tenant_client.errors import CONFIGURATION_ERROR, ExplainedError
+from bedrock_tenant_client.guardrail import GuardrailConfig, GuardrailDirectory, GuardrailSource
+from bedrock_tenant_client.inference_profiles import (
+    InferenceProfileDirectory,
+    InferenceProfileDirectoryError,
+)
+from contracts.function_environment import FunctionEnvironment
 from contracts.model_access import parse_model_id
-from invoker.event import InvocationRequest
-from invoker.guardrail import GuardrailConfig, GuardrailDirectory, GuardrailSource
-from invoker.inference_profiles import InferenceProfileDirectory, InferenceProfileDirectoryError
 
-CONFIGURATION_ERROR = "ConfigurationError"
+__all__ = ["CONFIGURATION_ERROR", "BedrockChat", "InferenceProfileMissing"]
 
 # Converse can stream for minutes on long outputs; the function's own timeout is the
 # real bound, this only stops a dead connection from hanging until then.
@@ -70,7 +74,7 @@ class _LazyClient:
         return getattr(self._client, name)
 
 
-class InferenceProfileMissing(Exception):
+class InferenceProfileMissing(ExplainedError):
     """The tenant calls through application inference profiles, but this model has none.
 
     Calling the model directly would only be refused by the tenant's role; this
@@ -157,6 +161,25 @@ class BedrockChat:
             else None,
         )
 
+    @classmethod
+    def for_tenant(
+        cls, settings: FunctionEnvironment, ops_session: botocore.session.Session
+    ) -> BedrockChat:
+        """The tenant's model calls on ``ops_session``: its region, retries, inference
+        profiles and guardrail, as its settings (the function's environment) say."""
+        return cls.from_session(
+            ops_session,
+            region_name=settings.bedrock_region,
+            max_attempts=settings.bedrock_max_attempts,
+            tenant_id=settings.tenant_id,
+            inference_profiles=settings.application_inference_profiles,
+            retry_mode=settings.retry_mode.value,
+            guardrail=GuardrailConfig.of_tenant(settings),
+            guardrail_from_operations=(
+                settings.guardrail is not None and settings.guardrail.create is not None
+            ),
+        )
+
     def forget_inference_profiles(self) -> None:
         """Drop the profile ARNs and guardrail read so far (a restored SnapStart snapshot
         reads them anew)."""
@@ -217,45 +240,48 @@ class BedrockChat:
             )
         return arn
 
+    def call_params(
+        self,
+        *,
+        max_tokens: int | None = None,
+        service_tier: str | None = None,
+        temperature: float | None = None,
+    ) -> dict[str, Any]:
+        """What a call passes to the model beside the messages: its ``maxTokens``, its
+        service tier, the tenant's guardrail (the role allows no call without them)."""
+        params: dict[str, Any] = {}
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        if service_tier is not None:
+            params["service_tier"] = service_tier
+        if self._guardrail is not None:
+            params["guardrail_config"] = self._guardrail.current().request_field()
+        if temperature is not None:
+            params["temperature"] = float(temperature)
+        return params
+
     def converse(
         self,
         model_id: str,
-        request: InvocationRequest,
+        messages: Sequence[BaseMessage],
         *,
         callbacks: Sequence[BaseCallbackHandler],
+        max_tokens: int | None = None,
+        service_tier: str | None = None,
+        temperature: float | None = None,
     ) -> AIMessage:
-        """Send the request's conversation to ``model_id`` and return the answer.
+        """Send ``messages`` to ``model_id`` and return the answer.
 
         No user id or content goes into Converse ``requestMetadata``: that would
         reach the operations account.
         """
-        params: dict[str, Any] = {}
-        if request.max_tokens is not None:
-            params["max_tokens"] = request.max_tokens
-        if request.service_tier is not None:
-            params["service_tier"] = request.service_tier.value
-        if self._guardrail is not None:
-            params["guardrail_config"] = self._guardrail.current().request_field()
-        if request.temperature is not None:
-            params["temperature"] = float(request.temperature)
         answer = self.model(model_id).invoke(
-            to_langchain_messages(request),
+            list(messages),
             config={"callbacks": list(callbacks)},
-            **params,
+            **self.call_params(
+                max_tokens=max_tokens, service_tier=service_tier, temperature=temperature
+            ),
         )
         if not isinstance(answer, AIMessage):  # pragma: no cover - LangChain contract
             raise TypeError(f"unexpected answer type {type(answer).__name__}")
         return answer
-
-
-def to_langchain_messages(request: InvocationRequest) -> list[BaseMessage]:
-    """The request as LangChain messages, system prompt first."""
-    messages: list[BaseMessage] = []
-    if request.system is not None:
-        messages.append(SystemMessage(content=request.system))
-    for turn in request.turns():
-        if turn.role == "user":
-            messages.append(HumanMessage(content=turn.content))
-        else:
-            messages.append(AIMessage(content=turn.content))
-    return messages

@@ -22,9 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bedrock_tenant_client.errors import ExplainedError
+from bedrock_tenant_client.operations_parameter import NOT_FOUND, OperationsParameter
 from contracts import naming
+from contracts.function_environment import FunctionEnvironment
+from contracts.model_access import guardrail_arn
 from contracts.tenant_settings import GUARDRAIL_VERSION_PATTERN
-from invoker.operations_parameter import NOT_FOUND, OperationsParameter
 
 REFRESH_AFTER_SECONDS = 60.0
 
@@ -44,6 +47,24 @@ class GuardrailConfig:
         """The guardrail to send: always this one (an existing guardrail, from the registry)."""
         return self
 
+    @classmethod
+    def of_tenant(cls, settings: FunctionEnvironment) -> GuardrailConfig | None:
+        """The tenant's existing guardrail as every call names it: its full ARN (an id
+        is in the operations account, the invoker role's, and Bedrock's region) and
+        version; None without one, or for the one the operations stack created
+        (read from there: ``GuardrailDirectory``)."""
+        if settings.guardrail is None or settings.guardrail.identifier is None:
+            return None
+        assert settings.guardrail.version is not None  # the contract requires both
+        ops_account = settings.ops_role_arn.split(":")[4]
+        arn = guardrail_arn(
+            naming.partition_for_region(settings.bedrock_region),
+            settings.bedrock_region,
+            ops_account,
+            settings.guardrail.identifier,
+        )
+        return cls(arn=arn, version=settings.guardrail.version)
+
     def request_field(self) -> dict[str, str]:
         """Converse's ``guardrailConfig``."""
         return {
@@ -53,7 +74,7 @@ class GuardrailConfig:
         }
 
 
-class GuardrailUnavailable(Exception):
+class GuardrailUnavailable(ExplainedError):
     """The guardrail the operations stack created for the tenant cannot be read.
 
     Calling without it would only be refused by the tenant's role; this says what

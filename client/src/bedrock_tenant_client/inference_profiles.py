@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bedrock_tenant_client.operations_parameter import NOT_FOUND, OperationsParameter
 from contracts import naming
 from contracts.model_access import APPLICATION_PROFILE_ARN_RE
-from invoker.operations_parameter import NOT_FOUND, OperationsParameter
 
 REFRESH_AFTER_SECONDS = 30.0
 

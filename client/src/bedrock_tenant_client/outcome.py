@@ -20,10 +20,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from langchain_core.messages import BaseMessage
 
-from invoker.chat import CONFIGURATION_ERROR, InferenceProfileMissing
-from invoker.event import InvalidRequestError
-from invoker.guardrail import GuardrailUnavailable
-from invoker.redaction import redact_credentials
+from bedrock_tenant_client.errors import ExplainedError
+from bedrock_tenant_client.redaction import redact_credentials
 
 MAX_ERROR_MESSAGE_CHARS = 500
 INTERNAL_ERROR = "InternalError"
@@ -212,11 +210,11 @@ class Failure:
         ``ValidationException`` ...) with the service's own message; anything else
         gets a generic message so no stack detail or credential material leaks.
         """
-        if isinstance(error, InvalidRequestError):
-            # Written by this function for the caller: already says which field.
-            return cls(error.error_type, str(error))
-        if isinstance(error, InferenceProfileMissing | GuardrailUnavailable):
-            return cls(CONFIGURATION_ERROR, _safe_message(str(error)))
+        if isinstance(error, ExplainedError):
+            # Written for the caller: a refused request names its field, a
+            # configuration error says what to fix.
+            message = str(error)
+            return cls(error.error_type, _safe_message(message) if error.sanitized else message)
         if isinstance(error, ClientError):
             details = error.response.get("Error", {})
             response_metadata = error.response.get("ResponseMetadata", {})

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from bedrock_tenant_client.outcome import CallTimer
+from bedrock_tenant_client.usage.record import UsageRecorder
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
-
-from invoker.outcome import CallTimer
-from invoker.usage.record import UsageRecorder
 
 
 class UsageCallback(BaseCallbackHandler):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
+from bedrock_tenant_client.errors import ExplainedError
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
@@ -34,10 +36,12 @@ MAX_SYSTEM_CHARS = 20_000
 MAX_MESSAGES = 200
 
 
-class InvalidRequestError(Exception):
+class InvalidRequestError(ExplainedError):
     """A request the function refuses; ``field`` names the offending part of the event."""
 
     error_type = "ValidationError"
+    # Built from the event's own field names and the tenant's settings.
+    sanitized = False
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
@@ -199,3 +203,16 @@ def _check_conversation(messages: Sequence[ChatTurn]) -> None:
         raise InvalidRequestError(
             f"messages[{len(messages) - 1}].role", "the conversation must end with user"
         )
+
+
+def to_langchain_messages(request: InvocationRequest) -> list[BaseMessage]:
+    """The request as LangChain messages, system prompt first."""
+    messages: list[BaseMessage] = []
+    if request.system is not None:
+        messages.append(SystemMessage(content=request.system))
+    for turn in request.turns():
+        if turn.role == "user":
+            messages.append(HumanMessage(content=turn.content))
+        else:
+            messages.append(AIMessage(content=turn.content))
+    return messages

@@ -18,6 +18,16 @@ from typing import Any
 
 import boto3
 import botocore.session
+from bedrock_tenant_client.chat import BedrockChat
+from bedrock_tenant_client.credentials import Clock, OpsCredentials, create_ops_session, utc_now
+from bedrock_tenant_client.outcome import BedrockAnswer, CallTimer, Failure
+from bedrock_tenant_client.usage.record import CallIdentity, UsageRecorder
+from bedrock_tenant_client.usage.writer import (
+    URGENT_WRITE_MAX_CALLS,
+    RecordSink,
+    StdoutUsageSink,
+    UsageLogWriter,
+)
 from botocore.config import Config
 from langchain_core.messages import AIMessage
 
@@ -25,7 +35,7 @@ from contracts.model_output_limits import default_max_tokens
 from contracts.pricing import Pricing
 from contracts.usage_metrics import DimensionValues
 from contracts.usage_record import UsageSink
-from invoker.chat import BedrockChat
+from invoker.callback import UsageCallback
 from invoker.event import (
     InvalidRequestError,
     InvocationRequest,
@@ -33,19 +43,10 @@ from invoker.event import (
     resolve_application,
     resolve_model,
     resolve_service_tier,
+    to_langchain_messages,
 )
-from invoker.ops_credentials import Clock, OpsCredentials, create_ops_session, utc_now
-from invoker.outcome import BedrockAnswer, CallTimer, Failure
 from invoker.settings import Settings
 from invoker.timeout_watchdog import Alarm, TimeoutWatchdog
-from invoker.usage.callback import UsageCallback
-from invoker.usage.record import CallIdentity, UsageRecorder
-from invoker.usage.writer import (
-    URGENT_WRITE_MAX_CALLS,
-    RecordSink,
-    StdoutUsageSink,
-    UsageLogWriter,
-)
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
@@ -195,18 +196,7 @@ class BedrockInvoker:
             clock=clock,
             credential_cache=credential_cache,
         )
-        chat = BedrockChat.from_session(
-            ops_session,
-            region_name=settings.bedrock_region,
-            max_attempts=settings.bedrock_max_attempts,
-            tenant_id=settings.tenant_id,
-            inference_profiles=settings.application_inference_profiles,
-            retry_mode=settings.retry_mode.value,
-            guardrail=settings.guardrail_config,
-            guardrail_from_operations=(
-                settings.guardrail is not None and settings.guardrail.create is not None
-            ),
-        )
+        chat = BedrockChat.for_tenant(settings, ops_session)
         writer = usage_sink_for(settings, source)
         credentials = ops_session.get_credentials()
         return cls(
@@ -391,7 +381,15 @@ class BedrockInvoker:
         waited for until DEADLINE_MARGIN_MS before the function's end, which leaves
         the time to write the final record and answer.
         """
-        call = functools.partial(self._chat.converse, model_id, request, callbacks=[callback])
+        call = functools.partial(
+            self._chat.converse,
+            model_id,
+            to_langchain_messages(request),
+            callbacks=[callback],
+            max_tokens=request.max_tokens,
+            service_tier=request.service_tier.value if request.service_tier else None,
+            temperature=request.temperature,
+        )
         if remaining_time_ms is None:
             return call()
         future = self._model_calls.submit(call)

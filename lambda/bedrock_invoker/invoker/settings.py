@@ -12,20 +12,19 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Self
 
+from bedrock_tenant_client.guardrail import GuardrailConfig
 from pydantic import Field
 
-from contracts import naming
 from contracts.function_environment import FunctionEnvironment, FunctionEnvironmentError
-from contracts.model_access import guardrail_arn
-from contracts.usage_record import LogContent, UsageSink
-from invoker.guardrail import GuardrailConfig
+from contracts.usage_record import (
+    DEFAULT_MAX_RECORD_BYTES,
+    PUT_LOG_EVENTS_MAX_EVENT_BYTES,
+    LogContent,
+    UsageSink,
+)
 
 __all__ = ["LogContent", "Settings", "SettingsError", "UsageSink"]
 
-# PutLogEvents accepts one event up to 1 MiB minus 26 bytes of overhead; stay well
-# below so a record never comes near the hard limit.
-DEFAULT_MAX_RECORD_BYTES = 256 * 1024
-PUT_LOG_EVENTS_MAX_EVENT_BYTES = 1_048_576 - 26
 
 SettingsError = FunctionEnvironmentError
 
@@ -45,19 +44,8 @@ class Settings(FunctionEnvironment):
 
     @property
     def guardrail_config(self) -> GuardrailConfig | None:
-        """The tenant's guardrail as every call names it: its full ARN (an id is in the
-        operations account, the invoker role's, and Bedrock's region) and version."""
-        if self.guardrail is None or self.guardrail.identifier is None:
-            return None  # none, or the one the operations stack created (read from there)
-        assert self.guardrail.version is not None  # the contract requires both
-        ops_account = self.ops_role_arn.split(":")[4]
-        arn = guardrail_arn(
-            naming.partition_for_region(self.bedrock_region),
-            self.bedrock_region,
-            ops_account,
-            self.guardrail.identifier,
-        )
-        return GuardrailConfig(arn=arn, version=self.guardrail.version)
+        """The tenant's existing guardrail (``GuardrailConfig.of_tenant``)."""
+        return GuardrailConfig.of_tenant(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:

@@ -8,18 +8,18 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
-from hypothesis import given
-from hypothesis import strategies as st
-from invoker.chat import CONFIGURATION_ERROR, InferenceProfileMissing
-from invoker.event import ModelNotAllowedError
-from invoker.outcome import (
+from bedrock_tenant_client.chat import CONFIGURATION_ERROR, InferenceProfileMissing
+from bedrock_tenant_client.outcome import (
     MAX_ERROR_MESSAGE_CHARS,
     BedrockAnswer,
     CallTimer,
     Failure,
     TokenUsage,
 )
+from botocore.exceptions import ClientError, EndpointConnectionError
+from hypothesis import given
+from hypothesis import strategies as st
+from invoker.event import ModelNotAllowedError
 from langchain_core.messages import AIMessage
 
 from tests.support.invoker_testkit import (

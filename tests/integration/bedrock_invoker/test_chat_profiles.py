@@ -17,13 +17,13 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
-from botocore.stub import Stubber
-from invoker.chat import CONFIGURATION_ERROR, BedrockChat, InferenceProfileMissing
-from invoker.inference_profiles import (
+from bedrock_tenant_client.chat import CONFIGURATION_ERROR, BedrockChat, InferenceProfileMissing
+from bedrock_tenant_client.inference_profiles import (
     REFRESH_AFTER_SECONDS,
     InferenceProfileDirectory,
     InferenceProfileDirectoryError,
 )
+from botocore.stub import Stubber
 
 from contracts import naming
 from contracts.model_access import (

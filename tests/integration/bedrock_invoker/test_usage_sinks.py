@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from invoker.usage.writer import STDOUT_RECORD_LEVEL, StdoutUsageSink, UsageLogWriter
+from bedrock_tenant_client.usage.writer import STDOUT_RECORD_LEVEL, StdoutUsageSink, UsageLogWriter
 
 from contracts.usage_record import parse_record
 from tests.support.invoker_testkit import (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from invoker.outcome import BedrockAnswer, CallTimer
-from invoker.usage.record import CallIdentity, UsageRecorder
-from invoker.usage.writer import StdoutUsageSink
+from bedrock_tenant_client.outcome import BedrockAnswer, CallTimer
+from bedrock_tenant_client.usage.record import CallIdentity, UsageRecorder
+from bedrock_tenant_client.usage.writer import StdoutUsageSink
 from langchain_core.messages import AIMessage
 
 from contracts.pricing import Pricing

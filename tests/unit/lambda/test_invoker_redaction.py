@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from invoker.redaction import redact, redact_credentials
+from bedrock_tenant_client.redaction import redact, redact_credentials
 
 # Realistic credentials (the well-known jwt.io sample and made-up keys of the right shape).
 JWT = (

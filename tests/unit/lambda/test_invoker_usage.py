@@ -11,12 +11,16 @@ import uuid
 from typing import Any
 
 import pytest
+from bedrock_tenant_client.outcome import BedrockAnswer, CallTimer, Failure
+from bedrock_tenant_client.usage.record import CallIdentity, UsageRecorder
+from bedrock_tenant_client.usage.truncation import fit_record, fitted_line
+from bedrock_tenant_client.usage.writer import (
+    URGENT_WRITE_MAX_CALLS,
+    StdoutUsageSink,
+    UsageLogWriter,
+)
 from botocore.exceptions import ClientError
-from invoker.outcome import BedrockAnswer, CallTimer, Failure
-from invoker.usage.callback import UsageCallback
-from invoker.usage.record import CallIdentity, UsageRecorder
-from invoker.usage.truncation import fit_record, fitted_line
-from invoker.usage.writer import URGENT_WRITE_MAX_CALLS, StdoutUsageSink, UsageLogWriter
+from invoker.callback import UsageCallback
 from langchain_aws.chat_models.bedrock_converse import _parse_response
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
@@ -221,6 +225,7 @@ def test_success_record_carries_every_schema_field(logs: FakeLogsClient, printed
         "event": "bedrock.invocation",
         "invocation_id": INVOCATION_ID,
         "status": "success",
+        "source": "function",
         "tenant_id": "acme",
         "application_id": "support-bot",
         "user_id": "alice@example.com",
@@ -588,6 +593,7 @@ def test_answer_after_the_timeout_record_is_written_and_supersedes_it(
         "event": "bedrock.invocation",
         "invocation_id": INVOCATION_ID,
         "status": "error",
+        "source": "function",
         "tenant_id": "acme",
         "application_id": "support-bot",
         "user_id": "alice@example.com",

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from invoker.usage.metrics import MAX_DIMENSION_VALUE_CHARS, with_metrics
+from bedrock_tenant_client.usage.metrics import MAX_DIMENSION_VALUE_CHARS, with_metrics
 
 from contracts import usage_metrics as m
 from contracts.usage_record import encode, new_record

@@ -2,7 +2,7 @@
 
 - ``record``: ``UsageRecorder`` builds an invocation's record (success, error,
   provisional timeout) exactly once from the call's outcome
-  (``invoker.outcome``) and prices it with ``contracts.pricing``; the schema is
+  (``bedrock_tenant_client.outcome``) and prices it with ``contracts.pricing``; the schema is
   ``contracts.usage_record``;
 - ``callback``: ``UsageCallback``, the LangChain callback that starts and stops
   the call's clock and hands the prompt to the recorder;

@@ -64,7 +64,8 @@ def with_metrics(record: Record, dimensions: m.DimensionValues) -> Record:
         provider.add_dimensions(**{name: values[name] for name in dimension_set})
 
     superseding = bool(record.get("supersedes"))
-    is_error = record.get("status") != "success"
+    # A stream its caller abandoned counts as an invocation, not an error.
+    is_error = record.get("status") not in ("success", "cancelled")
     counted = 0 if superseding else 1
     _add(provider, m.INVOCATIONS, counted)
     _add(provider, m.ERRORS, counted if is_error else 0)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage
 
+from bedrock_tenant_client.outcome import BedrockAnswer, CallTimer, Failure, TokenUsage
+from bedrock_tenant_client.redaction import redact
+from bedrock_tenant_client.usage.metrics import with_metrics
+from bedrock_tenant_client.usage.writer import RecordSink
 from contracts.pricing import Pricing
 from contracts.usage_metrics import DimensionValues
 from contracts.usage_record import Delivery, LogContent, Record, Status, new_record
-from invoker.outcome import BedrockAnswer, CallTimer, Failure, TokenUsage
-from invoker.redaction import redact
-from invoker.usage.metrics import with_metrics
-from invoker.usage.writer import RecordSink
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)

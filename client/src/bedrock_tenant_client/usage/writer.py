@@ -27,9 +27,15 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from contracts.usage_record import FALLBACK_DELIVERY, Delivery, Record, encode, stream_name_for
-from invoker.settings import DEFAULT_MAX_RECORD_BYTES
-from invoker.usage.truncation import fit_record, fitted_line
+from bedrock_tenant_client.usage.truncation import fit_record, fitted_line
+from contracts.usage_record import (
+    DEFAULT_MAX_RECORD_BYTES,
+    FALLBACK_DELIVERY,
+    Delivery,
+    Record,
+    encode,
+    stream_name_for,
+)
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
