@@ -1,5 +1,5 @@
-"""A tenant's account: the assuming role, the usage log group, the invoker Lambda and
-the views of its usage (dashboard, alarms, saved queries)."""
+"""A tenant's account: the assuming role, the usage log group, the invoker Lambda, the
+views of its usage (dashboard, alarms, saved queries) and, optionally, the workload role."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from constructs import Construct
 
 from contracts import naming
 from contracts.registry import Tenant
+from contracts.tenant_settings import WorkloadRoleSettings
 from stacks.customer.invoker_function import InvokerFunction
 from stacks.customer.observability.usage_alarms import UsageAlarms
 from stacks.customer.observability.usage_dashboard import UsageDashboard
 from stacks.customer.observability.usage_queries import UsageQueries
 from stacks.customer.usage_log_group import UsageLogGroup, UsageLogKey
+from stacks.customer.workload_role import WorkloadRole
 from stacks.shared.lambda_bundling import LambdaPlatform
 
 
@@ -73,6 +75,26 @@ class CustomerStack(Stack):
         CfnOutput(self, "FunctionName", value=self.invoker.function.function_name)
         CfnOutput(self, "AssumingRoleArn", value=self.invoker.role.role_arn)
         CfnOutput(self, "UsageLogGroupName", value=self.usage_log_group.log_group_name)
+        self.workload_role = (
+            None
+            if tenant.workload_role is None
+            else self._workload_role(tenant, tenant.workload_role)
+        )
+
+    def _workload_role(self, tenant: Tenant, settings: WorkloadRoleSettings) -> WorkloadRole:
+        """The role the tenant's own workloads assume, told what the function is told."""
+        workload_role = WorkloadRole(
+            self,
+            "WorkloadRole",
+            tenant=tenant,
+            settings=settings,
+            ops_role_arn=self.invoker.environment.ops_role_arn,
+            usage_log_group=self.usage_log_group,
+            environment=self.invoker.environment,
+        )
+        CfnOutput(self, "WorkloadRoleArn", value=workload_role.role.role_arn)
+        CfnOutput(self, "ClientSettingsParameterName", value=workload_role.parameter_name)
+        return workload_role
 
     def _observe(self, tenant: Tenant) -> None:
         """The tenant's dashboard, alarms (unless the registry turns them off) and queries."""

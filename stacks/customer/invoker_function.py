@@ -119,6 +119,14 @@ class InvokerFunction(Construct):
             self.log_group.grant_write(self.role)
         usage_log_group.grant_write(self.role)
 
+        # What the function is told; the workload role's client settings are the same.
+        self.environment = function_environment.for_tenant(
+            tenant,
+            ops_role_arn=ops_role_arn,
+            bedrock_region=bedrock_region,
+            usage_log_group=usage_log_group.log_group_name,
+            bedrock_max_attempts=bedrock_max_attempts,
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -148,13 +156,7 @@ class InvokerFunction(Construct):
             # segments (init, invocation, overhead): the SDK calls are not instrumented.
             tracing=lambda_.Tracing.ACTIVE if tenant.xray_tracing else None,
             # The one environment contract, which the function parses back.
-            environment=function_environment.for_tenant(
-                tenant,
-                ops_role_arn=ops_role_arn,
-                bedrock_region=bedrock_region,
-                usage_log_group=usage_log_group.log_group_name,
-                bedrock_max_attempts=bedrock_max_attempts,
-            ).to_env(),
+            environment=self.environment.to_env(),
         )
         depend_on_policy_only(self.function, self.role)
         # The published version of this configuration (SnapStart's snapshot, when on)

@@ -23,7 +23,9 @@ from stacks.operations.bedrock_model_access import (
 class BedrockInvokerRole(Construct):
     """One tenant's Bedrock-invoker role.
 
-    Trust admits only the tenant's assuming role, and only with its ExternalId.
+    Trust admits only the tenant's assuming role (and its workload role, when the
+    registry gives it one), and only with its ExternalId and the tenant id as
+    session name.
     The role trusts the tenant *account* and pins the role with
     ``aws:PrincipalArn``: naming a role ARN from another account as principal
     fails to deploy ("Invalid principal") until that role exists, which would
@@ -135,8 +137,8 @@ class BedrockInvokerRole(Construct):
 
 
 def trust_policy(tenant: Tenant, *, trusted_account_partition: str) -> dict[str, Any]:
-    """The role's trust policy: the tenant's account, pinned to its caller role,
-    ExternalId and session name.
+    """The role's trust policy: the tenant's account, pinned to its caller role (and
+    workload role), ExternalId and session name.
 
     ``trusted_account_partition`` is the stack's ``partition``: the partition
     literal CDK knows for the stack's region, else the ``AWS::Partition``
@@ -153,7 +155,7 @@ def trust_policy(tenant: Tenant, *, trusted_account_partition: str) -> dict[str,
                         "sts:ExternalId": tenant.external_id,
                         "sts:RoleSessionName": tenant.id,
                     },
-                    "ArnEquals": {"aws:PrincipalArn": tenant.caller_role_arn},
+                    "ArnEquals": {"aws:PrincipalArn": trusted_callers(tenant)},
                 },
                 "Effect": "Allow",
                 "Principal": {
@@ -162,6 +164,14 @@ def trust_policy(tenant: Tenant, *, trusted_account_partition: str) -> dict[str,
             }
         ]
     )
+
+
+def trusted_callers(tenant: Tenant) -> str | list[str]:
+    """The tenant's roles that may assume its invoker role: the function's, and its
+    workload role when it has one (a single ARN stays a string, as it always was)."""
+    if tenant.workload_role_arn is None:
+        return tenant.caller_role_arn
+    return [tenant.caller_role_arn, tenant.workload_role_arn]
 
 
 def tenant_guardrail(tenant: Tenant, operations: Operations) -> tuple[str, str] | None:

@@ -4,6 +4,7 @@
 and global inference profiles, application inference profiles and a cost centre,
 X-Ray tracing, reserved concurrency, an alert
 e-mail, a tenant's alarm topic and budget alarms, a guardrail and service tiers,
+a workload role (principals in two accounts and both services),
 and the registry's consent to ops-account invocation logging, so the
 generic checks (cdk-nag, least privilege, embedded deployability) see every
 resource and statement the product can emit.
@@ -50,6 +51,15 @@ WIDE_REGISTRY: dict[str, Any] = {
             "service_tiers": ["priority", "default", "flex"],
             "retry_mode": "standard",
             "max_tokens": 2048,
+            # A role for the tenant's own workloads: a role of another account, a
+            # user of its own, and both services.
+            "workload_role": {
+                "principals": [
+                    "arn:aws:iam::444444444444:role/ml/notebook-runner",
+                    "arn:aws:iam::222222222222:user/batch",
+                ],
+                "services": ["ecs-tasks", "sagemaker"],
+            },
         },
         {
             "id": "worldwide",

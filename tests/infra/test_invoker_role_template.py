@@ -5,7 +5,7 @@ per tenant); a deployed stack must see no change from that: the same logical
 ids, construct paths, properties and key order. The golden file holds the
 every-feature registry's invoker resources and outputs as the L2 constructs
 synthesized them (application profiles, a cost centre, an existing and a
-created guardrail, service tiers).
+created guardrail, service tiers, and a workload role the trust admits).
 """
 
 from __future__ import annotations

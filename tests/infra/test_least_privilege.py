@@ -7,7 +7,9 @@ a new resource or statement is covered without touching these tests.
 
 Identity policies (``AWS::IAM::Policy``, managed and inline role policies) are
 held to: no ``*`` in any action, and no ``*`` in the resource of any bedrock,
-sts, logs or kms statement. The one exception is named: the deploy-time guard's
+sts, logs, kms or ssm statement. A tenant's workload role has exactly the
+function's rights (assume its invoker role, write the usage log group) and the
+read of its client settings parameter, and admits exactly its listed principals. The one exception is named: the deploy-time guard's
 ``bedrock:GetModelInvocationLoggingConfiguration``, an account-level read IAM
 only accepts with Resource ``*``.
 
@@ -104,14 +106,16 @@ def test_no_identity_policy_has_a_wildcard_action(
             assert "NotAction" not in statement and "NotResource" not in statement
 
 
-def test_bedrock_sts_logs_kms_statements_never_use_a_bare_wildcard_resource(
+def test_bedrock_sts_logs_kms_ssm_statements_never_use_a_bare_wildcard_resource(
     all_templates: dict[str, dict[str, Template]],
 ) -> None:
     exceptions = 0
     for where, template in every_template(all_templates):
         for logical, statement in identity_statements(template):
             actions = _list(statement["Action"])
-            if not any(a.startswith(("bedrock:", "sts:", "logs:", "kms:")) for a in actions):
+            if not any(
+                a.startswith(("bedrock:", "sts:", "logs:", "kms:", "ssm:")) for a in actions
+            ):
                 continue
             if _is_named_guard_exception(statement):
                 exceptions += 1
@@ -324,8 +328,18 @@ def test_the_wide_registry_has_a_tenant_with_application_profiles(
     assert any(t.application_inference_profiles for t in registries["wide"].resolved_tenants())
 
 
+def _role_of_policy(template: Template, logical: str) -> str:
+    """The RoleName of the role an identity policy (or inline policy's role) belongs to."""
+    resources = template.to_json()["Resources"]
+    resource = resources[logical]
+    if resource["Type"] != "AWS::IAM::Role":
+        (ref,) = resource["Properties"]["Roles"]
+        resource = resources[ref["Ref"]]
+    return str(resource["Properties"]["RoleName"])
+
+
 @pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
-def test_only_the_assuming_role_may_assume_and_exactly_one_arn(
+def test_only_the_assuming_and_workload_roles_may_assume_and_exactly_one_arn(
     all_templates: dict[str, dict[str, Template]],
     registries: dict[str, TenantRegistry],
     registry_name: str,
@@ -341,10 +355,87 @@ def test_only_the_assuming_role_may_assume_and_exactly_one_arn(
             assert sts == [], "nothing in the operations account assumes roles"
             continue
         tenant = next(t for t in registry.resolved_tenants() if t.stack_name == where)
-        assert len(sts) == 1, where
-        (_, statement) = sts[0]
-        assert _list(statement["Action"]) == ["sts:AssumeRole"]
-        assert _list(statement["Resource"]) == [registry.invoker_role_arn(tenant.id)]
+        roles = [naming.caller_role_name(tenant.id)]
+        if tenant.workload_role is not None:
+            roles.append(naming.workload_role_name(tenant.id))
+        assert [_role_of_policy(template, logical) for logical, _ in sts] == roles, where
+        for _, statement in sts:
+            assert _list(statement["Action"]) == ["sts:AssumeRole"]
+            assert _list(statement["Resource"]) == [registry.invoker_role_arn(tenant.id)]
+
+
+def test_the_wide_registry_has_a_tenant_with_a_workload_role(
+    registries: dict[str, TenantRegistry],
+) -> None:
+    assert any(t.workload_role for t in registries["wide"].resolved_tenants())
+
+
+@pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
+def test_ssm_reads_in_a_tenant_account_are_its_client_settings_only_by_its_workload_role(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+) -> None:
+    registry = registries[registry_name]
+    for tenant in registry.resolved_tenants():
+        template = all_templates[registry_name][tenant.stack_name]
+        ssm = [
+            (_role_of_policy(template, logical), s)
+            for logical, s in identity_statements(template)
+            if any(a.startswith("ssm:") for a in _list(s["Action"]))
+        ]
+        expected = (
+            []
+            if tenant.workload_role is None
+            else [
+                (
+                    naming.workload_role_name(tenant.id),
+                    naming.client_settings_parameter_arn(
+                        tenant.account_id, tenant.id, region=tenant.region
+                    ),
+                )
+            ]
+        )
+        assert [(role, s["Resource"]) for role, s in ssm] == expected, tenant.id
+        assert all(_list(s["Action"]) == ["ssm:GetParameter"] for _, s in ssm)
+
+
+@pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
+def test_a_tenant_accounts_roles_have_only_the_functions_kinds_of_rights(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+) -> None:
+    """The workload role: the function's rights (assume, write the usage group) and its
+    settings' read, nothing else."""
+    registry = registries[registry_name]
+    for tenant in registry.resolved_tenants():
+        if tenant.workload_role is None:
+            continue
+        template = all_templates[registry_name][tenant.stack_name]
+        usage = (
+            f"arn:aws:logs:{tenant.region}:{tenant.account_id}:log-group:{tenant.usage_log_group}"
+        )
+        granted = {
+            (a, r)
+            for logical, s in identity_statements(template)
+            if _role_of_policy(template, logical) == naming.workload_role_name(tenant.id)
+            for a in _list(s["Action"])
+            for r in _list(s["Resource"])
+        }
+        assert granted == {
+            ("sts:AssumeRole", registry.invoker_role_arn(tenant.id)),
+            ("logs:CreateLogStream", usage),
+            ("logs:CreateLogStream", f"{usage}:log-stream:*"),
+            ("logs:PutLogEvents", usage),
+            ("logs:PutLogEvents", f"{usage}:log-stream:*"),
+            (
+                "ssm:GetParameter",
+                naming.client_settings_parameter_arn(
+                    tenant.account_id, tenant.id, region=tenant.region
+                ),
+            ),
+        }, tenant.id
 
 
 @pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
@@ -392,9 +483,14 @@ def test_every_cross_account_trust_requires_the_external_id_and_pins_the_caller_
 ) -> None:
     registry = registries[registry_name]
     by_role_name = {t.id: t for t in registry.resolved_tenants()}
+    workload_roles = {
+        naming.workload_role_name(t.id): t for t in by_role_name.values() if t.workload_role
+    }
     checked = set()
     for where, template in all_templates[registry_name].items():
         for role in template.find_resources("AWS::IAM::Role").values():
+            if role["Properties"].get("RoleName") in workload_roles:
+                continue  # its listed principals: test_a_workload_role_admits_only_...
             trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
             for statement in trust:
                 principal = statement["Principal"]
@@ -404,6 +500,11 @@ def test_every_cross_account_trust_requires_the_external_id_and_pins_the_caller_
                     continue
                 tenant_id = role["Properties"]["RoleName"].removeprefix(naming.INVOKER_ROLE_PREFIX)
                 tenant = by_role_name[tenant_id]
+                callers = [tenant.caller_role_arn]
+                if tenant.workload_role is not None:
+                    callers.append(
+                        naming.workload_role_arn(tenant.account_id, tenant.id, region=tenant.region)
+                    )
                 assert principal == {"AWS": f"arn:aws:iam::{tenant.account_id}:root"}
                 assert _list(statement["Action"]) == ["sts:AssumeRole"]
                 assert statement["Condition"] == {
@@ -411,7 +512,42 @@ def test_every_cross_account_trust_requires_the_external_id_and_pins_the_caller_
                         "sts:ExternalId": tenant.external_id,
                         "sts:RoleSessionName": tenant.id,
                     },
-                    "ArnEquals": {"aws:PrincipalArn": tenant.caller_role_arn},
+                    "ArnEquals": {"aws:PrincipalArn": callers[0] if len(callers) == 1 else callers},
                 }
                 checked.add(tenant.id)
     assert checked == set(by_role_name), "every tenant's invoker role was checked"
+
+
+@pytest.mark.parametrize("registry_name", REGISTRY_NAMES)
+def test_a_workload_role_admits_only_its_listed_principals_and_services(
+    all_templates: dict[str, dict[str, Template]],
+    registries: dict[str, TenantRegistry],
+    registry_name: str,
+) -> None:
+    """Each account of a listed principal, pinned to exactly those ARNs by
+    aws:PrincipalArn (an account root: the account); the listed services; nobody else."""
+    for tenant in registries[registry_name].resolved_tenants():
+        if tenant.workload_role is None:
+            continue
+        template = all_templates[registry_name][tenant.stack_name]
+        (role,) = template.find_resources(
+            "AWS::IAM::Role", {"Properties": {"RoleName": naming.workload_role_name(tenant.id)}}
+        ).values()
+        admitted: dict[str, set[str]] = {}
+        services: set[str] = set()
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+            principal = statement["Principal"]
+            services.update(_list(principal.get("Service", [])))
+            pinned = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn")
+            assert set(statement.get("Condition", {})) <= {"ArnEquals"}, statement
+            for account_root in _list(principal.get("AWS", [])):
+                account = account_root.split(":")[4]
+                assert account_root == f"arn:aws:iam::{account}:root"
+                assert account not in admitted, f"{account} trusted twice"
+                admitted[account] = set(_list(pinned)) if pinned else {account_root}
+        listed: dict[str, set[str]] = {}
+        for arn in tenant.workload_role.principals:
+            listed.setdefault(arn.split(":")[4], set()).add(arn)
+        assert admitted == listed, tenant.id
+        assert services == {s.service_principal for s in tenant.workload_role.services}
