@@ -23,7 +23,7 @@ tenant's role allows no call without them (``contracts.model_access``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import botocore.session
 from botocore.config import Config
@@ -44,6 +44,8 @@ from contracts.function_environment import FunctionEnvironment
 from contracts.model_access import parse_model_id
 
 __all__ = ["CONFIGURATION_ERROR", "BedrockChat", "InferenceProfileMissing"]
+
+ChatModel = TypeVar("ChatModel", bound=ChatBedrockConverse)
 
 # Converse can stream for minutes on long outputs; the function's own timeout is the
 # real bound, this only stops a dead connection from hanging until then.
@@ -197,30 +199,45 @@ class BedrockChat:
         """
         model = self._models.get(model_id)
         if model is None:
-            profile = self._profile_arn(model_id)
-            if profile is None:
-                model = ChatBedrockConverse(
-                    client=self._runtime_client,
-                    bedrock_client=self._control_client,
-                    model=model_id,
-                    region_name=self._region_name,
-                )
-            else:
-                _, foundation = parse_model_id(model_id)
-                model = ChatBedrockConverse(
-                    client=self._runtime_client,
-                    bedrock_client=self._control_client,
-                    model=profile,
-                    # Given, so no GetInferenceProfile call: the model the profile
-                    # copies (its features decide streaming and tool support).
-                    # ``base_model`` is the alias of the field ``base_model_id``.
-                    base_model=foundation,
-                    # An ARN names no provider; langchain-aws refuses one without it.
-                    provider=foundation.split(".", 1)[0],
-                    region_name=self._region_name,
-                )
+            model = self.new_model(model_id)
             self._models[model_id] = model
         return model
+
+    def new_model(
+        self,
+        model_id: str,
+        *,
+        model_class: type[ChatModel] = ChatBedrockConverse,  # type: ignore[assignment]
+        **fields: Any,
+    ) -> ChatModel:
+        """A new ``model_class`` (``ChatBedrockConverse`` or a subclass) for ``model_id``
+        on this tenant's clients, through its inference profile where it has one;
+        ``fields`` are the model's own (callbacks, max_tokens ...)."""
+        profile = self._profile_arn(model_id)
+        common = {
+            "client": self._runtime_client,
+            "bedrock_client": self._control_client,
+            "region_name": self._region_name,
+            **fields,
+        }
+        if profile is None:
+            return model_class(model=model_id, **common)
+        _, foundation = parse_model_id(model_id)
+        return model_class(
+            model=profile,
+            # Given, so no GetInferenceProfile call: the model the profile
+            # copies (its features decide streaming and tool support).
+            # ``base_model`` is the alias of the field ``base_model_id``.
+            base_model=foundation,
+            # An ARN names no provider; langchain-aws refuses one without it.
+            provider=foundation.split(".", 1)[0],
+            **common,
+        )
+
+    @property
+    def guardrail(self) -> GuardrailSource | None:
+        """Where each call's guardrail comes from (None: the tenant has none)."""
+        return self._guardrail
 
     def _profile_arn(self, model_id: str) -> str | None:
         """The profile to call ``model_id`` through, or None to call the model directly."""

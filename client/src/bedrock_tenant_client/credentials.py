@@ -84,10 +84,33 @@ def create_ops_session(
     checks its entries against the wall clock. The session's credentials are an
     ``OpsCredentials`` (``session.get_credentials()``), which nothing fetches yet.
     """
+    return assumed_role_session(
+        role_arn=role_arn,
+        session_name=tenant_id,
+        external_id=external_id,
+        source_session=source_session,
+        clock=clock,
+        duration_seconds=duration_seconds,
+        credential_cache=credential_cache,
+    )
+
+
+def assumed_role_session(
+    *,
+    role_arn: str,
+    session_name: str,
+    external_id: str | None = None,
+    source_session: botocore.session.Session | None = None,
+    clock: Clock = utc_now,
+    duration_seconds: int = MAX_CHAINED_SESSION_SECONDS,
+    credential_cache: dict[str, Any] | None = None,
+) -> botocore.session.Session:
+    """A botocore session acting as ``role_arn``, assumed from ``source_session`` on
+    first use and refreshed in place (see ``create_ops_session``)."""
     source = source_session or botocore.session.get_session()
     source_credentials = source.get_credentials()
     if source_credentials is None:
-        raise RuntimeError("no source credentials to assume the operations role with")
+        raise RuntimeError(f"no source credentials to assume {role_arn} with")
 
     cache: dict[str, Any] = {} if credential_cache is None else credential_cache
 
@@ -99,15 +122,17 @@ def create_ops_session(
             **kwargs,
         )
 
+    extra_args: dict[str, Any] = {
+        "RoleSessionName": session_name,
+        "DurationSeconds": min(duration_seconds, MAX_CHAINED_SESSION_SECONDS),
+    }
+    if external_id is not None:
+        extra_args["ExternalId"] = external_id
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=create_sts_client,
         source_credentials=source_credentials,
         role_arn=role_arn,
-        extra_args={
-            "RoleSessionName": tenant_id,
-            "ExternalId": external_id,
-            "DurationSeconds": min(duration_seconds, MAX_CHAINED_SESSION_SECONDS),
-        },
+        extra_args=extra_args,
         cache=cache,
     )
     credentials = OpsCredentials(fetcher=fetcher, cache=cache, clock=clock)
@@ -115,6 +140,15 @@ def create_ops_session(
     # One loader for both sessions: endpoints.json and the other data files are
     # parsed once per container, not once per session (a cold start's time).
     session.register_component("data_loader", source.get_component("data_loader"))
+    # A named profile's settings (region, endpoint URL, retries) carry over; its
+    # credentials do not: the assumed ones are installed below.
+    profile = source.get_config_variable("profile")
+    if profile:
+        session.set_config_variable("profile", profile)
+    for setting in ("region", "endpoint_url"):
+        value = source.get_config_variable(setting)
+        if value:
+            session.set_config_variable(setting, value)
     # botocore has no public setter for refreshable credentials on a session;
     # this is the documented-by-usage way to install them.
     session._credentials = credentials  # type: ignore[attr-defined]

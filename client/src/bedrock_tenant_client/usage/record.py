@@ -16,7 +16,7 @@ from bedrock_tenant_client.usage.metrics import with_metrics
 from bedrock_tenant_client.usage.writer import RecordSink
 from contracts.pricing import Pricing
 from contracts.usage_metrics import DimensionValues
-from contracts.usage_record import Delivery, LogContent, Record, Status, new_record
+from contracts.usage_record import Delivery, LogContent, Record, Source, Status, new_record
 
 # Plain logging: handler.py hands these loggers the Powertools JSON formatter.
 logger = logging.getLogger(__name__)
@@ -73,8 +73,10 @@ class UsageRecorder:
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
         remaining_ms: Callable[[], int] | None = None,
         pricing: Pricing | None = None,
+        source: Source = "function",
     ) -> None:
         self._writer = writer
+        self._source = source
         # Unknown region: the price table's any-region entry.
         self._pricing = pricing or Pricing(region="")
         self._identity = identity
@@ -105,13 +107,18 @@ class UsageRecorder:
         except Exception:
             logger.warning("could not capture the prompt for the usage record")
 
-    def succeeded(self, answer: BedrockAnswer) -> None:
-        """Write the success record for ``answer`` (once per invocation)."""
+    def succeeded(
+        self, answer: BedrockAnswer, *, time_to_first_token_ms: int | None = None
+    ) -> None:
+        """Write the success record for ``answer`` (once per invocation); a streamed
+        call says when its first token came (``time_to_first_token_ms``)."""
         if self.record is not None:
             return
         try:
             usage = answer.usage
             record = self._base_record("success", latency_ms=answer.latency_ms)
+            if time_to_first_token_ms is not None:
+                record["time_to_first_token_ms"] = time_to_first_token_ms
             record.update(
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
@@ -136,16 +143,42 @@ class UsageRecorder:
             return
         self._emit(record, usage, answer.guardrail_units)
 
-    def failed(self, failure: Failure) -> None:
-        """Write the error record for an invocation that ends without an answer (once)."""
+    def failed(
+        self,
+        failure: Failure,
+        *,
+        usage: TokenUsage | None = None,
+        time_to_first_token_ms: int | None = None,
+    ) -> None:
+        """Write the error record for an invocation that ends without an answer (once).
+
+        ``usage``: the tokens known when it failed (a stream that failed midway
+        may have had Bedrock's counts already); none by default.
+        """
         if self.record is not None:
             return
         try:
             record = self._error_record(failure)
+            _add_partial(record, usage, time_to_first_token_ms)
         except Exception:
             logger.exception("could not build the usage error record")
             return
-        self._emit(record, TokenUsage())
+        self._emit(record, usage or TokenUsage())
+
+    def cancelled(
+        self, *, usage: TokenUsage | None = None, time_to_first_token_ms: int | None = None
+    ) -> None:
+        """Write the record of a stream its caller abandoned before the answer ended
+        (closed, broke out of, cancelled): status ``cancelled``, the tokens known then."""
+        if self.record is not None:
+            return
+        try:
+            record = self._base_record("cancelled", latency_ms=self._timer.elapsed_ms())
+            _add_partial(record, usage, time_to_first_token_ms)
+        except Exception:
+            logger.exception("could not build the usage record of a cancelled stream")
+            return
+        self._emit(record, usage or TokenUsage())
 
     def provisional_failure(self, failure: Failure) -> None:
         """Write a provisional error record for a call that is still running.
@@ -190,6 +223,7 @@ class UsageRecorder:
             latency_ms=latency_ms,
             timestamp=self._now(),
             service_tier=self._identity.service_tier,
+            source=self._source,
         )
         if self._prompt is not None:
             record["prompt"] = self._prompt
@@ -266,6 +300,23 @@ class UsageRecorder:
             self.delivery = self._writer.write(record, remaining_ms=self._remaining_ms)
         except Exception:
             logger.exception("could not write the usage record")
+
+
+def _add_partial(
+    record: Record, usage: TokenUsage | None, time_to_first_token_ms: int | None
+) -> None:
+    # What an unfinished call had received: Bedrock's counts arrive in a stream's
+    # last event, so usually none; the first token's time, if one came.
+    if usage is not None:
+        record.update(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            cache_write_input_tokens=usage.cache_write_input_tokens,
+        )
+    if time_to_first_token_ms is not None:
+        record["time_to_first_token_ms"] = time_to_first_token_ms
 
 
 def _role(message: BaseMessage) -> str:

@@ -100,6 +100,7 @@ class UsageLogWriter:
         call_worst_case_ms: int = 0,
         urgent_call_worst_case_ms: int = 0,
         reserve_ms: int = DEFAULT_RESERVE_MS,
+        undelivered: Callable[[Record], object] | None = None,
     ) -> None:
         """``urgent_logs_client`` serves ``write(..., urgent=True)``: a client with short
         timeouts and no retries, so a write racing the function timeout ends in time.
@@ -108,8 +109,12 @@ class UsageLogWriter:
         ``call_worst_case_ms`` and ``urgent_call_worst_case_ms`` are the longest one
         API call can take on each client (attempts x timeouts); a write bounded by
         the remaining time uses a client only while that much time, plus
-        ``reserve_ms``, is left."""
+        ``reserve_ms``, is left.
+
+        ``undelivered`` takes a record CloudWatch Logs would not take, in place of
+        printing it (the client library's spool file)."""
         self._client = logs_client
+        self._undelivered = undelivered
         self._urgent_client = urgent_logs_client or logs_client
         self._call_worst_case_ms = call_worst_case_ms
         self._urgent_call_worst_case_ms = urgent_call_worst_case_ms
@@ -150,6 +155,12 @@ class UsageLogWriter:
             )
             self._fallback(record)
             return "fallback"
+
+    def deliver(self, record: Record) -> None:
+        """Put one record, raising whatever CloudWatch Logs raised (no fallback): for a
+        record taken back from where an earlier ``write`` put it aside."""
+        record, line = fitted_line(record, self._max_record_bytes)
+        self._put(stream_name_for(str(record.get("user_id") or "")), line, None)
 
     def fallback(self, record: Record) -> Delivery:
         """Print ``record`` to stdout at once, without any API call (the fallback sink)."""
@@ -205,6 +216,9 @@ class UsageLogWriter:
         self._known_streams.add(stream)
 
     def _fallback(self, record: Record) -> None:
+        if self._undelivered is not None:
+            self._undelivered(record)
+            return
         try:
             self._print_line(encode({**record, "delivery": FALLBACK_DELIVERY}))
         except Exception:  # stdout itself failing leaves nothing else to try
