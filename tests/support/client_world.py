@@ -177,7 +177,7 @@ class LogsOutage:
     """A relay to the embedded endpoint that can drop every connection: CloudWatch Logs
     unreachable as a client sees it (connections closed), then back.
 
-    Point a workload's logs client at ``endpoint_url`` (``AWS_ENDPOINT_URL_LOGS``).
+    Point a workload's logs client at ``endpoint_url`` (``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS``).
     """
 
     def __init__(self, target_url: str) -> None:
