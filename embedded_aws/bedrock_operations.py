@@ -12,6 +12,11 @@ The actions are those of AWS's Service Authorization Reference for Amazon
 Bedrock: Converse is authorized as ``bedrock:InvokeModel`` and ConverseStream
 as ``bedrock:InvokeModelWithResponseStream``; StartAsyncInvoke invokes the
 model named in its body.
+
+A streaming operation's output names the exception events its stream may carry
+(``stream_exceptions``): ConverseStream's ``internalServerException``,
+``modelStreamErrorException``, ``validationException``, ``throttlingException``
+and ``serviceUnavailableException``, read from the same model.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from functools import cache
 from urllib.parse import unquote
 
 import botocore.session
+from botocore.model import StructureShape
 
 RUNTIME_SERVICE = "bedrock-runtime"
 
@@ -120,6 +126,23 @@ def runtime_operations() -> tuple[RuntimeOperation, ...]:
             RuntimeOperation(name, str(http["method"]), template, uri_path_pattern(template))
         )
     return tuple(operations)
+
+
+@cache
+def stream_exceptions(operation: str) -> dict[str, int]:
+    """The exception events ``operation``'s event stream may carry, by member name
+    (``modelStreamErrorException``, the ``:exception-type`` a client reads), with the
+    HTTP status the model gives each; empty for an operation that does not stream."""
+    model = botocore.session.get_session().get_service_model(RUNTIME_SERVICE)
+    output = model.operation_model(operation).output_shape
+    for member in output.members.values() if isinstance(output, StructureShape) else ():
+        if isinstance(member, StructureShape) and member.serialization.get("eventstream"):
+            return {
+                name: int(shape.metadata.get("error", {}).get("httpStatusCode", 500))
+                for name, shape in member.members.items()
+                if shape.metadata.get("exception")
+            }
+    return {}
 
 
 def route(method: str, raw_path: str) -> RuntimeRoute | None:
