@@ -40,8 +40,24 @@ signs as ``bedrock`` too, stays with moto:
   InvokeModel input (a native body), N counted as the model call counts its
   input tokens. It is not a model call: it is not in the call log and injected
   faults do not apply to it;
-* faults (throttling, latency, arbitrary errors) can be injected per test or
-  over the JSON admin endpoint; they apply to every model call;
+* ConverseStream streams as Bedrock does: the response body is a generator
+  that werkzeug sends chunk by chunk as each event is produced, so
+  ``messageStart`` leaves at once and a client's time to first token is shorter
+  than the call (``embedded_aws.bedrock_answers`` builds the events). A client
+  that closes the connection midway stops the stream at the server's next write,
+  without a traceback; the call is logged ``cancelled`` with the output tokens
+  sent so far, and published as an accepted call with those tokens. A client
+  that stops reading but keeps the connection open is not noticed until the
+  socket's buffers fill, which a short answer does not do. A stream's call is
+  logged as its last event (``metadata``, or an injected exception) is handed
+  over, so a client that has read that event finds the call in the log;
+* faults can be injected per test or over the JSON admin endpoint
+  (``/_embedded/bedrock/faults``): an HTTP error for the next calls (``fail``,
+  ``throttle``), latency (``set_latency``: a ConverseStream spreads it over its
+  deltas), answers held until an event is set (``hold_answers``), and a
+  ConverseStream that fails after N events with one of its exception events
+  (``fail_stream``, raised by botocore as ``EventStreamError``). InvokeModel's
+  response stream is still built whole before it is sent;
 * a model call's guardrail and service tier are request context, as Bedrock sets
   them: ``bedrock:GuardrailIdentifier`` (the guardrail's ARN, ``:<version>``
   appended; an id is taken as the caller's account's) and ``bedrock:ServiceTier``
@@ -66,7 +82,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -86,7 +102,7 @@ from contracts.model_access import (
     resources_needed,
 )
 from embedded_aws import bedrock_metrics, converse, invoke_model
-from embedded_aws.bedrock_answers import converse_stream_events
+from embedded_aws.bedrock_answers import converse_stream_events, stream_exception
 from embedded_aws.bedrock_guardrails import EmulatedGuardrail, assess, new_guardrail
 from embedded_aws.bedrock_models import foundation_model_id, model_features
 from embedded_aws.bedrock_operations import (
@@ -99,6 +115,7 @@ from embedded_aws.bedrock_operations import (
     RuntimeOperation,
     RuntimeRoute,
     route,
+    stream_exceptions,
 )
 from embedded_aws.iam_policy import Decision, evaluate
 from embedded_aws.iam_policy import Request as PolicyRequest
@@ -112,6 +129,8 @@ from embedded_aws.identity import (
 # The operations that call a model: answered, faulted and kept in the call log alike.
 MODEL_CALLS = frozenset({CONVERSE, CONVERSE_STREAM, INVOKE_MODEL, INVOKE_MODEL_STREAM})
 INVALID_MODEL = "The provided model identifier is invalid."
+# The call log's outcome of a stream the client closed before it ended.
+CANCELLED = "cancelled"
 
 
 class BedrockError(Exception):
@@ -140,9 +159,13 @@ class BedrockCall:
     session_name: str | None
     request_metadata: dict[str, str] | None
     access_key_id: str | None
-    outcome: str  # "success" or the error code returned
+    # "success"; "cancelled" (a stream the client closed before its end); or the error
+    # code returned, as an HTTP error or, midway through a stream, as its exception
+    # event (``ModelStreamErrorException`` for ``modelStreamErrorException``).
+    outcome: str
     http_status: int
     input_tokens: int = 0
+    # A stream cut short (cancelled, or failed midway): the output tokens it sent.
     output_tokens: int = 0
     latency_ms: int = 0
     # The model behind an application inference profile named as ``model_id``.
@@ -186,7 +209,9 @@ class ProfileConflict(ValueError):
 
 @dataclass
 class Fault:
-    """An injected failure for the next ``remaining`` matching calls."""
+    """An injected failure for the next ``remaining`` matching calls: an HTTP error
+    before the answer, or (``after_events`` set) a ConverseStream that fails after
+    that many events with the exception event ``code``."""
 
     code: str
     status: int
@@ -194,14 +219,22 @@ class Fault:
     remaining: int
     account_id: str | None = None
     model_id: str | None = None
+    after_events: int | None = None
 
-    def matches(self, account_id: str | None, model_id: str) -> bool:
-        """Does this fault apply to a call from ``account_id`` to ``model_id``?"""
+    def matches(self, account_id: str | None, model_id: str, operation: str) -> bool:
+        """Does this fault apply to an ``operation`` call from ``account_id`` to ``model_id``?"""
         return (
             self.remaining > 0
+            and (self.after_events is None or operation == CONVERSE_STREAM)
             and (self.account_id is None or self.account_id == account_id)
             and (self.model_id is None or self.model_id == model_id)
         )
+
+    @property
+    def outcome(self) -> str:
+        """The call log's outcome: the error code, upper camel case for a stream's
+        exception event too, as its HTTP form names it (``ThrottlingException``)."""
+        return self.code[:1].upper() + self.code[1:]
 
 
 @dataclass
@@ -222,6 +255,16 @@ KNOWN_ERRORS: dict[str, tuple[int, str]] = {
     "ValidationException": (400, "The provided model identifier is invalid."),
     "ServiceUnavailableException": (503, "Bedrock is unable to process your request."),
     "ModelTimeoutException": (408, "The request took too long to process."),
+}
+# Messages of ConverseStream's exception events (botocore's service model documents them).
+STREAM_ERROR_MESSAGES: dict[str, str] = {
+    "internalServerException": "An internal server error occurred. Retry your request.",
+    "modelStreamErrorException": "A streaming error occurred. Retry your request.",
+    "validationException": (
+        "The input fails to satisfy the constraints specified by Amazon Bedrock."
+    ),
+    "throttlingException": "Too many requests, please wait before trying again.",
+    "serviceUnavailableException": "Bedrock is unable to process your request.",
 }
 # How long a held answer waits at most: a safety net against a hung test, not a timing.
 HOLD_SAFETY_SECONDS = 30.0
@@ -488,8 +531,60 @@ class BedrockEmulator:
         with self._lock:
             self._faults.faults.append(fault)
 
+    def fail_stream(
+        self,
+        exception: str = "modelStreamErrorException",
+        *,
+        after_events: int = 2,
+        message: str | None = None,
+        count: int = 1,
+        account_id: str | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        """Make the next ``count`` matching ConverseStream calls fail midway.
+
+        Such a stream opens (HTTP 200), sends its first ``after_events`` events
+        (``messageStart`` is the first; a shorter answer fails before its
+        ``metadata``) and ends with an exception event ``exception``, one of the
+        members of ConverseStream's stream union in botocore's model
+        (``internalServerException``, ``modelStreamErrorException``,
+        ``throttlingException``, ``serviceUnavailableException``,
+        ``validationException``; the upper camel form, ``ThrottlingException``, is
+        taken too). botocore raises it from the iteration as
+        ``botocore.exceptions.EventStreamError`` with that code and ``message``
+        (by default the one botocore's model documents). The call log records the
+        outcome as the upper camel code, with the output tokens sent before it.
+        Other operations do not take the fault. Over the admin endpoint:
+        ``POST /_embedded/bedrock/faults`` with ``{"stream_error": {"exception",
+        "after_events"?, "message"?, "count"?}, "account_id"?, "model_id"?}``.
+        """
+        members = stream_exceptions(CONVERSE_STREAM)
+        member = exception[:1].lower() + exception[1:]
+        if member not in members:
+            raise ValueError(
+                f"{exception} is no ConverseStream exception: one of {sorted(members)}"
+            )
+        if after_events < 0:
+            raise ValueError("after_events must be 0 or more")
+        fault = Fault(
+            member,
+            members[member],
+            message or STREAM_ERROR_MESSAGES.get(member, f"Injected {member}"),
+            count,
+            account_id,
+            model_id,
+            after_events=after_events,
+        )
+        with self._lock:
+            self._faults.faults.append(fault)
+
     def set_latency(self, latency_ms: int) -> None:
-        """Add ``latency_ms`` to every call from now on (0 turns it off)."""
+        """Make every model call take ``latency_ms`` more from now on (0 turns it off).
+
+        Converse and InvokeModel wait that long before they answer. A ConverseStream
+        spreads it over its deltas: ``messageStart`` leaves at once, each delta waits
+        its share, so time to first event stays short while the whole stream takes
+        the latency longer, as a model generating tokens does."""
         with self._lock:
             self._faults.latency_ms = max(0, int(latency_ms))
 
@@ -520,10 +615,12 @@ class BedrockEmulator:
                 "faults": [asdict(f) for f in self._faults.faults if f.remaining > 0],
             }
 
-    def _take_fault(self, account_id: str | None, model_id: str) -> tuple[Fault | None, int]:
+    def _take_fault(
+        self, account_id: str | None, model_id: str, operation: str
+    ) -> tuple[Fault | None, int]:
         with self._lock:
             for fault in self._faults.faults:
-                if fault.matches(account_id, model_id):
+                if fault.matches(account_id, model_id, operation):
                     fault.remaining -= 1
                     return fault, self._faults.latency_ms
             return None, self._faults.latency_ms
@@ -636,10 +733,12 @@ class BedrockEmulator:
             hold = self._faults.hold
             if hold is not None:
                 hold.wait(timeout=HOLD_SAFETY_SECONDS)
-            fault, latency_ms = self._take_fault(call.account_id, model_id)
-            if latency_ms:
+            fault, latency_ms = self._take_fault(call.account_id, model_id, operation.name)
+            refused = fault is not None and fault.after_events is None
+            # A ConverseStream that is answered spends its latency between its deltas.
+            if latency_ms and (refused or operation.name != CONVERSE_STREAM):
                 time.sleep(latency_ms / 1000)
-            if fault is not None:
+            if fault is not None and refused:
                 raise BedrockError(fault.code, fault.status, fault.message)
             result = self._answer(
                 call,
@@ -655,19 +754,28 @@ class BedrockEmulator:
             self._log(call)
             return _error_response(err, request_id)
         call.input_tokens = result["usage"]["inputTokens"]
+        headers = {"x-amzn-RequestId": request_id}
+        if operation.name == CONVERSE_STREAM:
+            # Logged when the stream ends: werkzeug sends each event as it is produced.
+            stream = _ConverseStream(
+                call,
+                result,
+                started=started,
+                latency_ms=latency_ms,
+                failure=fault,
+                scripted_latency=self._script[2] if self._script is not None else None,
+            )
+            return Response(
+                stream.body(self._log),
+                headers={"Content-Type": "application/vnd.amazon.eventstream", **headers},
+            )
         call.output_tokens = result["usage"]["outputTokens"]
         call.stop_reason = result.get("stopReason")
         call.latency_ms = result["metrics"]["latencyMs"]
         self._log(call)
-        headers = {"x-amzn-RequestId": request_id}
         if operation.name == CONVERSE:
             return Response(
                 json.dumps(result), headers={"Content-Type": "application/json", **headers}
-            )
-        if operation.name == CONVERSE_STREAM:
-            return Response(
-                converse_stream_events(result),
-                headers={"Content-Type": "application/vnd.amazon.eventstream", **headers},
             )
         assert family is not None and target.foundation_model_id is not None
         native_answer = (
@@ -738,13 +846,14 @@ class BedrockEmulator:
     def _log(self, call: BedrockCall) -> None:
         with self._lock:
             self._calls.append(call)
-        # What Bedrock publishes in the caller's account: the limit enforcer's meter.
+        # What Bedrock publishes in the caller's account: the limit enforcer's meter. A
+        # stream the client closed was an accepted call, with the tokens it produced.
         bedrock_metrics.publish(
             call.account_id,
             call.region,
             bedrock_metrics.call_metrics(
                 model_id=call.model_id,
-                outcome=call.outcome,
+                outcome="success" if call.outcome == CANCELLED else call.outcome,
                 input_tokens=call.input_tokens,
                 output_tokens=call.output_tokens,
                 latency_ms=call.latency_ms,
@@ -946,9 +1055,98 @@ class BedrockEmulator:
                     count=int(err.get("count", 1)),
                     **scope,
                 )
+            if "stream_error" in spec:
+                err = spec["stream_error"]
+                self.fail_stream(
+                    str(err["exception"]),
+                    after_events=int(err.get("after_events", 2)),
+                    message=err.get("message"),
+                    count=int(err.get("count", 1)),
+                    **scope,
+                )
         except (ValueError, KeyError, TypeError) as exc:
             return _json({"message": f"bad fault spec: {exc}"}, status=400)
         return _json(self.fault_state())
+
+
+class _ConverseStream:
+    """One ConverseStream answer on its way out, and its entry in the call log.
+
+    ``body`` yields the events one at a time; werkzeug writes each to the socket as
+    it comes (chunked) and asks for the next only once the write succeeded. So the
+    generator knows what was sent: when the client goes away, the next write fails,
+    werkzeug closes the generator (``GeneratorExit`` at its ``yield``) and the call
+    is logged ``cancelled`` with the output tokens sent so far; no traceback, since
+    werkzeug takes a dropped connection as the client's doing. The stream's last
+    event, ``metadata`` or an injected exception, decides the outcome: the call is
+    logged as it is handed over, so a client that has read it finds the call logged.
+    """
+
+    def __init__(
+        self,
+        call: BedrockCall,
+        result: Mapping[str, Any],
+        *,
+        started: float,
+        latency_ms: int,
+        failure: Fault | None,
+        scripted_latency: int | None,
+    ) -> None:
+        self._call = call
+        self._result = result
+        self._started = started
+        self._events = converse_stream_events(result)
+        deltas = sum(event.is_delta for event in self._events)
+        self._pause = latency_ms / 1000 / deltas if deltas else 0.0
+        self._failure = failure
+        self._scripted_latency = scripted_latency
+        self._sent_tokens = 0
+        self._logged = False
+
+    def body(self, log: Callable[[BedrockCall], None]) -> Iterator[bytes]:
+        """The events as event-stream messages; ``log(call)`` once, as the stream ends."""
+        failure, events = self._failure, self._events
+        # A fault fails the stream before its metadata at the latest.
+        fail_at = None if failure is None else min(failure.after_events or 0, len(events) - 1)
+        try:
+            for position, event in enumerate(events):
+                if failure is not None and position == fail_at:
+                    self._end(log, failure.outcome)
+                    yield stream_exception(failure.code, failure.message)
+                    return
+                if event.is_delta and self._pause:
+                    time.sleep(self._pause)
+                if event.event_type == "messageStop":
+                    self._call.stop_reason = self._result.get("stopReason")
+                if event.event_type == "metadata":
+                    metrics = self._end(log, "success")
+                    yield replace(event, payload={**event.payload, "metrics": metrics}).encode()
+                    return
+                yield event.encode()
+                self._sent_tokens += event.output_tokens
+        finally:
+            if not self._logged:
+                self._end(log, CANCELLED)
+
+    def _end(self, log: Callable[[BedrockCall], None], outcome: str) -> dict[str, int]:
+        """Log the call with ``outcome``; the stream's ``metrics``."""
+        metrics = self._metrics()
+        usage_out = int(self._result["usage"]["outputTokens"])
+        # The usage counts what the model billed (none when a guardrail intervened).
+        sent = usage_out if outcome == "success" else min(self._sent_tokens, usage_out)
+        call = self._call
+        call.outcome, call.output_tokens, call.latency_ms = outcome, sent, metrics["latencyMs"]
+        if outcome != "success":
+            call.stop_reason = None
+        self._logged = True
+        log(call)
+        return metrics
+
+    def _metrics(self) -> dict[str, int]:
+        """``metrics`` as the stream ends: the time since the request arrived."""
+        if self._scripted_latency:
+            return {"latencyMs": self._scripted_latency}
+        return {"latencyMs": max(1, int((time.perf_counter() - self._started) * 1000))}
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,17 @@
   extract the text and render pages);
 * a request's content is read in order across tools, system and message
   blocks, with the positions of its ``cachePoint`` blocks for prompt caching;
-* ConverseStream's answer is Amazon event-stream messages in Bedrock's order,
-  a text block as text deltas and a toolUse block as its start (id and name)
-  and its input as partial JSON deltas.
+* ConverseStream's answer is a list of events in Bedrock's order
+  (``converse_stream_events``): ``messageStart``, per content block a
+  ``contentBlockStart`` (tool use only: its id and name), ``contentBlockDelta``
+  events (text: three tokens each; tool use: its input as partial JSON) and
+  ``contentBlockStop``, then ``messageStop`` and ``metadata`` (usage, metrics, and
+  the answer's trace, performance and service tier when it has them). Each event
+  says how many of the answer's output tokens it carries, so a stream cut short
+  knows what it sent; the emulator (``embedded_aws.bedrock``) encodes them one at
+  a time as Amazon event-stream messages and sends each as it is produced. A
+  stream that fails midway ends with an ``exception`` message
+  (``stream_exception``), which botocore raises as ``EventStreamError``.
 """
 
 from __future__ import annotations
@@ -246,46 +254,110 @@ _ENCODER = EventStreamEncoder()  # stateless: one serves every stream
 # Tokens per text delta, and characters per partial-JSON delta of a tool's input.
 _TOKENS_PER_DELTA = 3
 _JSON_CHARS_PER_DELTA = 16
+# The metadata event's members beyond usage and metrics that a Converse answer may carry.
+_METADATA_EXTRAS = ("trace", "performanceConfig", "serviceTier")
 
 
-def _event(event_type: str, payload: Mapping[str, Any]) -> bytes:
+@dataclass(frozen=True)
+class StreamEvent:
+    """One ConverseStream event, and how many of the answer's output tokens it carries."""
+
+    event_type: str  # messageStart, contentBlockStart, contentBlockDelta, ...
+    payload: Mapping[str, Any]
+    output_tokens: int = 0
+
+    @property
+    def is_delta(self) -> bool:
+        """Does the event carry a piece of the answer (what a stream is paced by)?"""
+        return self.event_type == "contentBlockDelta"
+
+    def encode(self) -> bytes:
+        """The event as one Amazon event-stream message."""
+        headers = {
+            ":event-type": self.event_type,
+            ":content-type": "application/json",
+            ":message-type": "event",
+        }
+        return _ENCODER.encode_message(headers, json.dumps(self.payload).encode())
+
+
+def stream_exception(exception_type: str, message: str) -> bytes:
+    """An exception message that ends a stream: ``exception_type`` is the member name
+    of the operation's stream union (``modelStreamErrorException``), which botocore
+    raises as ``EventStreamError`` with that code."""
     headers = {
-        ":event-type": event_type,
+        ":exception-type": exception_type,
         ":content-type": "application/json",
-        ":message-type": "event",
+        ":message-type": "exception",
     }
-    return _ENCODER.encode_message(headers, json.dumps(payload).encode())
+    return _ENCODER.encode_message(headers, json.dumps({"message": message}).encode())
 
 
-def _block_events(index: int, block: Mapping[str, Any]) -> list[bytes]:
-    """A content block as ConverseStream sends it: start (tool use only), deltas, stop."""
-    events: list[bytes] = []
-    if "toolUse" in block:
-        tool_use = block["toolUse"]
-        start = {"toolUse": {"toolUseId": tool_use["toolUseId"], "name": tool_use["name"]}}
-        events.append(_event("contentBlockStart", {"contentBlockIndex": index, "start": start}))
-        # The input arrives as a JSON string in pieces; the client joins and parses it.
-        text = json.dumps(tool_use.get("input", {}))
-        for i in range(0, len(text), _JSON_CHARS_PER_DELTA):
-            delta = {"toolUse": {"input": text[i : i + _JSON_CHARS_PER_DELTA]}}
-            events.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}))
-    else:
-        pieces = token_pieces(block.get("text", ""))
-        for i in range(0, len(pieces), _TOKENS_PER_DELTA):
-            chunk = {"text": "".join(pieces[i : i + _TOKENS_PER_DELTA])}
-            events.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": chunk}))
-    events.append(_event("contentBlockStop", {"contentBlockIndex": index}))
+def _tool_use_events(index: int, tool_use: Mapping[str, Any]) -> list[StreamEvent]:
+    """A toolUse block's start and input deltas. The tokens they carry add up to the
+    block's output tokens (``block_tokens``): the name's at the start, then what each
+    piece adds to the input read so far."""
+    name = tool_use["name"]
+    start = {"toolUse": {"toolUseId": tool_use["toolUseId"], "name": name}}
+    events = [
+        StreamEvent(
+            "contentBlockStart", {"contentBlockIndex": index, "start": start}, count_tokens(name)
+        )
+    ]
+    # The input arrives as a JSON string in pieces; the client joins and parses it.
+    text = json.dumps(tool_use.get("input", {}))
+    counted = 0
+    for i in range(0, len(text), _JSON_CHARS_PER_DELTA):
+        so_far = count_tokens(text[: i + _JSON_CHARS_PER_DELTA])
+        delta = {"toolUse": {"input": text[i : i + _JSON_CHARS_PER_DELTA]}}
+        events.append(
+            StreamEvent(
+                "contentBlockDelta", {"contentBlockIndex": index, "delta": delta}, so_far - counted
+            )
+        )
+        counted = so_far
     return events
 
 
-def converse_stream_events(result: Mapping[str, Any]) -> bytes:
-    """ConverseStream's events for a finished Converse ``result``, in Bedrock's order."""
-    parts = [_event("messageStart", {"role": "assistant"})]
+def _block_events(index: int, block: Mapping[str, Any]) -> list[StreamEvent]:
+    """A content block as ConverseStream sends it: start (tool use only), deltas, stop."""
+    if "toolUse" in block:
+        events = _tool_use_events(index, block["toolUse"])
+    else:
+        pieces = token_pieces(block.get("text", ""))
+        events = [
+            StreamEvent(
+                "contentBlockDelta",
+                {
+                    "contentBlockIndex": index,
+                    "delta": {"text": "".join(pieces[i : i + _TOKENS_PER_DELTA])},
+                },
+                len(pieces[i : i + _TOKENS_PER_DELTA]),
+            )
+            for i in range(0, len(pieces), _TOKENS_PER_DELTA)
+        ]
+    # Whatever the block's usage counts beyond its pieces (none for text) ends with it.
+    rest = block_tokens(block) - sum(e.output_tokens for e in events)
+    events.append(StreamEvent("contentBlockStop", {"contentBlockIndex": index}, max(0, rest)))
+    return events
+
+
+def converse_stream_events(result: Mapping[str, Any]) -> list[StreamEvent]:
+    """ConverseStream's events for a finished Converse ``result``, in Bedrock's order.
+
+    The ``metadata`` event carries the result's ``usage`` and ``metrics`` (the
+    emulator replaces ``metrics`` with the stream's own when it ends)."""
+    message_stop: dict[str, Any] = {"stopReason": result["stopReason"]}
+    if "additionalModelResponseFields" in result:
+        message_stop["additionalModelResponseFields"] = result["additionalModelResponseFields"]
+    metadata = {"usage": result["usage"], "metrics": result["metrics"]}
+    metadata |= {key: result[key] for key in _METADATA_EXTRAS if key in result}
+    events = [StreamEvent("messageStart", {"role": "assistant"})]
     for index, block in enumerate(result["output"]["message"]["content"]):
-        parts += _block_events(index, block)
-    parts.append(_event("messageStop", {"stopReason": result["stopReason"]}))
-    parts.append(_event("metadata", {"usage": result["usage"], "metrics": result["metrics"]}))
-    return b"".join(parts)
+        events += _block_events(index, block)
+    events.append(StreamEvent("messageStop", message_stop))
+    events.append(StreamEvent("metadata", metadata))
+    return events
 
 
 # -- a tool's input, from its JSON schema ----------------------------------------------------
