@@ -17,6 +17,10 @@
    sourceless dependencies.
 4. **API calls** per 100 invocations of a fresh container, counted by the embedded
    cloud's request log (``EmbeddedCloud.request_counts``), per sink.
+5. **The client library** (``bedrock_tenant_client``, as a workload runs it): its
+   warm ``invoke`` against raw boto3 ``converse``, and the time to the first token
+   of its ``stream`` against raw ``converse_stream``, interleaved call by call in
+   one process (``bench/client_process.py``); ``--only client`` runs these alone.
 
 Every process runs the trimmed host-architecture package as shipped, bytecode
 for this interpreter included, with ``python -B -I -S`` (nothing but it and the
@@ -25,7 +29,7 @@ embedded cloud's endpoints. The Converse emulator answers in about a millisecond
 so the ratios show the client-side overhead that a real Bedrock call (hundreds of
 milliseconds) dwarfs. Absolute numbers are this machine's; the ratios are the result.
 
-The table is printed and written to ``bench/results.json``.
+The table is printed and written to ``bench/results.json`` (not with ``--only``).
 """
 
 from __future__ import annotations
@@ -55,7 +59,15 @@ from bench.package import (
     trimmed_package,
     without_bytecode,
 )
-from bench.world import OPS, REGION, TENANT, BenchProcess, provision, sessions
+from bench.world import (
+    OPS,
+    REGION,
+    TENANT,
+    BenchProcess,
+    provision,
+    run_client_process,
+    sessions,
+)
 from contracts.usage_record import parse_record
 from embedded_aws import EmbeddedCloud
 from stacks.shared.lambda_bundling import LambdaPlatform
@@ -163,6 +175,39 @@ def package_sizes(
     return sizes
 
 
+def client_overhead(cloud: EmbeddedCloud, rounds: int, warmup: int = 5) -> dict[str, Any]:
+    """The client library's warm call and time to first token, against raw boto3."""
+    with tempfile.TemporaryDirectory() as spool:
+        report = run_client_process(
+            cloud,
+            {
+                "rounds": rounds,
+                "warmup": warmup,
+                "spool_path": str(Path(spool) / "usage-spool.jsonl"),
+            },
+        )
+    ms = {name: v["median_ms"] for name, v in report["variants"].items()}
+    return {
+        "invoke": {
+            "raw_ms": ms["raw"],
+            "library_ms": ms["library"],
+            "ratio": ms["library"] / ms["raw"],
+            "langchain_ms": ms["langchain"],
+            "delivered_ms": ms["library_delivered"],
+        },
+        "time_to_first_token": {
+            "raw_ms": ms["raw_stream_ttft"],
+            "library_ms": ms["library_stream_ttft"],
+            "ratio": ms["library_stream_ttft"] / ms["raw_stream_ttft"],
+            "langchain_ms": ms["langchain_stream_ttft"],
+        },
+        "max_tokens": report["max_tokens"],
+        "output_tokens": report["output_tokens"]["library"],
+        "records_spooled": report["spooled"],
+        "rounds": rounds,
+    }
+
+
 # -- the table --------------------------------------------------------------------------
 
 
@@ -183,6 +228,46 @@ WARM_TARGETS = {"api": 2.5, "stdout": 1.4}
 API_FLOOR_TARGET = 1.2
 COLD_TARGET = 2.5
 PACKAGE_TARGET = 0.60
+# Issue 21's, for the client library.
+CLIENT_WARM_TARGET = 1.3
+CLIENT_TTFT_TARGET = 1.1
+
+
+def client_rows(client: Mapping[str, Any]) -> list[Row]:
+    """The client library against raw boto3, each ratio with its context rows."""
+    invoke, first = client["invoke"], client["time_to_first_token"]
+    return [
+        Row(
+            "client library, warm invoke",
+            f"{invoke['ratio']:.2f}x ({invoke['library_ms']:.2f} vs {invoke['raw_ms']:.2f} ms)",
+            f"<= {CLIENT_WARM_TARGET:.1f}x raw boto3 converse",
+            invoke["ratio"] <= CLIENT_WARM_TARGET,
+        ),
+        Row(
+            "  minimal LangChain app (client, invoke)",
+            f"{invoke['langchain_ms'] / invoke['raw_ms']:.2f}x ({invoke['langchain_ms']:.2f} ms)",
+            "",
+            None,
+        ),
+        Row(
+            "  invoke until its record is delivered",
+            f"{invoke['delivered_ms'] / invoke['raw_ms']:.2f}x ({invoke['delivered_ms']:.2f} ms)",
+            "",
+            None,
+        ),
+        Row(
+            "client library, stream: time to first token",
+            f"{first['ratio']:.2f}x ({first['library_ms']:.2f} vs {first['raw_ms']:.2f} ms)",
+            f"<= {CLIENT_TTFT_TARGET:.1f}x raw boto3 converse_stream",
+            first["ratio"] <= CLIENT_TTFT_TARGET,
+        ),
+        Row(
+            "  minimal LangChain app (client, stream)",
+            f"{first['langchain_ms'] / first['raw_ms']:.2f}x ({first['langchain_ms']:.2f} ms)",
+            "",
+            None,
+        ),
+    ]
 
 
 def rows(results: Mapping[str, Any]) -> list[Row]:
@@ -217,6 +302,8 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
                 None,
             )
         )
+    if "client" in results:
+        out += client_rows(results["client"])
     cold = results["cold_init"]
     out.append(
         Row(
@@ -329,12 +416,31 @@ def profile_warm(host: LambdaPlatform, sink: str, invocations: int) -> int:
     return 0
 
 
+def client_only(console: Console, rounds: int) -> int:
+    """The client library's rows alone, printed."""
+    started = time.perf_counter()
+    with EmbeddedCloud(accounts=(OPS, TENANT), region=REGION) as cloud:
+        provision(cloud)
+        client = client_overhead(cloud, rounds)
+    render(client_rows(client), console, "make bench: the client library against its targets")
+    console.print(
+        f"[dim]{time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.1f}[/dim]"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=150, help="warm calls per variant")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per variant")
     parser.add_argument("--invocations", type=int, default=100, help="calls counted per sink")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument(
+        "--only",
+        choices=("client",),
+        help="instead: measure only these rows (client: the client library), print them "
+        "and write nothing",
+    )
     parser.add_argument(
         "--profile-warm",
         choices=SINKS,
@@ -348,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     arm, host = LambdaPlatform.aws_lambda(), LambdaPlatform.host()
     if args.profile_warm:
         return profile_warm(host, args.profile_warm, args.invocations)
+    if args.only == "client":
+        return client_only(console, args.rounds)
 
     done = _step(console, "packages (pip runs only when build/bench/ has no install yet)")
     arm_naive, host_naive = naive_install(arm), naive_install(host)
@@ -378,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
             results["api_calls"][sink] = api_calls(cloud, runner, sink, args.invocations)
             results["warm"][sink] = warm_overhead(runner, sink, args.rounds)
             done()
+        done = _step(console, f"client library: {args.rounds} warm calls and streams each")
+        results["client"] = client_overhead(cloud, args.rounds)
+        done()
     table_rows = rows(results)
     render(table_rows, console, "make bench: the invoker against its targets")
     for sink in SINKS:

@@ -1,6 +1,8 @@
 """The bench's world: the embedded cloud's roles and log group, and the bench processes.
 
 Shared by ``make bench`` (``bench.__main__``) and ``python -m bench.profile_init``.
+The tenant has the function's roles (its caller role) and a workload role for the
+client library (``bench/client_process.py``), both admitted by its invoker role.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any
 
 import boto3
 
+from contracts import naming
 from embedded_aws import EmbeddedCloud
 
 PROCESS_SCRIPT = Path(__file__).resolve().parent / "lambda_process.py"
+CLIENT_SCRIPT = Path(__file__).resolve().parent / "client_process.py"
 
 OPS, TENANT, REGION = "111111111111", "222222222222", "us-east-1"
 TENANT_ID = "bench"
@@ -31,6 +35,22 @@ EVENT = {"prompt": PROMPT, "user_id": "alice", "application_id": "bench"}
 LOG_GROUP = "/aws/bedrock/langchain/logs"
 INVOKER_ROLE = f"arn:aws:iam::{OPS}:role/bedrock-invoker-{TENANT_ID}"
 CALLER_ROLE = f"arn:aws:iam::{TENANT}:role/bedrock-caller-{TENANT_ID}"
+WORKLOAD_ROLE = naming.workload_role_arn(TENANT, TENANT_ID, region=REGION)
+
+
+def function_configuration(sink: str = "api") -> dict[str, str]:
+    """The function's configuration, as stacks/customer/invoker_function.py sets it: the
+    environment contract the client library reads as its settings too."""
+    return {
+        "TENANT_ID": TENANT_ID,
+        "OPS_ROLE_ARN": INVOKER_ROLE,
+        "OPS_EXTERNAL_ID": EXTERNAL_ID,
+        "BEDROCK_REGION": REGION,
+        "USAGE_LOG_GROUP": LOG_GROUP,
+        "ALLOWED_MODELS": MODEL,
+        "DEFAULT_MODEL_ID": MODEL,
+        "USAGE_SINK": sink,
+    }
 
 
 def _policy(*statements: dict[str, Any]) -> str:
@@ -53,7 +73,8 @@ def provision(cloud: EmbeddedCloud) -> None:
                         "sts:ExternalId": EXTERNAL_ID,
                         "sts:RoleSessionName": TENANT_ID,
                     },
-                    "ArnEquals": {"aws:PrincipalArn": CALLER_ROLE},
+                    # The function's role and the client library's workload role.
+                    "ArnEquals": {"aws:PrincipalArn": [CALLER_ROLE, WORKLOAD_ROLE]},
                 },
             }
         ),
@@ -81,16 +102,39 @@ def provision(cloud: EmbeddedCloud) -> None:
             }
         ),
     )
+    writes_usage = {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": f"arn:aws:logs:{REGION}:{TENANT}:log-group:{LOG_GROUP}:*",
+    }
     tenant_iam.put_role_policy(
         RoleName=f"bedrock-caller-{TENANT_ID}",
         PolicyName="Caller",
         PolicyDocument=_policy(
             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": INVOKER_ROLE},
+            writes_usage,
+        ),
+    )
+    tenant_iam.create_role(
+        RoleName=naming.workload_role_name(TENANT_ID),
+        # As the customer stack's workload role: its listed principals, here the deployer.
+        AssumeRolePolicyDocument=_policy(
             {
                 "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"arn:aws:logs:{REGION}:{TENANT}:log-group:{LOG_GROUP}:*",
-            },
+                "Principal": {"AWS": f"arn:aws:iam::{TENANT}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "ArnEquals": {"aws:PrincipalArn": cloud.credentials(TENANT).user_arn}
+                },
+            }
+        ),
+    )
+    tenant_iam.put_role_policy(
+        RoleName=naming.workload_role_name(TENANT_ID),
+        PolicyName="Workload",
+        PolicyDocument=_policy(
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": INVOKER_ROLE},
+            writes_usage,
         ),
     )
     cloud.client("logs", TENANT).create_log_group(logGroupName=LOG_GROUP)
@@ -146,15 +190,7 @@ class BenchProcess:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_LAMBDA_FUNCTION_NAME": "bedrock-invoker-bench",
-            # The function's configuration, as stacks/customer/invoker_function.py sets it.
-            "TENANT_ID": TENANT_ID,
-            "OPS_ROLE_ARN": INVOKER_ROLE,
-            "OPS_EXTERNAL_ID": EXTERNAL_ID,
-            "BEDROCK_REGION": REGION,
-            "USAGE_LOG_GROUP": LOG_GROUP,
-            "ALLOWED_MODELS": MODEL,
-            "DEFAULT_MODEL_ID": MODEL,
-            "USAGE_SINK": sink,
+            **function_configuration(sink),
             "POWERTOOLS_SERVICE_NAME": "bedrock-invoker",
         }
 
@@ -211,3 +247,45 @@ class BenchProcess:
                 lines.append(line)
             process.wait(timeout=60)
         raise RuntimeError(f"bench process {mode} ({sink}) failed:\n{''.join(lines[-30:])}")
+
+
+def run_client_process(cloud: EmbeddedCloud, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``client_process.py`` in a fresh interpreter of this virtualenv, where the client
+    library is installed as a workload would install it, on the tenant deployer's own
+    credentials; its report (the JSON object it prints last).
+
+    ``-I``: nothing of the project's tree but the installed packages; ``config`` as
+    ``client_process.py`` documents it (the function's configuration is added here).
+    """
+    deployer = cloud.credentials(TENANT)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "HOME": tempfile.gettempdir(),
+        "AWS_ENDPOINT_URL": cloud.endpoint_url,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": deployer.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": deployer.secret_access_key,
+        # The host's profiles must not leak in.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    settings = {
+        "settings": function_configuration(),
+        "workload_role_arn": WORKLOAD_ROLE,
+        "prompt": PROMPT,
+        **config,
+    }
+    process = subprocess.run(
+        [sys.executable, "-I", str(CLIENT_SCRIPT), json.dumps(settings)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"client bench process failed:\n{process.stderr[-3000:]}")
+    report: dict[str, Any] = json.loads(process.stdout.strip().splitlines()[-1])
+    return report
