@@ -52,9 +52,7 @@ from langchain_core.messages import convert_to_messages
 
 from bedrock_tenant_client.outcome import BedrockAnswer, CallTimer, TokenUsage
 from bedrock_tenant_client.usage.callback import RecordingContext
-from bedrock_tenant_client.usage.record import CallIdentity, UsageRecorder
-from contracts.pricing import Pricing
-from contracts.usage_metrics import DimensionValues
+from bedrock_tenant_client.usage.record import UsageRecorder
 
 if TYPE_CHECKING:
     import boto3
@@ -140,15 +138,6 @@ def short_term_api_key(
     token = API_KEY_PREFIX + base64.b64encode(presigned.encode()).decode()
     return ShortTermApiKey(
         token=token, region=region, expires_at=signed_at + datetime.timedelta(seconds=seconds)
-    )
-
-
-def tenant_api_key(
-    bedrock: TenantBedrock, *, expires_in: datetime.timedelta = MAX_KEY_LIFETIME
-) -> ShortTermApiKey:
-    """A key acting as the tenant's invoker role, in the tenant's Bedrock region."""
-    return short_term_api_key(
-        bedrock.credentials, bedrock.settings.bedrock_region, expires_in=expires_in
     )
 
 
@@ -257,23 +246,8 @@ def _frozen_with_expiry(
 def _context_of(bedrock_or_context: Any) -> RecordingContext:
     if isinstance(bedrock_or_context, RecordingContext):
         return bedrock_or_context
-    # A TenantBedrock: the context its chat models get, from its public parts; the
-    # caller names the application and user (its constructor's defaults are private).
-    settings = bedrock_or_context.settings
-    return RecordingContext(
-        sink=bedrock_or_context.delivery,
-        identity=CallIdentity(
-            tenant_id=settings.tenant_id,
-            application_id="default",
-            user_id="unknown",
-            model_id=settings.default_model_id,
-            service_tier=settings.service_tiers[0].value if settings.service_tiers else None,
-            guarded=settings.guardrail is not None,
-        ),
-        dimensions=DimensionValues(models=settings.models, applications=settings.applications),
-        pricing=Pricing(region=settings.bedrock_region, overrides=settings.price_overrides),
-        log_content=settings.log_content,
-    )
+    context: RecordingContext = bedrock_or_context.recording_context()
+    return context
 
 
 def _as_dict(value: Any) -> Mapping[str, Any]:

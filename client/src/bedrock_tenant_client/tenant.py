@@ -20,6 +20,7 @@ caller, whose callback writes one record per call, streamed or not, sync or asyn
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from typing import Any, Self
@@ -29,6 +30,7 @@ import botocore.session
 from botocore.config import Config
 
 from bedrock_tenant_client import settings as tenant_settings
+from bedrock_tenant_client.api_keys import MAX_KEY_LIFETIME, ShortTermApiKey, short_term_api_key
 from bedrock_tenant_client.chat import BedrockChat
 from bedrock_tenant_client.chat_model import TenantChatModel
 from bedrock_tenant_client.credentials import (
@@ -210,21 +212,9 @@ class TenantBedrock:
             raise CallRefused(
                 f"service_tier: '{tier}' is not one of the tenant's ({', '.join(tiers)})"
             )
-        default_application, default_user = self._defaults
         callback = UsageRecordingCallback(
-            RecordingContext(
-                sink=self.delivery,
-                identity=CallIdentity(
-                    tenant_id=settings.tenant_id,
-                    application_id=application_id or default_application,
-                    user_id=user_id or default_user,
-                    model_id=model_id,
-                    service_tier=tier,
-                    guarded=settings.guardrail is not None,
-                ),
-                dimensions=self._dimensions,
-                pricing=self._pricing,
-                log_content=settings.log_content,
+            self.recording_context(
+                model_id, application_id=application_id, user_id=user_id, service_tier=tier
             )
         )
         fields: dict[str, Any] = {"max_tokens": max_tokens, "service_tier": tier}
@@ -234,6 +224,43 @@ class TenantBedrock:
             model_id, model_class=TenantChatModel, callbacks=[callback], **fields, **model_fields
         )
         return model.with_tenant_guardrail(self._chat.guardrail)
+
+    def recording_context(
+        self,
+        model_id: str | None = None,
+        *,
+        application_id: str | None = None,
+        user_id: str | None = None,
+        service_tier: str | None = None,
+    ) -> RecordingContext:
+        """What a record of this tenant's needs besides the call itself: the sink, who
+        called which model (this client's defaults where not given), prices, metric
+        dimensions and the content mode. The chat models' callbacks and
+        ``api_keys.record_chat_completion`` both record through it."""
+        settings = self.settings
+        default_application, default_user = self._defaults
+        return RecordingContext(
+            sink=self.delivery,
+            identity=CallIdentity(
+                tenant_id=settings.tenant_id,
+                application_id=application_id or default_application,
+                user_id=user_id or default_user,
+                model_id=model_id or settings.default_model_id,
+                service_tier=service_tier or settings.service_tiers[0].value,
+                guarded=settings.guardrail is not None,
+            ),
+            dimensions=self._dimensions,
+            pricing=self._pricing,
+            log_content=settings.log_content,
+        )
+
+    def api_key(self, expires_in: datetime.timedelta = MAX_KEY_LIFETIME) -> ShortTermApiKey:
+        """A short-term Amazon Bedrock API key acting as the tenant's invoker role, for
+        OpenAI-style SDKs (``api_keys``): at most 12 hours, and never past the role's
+        session (one hour at most)."""
+        return short_term_api_key(
+            self.credentials, self.settings.bedrock_region, expires_in=expires_in
+        )
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every record so far is in the usage log group or the spool."""
