@@ -32,6 +32,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy contracts stacks tenantctl embedded_aws demo bench app.py
 	MYPYPATH=client/src $(BIN)/mypy -p bedrock_tenant_client
+	MYPYPATH=client/src $(BIN)/mypy examples
 	# One run per function: each is its own import root (with the contracts its
 	# bundle gets a copy of), and both have a `handler` module.
 	MYPYPATH=lambda/bedrock_invoker:client/src $(BIN)/mypy lambda/bedrock_invoker
@@ -77,6 +78,6 @@ lock: setup
 
 # Everything the tools write, except the installed environment (.venv, node_modules).
 clean:
-	rm -rf cdk.out cdk.out.*/ .local-cloud .tenantctl .hypothesis build .pytest_cache .mypy_cache .ruff_cache *.egg-info .cache
+	rm -rf cdk.out cdk.out.*/ .local-cloud .tenantctl .hypothesis build .pytest_cache .mypy_cache .ruff_cache *.egg-info .cache client/build client/src/*.egg-info
 	rm -f config/.*.lock config/.*.tmp
 	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git -o -path ./.cache \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
