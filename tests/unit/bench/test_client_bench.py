@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.__main__ import CLIENT_TTFT_TARGET, CLIENT_WARM_TARGET, client_overhead, client_rows
+from bench.__main__ import (
+    CLIENT_TTFT_TARGET,
+    CLIENT_WARM_TARGET,
+    client_overhead,
+    client_rows,
+    rows,
+)
 from bench.world import LOG_GROUP, OPS, REGION, TENANT, TENANT_ID, provision
 from embedded_aws import EmbeddedCloud
 
@@ -96,3 +103,12 @@ def test_a_client_ratio_over_its_target_reads_not_met_and_within_it_met() -> Non
     assert over["client library, stream: time to first token"] is False
     # The context rows carry no verdict.
     assert [met for met in over.values() if met is None] == [None, None, None]
+
+
+def test_a_full_runs_table_has_the_client_rows_beside_the_functions_warm_rows(root: Path) -> None:
+    last_run = json.loads((root / "bench" / "results.json").read_text())
+    figures = [r.figure for r in rows({**last_run["results"], "client": _client(1.2, 1.05)})]
+    first = figures.index("client library, warm invoke")
+    assert figures[first - 1].startswith("  minimal LangChain app, same process")
+    assert figures[first : first + 5] == [r.figure for r in client_rows(_client(1.2, 1.05))]
+    assert figures[first + 5] == "cold init (import + first call)"
