@@ -80,6 +80,8 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     # invoke answered through initech's own function, then its record was read back.
     assert "anthropic.claude" in run.stdout or "amazon.nova" in run.stdout
     assert "alice" in run.stdout
+    # The streamed call: acme's workload role, through the client library, its record read back.
+    assert "first token" in run.stdout and "success" in run.stdout
     assert "removed tenant 'initech'" in run.stdout
     assert registry.read_text(encoding="utf-8") == before
     assert [t["id"] for t in YAML().load(registry)["tenants"]] == [
