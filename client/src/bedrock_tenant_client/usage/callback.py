@@ -13,8 +13,10 @@ the answer, or a stream's merged chunks) or the error. This callback keeps one
   last event had arrived is a ``success``: the answer was whole;
 - anything else (a stream that failed midway, a refused call): ``error``.
 
-It never raises into the call (``raise_error`` is False) and runs inline: it only
-builds the record and hands it to the sink, so an event loop never waits for it.
+It never raises into the call (``raise_error`` is False) and runs inline: at the
+call's end it only stops the clock and hands the rest (reading the answer,
+pricing it, its metrics, the record) to the sink's thread when the sink has one
+(``submit``), so neither a caller nor an event loop waits for it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -124,17 +127,8 @@ class UsageRecordingCallback(BaseCallbackHandler):
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """The answer is whole: the success record."""
         call = self._finish(run_id)
-        if call is None:
-            return
-        try:
-            message = response.generations[0][0]
-            assert isinstance(message, ChatGeneration)
-            answer = BedrockAnswer.from_message(message.message, latency_ms=call.timer.elapsed_ms())
-        except Exception:
-            logger.exception("could not read the answer for the usage record")
-            call.recorder.failed(Failure("InternalError", "usage could not be read"))
-            return
-        call.recorder.succeeded(answer, time_to_first_token_ms=call.first_token_ms)
+        if call is not None:
+            self._later(lambda: self._answered(call, response))
 
     def on_llm_error(
         self,
@@ -146,8 +140,30 @@ class UsageRecordingCallback(BaseCallbackHandler):
     ) -> None:
         """The call ended without a whole answer: cancelled, or an error."""
         call = self._finish(run_id)
-        if call is None:
+        if call is not None:
+            self._later(lambda: self._ended_early(call, error, response))
+
+    def _later(self, task: Callable[[], None]) -> None:
+        submit = getattr(self._context.sink, "submit", None)
+        if submit is None:
+            task()
+        else:
+            submit(task)
+
+    @staticmethod
+    def _answered(call: _Call, response: LLMResult) -> None:
+        try:
+            message = response.generations[0][0]
+            assert isinstance(message, ChatGeneration)
+            answer = BedrockAnswer.from_message(message.message, latency_ms=call.timer.elapsed_ms())
+        except Exception:
+            logger.exception("could not read the answer for the usage record")
+            call.recorder.failed(Failure("InternalError", "usage could not be read"))
             return
+        call.recorder.succeeded(answer, time_to_first_token_ms=call.first_token_ms)
+
+    @staticmethod
+    def _ended_early(call: _Call, error: BaseException, response: LLMResult | None) -> None:
         partial = _partial_message(response)
         if isinstance(error, _ABANDONED):
             if partial is not None and _is_whole(partial):

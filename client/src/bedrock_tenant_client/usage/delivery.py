@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Final
 
 from bedrock_tenant_client.usage.spool import Spool
@@ -69,6 +70,14 @@ class BackgroundDelivery:
         self._queue.put(record)
         return "cloudwatch"
 
+    def submit(self, task: Callable[[], object]) -> None:
+        """Run ``task`` on the delivery thread: building a record (its price, its
+        metrics) need not hold up the caller either. After ``close``, it runs here."""
+        if self._closed:
+            task()
+            return
+        self._queue.put(task)
+
     def fallback(self, record: Record) -> Delivery:
         """Spool ``record`` without trying CloudWatch Logs."""
         self._spool.append(record)
@@ -102,9 +111,13 @@ class BackgroundDelivery:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, dict):
-                self._spool.append(item)
-            self._queue.task_done()
+            try:
+                if isinstance(item, dict):
+                    self._spool.append(item)
+                elif callable(item):
+                    item()  # builds a record, which write() now spools
+            finally:
+                self._queue.task_done()
         _open_deliveries.discard(self)
 
     # Internals --------------------------------------------------------------------------
@@ -121,6 +134,8 @@ class BackgroundDelivery:
                     return
                 if item is _REPLAY:
                     self._spool.replay(self._writer.deliver)
+                elif callable(item):
+                    item()
                 elif isinstance(item, dict):
                     delivered = self._writer.write(item) == "cloudwatch"
                     if delivered and self._spool.path.exists():
