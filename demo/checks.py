@@ -368,7 +368,10 @@ def _identity_allows_assume_role(caller: CallerIdentity, role_arn: str) -> bool:
 def check_cross_tenant_assume_role_denied(
     cloud: EmbeddedCloud, registry: TenantRegistry
 ) -> CheckResult:
-    """Only a tenant's own function role can assume its invoker role; its trust alone decides.
+    """Only a tenant's own roles can assume its invoker role; its trust alone decides.
+
+    A tenant's own roles: its function's and, with a registry ``workload_role``,
+    its workload role (whose own refusals ``tests/e2e/test_workload_role.py`` checks).
 
     Attacker model: a compromised tenant administrator. With A's deployer
     credentials they give A's function (execution) role an inline policy
@@ -391,7 +394,7 @@ def check_cross_tenant_assume_role_denied(
     assumes A's own invoker role, and every refused caller's identity policies
     allow the call it made (as the embedded STS evaluates them).
     """
-    name = "only a tenant's own function role can assume its invoker role"
+    name = "only a tenant's own roles can assume its invoker role"
     tenants = registry.resolved_tenants()
     pairs = 0
     for a in tenants:
