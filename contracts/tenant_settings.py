@@ -456,6 +456,17 @@ class TenantSettings(FunctionSettings):
         WorkloadRoleSettings | None,
         Setting(_BOTH, "A role the tenant's own workloads assume to call through the library."),
     ] = None
+    # Not a function setting: the tenant's invoker role (operations stack) then
+    # accepts short-term Bedrock API keys minted from its sessions (OpenAI-style
+    # SDKs). Off by default: a key's calls reach no callback, so they leave a usage
+    # record only if the caller writes one. Long-term keys stay refused either way.
+    short_term_api_keys: Annotated[
+        StrictBool,
+        Setting(
+            _OPS,
+            "Let the tenant's invoker role accept short-term Bedrock API keys (SHORT_TERM only).",
+        ),
+    ] = False
 
 
 class Defaults(TenantSettings):

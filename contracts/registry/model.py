@@ -25,7 +25,14 @@ from contracts.fields import AccountId, Email, ExternalId, FrozenModel, Region, 
 from contracts.function_environment import check_size
 from contracts.limits import EnforcerSettings
 from contracts.model_access import GLOBAL_PROFILE_PREFIX, default_profile_regions, parse_model_id
-from contracts.registry import limit_rules, placement, pricing_rules, stack_set, workload_role
+from contracts.registry import (
+    api_key_rules,
+    limit_rules,
+    placement,
+    pricing_rules,
+    stack_set,
+    workload_role,
+)
 from contracts.registry.issues import RegistryError, RegistryIssue
 from contracts.registry.placement import (
     DEFAULT_IAM_ROLE_QUOTA,
@@ -364,6 +371,7 @@ def _cross_tenant_issues(registry: TenantRegistry, *, placed: bool) -> Iterable[
     yield from limit_rules.limit_issues(registry)
     yield from stack_set.stack_set_issues(registry)
     yield from workload_role.workload_role_issues(registry)
+    yield from api_key_rules.short_term_api_key_issues(registry)
 
 
 def _profile_issues(
