@@ -17,13 +17,18 @@ Modes:
   resumed from its snapshot, memory paged in) has no equivalent here;
 * ``count``: init, then ``CONFIG["invocations"]`` invocations (API call counts);
 * ``warm``: init, then raw Converse, the floor (raw Converse plus one raw
-  PutLogEvents, what the api sink cannot do without) and the handler,
-  interleaved call by call;
+  PutLogEvents, what the api sink cannot do without), a minimal LangChain app and
+  the handler, interleaved call by call;
 * ``profile``: ``cold-handler`` under pyinstrument (``bench.profile_init``);
 * ``profile-warm``: init, ``CONFIG["warmup"]`` calls, then ``CONFIG["invocations"]``
   warm handler calls and as many floor calls, interleaved, under cProfile (the
   model-call worker thread's profile apart); reports the top of each profile, by
   own time and by cumulative time (``python -m bench --profile-warm SINK``).
+
+Every side sends the Converse request the handler's call sends (``CONFIG["request"]``,
+``bench.world.converse_request``). ``cold-handler`` and ``cold-boto3`` report their
+answer's output tokens; ``warm`` and ``profile-warm`` first compare one answer of
+each side and fail (exit with a message, no report) if the lengths differ.
 
 Standard library only until the package is on ``sys.path``.
 """
@@ -63,18 +68,32 @@ class Context:
 
 
 EVENT = CONFIG.get("event", {})
-MESSAGES = [{"role": "user", "content": [{"text": EVENT.get("prompt", "")}]}]
+# The Converse request the handler's call sends for EVENT (``bench.world.converse_request``):
+# the raw side sends the same, so both get the same answer (the emulator derives it
+# from the whole request) and time the same work.
+REQUEST = CONFIG.get("request", {})
 
 
-def serve(handler: object) -> None:
+def serve(handler: object) -> int:
+    """One invocation of the handler; the output tokens of its answer."""
     result = handler.lambda_handler(EVENT, Context())  # type: ignore[attr-defined]
     if "error" in result:
         raise RuntimeError(f"the handler answered an error: {result['error']}")
+    return int(result["usage"]["output_tokens"])
 
 
-# The invoker role allows no call that names no service tier (bedrock:ServiceTier);
-# the bench's tenant has the default tiers, and its function names the first.
-SERVICE_TIER = {"type": "default"}
+def raw_converse(client: object) -> int:
+    """One raw Converse of ``REQUEST``; the output tokens of its answer."""
+    return int(client.converse(**REQUEST)["usage"]["outputTokens"])  # type: ignore[attr-defined]
+
+
+def same_answers(output_tokens: dict[str, int]) -> None:
+    """Fail the process unless every side got an answer of the same length."""
+    if len(set(output_tokens.values())) != 1:
+        raise SystemExit(
+            f"the sides' answers differ ({output_tokens} output tokens): "
+            "they did not send the same request"
+        )
 
 
 def raw_client() -> object:
@@ -118,15 +137,11 @@ def snapshot_hooks() -> object:
 if MODE == "cold-handler":
     import handler
 
-    serve(handler)
-    report("ANSWERED", True)
+    report("ANSWERED", {"output_tokens": serve(handler)})
 elif MODE == "cold-boto3":
     import boto3
 
-    boto3.client("bedrock-runtime").converse(
-        modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
-    )
-    report("ANSWERED", True)
+    report("ANSWERED", {"output_tokens": raw_converse(boto3.client("bedrock-runtime"))})
 elif MODE == "cold-restore":
     hooks = snapshot_hooks()
     import handler
@@ -150,9 +165,7 @@ elif MODE == "warm":
     raw = raw_client()
 
     def call_raw() -> None:
-        raw.converse(  # type: ignore[attr-defined]
-            modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
-        )
+        raw_converse(raw)
 
     import boto3
 
@@ -174,13 +187,27 @@ elif MODE == "warm":
 
     from langchain_aws import ChatBedrockConverse
 
-    # What LangChain alone costs: a cached model on the raw client, no callback.
+    # What LangChain alone costs: a cached model on the raw client, no callback,
+    # asking what the handler asks.
     minimal = ChatBedrockConverse(
-        client=raw, model=CONFIG["model"], region_name=os.environ["AWS_REGION"]
+        client=raw,
+        model=REQUEST["modelId"],
+        region_name=os.environ["AWS_REGION"],
+        max_tokens=REQUEST["inferenceConfig"]["maxTokens"],
+        service_tier=REQUEST["serviceTier"]["type"],
     )
 
+    def langchain_tokens() -> int:
+        usage = minimal.invoke(EVENT.get("prompt", "")).usage_metadata
+        return -1 if usage is None else usage["output_tokens"]
+
     def call_langchain() -> None:
-        minimal.invoke(EVENT.get("prompt", ""))
+        langchain_tokens()
+
+    # The floor's Converse is the raw one: three answers to compare.
+    same_answers(
+        {"raw": raw_converse(raw), "langchain": langchain_tokens(), "handler": serve(handler)}
+    )
 
     variants = {
         "raw": call_raw,
@@ -233,15 +260,14 @@ elif MODE == "profile-warm":
     own_logs.create_log_stream(logGroupName=CONFIG["log_group"], logStreamName=floor_stream)
 
     def call_floor() -> None:
-        raw.converse(  # type: ignore[attr-defined]
-            modelId=CONFIG["model"], messages=MESSAGES, serviceTier=SERVICE_TIER
-        )
+        raw_converse(raw)
         own_logs.put_log_events(
             logGroupName=CONFIG["log_group"],
             logStreamName=floor_stream,
             logEvents=[{"timestamp": int(time.time() * 1000), "message": '{"floor": true}'}],
         )
 
+    same_answers({"floor": raw_converse(raw), "handler": serve(handler)})
     for _ in range(CONFIG["warmup"]):
         serve(handler)
         call_floor()

@@ -21,6 +21,8 @@ from typing import Any
 import boto3
 
 from contracts import naming
+from contracts.function_environment import FunctionEnvironment
+from contracts.model_output_limits import default_max_tokens
 from embedded_aws import EmbeddedCloud
 
 PROCESS_SCRIPT = Path(__file__).resolve().parent / "lambda_process.py"
@@ -50,6 +52,25 @@ def function_configuration(sink: str = "api") -> dict[str, str]:
         "ALLOWED_MODELS": MODEL,
         "DEFAULT_MODEL_ID": MODEL,
         "USAGE_SINK": sink,
+    }
+
+
+def converse_request() -> dict[str, Any]:
+    """The Converse request the function sends for ``EVENT``, for the raw side to send too.
+
+    The function's call goes through ``ChatBedrockConverse``, which sends an empty
+    system list, and names the tenant's ``maxTokens`` and first service tier. The
+    emulator derives its answer from the whole request: a raw request without these
+    would get another answer, of another length, and time a different call.
+    ``lambda_process.py`` checks that every side's answer has the same token count.
+    """
+    settings = FunctionEnvironment.from_env(function_configuration())
+    return {
+        "modelId": MODEL,
+        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+        "system": [],
+        "inferenceConfig": {"maxTokens": default_max_tokens(MODEL, cap=settings.max_tokens)},
+        "serviceTier": {"type": settings.service_tiers[0].value},
     }
 
 
@@ -214,6 +235,7 @@ class BenchProcess:
         settings = {
             "model": MODEL,
             "event": EVENT,
+            "request": converse_request(),
             "log_group": LOG_GROUP,
             "raw_credentials": dict(self._creds.ops),
             **(config or {}),
