@@ -18,6 +18,18 @@ from stacks.operations.bedrock_model_access import (
     model_access_statements,
     policy_document,
 )
+from stacks.shared.nag import acknowledge_api_key_wildcard
+
+# Short-term Bedrock API keys (registry ``short_term_api_keys``): Bedrock authorizes a
+# call made with a key as ``bedrock:CallWithBearerToken`` on the key's principal,
+# an action with no resource type (IAM accepts only Resource "*"), and the key's
+# kind as ``bedrock:BearerTokenType``: SHORT_TERM (a presigned request of a
+# session, as the client library mints) or LONG_TERM (an IAM user's
+# service-specific credential).
+BEARER_TOKEN_ACTION = "bedrock:CallWithBearerToken"
+BEARER_TOKEN_TYPE_KEY = "bedrock:BearerTokenType"
+SHORT_TERM = "SHORT_TERM"
+SHORT_TERM_API_KEYS_SID = "UseShortTermApiKeys"
 
 
 class BedrockInvokerRole(Construct):
@@ -39,7 +51,9 @@ class BedrockInvokerRole(Construct):
     SSM parameter and is held to that guardrail. Every invoke is further held to
     the tenant's service tiers (``bedrock:ServiceTier``) and, when it has one, to
     its guardrail and version (``bedrock:GuardrailIdentifier``), so a function the
-    tenant changed still cannot skip either.
+    tenant changed still cannot skip either. With ``short_term_api_keys`` the role
+    also accepts short-term Bedrock API keys of its sessions, and only those
+    (``short_term_api_keys_statement``).
 
     ``stack_partition`` is the stack's ``partition``, when the caller already has
     it (read once per stack rather than once per tenant); else it is read here.
@@ -116,6 +130,8 @@ class BedrockInvokerRole(Construct):
                     ],
                 )
             )
+        if tenant.short_term_api_keys:
+            statements.append(short_term_api_keys_statement())
         self.policy = iam.CfnPolicy(
             Construct(self, "ModelAccess"),
             "Resource",
@@ -129,11 +145,30 @@ class BedrockInvokerRole(Construct):
         # The L2 Policy's name: its own logical id (unique in the stack, far
         # under IAM's 128 characters with a tenant id of at most 40).
         self.policy.policy_name = self.policy.logical_id
+        if tenant.short_term_api_keys:
+            acknowledge_api_key_wildcard(self.policy)
 
     @property
     def role_arn(self) -> str:
         """The role's ARN (a token: ``Fn::GetAtt`` of the role)."""
         return self.role.attr_arn
+
+
+def short_term_api_keys_statement() -> dict[str, Any]:
+    """The opt-in's one statement: calls with a short-term key of this role's sessions.
+
+    Only the key is allowed here, never a call: each call made with it is still
+    authorized as the role's own (the invoke statements, with their models,
+    guardrail and service tiers). No Deny for LONG_TERM: a long-term key belongs
+    to an IAM user, so its calls are never this role's and a Deny here could
+    match none; nothing allows them without this SHORT_TERM pin either.
+    """
+    return allow_statement(
+        SHORT_TERM_API_KEYS_SID,
+        [BEARER_TOKEN_ACTION],
+        ["*"],
+        {"StringEquals": {BEARER_TOKEN_TYPE_KEY: SHORT_TERM}},
+    )
 
 
 def trust_policy(tenant: Tenant, *, trusted_account_partition: str) -> dict[str, Any]:

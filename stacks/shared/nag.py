@@ -22,3 +22,20 @@ def acknowledge_log_stream_wildcard(role: iam.Role, log_group_arn: str, reason: 
             id=f"AwsSolutions-IAM5[Resource::{log_group_arn}:log-stream:*]", reason=reason
         )
     )
+
+
+def acknowledge_api_key_wildcard(policy: CfnElement) -> None:
+    """Accept cdk-nag's IAM5 for ``Resource: "*"`` on an invoker role's policy whose
+    tenant opted in to short-term API keys (registry ``short_term_api_keys``)."""
+    Validations.of(policy).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-IAM5[Resource::*]",
+            reason=(
+                "bedrock:CallWithBearerToken has no resource type: IAM accepts only "
+                "Resource '*' for it. The statement allows only that action, only for "
+                "SHORT_TERM keys (bedrock:BearerTokenType), and only for a tenant the "
+                "registry opts in; each call made with a key is still authorized against "
+                "the role's model, guardrail and service-tier statements."
+            ),
+        )
+    )

@@ -4,8 +4,8 @@
 and global inference profiles, application inference profiles and a cost centre,
 X-Ray tracing, reserved concurrency, an alert
 e-mail, a tenant's alarm topic and budget alarms, a guardrail and service tiers,
-a workload role (principals in two accounts and both services),
-and the registry's consent to ops-account invocation logging, so the
+a workload role (principals in two accounts and both services) and
+short-term API keys, and the registry's consent to ops-account invocation logging, so the
 generic checks (cdk-nag, least privilege, embedded deployability) see every
 resource and statement the product can emit.
 """
@@ -60,6 +60,8 @@ WIDE_REGISTRY: dict[str, Any] = {
                 ],
                 "services": ["ecs-tasks", "sagemaker"],
             },
+            # Its invoker role accepts short-term Bedrock API keys (OpenAI-style SDKs).
+            "short_term_api_keys": True,
         },
         {
             "id": "worldwide",

@@ -5,7 +5,10 @@ per tenant); a deployed stack must see no change from that: the same logical
 ids, construct paths, properties and key order. The golden file holds the
 every-feature registry's invoker resources and outputs as the L2 constructs
 synthesized them (application profiles, a cost centre, an existing and a
-created guardrail, service tiers, and a workload role the trust admits).
+created guardrail, service tiers, and a workload role the trust admits). One
+statement came after the L1 move, so no L2 wrote it: geo's short-term API key
+opt-in (``UseShortTermApiKeys``), added to the golden file with its own test
+(``test_no_unmetered_path.py``); worldwide, not opted in, kept every byte.
 """
 
 from __future__ import annotations

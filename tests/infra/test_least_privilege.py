@@ -9,9 +9,12 @@ Identity policies (``AWS::IAM::Policy``, managed and inline role policies) are
 held to: no ``*`` in any action, and no ``*`` in the resource of any bedrock,
 sts, logs, kms or ssm statement. A tenant's workload role has exactly the
 function's rights (assume its invoker role, write the usage log group) and the
-read of its client settings parameter, and admits exactly its listed principals. The one exception is named: the deploy-time guard's
-``bedrock:GetModelInvocationLoggingConfiguration``, an account-level read IAM
-only accepts with Resource ``*``.
+read of its client settings parameter, and admits exactly its listed principals.
+Two exceptions are named, each an action IAM only accepts with Resource ``*``:
+the deploy-time guard's ``bedrock:GetModelInvocationLoggingConfiguration``, an
+account-level read, and an opted-in tenant's ``bedrock:CallWithBearerToken``
+(registry ``short_term_api_keys``), held to short-term keys and to that
+tenant's role.
 
 KMS *key policies* are different: their Resource ``*`` means "this key", and
 the first statement (account root, ``kms:*``) is AWS's default key policy,
@@ -32,7 +35,11 @@ from aws_cdk.assertions import Template
 from contracts import naming
 from contracts.model_access import APPLY_GUARDRAIL_SID, DEFAULT_INFERENCE_PROFILE_REGIONS
 from contracts.registry import TenantRegistry, load_registry
-from stacks.operations.bedrock_invoker_role import tenant_guardrail
+from stacks.operations.bedrock_invoker_role import (
+    SHORT_TERM_API_KEYS_SID,
+    short_term_api_keys_statement,
+    tenant_guardrail,
+)
 from stacks.operations.invocation_logging_alert import ALERT_RULE_NAME
 from stacks.operations.invocation_logging_guard import (
     GUARD_FUNCTION_NAME,
@@ -96,6 +103,10 @@ def _is_named_guard_exception(statement: Statement) -> bool:
     ]
 
 
+def _is_named_api_key_exception(statement: Statement) -> bool:
+    return statement == short_term_api_keys_statement()
+
+
 def test_no_identity_policy_has_a_wildcard_action(
     all_templates: dict[str, dict[str, Template]],
 ) -> None:
@@ -110,6 +121,7 @@ def test_bedrock_sts_logs_kms_ssm_statements_never_use_a_bare_wildcard_resource(
     all_templates: dict[str, dict[str, Template]],
 ) -> None:
     exceptions = 0
+    api_key_exceptions = 0
     for where, template in every_template(all_templates):
         for logical, statement in identity_statements(template):
             actions = _list(statement["Action"])
@@ -121,11 +133,17 @@ def test_bedrock_sts_logs_kms_ssm_statements_never_use_a_bare_wildcard_resource(
                 exceptions += 1
                 assert len(actions) == 1 and statement["Effect"] == "Allow"
                 continue
+            if _is_named_api_key_exception(statement):
+                # Whose role it is, and that it is only for short-term keys:
+                # tests/infra/test_no_unmetered_path.py.
+                api_key_exceptions += 1
+                continue
             for resource in _list(statement["Resource"]):
                 assert resource != "*", f"{where} {logical}: {actions} on Resource *"
                 text = str(resource)
                 assert not text.endswith(":*:*") and ":role/*" not in text, text
     assert exceptions == len(all_templates), "one guard statement per operations stack"
+    assert api_key_exceptions == 1, "the wide registry's one opted-in tenant"
 
 
 def test_no_resource_policy_grants_a_service_wide_action(
@@ -304,7 +322,12 @@ def test_each_invoker_role_reaches_exactly_its_tenants_model_arns(
             assert [(s["Action"], s["Resource"]) for s in guardrail] == (
                 [("bedrock:ApplyGuardrail", existing[0])] if existing else []
             ), tenant.id
-        statements = [s for s in every_statement if s not in directory + guardrail]
+        # A tenant opted in to short-term API keys may use them: that statement, alone.
+        api_keys = [s for s in every_statement if s["Sid"] == SHORT_TERM_API_KEYS_SID]
+        assert api_keys == (
+            [short_term_api_keys_statement()] if tenant.short_term_api_keys else []
+        ), tenant.id
+        statements = [s for s in every_statement if s not in directory + guardrail + api_keys]
         granted = {r for s in statements for r in _resource_names(template, s["Resource"])}
         actions = {a for s in statements for a in _list(s["Action"])}
         assert actions == INVOKE_ACTIONS, tenant.id
