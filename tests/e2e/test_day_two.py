@@ -88,6 +88,13 @@ def _registry_document() -> dict[str, Any]:
     by_id = {t["id"]: t for t in tenants}
     by_id["charlie"]["price_overrides"] = {HAIKU: NEGOTIATED_HAIKU.model_dump(exclude_none=True)}
     by_id["delta"]["alarms"] = {"enabled": False}  # dropped by `update --unset`
+    # bravo's workload role and delta's short-term API keys: dropped by `update --unset`
+    # (delta keeps its workload role, which the keys need).
+    for tenant_id in ("bravo", "delta"):
+        by_id[tenant_id]["workload_role"] = {
+            "principals": [f"arn:aws:iam::{ACCOUNTS[tenant_id]}:root"]
+        }
+    by_id["delta"]["short_term_api_keys"] = True
     return {
         "version": 1,
         "operations": {"account_id": OPS, "region": REGION, "shard_capacity": 3},
@@ -558,6 +565,62 @@ def _alarms_after(day_two: DayTwo) -> None:
     assert _deployed_alarms(day_two), "no alarm in delta's deployed stack"
 
 
+def _invoker_trust_pins(day_two: DayTwo, tenant_id: str) -> list[str]:
+    """The principals the tenant's invoker role's trust pins (``aws:PrincipalArn``)."""
+    role = day_two.client("iam", OPS).get_role(RoleName=naming.invoker_role_name(tenant_id))
+    pins: list[str] = []
+    for statement in role["Role"]["AssumeRolePolicyDocument"]["Statement"]:
+        pinned = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn", [])
+        pins += [pinned] if isinstance(pinned, str) else pinned
+    return pins
+
+
+def _workload_role_exists(day_two: DayTwo, tenant_id: str) -> bool:
+    iam = day_two.client("iam", ACCOUNTS[tenant_id])
+    try:
+        iam.get_role(RoleName=naming.workload_role_name(tenant_id))
+    except iam.exceptions.NoSuchEntityException:
+        return False
+    return True
+
+
+def _workload_role_before(day_two: DayTwo) -> None:
+    assert _workload_role_exists(day_two, "bravo")
+    workload = naming.workload_role_arn(ACCOUNTS["bravo"], "bravo", region=REGION)
+    assert workload in _invoker_trust_pins(day_two, "bravo")
+
+
+def _workload_role_after(day_two: DayTwo) -> None:
+    assert not _workload_role_exists(day_two, "bravo")
+    workload = naming.workload_role_arn(ACCOUNTS["bravo"], "bravo", region=REGION)
+    assert workload not in _invoker_trust_pins(day_two, "bravo")
+    assert _invoker_trust_pins(day_two, "bravo")  # the function's role is still pinned
+
+
+def _bearer_token_statements(day_two: DayTwo, tenant_id: str) -> list[dict[str, Any]]:
+    iam = day_two.client("iam", OPS)
+    role = naming.invoker_role_name(tenant_id)
+    found: list[dict[str, Any]] = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        found += [
+            statement
+            for statement in document["Statement"]
+            if "bedrock:CallWithBearerToken" in json.dumps(statement.get("Action"))
+        ]
+    return found
+
+
+def _api_keys_before(day_two: DayTwo) -> None:
+    [statement] = _bearer_token_statements(day_two, "delta")
+    assert statement["Condition"] == {"StringEquals": {"bedrock:BearerTokenType": "SHORT_TERM"}}
+
+
+def _api_keys_after(day_two: DayTwo) -> None:
+    assert _bearer_token_statements(day_two, "delta") == []
+    assert _workload_role_exists(day_two, "delta")  # the keys went, the workload role stays
+
+
 def _nothing(day_two: DayTwo) -> None:
     """A step that has nothing to show yet (see its ``not_yet``)."""
 
@@ -612,6 +675,20 @@ STEPS: dict[str, Step] = {
         unset=True,
         not_yet="a limit needs the operations account's limit enforcer, a scheduled function "
         "this test's cloud does not run",
+    ),
+    "workload_role": Step(
+        "bravo",
+        ("--unset", "workload-role"),
+        _workload_role_after,
+        _workload_role_before,
+        unset=True,
+    ),
+    "short_term_api_keys": Step(
+        "delta",
+        ("--unset", "short-term-api-keys"),
+        _api_keys_after,
+        _api_keys_before,
+        unset=True,
     ),
 }
 

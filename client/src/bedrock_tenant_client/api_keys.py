@@ -29,10 +29,11 @@ leaves no record unless the caller writes one; a streamed Chat Completion is not
 read here.
 
 Whether a key works is the invoker role's to say: Bedrock checks
-``bedrock:CallWithBearerToken`` on the role. The operations stack does not grant
-it (``tests/infra/test_no_unmetered_path.py``), because a key's calls leave a
-record only if the caller writes it; an operator who grants it should pin
-``bedrock:BearerTokenType`` to ``SHORT_TERM``.
+``bedrock:CallWithBearerToken`` on the role. The operations stack grants it only
+to a tenant the registry opts in (``short_term_api_keys: true``), with
+``bedrock:BearerTokenType`` pinned to ``SHORT_TERM``
+(``tests/infra/test_no_unmetered_path.py``), because a key's calls leave a
+record only if the caller writes it.
 """
 
 from __future__ import annotations
