@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import warnings
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
 from bedrock_tenant_client.usage.metrics import MAX_DIMENSION_VALUE_CHARS, with_metrics
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts import usage_metrics as m
 from contracts.usage_record import encode, new_record
@@ -178,3 +184,132 @@ def test_the_validator_rejects_what_cloudwatch_would_drop(mutate: Any, expected:
     mutate(event)
     found = emf.problems(json.dumps(event))
     assert any(expected in problem for problem in found), found
+
+
+def _provider_block(record: dict[str, Any], dimensions: m.DimensionValues) -> dict[str, Any]:
+    """The EMF keys Powertools' provider builds for ``record``, one provider per record:
+    the oracle for ``with_metrics``, which builds each shape with it once."""
+    provider = AmazonCloudWatchEMFProvider(namespace=m.NAMESPACE, service="")
+    values = {
+        "TenantId": str(record.get("tenant_id") or "unknown")[:MAX_DIMENSION_VALUE_CHARS],
+        "ApplicationId": dimensions.application(str(record.get("application_id") or ""))
+        or "unknown",
+        "ModelId": (dimensions.model(str(record.get("model_id") or "")) or "unknown")[
+            :MAX_DIMENSION_VALUE_CHARS
+        ],
+    }
+    provider.add_dimension(name="TenantId", value=values["TenantId"])
+    provider.add_dimensions(TenantId=values["TenantId"], ApplicationId=values["ApplicationId"])
+    provider.add_dimensions(TenantId=values["TenantId"], ModelId=values["ModelId"])
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    counted = 0 if record.get("supersedes") else 1
+    error = record.get("status") not in ("success", "cancelled")
+    throttled = error and record.get("error_type") in m.THROTTLING_ERROR_TYPES
+    figures: list[tuple[m.UsageMetric, Any]] = [
+        (m.INVOCATIONS, counted),
+        (m.ERRORS, counted if error else 0),
+        (m.THROTTLES, counted if throttled else 0),
+        *(
+            (metric, record.get(field) if number(record.get(field)) else 0)
+            for metric, field in (
+                (m.INPUT_TOKENS, "input_tokens"),
+                (m.OUTPUT_TOKENS, "output_tokens"),
+                (m.CACHE_READ_INPUT_TOKENS, "cache_read_input_tokens"),
+                (m.CACHE_WRITE_INPUT_TOKENS, "cache_write_input_tokens"),
+            )
+        ),
+        *((m.LATENCY_MS, v) for v in [record.get("latency_ms")] if number(v)),
+        *((m.COST_USD, v) for v in [record.get("cost_usd")] if number(v)),
+    ]
+    for metric, value in figures:
+        provider.add_metric(name=metric.name, unit=metric.unit, value=value)
+    timestamp = record.get("timestamp")
+    if isinstance(timestamp, str):
+        try:
+            when = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+            provider.set_timestamp(int(when.timestamp() * 1000))
+        except ValueError:
+            pass
+    return dict(provider.serialize_metric_set())
+
+
+_numbers = st.one_of(
+    st.none(), st.booleans(), st.integers(0, 10**9), st.floats(0, 1e6), st.text(max_size=3)
+)
+_ids = st.one_of(st.none(), st.sampled_from(["", " ", "support-bot", "search", MODEL, "x" * 1100]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.sampled_from(["success", "error", "cancelled"]),
+    error_type=st.sampled_from([None, "ThrottlingException", "AccessDeniedException"]),
+    supersedes=st.sampled_from([None, "", "FunctionTimeout"]),
+    tokens=st.tuples(_numbers, _numbers, _numbers, _numbers),
+    latency=_numbers,
+    cost=_numbers,
+    age=st.sampled_from(
+        [
+            datetime.timedelta(0),
+            datetime.timedelta(days=15),  # CloudWatch would skip it: the provider warns
+            -datetime.timedelta(hours=3),
+            None,  # no timestamp: the time of serializing
+        ]
+    ),
+    tenant=_ids,
+    application=_ids,
+    model=_ids,
+    applications=st.sampled_from([None, ("support-bot", "search"), ("", " ")]),
+)
+def test_each_records_emf_block_is_the_one_powertools_provider_builds_for_it(
+    status: str,
+    error_type: str | None,
+    supersedes: str | None,
+    tokens: tuple[Any, Any, Any, Any],
+    latency: Any,
+    cost: Any,
+    age: datetime.timedelta | None,
+    tenant: str | None,
+    application: str | None,
+    model: str | None,
+    applications: tuple[str, ...] | None,
+) -> None:
+    record: dict[str, Any] = {
+        "tenant_id": tenant,
+        "application_id": application,
+        "model_id": model,
+        "status": status,
+        "error_type": error_type,
+        "supersedes": supersedes,
+        "input_tokens": tokens[0],
+        "output_tokens": tokens[1],
+        "cache_read_input_tokens": tokens[2],
+        "cache_write_input_tokens": tokens[3],
+        "latency_ms": latency,
+        "cost_usd": cost,
+    }
+    if age is not None:
+        record["timestamp"] = (datetime.datetime.now(datetime.UTC) - age).isoformat()
+    dimensions = m.DimensionValues(models=(MODEL, " "), applications=applications)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the provider's own, about old timestamps
+        expected = {**record, **_provider_block(record, dimensions)}
+        actual = with_metrics(record, dimensions)
+    if age is None:  # each stamped with its own time of serializing
+        assert abs(actual["_aws"].pop("Timestamp") - expected["_aws"].pop("Timestamp")) < 5000
+    # The same keys in the same order, the same values: the same line once encoded.
+    assert list(actual) == list(expected)
+    assert json.dumps(actual) == json.dumps(expected)
+
+
+def test_records_never_share_the_emf_directive() -> None:
+    first, second = with_metrics(_record(), ACME), with_metrics(_record(), ACME)
+    first["_aws"]["CloudWatchMetrics"][0]["Dimensions"].append(["UserId"])
+    first["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Seconds"
+    assert second["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
+        list(s) for s in m.DIMENSION_SETS
+    ]
+    assert second["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Count"
+    assert with_metrics(_record(), ACME) == second

@@ -4,9 +4,17 @@ CloudWatch Logs extracts the metrics from the record itself once it is in the
 tenant's usage log group, so they cost no API call on the answer's path and
 work with either sink. The EMF block is built with Powertools' EMF provider, not
 by hand; the names, units and dimension sets are ``contracts.usage_metrics``'s,
-which the dashboard and alarms read too. The record's plain fields stay as they
-are for Logs Insights; the EMF keys (``_aws``, ``TenantId``, ``InputTokens`` ...)
-are added beside them.
+which the dashboard and alarms read too.
+
+Each record's block has one of four shapes (with or without latency, with or
+without cost). The provider builds each shape once per process, and a record
+takes its shape's block with its own values filled in: the same block, key for
+key, without the provider's per-call objects and checks (about 40 µs a record).
+A record the provider would treat otherwise (a timestamp it warns about, a
+blank dimension value it drops) goes through the provider itself.
+
+The record's plain fields stay as they are for Logs Insights; the EMF keys
+(``_aws``, ``TenantId``, ``InputTokens`` ...) are added beside them.
 
 Dimension values come from the tenant's registry entry
 (``contracts.usage_metrics.DimensionValues``), not from the caller: a model
@@ -25,8 +33,10 @@ records themselves stay exact.
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Any, TypeGuard
 
+from aws_lambda_powertools.metrics.functions import validate_emf_timestamp
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
     AmazonCloudWatchEMFProvider,
 )
@@ -44,12 +54,6 @@ def with_metrics(record: Record, dimensions: m.DimensionValues) -> Record:
 
     ``dimensions`` bounds the application and model dimension values.
     """
-    provider = AmazonCloudWatchEMFProvider(
-        namespace=m.NAMESPACE,
-        # Not None: None would read POWERTOOLS_SERVICE_NAME and add a "service"
-        # dimension to every set, a metric identity the dashboard does not know.
-        service="",
-    )
     values = {
         m.TENANT_DIMENSION: _dimension_value(record.get("tenant_id")),
         m.APPLICATION_DIMENSION: _dimension_value(
@@ -57,40 +61,109 @@ def with_metrics(record: Record, dimensions: m.DimensionValues) -> Record:
         ),
         m.MODEL_DIMENSION: _dimension_value(dimensions.model(str(record.get("model_id") or ""))),
     }
+    metrics = _metric_values(record)
+    timestamp = _epoch_ms(record.get("timestamp"))
+    if (timestamp is not None and not validate_emf_timestamp(timestamp)) or not all(
+        value.strip() for value in values.values()
+    ):
+        emf = emf_block(values, metrics, timestamp)
+    else:
+        shape = _shape(tuple(metrics))
+        # As the provider writes them: each metric's values as a list of floats.
+        keyed: dict[str, Any] = {**values}
+        keyed.update((name, [float(value)]) for name, value in metrics.items())
+        keyed["_aws"] = shape.aws_block(timestamp)
+        emf = {key: keyed[key] for key in shape.keys}
+    return {**record, **emf}
+
+
+def emf_block(
+    dimension_values: dict[str, str], metrics: dict[str, float], timestamp: int | None
+) -> dict[str, Any]:
+    """The EMF keys of one record, built by Powertools' provider: its dimension values
+    (``contracts.usage_metrics.DIMENSION_SETS``), its metric values (by name, in order)
+    and its timestamp (epoch milliseconds; the provider's own time when None)."""
+    provider = AmazonCloudWatchEMFProvider(
+        namespace=m.NAMESPACE,
+        # Not None: None would read POWERTOOLS_SERVICE_NAME and add a "service"
+        # dimension to every set, a metric identity the dashboard does not know.
+        service="",
+    )
     primary, *more = m.DIMENSION_SETS
     for name in primary:
-        provider.add_dimension(name=name, value=values[name])
+        provider.add_dimension(name=name, value=dimension_values[name])
     for dimension_set in more:
-        provider.add_dimensions(**{name: values[name] for name in dimension_set})
+        provider.add_dimensions(**{name: dimension_values[name] for name in dimension_set})
+    for name, value in metrics.items():
+        provider.add_metric(name=name, unit=_UNITS[name], value=value)
+    if timestamp is not None:
+        provider.set_timestamp(timestamp)
+    return dict(provider.serialize_metric_set())
 
+
+_UNITS = {metric.name: metric.unit for metric in m.USAGE_METRICS}
+
+
+def _metric_values(record: Record) -> dict[str, float]:
+    """The record's metric values by name, in the block's order; latency and cost
+    only when known (a missing figure is left out, not reported as zero)."""
     superseding = bool(record.get("supersedes"))
     # A stream its caller abandoned counts as an invocation, not an error.
     is_error = record.get("status") not in ("success", "cancelled")
     counted = 0 if superseding else 1
-    _add(provider, m.INVOCATIONS, counted)
-    _add(provider, m.ERRORS, counted if is_error else 0)
     throttled = is_error and record.get("error_type") in m.THROTTLING_ERROR_TYPES
-    _add(provider, m.THROTTLES, counted if throttled else 0)
-    _add(provider, m.INPUT_TOKENS, _number(record.get("input_tokens")))
-    _add(provider, m.OUTPUT_TOKENS, _number(record.get("output_tokens")))
-    _add(provider, m.CACHE_READ_INPUT_TOKENS, _number(record.get("cache_read_input_tokens")))
-    _add(provider, m.CACHE_WRITE_INPUT_TOKENS, _number(record.get("cache_write_input_tokens")))
+    values: dict[str, float] = {
+        m.INVOCATIONS.name: counted,
+        m.ERRORS.name: counted if is_error else 0,
+        m.THROTTLES.name: counted if throttled else 0,
+        m.INPUT_TOKENS.name: _number(record.get("input_tokens")),
+        m.OUTPUT_TOKENS.name: _number(record.get("output_tokens")),
+        m.CACHE_READ_INPUT_TOKENS.name: _number(record.get("cache_read_input_tokens")),
+        m.CACHE_WRITE_INPUT_TOKENS.name: _number(record.get("cache_write_input_tokens")),
+    }
     latency = record.get("latency_ms")
     if _is_number(latency):
-        _add(provider, m.LATENCY_MS, latency)
+        values[m.LATENCY_MS.name] = latency
     cost = record.get("cost_usd")
     if _is_number(cost):
-        _add(provider, m.COST_USD, cost)
-
-    timestamp = _epoch_ms(record.get("timestamp"))
-    if timestamp is not None:
-        provider.set_timestamp(timestamp)
-    emf: dict[str, Any] = dict(provider.serialize_metric_set())
-    return {**record, **emf}
+        values[m.COST_USD.name] = cost
+    return values
 
 
-def _add(provider: AmazonCloudWatchEMFProvider, metric: m.UsageMetric, value: float) -> None:
-    provider.add_metric(name=metric.name, unit=metric.unit, value=value)
+class _Shape:
+    """The EMF block of every record with the same metrics, as the provider builds it:
+    its keys in order and its ``_aws`` directive, values left to each record."""
+
+    def __init__(self, metric_names: tuple[str, ...]) -> None:
+        sample = emf_block(
+            {name: "sample" for names in m.DIMENSION_SETS for name in names},
+            dict.fromkeys(metric_names, 0),
+            None,
+        )
+        self.keys = tuple(sample)
+        [directive] = sample["_aws"]["CloudWatchMetrics"]
+        self._namespace = directive["Namespace"]
+        self._dimensions = tuple(tuple(names) for names in directive["Dimensions"])
+        self._metrics = tuple(tuple(definition.items()) for definition in directive["Metrics"])
+
+    def aws_block(self, timestamp: int | None) -> dict[str, Any]:
+        """A fresh ``_aws`` directive (no record shares a list with another)."""
+        return {
+            # As the provider does without a timestamp: the time of serializing.
+            "Timestamp": timestamp or int(datetime.datetime.now().timestamp() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": self._namespace,
+                    "Dimensions": [list(names) for names in self._dimensions],
+                    "Metrics": [dict(definition) for definition in self._metrics],
+                }
+            ],
+        }
+
+
+@functools.cache
+def _shape(metric_names: tuple[str, ...]) -> _Shape:
+    return _Shape(metric_names)
 
 
 def _dimension_value(value: Any) -> str:
