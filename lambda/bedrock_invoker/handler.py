@@ -12,29 +12,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from bedrock_tenant_client.outcome import INTERNAL_ERROR, Failure
-from invoker.invocation import BedrockInvoker, error_result
-from invoker.settings import Settings
+from invoker.init_phase import long_lived_init
 
-# Lambda's Python managed runtimes ship snapshot_restore_py (SnapStart's runtime
-# hooks); elsewhere (unit tests, the bench) no snapshot is ever taken.
-try:
-    from snapshot_restore_py import register_after_restore as _register_after_restore
-except ImportError:
-    _register_after_restore = None
+# Everything init builds lives as long as the environment: the garbage collector
+# would only rescan it while it is built (invoker/init_phase.py).
+with long_lived_init():
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from bedrock_tenant_client.outcome import INTERNAL_ERROR, Failure
+    from invoker.invocation import BedrockInvoker, error_result
+    from invoker.settings import Settings
 
-SETTINGS = Settings.from_env()
+    # Lambda's Python managed runtimes ship snapshot_restore_py (SnapStart's runtime
+    # hooks); elsewhere (unit tests, the bench) no snapshot is ever taken.
+    try:
+        from snapshot_restore_py import register_after_restore as _register_after_restore
+    except ImportError:
+        _register_after_restore = None
 
-logger = Logger()
-logger.append_keys(tenant_id=SETTINGS.tenant_id)
-# The invoker modules log through plain ``logging``; give them the same JSON output.
-copy_config_to_registered_loggers(source_logger=logger, include={"invoker"})
+    SETTINGS = Settings.from_env()
 
-# Built during init and reused while the environment lives.
-_invoker: BedrockInvoker = BedrockInvoker.from_settings(SETTINGS)
+    logger = Logger()
+    logger.append_keys(tenant_id=SETTINGS.tenant_id)
+    # The invoker modules log through plain ``logging``; give them the same JSON output.
+    copy_config_to_registered_loggers(source_logger=logger, include={"invoker"})
+
+    # Built during init and reused while the environment lives.
+    _invoker: BedrockInvoker = BedrockInvoker.from_settings(SETTINGS)
 
 # What the caller hears of a bug: the details stay in this function's logs.
 _UNEXPECTED = Failure(INTERNAL_ERROR, "the invocation failed; see the function's logs")

@@ -7,6 +7,7 @@ logic so each part can be tested without Lambda:
   record, answer) and the Lambda result shapes;
 - ``event``: the event, validated at the edge;
 - ``settings``: the function's environment, read once per container;
+- ``init_phase``: the handler's init with the garbage collector paused, then frozen;
 - ``ops_credentials``: the operations-account session (AssumeRole, refreshed);
 - ``chat``: ``BedrockChat``, Bedrock Converse through ``ChatBedrockConverse``;
 - ``outcome``: the call's outcome, read once (``BedrockAnswer`` or ``Failure``),
