@@ -77,6 +77,16 @@ class Drop:
 
 
 @dataclass(frozen=True)
+class DeferredImport:
+    """A dependency module's top-level ``from <imported> import ...`` moved into the
+    functions that use the names (``deferred_import_source``)."""
+
+    module: str  # the dotted module whose source is rewritten
+    imported: str  # the dotted module it imports from
+    why: str
+
+
+@dataclass(frozen=True)
 class PackageTrim:
     """What is deleted from a function's pip-installed dependencies after the install.
 
@@ -85,13 +95,16 @@ class PackageTrim:
     set, are the only ``botocore/data/<service>`` folders kept (the top-level data
     files, such as ``endpoints.json``, always stay); ``lazy_inits`` are packages
     (dotted names) whose ``__init__.py`` is shipped as a lazy module
-    (``lazy_init_source``). Every entry says why it is safe.
+    (``lazy_init_source``); ``deferred_imports`` are module-level imports moved into
+    the functions that use them (``deferred_import_source``). Every entry says why
+    it is safe.
     """
 
     drops: tuple[Drop, ...]
     distributions: Mapping[str, str] = field(default_factory=dict)
     botocore_services: Mapping[str, str] | None = None
     lazy_inits: Mapping[str, str] = field(default_factory=dict)
+    deferred_imports: tuple[DeferredImport, ...] = ()
 
     def describe(self) -> str:
         """A stable text of the rules: part of the asset hash, so new rules mean a new asset."""
@@ -103,6 +116,9 @@ class PackageTrim:
                     None if self.botocore_services is None else sorted(self.botocore_services)
                 ),
                 "lazy_inits": sorted(self.lazy_inits),
+                "deferred_imports": sorted(
+                    f"{d.module}<{d.imported}" for d in self.deferred_imports
+                ),
             }
         )
 
@@ -130,6 +146,13 @@ class PackageTrim:
             if not init.is_file():
                 continue  # not installed, as a drop matching nothing (a real bundle's test checks)
             init.write_text(lazy_init_source(init.read_text(), package, init.parent))
+        for deferred in self.deferred_imports:
+            module = root.joinpath(*deferred.module.split(".")).with_suffix(".py")
+            if not module.is_file():
+                continue  # not installed, as a drop matching nothing (a real bundle's test checks)
+            module.write_text(
+                deferred_import_source(module.read_text(), deferred.module, deferred.imported)
+            )
 
 
 def _remove_distribution(root: Path, name: str) -> None:
@@ -301,6 +324,122 @@ def _is_type_checking_block(statement: ast.stmt) -> bool:
     )
 
 
+class DeferredImportError(ValueError):
+    """A module-level import the rewrite cannot move without changing what the module does."""
+
+
+def deferred_import_source(source: str, module: str, imported: str) -> str:
+    """The source of ``module`` with its one top-level ``from <imported> import a, b``
+    moved into the functions (and methods) that read those names.
+
+    Each top-level function whose body reads one of the names gets, as its first
+    statement (after its docstring), ``from <imported> import`` the names it reads:
+    ``<imported>`` is then imported when such a function first runs, as LangChain's
+    own code does for optional paths. The rest of the file is left as written (only
+    lines move). Raises ``DeferredImportError`` where that would not be equivalent:
+    no such import or more than one, a ``*`` import, a name read or bound outside a
+    function body (module or class level, a decorator, a default, an annotation,
+    which pydantic and ``get_type_hints`` evaluate), or listed in ``__all__``. A new
+    release of the dependency that does any of these fails the synth instead of
+    shipping a changed package.
+    """
+    tree = ast.parse(source)
+    statements = [
+        s
+        for s in tree.body
+        if isinstance(s, ast.ImportFrom) and s.level == 0 and s.module == imported
+    ]
+    if len(statements) != 1 or any(a.name == "*" for a in statements[0].names):
+        raise DeferredImportError(f"{module}: not one plain `from {imported} import ...`")
+    statement = statements[0]
+    names = {alias.asname or alias.name: alias for alias in statement.names}
+
+    def reads(node: ast.AST) -> set[str]:
+        return {
+            n.id
+            for n in ast.walk(node)
+            if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load)
+        }
+
+    bound_or_read_outside: set[str] = set()
+    users: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, set[str]]] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if child is statement:
+                continue
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                # Decorators, defaults and annotations run (or are read) outside the body.
+                outside = [
+                    *child.decorator_list,
+                    child.args,
+                    *([child.returns] if child.returns else []),
+                ]
+                for part in outside:
+                    bound_or_read_outside.update(
+                        n.id for n in ast.walk(part) if isinstance(n, ast.Name) and n.id in names
+                    )
+                body_reads = set().union(*(reads(s) for s in child.body))
+                if body_reads:
+                    users.append((child, body_reads))
+                continue
+            if isinstance(child, ast.Name) and child.id in names:
+                bound_or_read_outside.add(child.id)
+            if isinstance(child, ast.alias) and (child.asname or child.name) in names:
+                bound_or_read_outside.add(child.asname or child.name)
+            visit(child)
+
+    visit(tree)
+    # A name bound anywhere else (an assignment, a global, a nested import) is refused too.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names and not isinstance(node.ctx, ast.Load):
+            bound_or_read_outside.add(node.id)
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            bound_or_read_outside.update(set(node.names) & names.keys())
+        if isinstance(node, ast.Constant) and node.value in names:
+            bound_or_read_outside.add(str(node.value))  # __all__, getattr(module, "name")
+    if bound_or_read_outside:
+        raise DeferredImportError(
+            f"{module}: {sorted(bound_or_read_outside)} are used outside a function body"
+        )
+    lines = source.splitlines(keepends=True)
+    if statement.end_lineno is None or any(
+        other is not statement
+        and other.lineno <= statement.end_lineno
+        and (other.end_lineno or other.lineno) >= statement.lineno
+        for other in tree.body
+    ):
+        raise DeferredImportError(f"{module}: the import shares its lines with other code")
+    insertions: list[tuple[int, str]] = []
+    for function, used in users:
+        first = function.body[0]
+        docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+        anchor = function.body[1] if docstring and len(function.body) > 1 else first
+        if anchor.lineno == function.lineno or (docstring and anchor is first):
+            raise DeferredImportError(f"{module}: {function.name} has no body of its own lines")
+        imports = ", ".join(
+            f"{names[n].name} as {n}" if names[n].asname else n for n in sorted(used)
+        )
+        indent = " " * anchor.col_offset
+        # A decorated statement starts at its first decorator, not at its ``def``.
+        starts = [anchor.lineno, *(d.lineno for d in getattr(anchor, "decorator_list", []))]
+        insertions.append(
+            (
+                min(starts) - 1,
+                f"{indent}from {imported} import {imports}  # deferred by the bundler\n",
+            )
+        )
+    # Every edit at its line in the original, applied from the end up.
+    edits: list[tuple[int, list[str]]] = [(i, [line]) for i, line in insertions]
+    edits.append((statement.lineno - 1, []))
+    for index, replacement in sorted(edits, key=lambda edit: edit[0], reverse=True):
+        removed = statement.end_lineno - statement.lineno + 1 if not replacement else 0
+        lines[index : index + removed] = replacement
+    rewritten = "".join(lines)
+    ast.parse(rewritten)  # a SyntaxError here is a bug of this rewrite: fail the synth
+    return rewritten
+
+
 # Dropped from every function's dependencies: nothing here is imported at run time.
 COMMON_DROPS: tuple[Drop, ...] = (
     Drop("**/tests", "dependencies' own test suites; only their test runners import them"),
@@ -357,6 +496,15 @@ INVOKER_TRIM = PackageTrim(
             "langsmith.run_trees needs one Literal (run_select_field)"
         ),
     },
+    deferred_imports=(
+        DeferredImport(
+            "langchain_aws.chat_models.bedrock_converse",
+            "langchain_aws.function_calling",
+            "its output parsers serve with_structured_output only; importing them at "
+            "module level imports langchain_core.prompts, yaml and jinja2 (about 5% of "
+            "init) for a Converse call that never uses them",
+        ),
+    ),
 )
 
 # Per function, by source folder name. A function not listed gets only the common

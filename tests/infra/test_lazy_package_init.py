@@ -17,7 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from stacks.shared.lambda_bundling import LazyInitError, lazy_init_source
+from stacks.shared.lambda_bundling import (
+    DeferredImportError,
+    LazyInitError,
+    deferred_import_source,
+    lazy_init_source,
+)
 
 ORIGINAL_INIT = '''
 """A package whose __init__ re-exports its submodules."""
@@ -155,3 +160,95 @@ def test_a_reexport_named_like_a_submodule_is_refused(tmp_path: Path) -> None:
     init = "from .models import Fast as pricing\n"
     with pytest.raises(LazyInitError, match="also submodules: \\['pricing'\\]"):
         lazy_init_source(init, "shop", _package(tmp_path, init))
+
+
+# A made-up module stands in for langchain-aws' bedrock_converse: a module-level
+# import of parsers only one method (decorated, with a docstring) and the
+# decorated function nested in it use, as ``with_structured_output`` uses
+# langchain_aws.function_calling.
+CHAT_MODULE = '''
+"""A chat model."""
+import functools
+from shop.parsers import (
+    JsonParser,
+    ToolParser as Tools,
+)
+
+
+class Chat:
+    def invoke(self, prompt):
+        return prompt.upper()
+
+    @functools.lru_cache(maxsize=None)
+    def structured(self, strict):
+        """The output parser."""
+        @functools.cache
+        def build():
+            return Tools() if strict else JsonParser()
+        return build()
+'''
+
+PARSERS = "class JsonParser:\n    pass\n\n\nclass ToolParser:\n    pass\n"
+
+DEFERRED_READER = textwrap.dedent(
+    """
+    import json, sys
+    sys.path[:0] = [sys.argv[1]]
+    import shop.chat
+    chat = shop.chat.Chat()
+    found = {"invoke": chat.invoke("hi"), "at_import": "shop.parsers" in sys.modules}
+    found["parsers"] = [type(chat.structured(s)).__qualname__ for s in (True, False)]
+    found["after_use"] = "shop.parsers" in sys.modules
+    print(json.dumps(found))
+    """
+)
+
+
+def _read_chat(root: Path, chat: str) -> dict[str, object]:
+    (root / "shop").mkdir(parents=True)
+    (root / "shop" / "__init__.py").write_text("")
+    (root / "shop" / "parsers.py").write_text(PARSERS)
+    (root / "shop" / "chat.py").write_text(chat)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", DEFERRED_READER, str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found: dict[str, object] = json.loads(done.stdout)
+    return found
+
+
+def test_a_deferred_import_loads_on_first_use_and_gives_the_same_objects(tmp_path: Path) -> None:
+    deferred = deferred_import_source(CHAT_MODULE, "shop.chat", "shop.parsers")
+    assert "from shop.parsers import JsonParser, ToolParser as Tools" in deferred
+    eager = _read_chat(tmp_path / "eager", CHAT_MODULE)
+    lazy = _read_chat(tmp_path / "lazy", deferred)
+    assert eager["at_import"] is True
+    assert lazy["at_import"] is False
+    assert lazy["after_use"] is True
+    assert {**lazy, "at_import": True} == eager
+    assert lazy["parsers"] == ["ToolParser", "JsonParser"]
+
+
+@pytest.mark.parametrize(
+    ("use", "why"),
+    [
+        ("DEFAULT = JsonParser\n", "outside a function body"),
+        ("class Other:\n    parser = JsonParser\n", "outside a function body"),
+        ("def f(parser=JsonParser):\n    return parser\n", "outside a function body"),
+        ("def f(parser: JsonParser):\n    return parser\n", "outside a function body"),
+        ("__all__ = ['JsonParser']\n", "outside a function body"),
+        ("def f():\n    global JsonParser\n    JsonParser = 1\n", "outside a function body"),
+    ],
+)
+def test_a_name_used_outside_function_bodies_is_refused(use: str, why: str) -> None:
+    with pytest.raises(DeferredImportError, match=why):
+        deferred_import_source(CHAT_MODULE + use, "shop.chat", "shop.parsers")
+
+
+def test_a_module_without_that_one_import_is_refused() -> None:
+    with pytest.raises(DeferredImportError, match="not one plain"):
+        deferred_import_source("import shop.parsers\n", "shop.chat", "shop.parsers")
+    with pytest.raises(DeferredImportError, match="not one plain"):
+        deferred_import_source("from shop.parsers import *\n", "shop.chat", "shop.parsers")

@@ -394,6 +394,55 @@ def test_the_first_call_imports_nothing_of_the_lazy_packages(served: dict[str, A
     assert late == []
 
 
+def test_the_deferred_imports_are_not_imported_by_a_call(served: dict[str, Any]) -> None:
+    modules = served["modules"]
+    assert "langchain_aws.chat_models.bedrock_converse" in modules
+    for deferred in INVOKER_TRIM.deferred_imports:
+        assert deferred.imported not in modules
+    # What langchain_aws.function_calling alone brought in.
+    assert not [m for m in modules if m.startswith(("langchain_core.prompts", "yaml"))]
+
+
+# What the deferred import serves: structured output, in a fresh interpreter that
+# sees only the package (no call is made: the parser is built, not run).
+STRUCTURED_OUTPUT = textwrap.dedent(
+    """
+    import json, sys
+    sys.path[:0] = [sys.argv[1]]
+    from langchain_aws import ChatBedrockConverse
+    from pydantic import BaseModel
+
+    class Greeting(BaseModel):
+        text: str
+
+    model = ChatBedrockConverse(
+        model="anthropic.claude-3-haiku-20240307-v1:0",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    parsers = [model.with_structured_output(Greeting), model.with_structured_output(
+        {"title": "greeting", "description": "d", "type": "object",
+         "properties": {"text": {"type": "string"}}})]
+    print(json.dumps([type(p.last).__module__ + "." + type(p.last).__qualname__ for p in parsers]))
+    """
+)
+
+
+def test_structured_output_still_gets_the_deferred_parsers(host_bundle: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", STRUCTURED_OUTPUT, str(host_bundle)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"},
+    )
+    assert json.loads(done.stdout) == [
+        "langchain_aws.function_calling._RepairingPydanticToolsParser",
+        "langchain_aws.function_calling._RepairingJsonOutputKeyToolsParser",
+    ]
+
+
 def test_a_needed_module_trimmed_on_purpose_fails_the_call(
     cloud: EmbeddedCloud, host_bundle: Path, tmp_path: Path
 ) -> None:
