@@ -323,3 +323,23 @@ def test_missing_settings_say_which_parameter(cloud: EmbeddedCloud) -> None:
         TenantBedrock.from_parameter("Not A Tenant", session=deployer_session(cloud, TENANT))
     with pytest.raises(SettingsError, match="OPS_ROLE_ARN"):
         from_environment({"TENANT_ID": "acme"})
+
+
+def test_closing_right_after_calls_delivers_their_records_instead_of_spooling_them(
+    cloud: EmbeddedCloud, acme: ClientTenant, spool_path: Path
+) -> None:
+    before = usage_records(cloud, TENANT)
+    bedrock = TenantBedrock.from_parameter(
+        "acme",
+        session=deployer_session(cloud, TENANT),
+        workload_role_arn=acme.workload_role_arn,
+        spool_path=spool_path,
+    )
+    model = bedrock.chat_model(user_id="henry")
+    for _ in range(5):
+        model.invoke(PROMPT)
+    bedrock.close()  # no flush: closing must deliver what the calls left queued
+
+    assert not spool_path.exists()
+    records = _new_records(cloud, TENANT, before)
+    assert [r["user_id"] for r in records] == ["henry"] * 5

@@ -63,8 +63,12 @@ class BackgroundDelivery:
     ) -> Delivery:
         """Hand ``record`` to the delivery thread; it is put, or spooled, soon after.
 
-        After ``close``, the record is spooled at once.
+        On the delivery thread itself (a record built there by a submitted task), it
+        is put at once, also while ``close`` drains the queue. After ``close``, a
+        record from any other thread is spooled at once.
         """
+        if threading.current_thread() is self._thread:
+            return self._deliver(record)
         if self._closed:
             return self.fallback(record)
         self._queue.put(record)
@@ -126,6 +130,13 @@ class BackgroundDelivery:
         self._thread = threading.Thread(target=self._run, daemon=True, name="usage-delivery")
         self._thread.start()
 
+    def _deliver(self, record: Record) -> Delivery:
+        delivery = self._writer.write(record)
+        if delivery == "cloudwatch" and self._spool.path.exists():
+            # CloudWatch Logs takes records again: bring back the spooled ones.
+            self._spool.replay(self._writer.deliver)
+        return delivery
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
@@ -137,10 +148,7 @@ class BackgroundDelivery:
                 elif callable(item):
                     item()
                 elif isinstance(item, dict):
-                    delivered = self._writer.write(item) == "cloudwatch"
-                    if delivered and self._spool.path.exists():
-                        # CloudWatch Logs takes records again: bring back the spooled ones.
-                        self._spool.replay(self._writer.deliver)
+                    self._deliver(item)
             except Exception:  # the thread must live on: it serves every later call
                 logger.exception("usage delivery failed")
             finally:
