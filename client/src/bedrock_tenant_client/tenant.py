@@ -100,7 +100,6 @@ class TenantBedrock:
                 session_name=WORKLOAD_SESSION_NAME,
                 source_session=own,
             )
-        self._own_session = own
         ops_session = create_ops_session(
             role_arn=settings.ops_role_arn,
             external_id=settings.ops_external_id,
@@ -149,16 +148,15 @@ class TenantBedrock:
         """The tenant's settings from the parameter its customer stack wrote, read with
         the workload's own credentials (the workload role's, if given)."""
         own = _botocore_session(session)
-        reader = own
+        region = region or own.get_config_variable("region")
         if workload_role_arn is not None:
-            reader = assumed_role_session(
+            # Assumed once: the same session reads the settings and serves the calls.
+            own = assumed_role_session(
                 role_arn=workload_role_arn, session_name=WORKLOAD_SESSION_NAME, source_session=own
             )
-        ssm = reader.create_client("ssm", region_name=region or own.get_config_variable("region"))
+        ssm = own.create_client("ssm", region_name=region)
         settings = tenant_settings.from_parameter(tenant_id, ssm_client=ssm)
-        return cls(
-            settings, session=own, workload_role_arn=workload_role_arn, region=region, **kwargs
-        )
+        return cls(settings, session=own, region=region, **kwargs)
 
     @classmethod
     def from_registry(cls, path: str | Path, tenant_id: str, **kwargs: Any) -> Self:
