@@ -31,15 +31,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bedrock_tenant_client.call_rules import CallRefused
     from bedrock_tenant_client.chat_model import TenantChatModel
     from bedrock_tenant_client.settings import SettingsError, TenantSettings
-    from bedrock_tenant_client.tenant import CallRefused, TenantBedrock
+    from bedrock_tenant_client.tenant import TenantBedrock
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "TenantBedrock": "bedrock_tenant_client.tenant",
-    "CallRefused": "bedrock_tenant_client.tenant",
+    "CallRefused": "bedrock_tenant_client.call_rules",
     "TenantChatModel": "bedrock_tenant_client.chat_model",
     "TenantSettings": "bedrock_tenant_client.settings",
     "SettingsError": "bedrock_tenant_client.settings",

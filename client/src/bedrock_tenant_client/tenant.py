@@ -31,6 +31,13 @@ from botocore.config import Config
 
 from bedrock_tenant_client import settings as tenant_settings
 from bedrock_tenant_client.api_keys import MAX_KEY_LIFETIME, ShortTermApiKey, short_term_api_key
+from bedrock_tenant_client.call_rules import (
+    CallRefused,
+    resolve_application,
+    resolve_max_tokens,
+    resolve_model,
+    resolve_service_tier,
+)
 from bedrock_tenant_client.chat import BedrockChat
 from bedrock_tenant_client.chat_model import TenantChatModel
 from bedrock_tenant_client.credentials import (
@@ -38,14 +45,13 @@ from bedrock_tenant_client.credentials import (
     assumed_role_session,
     create_ops_session,
 )
-from bedrock_tenant_client.errors import ExplainedError
 from bedrock_tenant_client.usage.callback import RecordingContext, UsageRecordingCallback
 from bedrock_tenant_client.usage.delivery import BackgroundDelivery
 from bedrock_tenant_client.usage.record import CallIdentity
 from bedrock_tenant_client.usage.spool import Spool
 from bedrock_tenant_client.usage.writer import UsageLogWriter
-from contracts.model_output_limits import default_max_tokens
 from contracts.pricing import Pricing
+from contracts.tenant_settings import ServiceTier
 from contracts.usage_metrics import DimensionValues
 from contracts.usage_record import DEFAULT_MAX_RECORD_BYTES
 
@@ -57,13 +63,6 @@ WORKLOAD_SESSION_NAME = "bedrock-tenant-client"
 _LOGS_CLIENT_CONFIG = Config(
     connect_timeout=5, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3}
 )
-
-
-class CallRefused(ExplainedError):
-    """A model call the tenant's settings do not allow; names the offending argument."""
-
-    error_type = "ValidationError"
-    sanitized = False
 
 
 def default_spool_path(tenant_id: str) -> Path:
@@ -185,31 +184,23 @@ class TenantBedrock:
         each leave one usage record; ``application_id`` and ``user_id`` name the caller
         (a call's ``config={"metadata": {"user_id": ...}}`` overrides them).
 
-        The tenant's rules apply as in the function: the model must be on its
-        allowlist, ``max_tokens`` at most its cap (default: the cap, lowered to the
-        model's own limit), ``service_tier`` one of its tiers (default: its first).
+        The tenant's rules apply as in the function (``call_rules``): the model
+        must be on its allowlist, the application one it lists (if it lists any),
+        ``max_tokens`` at most its cap (default: the cap, lowered to the model's own
+        limit), ``service_tier`` one of its tiers (default: its first).
         ``CallRefused`` names the argument that breaks one.
         """
         settings = self.settings
-        model_id = model_id or settings.default_model_id
-        if model_id not in settings.models:
-            raise CallRefused(
-                f"model_id: '{model_id}' is not one of the tenant's models "
-                f"({', '.join(settings.models)})"
-            )
-        if max_tokens is None:
-            max_tokens = default_max_tokens(model_id, cap=settings.max_tokens)
-        elif max_tokens > settings.max_tokens or max_tokens < 1:
-            raise CallRefused(
-                f"max_tokens: {max_tokens} is not within 1 and this tenant's limit of "
-                f"{settings.max_tokens}"
-            )
-        tiers = [tier.value for tier in settings.service_tiers]
-        tier = service_tier or tiers[0]
-        if tier not in tiers:
-            raise CallRefused(
-                f"service_tier: '{tier}' is not one of the tenant's ({', '.join(tiers)})"
-            )
+        model_id = resolve_model(
+            model_id or settings.default_model_id, allowed_models=settings.models
+        )
+        resolve_application(application_id or self._defaults[0], applications=settings.applications)
+        max_tokens = resolve_max_tokens(max_tokens, model_id=model_id, cap=settings.max_tokens)
+        try:
+            requested_tier = ServiceTier(service_tier) if service_tier is not None else None
+        except ValueError:
+            raise CallRefused("service_tier", f"'{service_tier}' is not a service tier") from None
+        tier = resolve_service_tier(requested_tier, allowed_tiers=settings.service_tiers).value
         callback = UsageRecordingCallback(
             self.recording_context(
                 model_id, application_id=application_id, user_id=user_id, service_tier=tier

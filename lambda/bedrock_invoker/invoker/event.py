@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from bedrock_tenant_client.errors import ExplainedError
+# Re-exported: the function's modules and tests name them from here.
+from bedrock_tenant_client.call_rules import (
+    ApplicationNotAllowedError as ApplicationNotAllowedError,
+)
+from bedrock_tenant_client.call_rules import CallRefused
+from bedrock_tenant_client.call_rules import ModelNotAllowedError as ModelNotAllowedError
+from bedrock_tenant_client.call_rules import (
+    ServiceTierNotAllowedError as ServiceTierNotAllowedError,
+)
+from bedrock_tenant_client.call_rules import resolve_application as resolve_application
+from bedrock_tenant_client.call_rules import resolve_model as resolve_model
+from bedrock_tenant_client.call_rules import resolve_service_tier as resolve_service_tier
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 from pydantic import ValidationError as PydanticValidationError
@@ -36,35 +47,9 @@ MAX_SYSTEM_CHARS = 20_000
 MAX_MESSAGES = 200
 
 
-class InvalidRequestError(ExplainedError):
-    """A request the function refuses; ``field`` names the offending part of the event."""
-
-    error_type = "ValidationError"
-    # Built from the event's own field names and the tenant's settings.
-    sanitized = False
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-class ModelNotAllowedError(InvalidRequestError):
-    """The requested model is not on this tenant's allowlist."""
-
-    error_type = "AccessDenied"
-
-
-class ApplicationNotAllowedError(InvalidRequestError):
-    """The calling application is not one the registry lists for this tenant."""
-
-    error_type = "AccessDenied"
-
-
-class ServiceTierNotAllowedError(InvalidRequestError):
-    """The requested service tier is not one this tenant may use."""
-
-    error_type = "AccessDenied"
+# One set of call rules for the function and the client library; the function's
+# name for a refused request is the library's ``CallRefused``.
+InvalidRequestError = CallRefused
 
 
 class ChatTurn(BaseModel):
@@ -137,44 +122,6 @@ def parse_request(event: Any) -> InvocationRequest:
             field, f"too long: {content_chars} characters with system (max {MAX_CONTENT_CHARS})"
         )
     return request
-
-
-def resolve_model(model_id: str, *, allowed_models: Sequence[str]) -> str:
-    """Return ``model_id`` if the tenant may use it; raise ``ModelNotAllowedError`` if not."""
-    if model_id not in allowed_models:
-        raise ModelNotAllowedError("model_id", f"'{model_id}' is not allowed for this tenant")
-    return model_id
-
-
-def resolve_application(application_id: str, *, applications: Sequence[str] | None) -> str:
-    """Return ``application_id`` if the tenant lists it (or lists none); refuse it if not.
-
-    An unlisted id would be a new metric dimension value, billed per month.
-    """
-    if applications is not None and application_id not in applications:
-        raise ApplicationNotAllowedError(
-            "application_id", f"'{application_id}' is not one of this tenant's applications"
-        )
-    return application_id
-
-
-def resolve_service_tier(
-    requested: ServiceTier | None, *, allowed_tiers: Sequence[ServiceTier]
-) -> ServiceTier:
-    """The tier to call with: the event's if the tenant may use it, else its first.
-
-    Raises ``ServiceTierNotAllowedError`` for a tier the tenant may not use: its
-    role would refuse the call anyway (``bedrock:ServiceTier``).
-    """
-    if requested is None:
-        return allowed_tiers[0]
-    if requested not in allowed_tiers:
-        allowed = ", ".join(tier.value for tier in allowed_tiers)
-        raise ServiceTierNotAllowedError(
-            "service_tier",
-            f"'{requested.value}' is not allowed for this tenant (allowed: {allowed})",
-        )
-    return requested
 
 
 def _check_not_blank(request: InvocationRequest) -> None:

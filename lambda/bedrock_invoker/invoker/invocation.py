@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+from bedrock_tenant_client.call_rules import resolve_max_tokens
 from bedrock_tenant_client.chat import BedrockChat
 from bedrock_tenant_client.credentials import Clock, OpsCredentials, create_ops_session, utc_now
 from bedrock_tenant_client.outcome import BedrockAnswer, CallTimer, Failure
@@ -31,7 +32,6 @@ from bedrock_tenant_client.usage.writer import (
 from botocore.config import Config
 from langchain_core.messages import AIMessage
 
-from contracts.model_output_limits import default_max_tokens
 from contracts.pricing import Pricing
 from contracts.usage_metrics import DimensionValues
 from contracts.usage_record import UsageSink
@@ -262,7 +262,13 @@ class BedrockInvoker:
         try:
             resolve_application(request.application_id, applications=self._settings.applications)
             resolve_model(model_id, allowed_models=self._settings.allowed_models)
-            request = self._within_token_limit(request, model_id)
+            request = request.model_copy(
+                update={
+                    "max_tokens": resolve_max_tokens(
+                        request.max_tokens, model_id=model_id, cap=self._settings.max_tokens
+                    )
+                }
+            )
             request = request.model_copy(
                 update={
                     "service_tier": resolve_service_tier(
@@ -292,26 +298,6 @@ class BedrockInvoker:
             },
         )
         return answer_result(outcome, model_id=model_id)
-
-    def _within_token_limit(self, request: InvocationRequest, model_id: str) -> InvocationRequest:
-        """The request with an explicit ``max_tokens``, never above the tenant's.
-
-        Bedrock reserves input + cache + maxTokens against the account's
-        tokens-per-minute before it answers, and without a value it reserves the
-        model's maximum: an event that names none is sent the tenant's cap, lowered
-        to the model's own limit (``contracts.model_output_limits``); one that asks
-        for more than the cap is refused.
-        """
-        limit = self._settings.max_tokens
-        if request.max_tokens is None:
-            return request.model_copy(
-                update={"max_tokens": default_max_tokens(model_id, cap=limit)}
-            )
-        if request.max_tokens > limit:
-            raise InvalidRequestError(
-                "max_tokens", f"{request.max_tokens} is over this tenant's limit of {limit}"
-            )
-        return request
 
     def _call_model(
         self,
