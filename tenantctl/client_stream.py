@@ -37,10 +37,9 @@ READ_BACK_POLL_S = 0.5
 
 @dataclass(frozen=True)
 class StreamedCall:
-    """One streamed prompt: its ``invocation_id`` and the text printed, as it arrived."""
+    """One streamed prompt: its ``invocation_id`` and when it started (epoch ms)."""
 
     invocation_id: str
-    text: str
     started_ms: int
 
 
@@ -83,13 +82,10 @@ def stream_prompt(
     model = bedrock.chat_model(model_id, application_id=application_id, user_id=user_id)
     invocation_id = uuid7()  # as LangChain makes its run ids
     started_ms = int(time.time() * 1000)
-    pieces: list[str] = []
     for chunk in model.stream(prompt, config={"run_id": invocation_id}):
-        text = chunk.text
-        if text:
-            pieces.append(text)
+        if text := chunk.text:
             write(text)
-    return StreamedCall(str(invocation_id), "".join(pieces), started_ms)
+    return StreamedCall(str(invocation_id), started_ms)
 
 
 def read_record(
