@@ -90,14 +90,10 @@ class BackgroundDelivery:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record handed over so far is delivered or spooled; False if
         ``timeout`` (seconds) passed first."""
-        done = threading.Event()
-
-        def wait_for_queue() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait_for_queue, daemon=True, name="usage-flush").start()
-        return done.wait(timeout)
+        # Queue.join's own condition, waited on with a timeout join does not take.
+        done = self._queue.all_tasks_done
+        with done:
+            return done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (up to ``timeout`` seconds), then spool the rest."""

@@ -73,13 +73,13 @@ class Spool:
     def pending(self) -> list[Record]:
         """The records waiting, oldest first, each invocation once."""
         with self._locked():
-            return self._read()
+            return self._read()[0]
 
     def replay(self, deliver: Callable[[Record], None]) -> int:
         """Deliver the waiting records in order, each ``invocation_id`` once; stop at the
         first that fails (it and the rest stay). Returns how many were delivered."""
         with self._locked():
-            waiting = self._read()
+            waiting, dropped = self._read()
             delivered = 0
             try:
                 for record in waiting:
@@ -87,7 +87,7 @@ class Spool:
                     delivered += 1
             except Exception as error:
                 logger.warning("spooled usage records not replayed yet: %s", type(error).__name__)
-            if delivered or len(waiting) != self._line_count():
+            if delivered or dropped:
                 self._rewrite(waiting[delivered:])
             return delivered
 
@@ -110,13 +110,13 @@ class Spool:
         except FileNotFoundError:
             return []
 
-    def _line_count(self) -> int:
-        return len(self._lines())
-
-    def _read(self) -> list[Record]:
+    def _read(self) -> tuple[list[Record], bool]:
+        """The records waiting, each invocation once, and whether a line was dropped
+        (a duplicate or a torn one): then the file is worth rewriting."""
         records: list[Record] = []
         seen: set[str] = set()
-        for line in self._lines():
+        lines = self._lines()
+        for line in lines:
             try:
                 record = json.loads(line)
             except ValueError:
@@ -130,7 +130,7 @@ class Spool:
                 continue
             seen.add(key)
             records.append(record)
-        return records
+        return records, len(records) != len(lines)
 
     def _rewrite(self, records: list[Record]) -> None:
         if not records:
