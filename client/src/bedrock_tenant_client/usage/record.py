@@ -117,14 +117,8 @@ class UsageRecorder:
         try:
             usage = answer.usage
             record = self._base_record("success", latency_ms=answer.latency_ms)
-            if time_to_first_token_ms is not None:
-                record["time_to_first_token_ms"] = time_to_first_token_ms
+            _add_usage(record, usage, time_to_first_token_ms)
             record.update(
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                total_tokens=usage.total_tokens,
-                cache_read_input_tokens=usage.cache_read_input_tokens,
-                cache_write_input_tokens=usage.cache_write_input_tokens,
                 bedrock_latency_ms=answer.bedrock_latency_ms,
                 stop_reason=answer.stop_reason,
                 request_id=answer.request_id,
@@ -159,7 +153,7 @@ class UsageRecorder:
             return
         try:
             record = self._error_record(failure)
-            _add_partial(record, usage, time_to_first_token_ms)
+            _add_usage(record, usage, time_to_first_token_ms)
         except Exception:
             logger.exception("could not build the usage error record")
             return
@@ -174,7 +168,7 @@ class UsageRecorder:
             return
         try:
             record = self._base_record("cancelled", latency_ms=self._timer.elapsed_ms())
-            _add_partial(record, usage, time_to_first_token_ms)
+            _add_usage(record, usage, time_to_first_token_ms)
         except Exception:
             logger.exception("could not build the usage record of a cancelled stream")
             return
@@ -302,11 +296,12 @@ class UsageRecorder:
             logger.exception("could not write the usage record")
 
 
-def _add_partial(
+def _add_usage(
     record: Record, usage: TokenUsage | None, time_to_first_token_ms: int | None
 ) -> None:
-    # What an unfinished call had received: Bedrock's counts arrive in a stream's
-    # last event, so usually none; the first token's time, if one came.
+    # Bedrock's counts and, for a stream, its first token's time. An unfinished
+    # call has what it received: a stream's counts arrive in its last event, so
+    # usually none.
     if usage is not None:
         record.update(
             input_tokens=usage.input_tokens,
