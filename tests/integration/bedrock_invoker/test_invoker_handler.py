@@ -634,15 +634,35 @@ def test_function_logs_carry_the_tenant_id_but_no_prompt(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # A service name of its own: Powertools binds a logger's stream once per process.
-    set_function_env(POWERTOOLS_SERVICE_NAME="bedrock-invoker-log-check")
+    # DEBUG: a delivered success logs only there ("model call succeeded").
+    set_function_env(
+        POWERTOOLS_SERVICE_NAME="bedrock-invoker-log-check", POWERTOOLS_LOG_LEVEL="DEBUG"
+    )
     cold_handler().lambda_handler(event(prompt="my secret plan"), lambda_context)
 
     logs = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
     ]
-    assert logs and all(line["tenant_id"] == TENANT_ID for line in logs)
+    assert "model call succeeded" in {line.get("message") for line in logs}
+    assert all(line["tenant_id"] == TENANT_ID for line in logs)
     assert "secret plan" not in json.dumps(logs)
     assert "Bonjour" not in json.dumps(logs)
+
+
+def test_a_delivered_success_writes_nothing_to_the_function_log_at_info(
+    set_function_env: Callable[..., None],
+    accounts: Accounts,
+    converse_stub: ConverseStub,
+    cold_handler: Handler,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The usage record is the call's log: a second INFO event per call would repeat it.
+    set_function_env(POWERTOOLS_SERVICE_NAME="bedrock-invoker-quiet", POWERTOOLS_LOG_LEVEL="INFO")
+    result = cold_handler().lambda_handler(event(), lambda_context)
+
+    assert result["output"] == "Bonjour !"
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")] == []
 
 
 def test_missing_configuration_fails_the_cold_start_naming_the_variable(
