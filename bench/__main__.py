@@ -8,7 +8,9 @@
 2. **Cold init**: a fresh process that imports the handler and serves its first
    invocation, against a fresh process that runs ``import boto3`` and one raw
    Converse; each the median of ``--cold-runs`` alternating runs. Beside it, the
-   same two on the package without its bytecode (as shipped before), and
+   minimal LangChain app's cold start (``ChatBedrockConverse`` on a raw client, one
+   ``invoke``: the floor LangChain sets), the same two on the package without its
+   bytecode (as shipped before), and
    SnapStart's restore path as far as it can be emulated here (the after-restore
    hooks and the first invocation, in a process whose init is done).
 3. **Package size**: the arm64 package the bundler ships (trimmed, with bytecode
@@ -38,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import tempfile
 import time
@@ -87,7 +90,8 @@ COUNTED = {
 
 
 def cold_init(shipped: BenchProcess, source_only: BenchProcess, runs: int) -> dict[str, Any]:
-    """Fresh processes, alternating: the shipped package and the one without bytecode."""
+    """Fresh processes, interleaved: the shipped package and the one without bytecode,
+    and on the shipped package the minimal LangChain app (LangChain's own cold start)."""
     output_tokens: dict[str, set[int]] = {}
 
     def answered(runner: BenchProcess, mode: str, name: str) -> Callable[[], float]:
@@ -101,15 +105,18 @@ def cold_init(shipped: BenchProcess, source_only: BenchProcess, runs: int) -> di
     variants: dict[str, Callable[[], float]] = {
         "handler": answered(shipped, "cold-handler", "handler"),
         "boto3": answered(shipped, "cold-boto3", "boto3"),
+        "langchain": answered(shipped, "cold-langchain", "langchain"),
         "handler_from_source": answered(source_only, "cold-handler", "handler_from_source"),
         "boto3_from_source": answered(source_only, "cold-boto3", "boto3_from_source"),
         "restore": lambda: float(shipped.run("cold-restore")[1]["value"]["restore_ms"]),
     }
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for i in range(runs):
-        # Rotate the order each round so no variant always runs right after another.
-        for name in names[i % len(names) :] + names[: i % len(names)]:
+    order = list(variants)
+    shuffle = random.Random(0).shuffle
+    for _ in range(runs):
+        # A new order each round: a rotation would keep each variant's predecessor.
+        shuffle(order)
+        for name in order:
             samples[name].append(variants[name]())
     if len(set().union(*output_tokens.values())) != 1:
         # The emulator's answer derives from the whole request: another length is
@@ -125,6 +132,8 @@ def cold_init(shipped: BenchProcess, source_only: BenchProcess, runs: int) -> di
             "boto3_ms": ms["boto3_from_source"],
             "ratio": ms["handler_from_source"] / ms["boto3_from_source"],
         },
+        # The cold start of LangChain alone, which the function cannot go below.
+        "minimal_langchain": {"ms": ms["langchain"], "ratio": ms["langchain"] / ms["boto3"]},
         "snap_start_restore": {"restore_ms": ms["restore"], "ratio": ms["restore"] / ms["boto3"]},
         "runs": runs,
     }
@@ -330,6 +339,15 @@ def cold_rows(cold: Mapping[str, Any]) -> list[Row]:
             cold["ratio"] <= COLD_TARGET,
         )
     )
+    langchain = cold["minimal_langchain"]
+    out.append(
+        Row(
+            "  minimal LangChain app, cold start",
+            f"{langchain['ratio']:.2f}x ({langchain['ms']:.0f} ms)",
+            "",
+            None,
+        )
+    )
     source = cold["from_source"]
     out.append(
         Row(
@@ -441,6 +459,27 @@ def profile_warm(host: LambdaPlatform, sink: str, invocations: int) -> int:
     return 0
 
 
+def warm_layers(console: Console, host: LambdaPlatform, sink: str, rounds: int) -> int:
+    """Where a warm call's time goes, layer by layer, without a profiler's distortion."""
+    package = trimmed_package(host, naive_install(host), BUILD / f"trimmed-{host.machine}")
+    with EmbeddedCloud(accounts=(OPS, TENANT), region=REGION) as cloud:
+        provision(cloud)
+        runner = BenchProcess(cloud, package, sessions(cloud))
+        _, report = runner.run("layers", sink=sink, config={"warmup": 20, "rounds": rounds})
+    layers: dict[str, dict[str, Any]] = report["value"]
+    raw = layers["raw boto3 converse"]["median_ms"]
+    table = Table(title=f"a warm call's layers ({sink} sink), median of {rounds} interleaved calls")
+    for column in ("layer", "ms", "x raw", "adds", "to"):
+        table.add_column(column, justify="left")
+    for name, figures in layers.items():
+        ms, base = figures["median_ms"], figures["over"]
+        adds = "" if base is None else f"{(ms - layers[base]['median_ms']) * 1000:+.0f} µs"
+        table.add_row(name, f"{ms:.2f}", f"{ms / raw:.2f}x", adds, base or "")
+    console.print(table)
+    console.print(f"[dim]load average {os.getloadavg()[0]:.1f}[/dim]")
+    return 0
+
+
 def client_only(console: Console, rounds: int) -> int:
     """The client library's rows alone, printed."""
     started = time.perf_counter()
@@ -496,12 +535,22 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: profile --invocations warm calls of the handler and the floor "
         "(cProfile, interleaved) with this usage sink, print it and write nothing",
     )
+    parser.add_argument(
+        "--layers",
+        choices=SINKS,
+        metavar="SINK",
+        help="instead: time the layers of a warm call with this usage sink (raw Converse, "
+        "the worker hand-off, LangChain, the invocation without and with its deadline, the "
+        "handler), interleaved --rounds times each, print them and write nothing",
+    )
     args = parser.parse_args(argv)
     console = Console(width=120)
     started = time.perf_counter()
     arm, host = LambdaPlatform.aws_lambda(), LambdaPlatform.host()
     if args.profile_warm:
         return profile_warm(host, args.profile_warm, args.invocations)
+    if args.layers:
+        return warm_layers(console, host, args.layers, args.rounds)
     if args.only == "client":
         return client_only(console, args.rounds)
     if args.only is not None:

@@ -6,7 +6,7 @@ a workload installs it, on the tenant deployer's credentials (the workload's
 own), against the embedded cloud through ``AWS_ENDPOINT_URL``. It builds one
 ``TenantBedrock`` (the workload role assumed, then the tenant's invoker role) and
 one raw boto3 ``bedrock-runtime`` client on the very credentials the library
-assumed, built once; then, interleaved call by call with the order rotated:
+assumed, built once; then, interleaved call by call in a new random order each round:
 
 * ``raw``: ``converse`` on the raw client;
 * ``langchain``: a plain ``ChatBedrockConverse`` on the raw client, no callback
@@ -37,6 +37,7 @@ how many records are left in the spool (none, unless CloudWatch Logs refused som
 from __future__ import annotations
 
 import json
+import random
 import statistics
 import sys
 import time
@@ -171,10 +172,13 @@ for variant in variants.values():  # every cache and connection warm first
     for _ in range(CONFIG["warmup"]):
         variant()
 samples: dict[str, list[float]] = {name: [] for name in variants}
-names = list(variants)
-for i in range(CONFIG["rounds"]):
-    # Rotate the order each round so no variant always runs right after another.
-    for name in names[i % len(names) :] + names[: i % len(names)]:
+order = list(variants)
+shuffle = random.Random(0).shuffle
+for _ in range(CONFIG["rounds"]):
+    # A new order each round: a rotation would keep each variant's predecessor,
+    # and with it whatever the one before leaves the server doing.
+    shuffle(order)
+    for name in order:
         samples[name].append(variants[name]() * 1000)
 bedrock.close()
 print(

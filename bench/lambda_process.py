@@ -10,6 +10,9 @@ Modes:
 
 * ``cold-handler``: import the handler (Lambda's init) and serve one invocation;
 * ``cold-boto3``: ``import boto3`` and one raw Converse (the baseline);
+* ``cold-langchain``: the minimal LangChain app's cold start: ``import boto3``,
+  ``ChatBedrockConverse`` on a raw client and one ``invoke`` (what the required
+  LangChain stack costs a fresh process before any of the function's own code);
 * ``cold-restore``: init with SnapStart's runtime hooks (``snapshot_restore_py``,
   as the managed runtime and the embedded runner provide it), the before-snapshot
   hooks, then, timed, the after-restore hooks and the first invocation: what a
@@ -19,6 +22,11 @@ Modes:
 * ``warm``: init, then raw Converse, the floor (raw Converse plus one raw
   PutLogEvents, what the api sink cannot do without), a minimal LangChain app and
   the handler, interleaved call by call;
+* ``layers``: init, then the layers of a warm call, each timed alone and
+  interleaved as in ``warm``: raw Converse, the same handed to the model-call
+  worker, the minimal LangChain app, the function's LangChain call, the
+  invocation without and with its deadline, the handler
+  (``python -m bench --layers SINK``);
 * ``profile``: ``cold-handler`` under pyinstrument (``bench.profile_init``);
 * ``profile-warm``: init, ``CONFIG["warmup"]`` calls, then ``CONFIG["invocations"]``
   warm handler calls and as many floor calls, interleaved, under cProfile (the
@@ -26,8 +34,8 @@ Modes:
   own time and by cumulative time (``python -m bench --profile-warm SINK``).
 
 Every side sends the Converse request the handler's call sends (``CONFIG["request"]``,
-``bench.world.converse_request``). ``cold-handler`` and ``cold-boto3`` report their
-answer's output tokens; ``warm`` and ``profile-warm`` first compare one answer of
+``bench.world.converse_request``). ``cold-handler``, ``cold-boto3`` and ``cold-langchain``
+report their answer's output tokens; ``warm`` and ``profile-warm`` first compare one answer of
 each side and fail (exit with a message, no report) if the lengths differ.
 
 Standard library only until the package is on ``sys.path``.
@@ -35,10 +43,12 @@ Standard library only until the package is on ``sys.path``.
 
 import json
 import os
+import random
 import statistics
 import sys
 import time
 import uuid
+from typing import Any
 
 MODE, PACKAGE, CONFIG = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.path.insert(0, PACKAGE)
@@ -85,6 +95,47 @@ def serve(handler: object) -> int:
 def raw_converse(client: object) -> int:
     """One raw Converse of ``REQUEST``; the output tokens of its answer."""
     return int(client.converse(**REQUEST)["usage"]["outputTokens"])  # type: ignore[attr-defined]
+
+
+def minimal_app(client: object) -> object:
+    """What LangChain alone costs: ``ChatBedrockConverse`` on ``client``, no callback,
+    asking what the handler asks."""
+    from langchain_aws import ChatBedrockConverse
+
+    return ChatBedrockConverse(
+        client=client,
+        model=REQUEST["modelId"],
+        region_name=os.environ["AWS_REGION"],
+        max_tokens=REQUEST["inferenceConfig"]["maxTokens"],
+        service_tier=REQUEST["serviceTier"]["type"],
+    )
+
+
+def langchain_tokens(model: object) -> int:
+    """One ``invoke`` of the minimal app; the output tokens of its answer."""
+    usage = model.invoke(EVENT.get("prompt", "")).usage_metadata  # type: ignore[attr-defined]
+    return -1 if usage is None else int(usage["output_tokens"])
+
+
+def interleaved_medians(variants: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each variant's median ms over ``CONFIG["rounds"]`` calls, interleaved call by call."""
+    for call in variants.values():  # warm every cache and connection first
+        for _ in range(CONFIG["warmup"]):
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
+    shuffle = random.Random(0).shuffle
+    for _ in range(CONFIG["rounds"]):
+        # A new order each round: a rotation would keep each variant's predecessor,
+        # and with it whatever the one before leaves the server doing.
+        shuffle(order)
+        for name in order:
+            started = time.perf_counter()
+            variants[name]()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {
+        name: {"median_ms": statistics.median(v), "samples": len(v)} for name, v in samples.items()
+    }
 
 
 def same_answers(output_tokens: dict[str, int]) -> None:
@@ -142,6 +193,11 @@ elif MODE == "cold-boto3":
     import boto3
 
     report("ANSWERED", {"output_tokens": raw_converse(boto3.client("bedrock-runtime"))})
+elif MODE == "cold-langchain":
+    import boto3
+
+    model = minimal_app(boto3.client("bedrock-runtime"))
+    report("ANSWERED", {"output_tokens": langchain_tokens(model)})
 elif MODE == "cold-restore":
     hooks = snapshot_hooks()
     import handler
@@ -185,28 +241,18 @@ elif MODE == "warm":
     def call_handler() -> None:
         serve(handler)
 
-    from langchain_aws import ChatBedrockConverse
-
-    # What LangChain alone costs: a cached model on the raw client, no callback,
-    # asking what the handler asks.
-    minimal = ChatBedrockConverse(
-        client=raw,
-        model=REQUEST["modelId"],
-        region_name=os.environ["AWS_REGION"],
-        max_tokens=REQUEST["inferenceConfig"]["maxTokens"],
-        service_tier=REQUEST["serviceTier"]["type"],
-    )
-
-    def langchain_tokens() -> int:
-        usage = minimal.invoke(EVENT.get("prompt", "")).usage_metadata
-        return -1 if usage is None else usage["output_tokens"]
+    minimal = minimal_app(raw)
 
     def call_langchain() -> None:
-        langchain_tokens()
+        langchain_tokens(minimal)
 
     # The floor's Converse is the raw one: three answers to compare.
     same_answers(
-        {"raw": raw_converse(raw), "langchain": langchain_tokens(), "handler": serve(handler)}
+        {
+            "raw": raw_converse(raw),
+            "langchain": langchain_tokens(minimal),
+            "handler": serve(handler),
+        }
     )
 
     variants = {
@@ -215,24 +261,73 @@ elif MODE == "warm":
         "langchain": call_langchain,
         "handler": call_handler,
     }
-    for call in variants.values():  # warm every cache and connection first
-        for _ in range(CONFIG["warmup"]):
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for i in range(CONFIG["rounds"]):
-        # Rotate the order each round so no variant always runs right after another.
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            started = time.perf_counter()
-            variants[name]()
-            samples[name].append((time.perf_counter() - started) * 1000)
-    report(
-        "RESULT",
+    report("RESULT", interleaved_medians(variants))
+elif MODE == "layers":
+    import handler
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.messages import HumanMessage
+
+    # The layers of a warm call, each timed on its own and interleaved as in ``warm``:
+    # what each adds over the one before is where the handler's time goes.
+    invoker = handler._invoker
+    raw = raw_client()
+    minimal = minimal_app(raw)
+    prompt = [HumanMessage(EVENT.get("prompt", ""))]
+
+    def model_call(callbacks: list[Any]) -> None:
+        # The function's own LangChain call (its model, guardrail and tier).
+        invoker._chat.converse(
+            REQUEST["modelId"],
+            prompt,
+            callbacks=callbacks,
+            max_tokens=REQUEST["inferenceConfig"]["maxTokens"],
+            service_tier=REQUEST["serviceTier"]["type"],
+        )
+
+    def invocation(deadline: bool) -> None:
+        context = Context()
+        invoker.handle(
+            EVENT,
+            remaining_time_ms=context.get_remaining_time_in_millis if deadline else None,
+            invocation_id=context.aws_request_id,
+        )
+
+    same_answers(
         {
-            name: {"median_ms": statistics.median(v), "samples": len(v)}
-            for name, v in samples.items()
-        },
+            "raw": raw_converse(raw),
+            "langchain": langchain_tokens(minimal),
+            "handler": serve(handler),
+        }
     )
+    # (layer, the layer it adds to, the call): each row's cost over its base is one part.
+    layers = [
+        ("raw boto3 converse", None, lambda: raw_converse(raw)),
+        (
+            "raw converse handed to the model-call worker",
+            "raw boto3 converse",
+            lambda: invoker._model_calls.submit(raw_converse, raw).result(),
+        ),
+        ("minimal LangChain app", "raw boto3 converse", lambda: langchain_tokens(minimal)),
+        ("the function's LangChain call", "minimal LangChain app", lambda: model_call([])),
+        (
+            "  with a callback that does nothing",
+            "the function's LangChain call",
+            lambda: model_call([BaseCallbackHandler()]),
+        ),
+        (
+            "invocation without a deadline",
+            "  with a callback that does nothing",
+            lambda: invocation(deadline=False),
+        ),
+        (
+            "invocation with its deadline",
+            "invocation without a deadline",
+            lambda: invocation(deadline=True),
+        ),
+        ("the handler", "invocation with its deadline", lambda: serve(handler)),
+    ]
+    medians = interleaved_medians({name: call for name, _, call in layers})
+    report("RESULT", {name: {**medians[name], "over": base} for name, base, _ in layers})
 elif MODE == "profile":
     # pyinstrument comes from the venv, after the package: profiling only.
     sys.path.append(CONFIG["profiler_path"])

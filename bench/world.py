@@ -187,6 +187,10 @@ def sessions(cloud: EmbeddedCloud) -> Sessions:
     return Sessions({k: caller[k] for k in keys}, {k: ops[k] for k in keys})
 
 
+# The cold processes without the function: boto3 alone and the minimal LangChain app.
+BASELINE_MODES = frozenset({"cold-boto3", "cold-langchain"})
+
+
 class BenchProcess:
     """Starts ``lambda_process.py`` in a fresh interpreter with a Lambda-like environment."""
 
@@ -231,7 +235,9 @@ class BenchProcess:
         has no bytecode for is compiled from source in every process.
         ``report["stderr"]`` holds everything else the process wrote to stderr.
         """
-        credentials = self._creds.ops if mode == "cold-boto3" else self._creds.caller
+        # The baselines call Bedrock directly, on the operations role; the function
+        # assumes it from its own (caller) role.
+        credentials = self._creds.ops if mode in BASELINE_MODES else self._creds.caller
         settings = {
             "model": MODEL,
             "event": EVENT,

@@ -62,13 +62,17 @@ def test_every_side_of_the_warm_rows_asks_what_the_function_asks(
     )
 
 
-def test_the_cold_rows_boto3_process_asks_what_the_function_asks(
+def test_the_cold_rows_boto3_and_langchain_processes_ask_what_the_function_asks(
     cloud: EmbeddedCloud, package: Path
 ) -> None:
     runner = BenchProcess(cloud, package, sessions(cloud))
     cold = cold_init(runner, runner, runs=1)
     assert cold["handler_ms"] > 0 and cold["boto3_ms"] > 0
-    assert len(_questions_and_answers(cloud)) == 1
+    assert cold["minimal_langchain"]["ms"] > 0
+    asked = _questions_and_answers(cloud)
+    assert len(asked) == 1, asked
+    # Handler and boto3 (each shipped and from source), LangChain and the restore path.
+    assert sum(asked.values()) == 6
 
 
 def test_a_raw_side_asking_another_question_fails_the_warm_process(
