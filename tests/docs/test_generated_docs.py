@@ -159,7 +159,7 @@ def test_the_measurement_counts_in_the_prose_are_the_last_runs() -> None:
     results = bench_results()["results"]
     rounds = {sink["rounds"] for sink in results["warm"].values()}
     assert re.findall(r"median of (\d+) calls each", text) == [str(r) for r in rounds]
-    runs = re.findall(r"median of (\d+) alternating runs", text)
+    runs = re.findall(r"median of (\d+) runs each, interleaved", text)
     assert runs == [str(results["cold_init"]["runs"])]
     stdout = results["api_calls"]["stdout"]
     printed = re.findall(r"Under the stdout sink, (\d+) usage records were printed", text)
