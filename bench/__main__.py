@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import tempfile
 import time
@@ -53,6 +52,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.interleave import interleaved
 from bench.package import (
     BUILD,
     PackageSize,
@@ -110,14 +110,7 @@ def cold_init(shipped: BenchProcess, source_only: BenchProcess, runs: int) -> di
         "boto3_from_source": answered(source_only, "cold-boto3", "boto3_from_source"),
         "restore": lambda: float(shipped.run("cold-restore")[1]["value"]["restore_ms"]),
     }
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants)
-    shuffle = random.Random(0).shuffle
-    for _ in range(runs):
-        # A new order each round: a rotation would keep each variant's predecessor.
-        shuffle(order)
-        for name in order:
-            samples[name].append(variants[name]())
+    samples = interleaved(variants, runs)
     if len(set().union(*output_tokens.values())) != 1:
         # The emulator's answer derives from the whole request: another length is
         # another request, and another amount of work timed.

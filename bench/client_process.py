@@ -36,8 +36,9 @@ how many records are left in the spool (none, unless CloudWatch Logs refused som
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import random
+import os
 import statistics
 import sys
 import time
@@ -171,15 +172,17 @@ if raw_tokens != library_tokens:
 for variant in variants.values():  # every cache and connection warm first
     for _ in range(CONFIG["warmup"]):
         variant()
-samples: dict[str, list[float]] = {name: [] for name in variants}
-order = list(variants)
-shuffle = random.Random(0).shuffle
-for _ in range(CONFIG["rounds"]):
-    # A new order each round: a rotation would keep each variant's predecessor,
-    # and with it whatever the one before leaves the server doing.
-    shuffle(order)
-    for name in order:
-        samples[name].append(variants[name]() * 1000)
+# The bench's interleaving (stdlib only), loaded by path: with -I the bench is not importable.
+spec = importlib.util.spec_from_file_location(
+    "bench_interleave", os.path.join(os.path.dirname(__file__), "interleave.py")
+)
+assert spec is not None and spec.loader is not None
+interleave = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(interleave)
+samples = {
+    name: [seconds * 1000 for seconds in measured]
+    for name, measured in interleave.interleaved(variants, CONFIG["rounds"]).items()
+}
 bedrock.close()
 print(
     json.dumps(

@@ -41,9 +41,9 @@ each side and fail (exit with a message, no report) if the lengths differ.
 Standard library only until the package is on ``sys.path``.
 """
 
+import importlib.util
 import json
 import os
-import random
 import statistics
 import sys
 import time
@@ -52,6 +52,14 @@ from typing import Any
 
 MODE, PACKAGE, CONFIG = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.path.insert(0, PACKAGE)
+# The bench's interleaving (stdlib only), loaded by path: nothing of the project is
+# importable here.
+_spec = importlib.util.spec_from_file_location(
+    "bench_interleave", os.path.join(os.path.dirname(__file__), "interleave.py")
+)
+assert _spec is not None and _spec.loader is not None
+INTERLEAVE = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(INTERLEAVE)
 
 
 def report(kind: str, value: object) -> None:
@@ -117,22 +125,25 @@ def langchain_tokens(model: object) -> int:
     return -1 if usage is None else int(usage["output_tokens"])
 
 
+def timed_ms(call: Any) -> Any:
+    """``call`` as a measurement: the milliseconds it takes."""
+
+    def run() -> float:
+        started = time.perf_counter()
+        call()
+        return (time.perf_counter() - started) * 1000
+
+    return run
+
+
 def interleaved_medians(variants: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Each variant's median ms over ``CONFIG["rounds"]`` calls, interleaved call by call."""
     for call in variants.values():  # warm every cache and connection first
         for _ in range(CONFIG["warmup"]):
             call()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants)
-    shuffle = random.Random(0).shuffle
-    for _ in range(CONFIG["rounds"]):
-        # A new order each round: a rotation would keep each variant's predecessor,
-        # and with it whatever the one before leaves the server doing.
-        shuffle(order)
-        for name in order:
-            started = time.perf_counter()
-            variants[name]()
-            samples[name].append((time.perf_counter() - started) * 1000)
+    samples = INTERLEAVE.interleaved(
+        {name: timed_ms(call) for name, call in variants.items()}, CONFIG["rounds"]
+    )
     return {
         name: {"median_ms": statistics.median(v), "samples": len(v)} for name, v in samples.items()
     }
