@@ -266,14 +266,10 @@ class BedrockInvoker:
                 update={
                     "max_tokens": resolve_max_tokens(
                         request.max_tokens, model_id=model_id, cap=self._settings.max_tokens
-                    )
-                }
-            )
-            request = request.model_copy(
-                update={
+                    ),
                     "service_tier": resolve_service_tier(
                         request.service_tier, allowed_tiers=self._settings.service_tiers
-                    )
+                    ),
                 }
             )
         except InvalidRequestError as error:
