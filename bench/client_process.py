@@ -169,9 +169,6 @@ if raw_tokens != library_tokens:
         "the two sides did not send the same request"
     )
 
-for variant in variants.values():  # every cache and connection warm first
-    for _ in range(CONFIG["warmup"]):
-        variant()
 # The bench's interleaving (stdlib only), loaded by path: with -I the bench is not importable.
 spec = importlib.util.spec_from_file_location(
     "bench_interleave", os.path.join(os.path.dirname(__file__), "interleave.py")
@@ -181,7 +178,9 @@ interleave = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(interleave)
 samples = {
     name: [seconds * 1000 for seconds in measured]
-    for name, measured in interleave.interleaved(variants, CONFIG["rounds"]).items()
+    for name, measured in interleave.interleaved(
+        variants, CONFIG["rounds"], warmup=CONFIG["warmup"]
+    ).items()
 }
 bedrock.close()
 print(

@@ -11,8 +11,11 @@ import random
 from collections.abc import Callable, Mapping
 
 
-def interleaved(variants: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    """Each variant's measurements (what its call returns) over ``rounds`` rounds.
+def interleaved(
+    variants: Mapping[str, Callable[[], float]], rounds: int, *, warmup: int = 0
+) -> dict[str, list[float]]:
+    """Each variant's measurements (what its call returns) over ``rounds`` rounds,
+    after ``warmup`` untimed calls of each (every cache and connection warm first).
 
     Every round calls each variant once, in a new random order. A rotation of one
     order would keep each variant's predecessor, and with it whatever the one
@@ -20,6 +23,9 @@ def interleaved(variants: Mapping[str, Callable[[], float]], rounds: int) -> dic
     a delivery thread waking): one side would always pay for it. The order is
     seeded, so a run repeats.
     """
+    for variant in variants.values():
+        for _ in range(warmup):
+            variant()
     samples: dict[str, list[float]] = {name: [] for name in variants}
     order = list(variants)
     shuffle = random.Random(0).shuffle

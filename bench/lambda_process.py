@@ -138,11 +138,10 @@ def timed_ms(call: Any) -> Any:
 
 def interleaved_medians(variants: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Each variant's median ms over ``CONFIG["rounds"]`` calls, interleaved call by call."""
-    for call in variants.values():  # warm every cache and connection first
-        for _ in range(CONFIG["warmup"]):
-            call()
     samples = INTERLEAVE.interleaved(
-        {name: timed_ms(call) for name, call in variants.items()}, CONFIG["rounds"]
+        {name: timed_ms(call) for name, call in variants.items()},
+        CONFIG["rounds"],
+        warmup=CONFIG["warmup"],
     )
     return {
         name: {"median_ms": statistics.median(v), "samples": len(v)} for name, v in samples.items()
@@ -156,6 +155,17 @@ def same_answers(output_tokens: dict[str, int]) -> None:
             f"the sides' answers differ ({output_tokens} output tokens): "
             "they did not send the same request"
         )
+
+
+def same_answers_of_the_three_sides(raw: object, minimal: object, handler: object) -> None:
+    """Raw Converse, the minimal LangChain app and the handler: one answer each, compared."""
+    same_answers(
+        {
+            "raw": raw_converse(raw),
+            "langchain": langchain_tokens(minimal),
+            "handler": serve(handler),
+        }
+    )
 
 
 def raw_client() -> object:
@@ -258,13 +268,7 @@ elif MODE == "warm":
         langchain_tokens(minimal)
 
     # The floor's Converse is the raw one: three answers to compare.
-    same_answers(
-        {
-            "raw": raw_converse(raw),
-            "langchain": langchain_tokens(minimal),
-            "handler": serve(handler),
-        }
-    )
+    same_answers_of_the_three_sides(raw, minimal, handler)
 
     variants = {
         "raw": call_raw,
@@ -303,13 +307,7 @@ elif MODE == "layers":
             invocation_id=context.aws_request_id,
         )
 
-    same_answers(
-        {
-            "raw": raw_converse(raw),
-            "langchain": langchain_tokens(minimal),
-            "handler": serve(handler),
-        }
-    )
+    same_answers_of_the_three_sides(raw, minimal, handler)
     # (layer, the layer it adds to, the call): each row's cost over its base is one part.
     layers = [
         ("raw boto3 converse", None, lambda: raw_converse(raw)),
