@@ -35,16 +35,23 @@ from tests.support.client_world import (
 PROMPT = "Summarise the benefits of account-level isolation in two sentences."
 
 
-@pytest.fixture
-def bedrock(cloud: EmbeddedCloud, acme: ClientTenant, spool_path: Path) -> Iterator[TenantBedrock]:
-    cloud.bedrock.clear_faults()
-    client = TenantBedrock.from_parameter(
+def _start_acme(
+    cloud: EmbeddedCloud, acme: ClientTenant, spool_path: Path, **options: Any
+) -> TenantBedrock:
+    """acme's client library as its workload starts it: its deployer assumes the workload role."""
+    return TenantBedrock.from_parameter(
         "acme",
         session=deployer_session(cloud, TENANT),
         workload_role_arn=acme.workload_role_arn,
         spool_path=spool_path,
-        application_id="tests",
+        **options,
     )
+
+
+@pytest.fixture
+def bedrock(cloud: EmbeddedCloud, acme: ClientTenant, spool_path: Path) -> Iterator[TenantBedrock]:
+    cloud.bedrock.clear_faults()
+    client = _start_acme(cloud, acme, spool_path, application_id="tests")
     yield client
     client.close()
     cloud.bedrock.clear_faults()
@@ -177,12 +184,7 @@ def test_a_record_written_while_logs_is_unreachable_arrives_once_after_it_return
     outage = LogsOutage(cloud.endpoint_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", outage.endpoint_url)
     before = usage_records(cloud, TENANT)
-    bedrock = TenantBedrock.from_parameter(
-        "acme",
-        session=deployer_session(cloud, TENANT),
-        workload_role_arn=acme.workload_role_arn,
-        spool_path=spool_path,
-    )
+    bedrock = _start_acme(cloud, acme, spool_path)
     try:
         model = bedrock.chat_model(user_id="frank")
         outage.down = True
@@ -213,24 +215,16 @@ def test_a_spooled_record_is_replayed_once_at_the_next_start(
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", outage.endpoint_url)
     before = usage_records(cloud, TENANT)
 
-    def start() -> TenantBedrock:
-        return TenantBedrock.from_parameter(
-            "acme",
-            session=deployer_session(cloud, TENANT),
-            workload_role_arn=acme.workload_role_arn,
-            spool_path=spool_path,
-        )
-
     try:
         outage.down = True
-        first_run = start()
+        first_run = _start_acme(cloud, acme, spool_path)
         first_run.chat_model(user_id="grace").invoke(PROMPT)
         first_run.close()  # the process ends with its record spooled
         assert len(first_run.delivery.spool.pending()) == 1
 
         outage.down = False
         for _ in range(2):  # two later starts: the record is replayed by the first only
-            later = start()
+            later = _start_acme(cloud, acme, spool_path)
             assert later.flush(30)
             later.close()
     finally:
@@ -329,12 +323,7 @@ def test_closing_right_after_calls_delivers_their_records_instead_of_spooling_th
     cloud: EmbeddedCloud, acme: ClientTenant, spool_path: Path
 ) -> None:
     before = usage_records(cloud, TENANT)
-    bedrock = TenantBedrock.from_parameter(
-        "acme",
-        session=deployer_session(cloud, TENANT),
-        workload_role_arn=acme.workload_role_arn,
-        spool_path=spool_path,
-    )
+    bedrock = _start_acme(cloud, acme, spool_path)
     model = bedrock.chat_model(user_id="henry")
     for _ in range(5):
         model.invoke(PROMPT)
